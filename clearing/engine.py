@@ -1,0 +1,189 @@
+"""Clearing an auction end to end: index → MILP → HiGHS → result (SPEC §3–§4).
+
+`clear` is what the CLI, the server and replay all call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict
+
+from clearing.formulation import build_model
+from clearing.index import AuctionIndex, RejectedBid, build_index, price_cap_yen_per_kw_h
+from clearing.model import Auction, PriceCapMode
+from clearing.result import (
+    AreaSummary,
+    Award,
+    ClearingResult,
+    Flow,
+    MarginalPrice,
+    RejectedBidView,
+    Shortfall,
+    SolverInfo,
+)
+from solvers.highs import (
+    Progress,
+    ProgressCallback,
+    PyomoHighsSolver,
+    SolveOptions,
+    highs_version,
+)
+
+#: Values closer than this to zero are zero; closer to a whole kW, that whole kW.
+ZERO_KW = 1e-6
+
+
+def clean_kw(value: float) -> float:
+    """Solver noise removed: snap to a whole kW within 1e-6, else keep 6 decimals."""
+    nearest = round(value)
+    if abs(value - nearest) < ZERO_KW:
+        return float(nearest)
+    return round(value, 6)
+
+
+def clear(auction: Auction, options: SolveOptions | None = None, *,
+          progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+          excluded: list[RejectedBid] | None = None) -> ClearingResult:
+    """Clear `auction` to proven optimality (or the time limit). `excluded`: bids the market rules leave
+    out (eligibility), reported in `rejected_bids` beside those above their price cap."""
+    options = options or SolveOptions()
+    started = time.perf_counter()
+    force_binary: set[str] = set()
+    solves = 0
+    while True:
+        if progress:
+            progress(Progress("building", time.perf_counter() - started))
+        ix = build_index(auction, excluded, force_binary)
+        model = build_model(ix)
+        solver = PyomoHighsSolver(model, options, progress, cancel)
+        build_seconds = time.perf_counter() - started
+        if progress:
+            progress(Progress("solving", time.perf_counter() - started))
+        outcome = solver.solve()
+        build_seconds += solver.transfer_seconds
+        solves += 1
+        if not outcome.has_solution:
+            break
+        q = solver.values(model.q)
+        # SPEC §3: an accepted bid delivers at least max(min_kw, 1) kW. Bids without a binary that came out
+        # fractional below 1 kW get one, and the model is solved again (rare: data are whole kW).
+        tiny = {ix.bids[i].id for i, v in q.items() if ZERO_KW < v < 1 - ZERO_KW and i not in ix.needs_binary}
+        if not tiny:
+            break
+        force_binary |= tiny
+
+    if progress:
+        progress(Progress("pricing", time.perf_counter() - started))
+    pricing_started = time.perf_counter()
+    if outcome.has_solution:
+        q = solver.values(model.q)
+        f = solver.values(model.f)
+        s = solver.values(model.s)
+        duals = solver.price_with_integers_fixed(model.balance)
+    else:
+        q, f, s, duals = {}, {}, {}, {}
+    pricing_seconds = time.perf_counter() - pricing_started
+    info = SolverInfo(
+        name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
+        objective_bound=outcome.bound, seconds=outcome.seconds, nodes=outcome.nodes,
+        build_seconds=build_seconds, pricing_seconds=pricing_seconds,
+        options={"time_limit_s": options.time_limit_s, "mip_rel_gap": options.mip_rel_gap,
+                 "threads": options.threads, **dict(options.highs_options)},
+        solves=solves,
+    )
+    result = assemble_result(ix, outcome.status, q, f, s, duals, info)
+    info.total_seconds = time.perf_counter() - started
+    if progress:
+        progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
+    return result
+
+
+def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[int, float],
+                    s: dict[tuple, float], duals: dict[tuple, float], info: SolverInfo) -> ClearingResult:
+    """Turn solver values into the result: awards with payments, flows, shortfalls, prices, summaries.
+    All cost figures are recomputed from the cleaned values with the real prices."""
+    auction = ix.auction
+    hours = ix.hours
+    resources = {r.id: r for r in auction.resources}
+    pay_cap = auction.price_cap_mode is PriceCapMode.PAY_CAP
+
+    awards: list[Award] = []
+    awarded: dict[int, float] = {}
+    procurement = payments = 0.0
+    for i, bid in enumerate(ix.bids):
+        kw = clean_kw(q.get(i, 0.0))
+        if kw <= ZERO_KW:
+            continue
+        awarded[i] = kw
+        paid_price = bid.price_yen_per_kw_h
+        if pay_cap:
+            cap = price_cap_yen_per_kw_h(auction, bid)
+            if cap is not None:
+                paid_price = min(paid_price, cap)
+        payment = paid_price * hours * len(bid.blocks) * kw
+        procurement += bid.price_yen_per_kw_h * hours * len(bid.blocks) * kw
+        payments += payment
+        awards.append(Award(bid.id, kw, round(payment, 6)))
+    started = {ix.bids[i].resource for i in awarded if ix.bids[i].resource is not None}
+    startup = sum(resources[r].startup_cost_yen for r in started)
+
+    flows: list[Flow] = []
+    net_in: dict[tuple[str, str, int], float] = defaultdict(float)
+    for k, (li, direction, p, t) in enumerate(ix.flow_keys):
+        kw = clean_kw(f.get(k, 0.0))
+        if kw <= ZERO_KW:
+            continue
+        line = auction.lines[li]
+        src, dst = (line.from_area, line.to_area) if direction.value == "forward" else (line.to_area, line.from_area)
+        net_in[(dst, p, t)] += kw
+        net_in[(src, p, t)] -= kw
+        flows.append(Flow(line.id, direction.value, p, t, kw))
+
+    shortfalls: list[Shortfall] = []
+    short_kw: dict[tuple[str, str, int], float] = {}
+    for key in sorted(ix.requirement_kw):
+        kw = clean_kw(s.get(key, 0.0))
+        if kw > ZERO_KW:
+            short_kw[key] = kw
+            shortfalls.append(Shortfall(*key, kw))
+    penalty = auction.shortfall_price_yen_per_kw_h * hours * sum(short_kw.values())
+
+    prices = [MarginalPrice(*key, round(duals[key] / hours, 6)) for key in ix.balance_keys if key in duals]
+
+    # area summary: every (area, product, block) with a requirement or an offer
+    offered: dict[tuple[str, str, int], float] = defaultdict(float)
+    for bid in auction.bids:
+        for p in bid.products:
+            for t in bid.blocks:
+                offered[(bid.area, p, t)] += bid.kw
+    local_awards: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
+    for i, kw in awarded.items():
+        bid = ix.bids[i]
+        for p in bid.products:
+            for t in bid.blocks:
+                local_awards[(bid.area, p, t)].append((kw, bid.price_yen_per_kw_h))
+    requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
+    summary = []
+    for key in sorted(set(requirement) | set(offered) | set(net_in)):
+        local = local_awards.get(key, [])
+        local_kw = sum(kw for kw, _ in local)
+        prices_awarded = [price for _, price in local]
+        summary.append(AreaSummary(
+            *key, requirement_kw=requirement.get(key, 0.0), offered_kw=offered.get(key, 0.0),
+            awarded_local_kw=clean_kw(local_kw), awarded_for_area_kw=clean_kw(local_kw + net_in.get(key, 0.0)),
+            shortfall_kw=short_kw.get(key, 0.0),
+            max_price_yen_per_kw_h=max(prices_awarded) if local else None,
+            min_price_yen_per_kw_h=min(prices_awarded) if local else None,
+            avg_price_yen_per_kw_h=round(sum(kw * pr for kw, pr in local) / local_kw, 6) if local else None,
+        ))
+
+    return ClearingResult(
+        auction_id=auction.auction_id, trading_date=auction.trading_date, status=status,
+        objective_yen=round(procurement + startup + penalty, 6), procurement_cost_yen=round(procurement, 6),
+        startup_cost_yen=startup, shortfall_penalty_yen=round(penalty, 6), payment_total_yen=round(payments, 6),
+        awards=awards, flows=flows, shortfalls=shortfalls, prices=prices, area_summary=summary,
+        rejected_bids=[RejectedBidView(**asdict(r)) for r in ix.rejected], solver=info,
+        input_sha256=auction.input_sha256,
+    )

@@ -1,0 +1,148 @@
+"""The clearing result (SPEC §4), computed once; the JSON document, the proto message and the CLI summary
+are views of it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from clearing.model import RESULT_FORMAT
+
+
+@dataclass(frozen=True, slots=True)
+class Award:
+    bid: str
+    kw: float
+    payment_yen: float  # pay-as-bid (マルチプライス); PAY_CAP pays min(bid, cap)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    line: str
+    direction: str  # forward | backward
+    product: str
+    block: int
+    kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    area: str
+    product: str
+    block: int
+    kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarginalPrice:
+    area: str
+    product: str
+    block: int
+    marginal_yen_per_kw_h: float
+
+
+@dataclass(frozen=True, slots=True)
+class AreaSummary:
+    """EPRX's per-block, per-area metrics. awarded_for_area_kw (TSO別) = awarded_local_kw + imports −
+    exports of that product and block: what the area's own requirement received, net of transit."""
+
+    area: str
+    product: str
+    block: int
+    requirement_kw: float
+    offered_kw: float
+    awarded_local_kw: float  # 電源属地別
+    awarded_for_area_kw: float  # TSO別
+    shortfall_kw: float
+    max_price_yen_per_kw_h: float | None
+    min_price_yen_per_kw_h: float | None
+    avg_price_yen_per_kw_h: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedBidView:
+    bid: str
+    verdict: str
+    reason: str
+
+
+@dataclass(slots=True)
+class SolverInfo:
+    name: str
+    version: str
+    termination: str
+    mip_gap: float | None
+    objective_bound: float | None
+    seconds: float  # HiGHS run time of the MIP
+    nodes: int
+    build_seconds: float = 0.0  # index + model construction + transfer to the solver
+    pricing_seconds: float = 0.0
+    total_seconds: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+    solves: int = 1  # >1 when bids had to be given a binary to honour the 1 kW minimum
+
+
+@dataclass(slots=True)
+class ClearingResult:
+    auction_id: str
+    trading_date: str
+    status: str  # OPTIMAL | TIME_LIMIT_FEASIBLE | TIME_LIMIT_NO_SOLUTION | CANCELLED | ERROR
+    objective_yen: float
+    procurement_cost_yen: float
+    startup_cost_yen: float
+    shortfall_penalty_yen: float
+    payment_total_yen: float
+    awards: list[Award]
+    flows: list[Flow]
+    shortfalls: list[Shortfall]
+    prices: list[MarginalPrice]
+    area_summary: list[AreaSummary]
+    rejected_bids: list[RejectedBidView]
+    solver: SolverInfo
+    input_sha256: str
+    extra: dict[str, Any] = field(default_factory=dict)  # sections added by market rules (flags, ...)
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "format": RESULT_FORMAT,
+            "auction_id": self.auction_id,
+            "trading_date": self.trading_date,
+            "status": self.status,
+            "objective_yen": self.objective_yen,
+            "procurement_cost_yen": self.procurement_cost_yen,
+            "startup_cost_yen": self.startup_cost_yen,
+            "shortfall_penalty_yen": self.shortfall_penalty_yen,
+            "payment_total_yen": self.payment_total_yen,
+            "awards": [asdict(a) for a in self.awards],
+            "flows": [asdict(f) for f in self.flows],
+            "shortfalls": [asdict(s) for s in self.shortfalls],
+            "prices": [asdict(p) for p in self.prices],
+            "area_summary": [asdict(s) for s in self.area_summary],
+            "rejected_bids": [asdict(r) for r in self.rejected_bids],
+            "solver": asdict(self.solver),
+            "input_sha256": self.input_sha256,
+        }
+        doc.update(self.extra)
+        return doc
+
+    def summary_text(self) -> str:
+        """A few lines for a human at a terminal: cost, shortfall by area, solve time, gap."""
+        gap = "n/a" if self.solver.mip_gap is None else f"{self.solver.mip_gap:.2e}"
+        lines = [
+            f"auction {self.auction_id} ({self.trading_date}): {self.status}",
+            f"  objective {self.objective_yen:,.2f} yen = procurement {self.procurement_cost_yen:,.2f}"
+            f" + start-up {self.startup_cost_yen:,.2f} + shortfall penalty {self.shortfall_penalty_yen:,.2f}",
+            f"  {len(self.awards)} bids accepted, payments {self.payment_total_yen:,.2f} yen;"
+            f" {len(self.rejected_bids)} bids left out of the clearing",
+        ]
+        short: dict[str, float] = {}
+        for s in self.shortfalls:
+            short[s.area] = short.get(s.area, 0.0) + s.kw
+        if short:
+            lines.append("  shortfall (kW summed over products and blocks): "
+                         + ", ".join(f"{a} {kw:,.0f}" for a, kw in sorted(short.items())))
+        else:
+            lines.append("  no shortfall")
+        lines.append(f"  solved in {self.solver.seconds:.2f} s (total {self.solver.total_seconds:.2f} s),"
+                     f" gap {gap}, {self.solver.nodes} nodes, HiGHS {self.solver.version}")
+        return "\n".join(lines)

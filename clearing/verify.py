@@ -1,0 +1,182 @@
+"""Independent check of a result document against its auction document (SPEC §3–§4).
+
+Works from the two documents alone: it does not import the formulation, the index or the solver, and
+recomputes every rule of SPEC §3 and every cost figure from scratch. Returns the violations found.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from clearing.model import COMPOSITE, Auction
+
+#: kW slack allowed for solver tolerances on rows and bounds.
+TOL_KW = 1e-3
+#: relative slack on yen figures.
+TOL_REL = 1e-7
+
+
+def _cap(auction: Auction, products: tuple[str, ...]) -> float | None:
+    if not auction.price_caps:
+        return None
+    caps = {c.product: c.yen_per_kw_h for c in auction.price_caps}
+    if len(products) > 1:
+        if COMPOSITE in caps:
+            return caps[COMPOSITE]
+        own = [caps[p] for p in products if p in caps]
+        return min(own) if own else None
+    return caps.get(products[0])
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= max(1e-6, TOL_REL * max(abs(a), abs(b)))
+
+
+def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str] | None = None) -> list[str]:
+    """Every violation of SPEC §3 by `result`, as readable lines; empty means feasible and consistent.
+    `excluded`: ids of bids the market rules left out, which must not be awarded."""
+    problems: list[str] = []
+    hours = auction.block_minutes / 60.0
+    bids = {b.id: b for b in auction.bids}
+    resources = {r.id: r for r in auction.resources}
+    lines = {line.id: line for line in auction.lines}
+
+    if result.get("input_sha256") and auction.input_sha256 and result["input_sha256"] != auction.input_sha256:
+        problems.append(f"input_sha256 {result['input_sha256']} is not the auction's {auction.input_sha256}")
+    if result.get("auction_id") != auction.auction_id:
+        problems.append(f"auction_id {result.get('auction_id')!r} is not {auction.auction_id!r}")
+
+    # acceptance
+    q: dict[str, float] = {}
+    for n, award in enumerate(result.get("awards", [])):
+        bid = bids.get(award["bid"])
+        if bid is None:
+            problems.append(f"awards[{n}]: unknown bid {award['bid']!r}")
+            continue
+        if award["bid"] in q:
+            problems.append(f"awards[{n}]: bid {bid.id!r} awarded twice")
+        kw = float(award["kw"])
+        q[bid.id] = kw
+        if kw > bid.kw + TOL_KW:
+            problems.append(f"bid {bid.id}: awarded {kw} kW above its {bid.kw} kW")
+        if kw < max(bid.min_kw, 1.0) - TOL_KW:
+            problems.append(f"bid {bid.id}: awarded {kw} kW below its minimum {max(bid.min_kw, 1.0)} kW")
+    accepted = {b for b, kw in q.items() if kw > 0}
+
+    # left out of the clearing: above the cap in REJECT mode, or excluded by the rules, or their children
+    gone = set(excluded or ())
+    if auction.price_cap_mode.value == "REJECT":
+        for bid in auction.bids:
+            cap = _cap(auction, bid.products)
+            if cap is not None and bid.price_yen_per_kw_h > cap + 1e-12:
+                gone.add(bid.id)
+    for b in sorted(accepted & gone):
+        problems.append(f"bid {b}: awarded although it is left out of the clearing (cap or eligibility)")
+
+    # groups and parents
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for b in accepted:
+        if bids[b].group is not None:
+            by_group[bids[b].group].append(b)
+    for g, members in by_group.items():
+        if len(members) > 1:
+            problems.append(f"group {g}: {len(members)} bids accepted ({', '.join(sorted(members))}), at most one allowed")
+    for b in accepted:
+        parent = bids[b].parent
+        if parent is not None and parent not in accepted:
+            problems.append(f"bid {b}: accepted without its parent {parent}")
+
+    # resource capacity per block
+    use: dict[tuple[str, int], float] = defaultdict(float)
+    for b in accepted:
+        bid = bids[b]
+        if bid.resource is not None:
+            for t in bid.blocks:
+                use[(bid.resource, t)] += q[b]
+    for (r, t), kw in use.items():
+        cap = resources[r].capacity_kw_by_block
+        if cap is not None and kw > cap[t] + TOL_KW:
+            problems.append(f"resource {r} block {t}: {kw} kW accepted above capacity {cap[t]} kW")
+
+    # flows
+    net_in: dict[tuple[str, str, int], float] = defaultdict(float)
+    on_line: dict[tuple[str, str, int], float] = defaultdict(float)
+    for n, flow in enumerate(result.get("flows", [])):
+        line = lines.get(flow["line"])
+        if line is None:
+            problems.append(f"flows[{n}]: unknown line {flow['line']!r}")
+            continue
+        direction, p, t, kw = flow["direction"], flow["product"], int(flow["block"]), float(flow["kw"])
+        if direction not in ("forward", "backward"):
+            problems.append(f"flows[{n}]: unknown direction {direction!r}")
+            continue
+        if kw < -TOL_KW:
+            problems.append(f"flows[{n}]: negative flow {kw}")
+        if p not in line.products:
+            problems.append(f"flows[{n}]: line {line.id} does not carry {p}")
+        if not 0 <= t < auction.blocks:
+            problems.append(f"flows[{n}]: block {t} out of range")
+            continue
+        src, dst = (line.from_area, line.to_area) if direction == "forward" else (line.to_area, line.from_area)
+        net_in[(dst, p, t)] += kw
+        net_in[(src, p, t)] -= kw
+        on_line[(line.id, direction, t)] += kw
+    for (lid, direction, t), kw in on_line.items():
+        cap = (lines[lid].forward_kw_by_block if direction == "forward" else lines[lid].backward_kw_by_block)[t]
+        if kw > cap + TOL_KW:
+            problems.append(f"line {lid} {direction} block {t}: {kw} kW above capacity {cap} kW")
+    for interface in auction.interfaces:
+        for t in range(auction.blocks):
+            kw = sum(on_line.get((m.line, m.direction.value, t), 0.0) for m in interface.members)
+            if kw > interface.limit_kw + TOL_KW:
+                problems.append(f"interface {interface.id} block {t}: {kw} kW above limit {interface.limit_kw} kW")
+
+    # balance with shortfall, import caps
+    requirement = {(r.area, r.product, r.block): r for r in auction.requirements}
+    short: dict[tuple[str, str, int], float] = {}
+    for n, s in enumerate(result.get("shortfalls", [])):
+        key = (s["area"], s["product"], int(s["block"]))
+        req = requirement.get(key)
+        if req is None or req.kw <= 0:
+            problems.append(f"shortfalls[{n}]: shortfall where there is no requirement {key}")
+        if float(s["kw"]) < -TOL_KW:
+            problems.append(f"shortfalls[{n}]: negative shortfall")
+        short[key] = short.get(key, 0.0) + float(s["kw"])
+    supply: dict[tuple[str, str, int], float] = defaultdict(float)
+    for b in accepted:
+        bid = bids[b]
+        for p in bid.products:
+            for t in bid.blocks:
+                supply[(bid.area, p, t)] += q[b]
+    for key in set(requirement) | set(net_in):
+        need = requirement[key].kw if key in requirement else 0.0
+        have = supply.get(key, 0.0) + net_in.get(key, 0.0) + short.get(key, 0.0)
+        if have < need - TOL_KW:
+            problems.append(f"balance {key}: {have} kW (local + imports − exports + shortfall) below requirement {need} kW")
+        req = requirement.get(key)
+        if req is not None and req.max_import_kw is not None and net_in.get(key, 0.0) > req.max_import_kw + TOL_KW:
+            problems.append(f"import cap {key}: net import {net_in[key]} kW above {req.max_import_kw} kW")
+
+    # costs
+    procurement = sum(bids[b].price_yen_per_kw_h * hours * len(bids[b].blocks) * q[b] for b in accepted)
+    started = {bids[b].resource for b in accepted if bids[b].resource is not None}
+    startup = sum(resources[r].startup_cost_yen for r in started)
+    penalty = auction.shortfall_price_yen_per_kw_h * hours * sum(short.values())
+    for name, value in (("procurement_cost_yen", procurement), ("startup_cost_yen", startup),
+                        ("shortfall_penalty_yen", penalty), ("objective_yen", procurement + startup + penalty)):
+        if name in result and not _close(float(result[name]), value):
+            problems.append(f"{name}: reported {result[name]}, recomputed {value}")
+    pay_cap = auction.price_cap_mode.value == "PAY_CAP"
+    for n, award in enumerate(result.get("awards", [])):
+        bid = bids.get(award["bid"])
+        if bid is None or "payment_yen" not in award:
+            continue
+        price = bid.price_yen_per_kw_h
+        cap = _cap(auction, bid.products) if pay_cap else None
+        if cap is not None:
+            price = min(price, cap)
+        expected = price * hours * len(bid.blocks) * float(award["kw"])
+        if not _close(float(award["payment_yen"]), expected):
+            problems.append(f"awards[{n}]: payment {award['payment_yen']} yen, expected {expected}")
+    return problems

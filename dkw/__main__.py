@@ -1,0 +1,3 @@
+from dkw.cli import main
+
+raise SystemExit(main())

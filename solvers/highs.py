@@ -1,0 +1,169 @@
+"""Running HiGHS on a Pyomo model: options in, status + values + timings out.
+
+Uses Pyomo's persistent HiGHS interface (`pyomo.contrib.solver.solvers.highs.Highs`), so the same solver
+instance is changed in place for the pricing LP (integers fixed) instead of rebuilding the model.
+Progress comes from HiGHS's MIP callbacks; a `threading.Event` cancels a running solve.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import pyomo.environ as pyo
+from pyomo.contrib.solver.solvers.highs import Highs
+
+DEFAULT_MIP_REL_GAP = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class SolveOptions:
+    """What a caller may set. `time_limit_s` None: no limit. `threads` None: HiGHS's default."""
+
+    time_limit_s: float | None = None
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP
+    threads: int | None = None
+    highs_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s is not None and not (self.time_limit_s > 0 and math.isfinite(self.time_limit_s)):
+            raise ValueError(f"time limit {self.time_limit_s!r} must be a positive number of seconds")
+        if not (0 <= self.mip_rel_gap < 1):
+            raise ValueError(f"relative gap {self.mip_rel_gap!r} must be in [0, 1)")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot of a running clearing, for progress bars and the WatchClearing stream."""
+
+    phase: str  # validating | building | solving | pricing | done
+    elapsed_s: float = 0.0
+    incumbent: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class SolveCancelled(RuntimeError):
+    """The caller cancelled the solve before a result existed."""
+
+
+@dataclass(slots=True)
+class SolveOutcome:
+    status: str  # OPTIMAL | TIME_LIMIT_FEASIBLE | TIME_LIMIT_NO_SOLUTION | CANCELLED | ERROR
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    nodes: int
+    has_solution: bool
+    message: str = ""
+
+
+def highs_version() -> str:
+    return f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """HiGHS's definition: |primal − dual| / max(1, |primal|)... kept as |p − d| / max(|p|, 1)."""
+    if objective is None or bound is None or not math.isfinite(bound):
+        return None
+    return abs(objective - bound) / max(abs(objective), 1.0)
+
+
+class PyomoHighsSolver:
+    """One model, one persistent HiGHS instance: solve the MIP, then price with integers fixed."""
+
+    def __init__(self, model: pyo.ConcreteModel, options: SolveOptions,
+                 progress: ProgressCallback | None = None, cancel: threading.Event | None = None):
+        self.model = model
+        self.options = options
+        self.progress = progress
+        self.cancel = cancel
+        self.opt = Highs()
+        self.opt.config.load_solutions = False
+        self.opt.config.raise_exception_on_nonoptimal_result = False
+        self._results = None
+        self._started = 0.0
+        self._last_report = 0.0
+        self.transfer_seconds = 0.0
+
+    def _solver_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"output_flag": False, "random_seed": 0}
+        opts.update(self.options.highs_options)
+        return opts
+
+    def _on_mip_event(self, event) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            event.interrupt()
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if now - self._last_report < 0.2:
+            return
+        self._last_report = now
+        out = event.data_out
+        incumbent = out.mip_primal_bound if math.isfinite(out.mip_primal_bound) else None
+        bound = out.mip_dual_bound if math.isfinite(out.mip_dual_bound) else None
+        self.progress(Progress("solving", now - self._started, incumbent, bound,
+                               relative_gap(incumbent, bound)))
+
+    def solve(self) -> SolveOutcome:
+        started = time.perf_counter()
+        self.opt.set_instance(self.model)
+        self.transfer_seconds = time.perf_counter() - started
+        highs: highspy.Highs = self.opt._solver_model  # the persistent instance Pyomo drives
+        if self.progress is not None or self.cancel is not None:
+            highs.cbMipInterrupt.subscribe(self._on_mip_event)
+        self._started = time.perf_counter()
+        if self.cancel is not None and self.cancel.is_set():
+            raise SolveCancelled("cancelled before solving")
+        results = self.opt.solve(
+            self.model, time_limit=self.options.time_limit_s, rel_gap=self.options.mip_rel_gap,
+            threads=self.options.threads, solver_options=self._solver_options())
+        self._results = results
+        info = highs.getInfo()
+        status = highs.getModelStatus()
+        has_solution = info.primal_solution_status == 2
+        objective = info.objective_function_value if has_solution else None
+        bound = info.mip_dual_bound if info.mip_node_count >= 0 else objective
+        gap = relative_gap(objective, bound)
+        if status == highspy.HighsModelStatus.kOptimal:
+            name = "OPTIMAL"
+        elif self.cancel is not None and self.cancel.is_set():
+            name = "CANCELLED"
+        elif status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
+            name = "TIME_LIMIT_FEASIBLE" if has_solution else "TIME_LIMIT_NO_SOLUTION"
+        else:
+            name = "ERROR"
+        return SolveOutcome(name, objective, bound, gap, highs.getRunTime(), max(info.mip_node_count, 0),
+                            has_solution, highs.modelStatusToString(status))
+
+    def values(self, var: pyo.Var) -> dict[Any, float]:
+        """Primal values of an indexed variable from the last solve."""
+        primals = self._results.solution_loader.get_vars(vars_to_load=list(var.values()))
+        return {idx: primals[v] for idx, v in var.items()}
+
+    def price_with_integers_fixed(self, constraint: pyo.Constraint) -> dict[Any, float]:
+        """Duals of `constraint` in the LP with every integer variable fixed at its MIP value (SPEC §1)."""
+        integers = [v for v in self.model.component_data_objects(pyo.Var) if v.is_integer()]
+        if integers:
+            solved = self._results.solution_loader.get_vars(vars_to_load=integers)
+            for v in integers:
+                v.domain = pyo.Reals
+                v.fix(round(solved[v]))
+        results = self.opt.solve(self.model, time_limit=self.options.time_limit_s,
+                                 solver_options=self._solver_options())
+        if results.solution_status.name not in ("optimal", "feasible"):
+            return {}
+        rows = list(constraint.values())
+        duals = results.solution_loader.get_duals(cons_to_load=rows)
+        return {idx: duals[c] for idx, c in constraint.items()}
