@@ -66,6 +66,10 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         solves += 1
         if not outcome.has_solution:
             break
+        if progress:
+            progress(Progress("pricing", time.perf_counter() - started))
+        pricing_started = time.perf_counter()
+        solver.fix_integers_and_resolve()
         q = solver.values(model.q)
         # SPEC §3: an accepted bid delivers at least max(min_kw, 1) kW. Bids without a binary that came out
         # fractional below 1 kW get one, and the model is solved again (rare: data are whole kW).
@@ -74,16 +78,14 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
             break
         force_binary |= tiny
 
-    if progress:
-        progress(Progress("pricing", time.perf_counter() - started))
-    pricing_started = time.perf_counter()
     if outcome.has_solution:
         q = solver.values(model.q)
         f = solver.values(model.f)
         s = solver.values(model.s)
-        duals = solver.price_with_integers_fixed(model.balance)
+        duals = solver.duals(model.balance)
     else:
         q, f, s, duals = {}, {}, {}, {}
+        pricing_started = time.perf_counter()
     pricing_seconds = time.perf_counter() - pricing_started
     info = SolverInfo(
         name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,

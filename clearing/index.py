@@ -71,6 +71,28 @@ def with_orphaned_children(auction: Auction, rejected: list[RejectedBid]) -> lis
     return out
 
 
+_GOLDEN = 0.6180339887498949
+
+
+def tie_ranks(bids: list[Bid]) -> list[float]:
+    """Tie-break weight of each bid; its objective cost is TIE_BREAK_YEN_PER_KW × weight per kW.
+
+    Among bids of equal price the weight grows with document order (earlier first: 0, 1, 2, ...). A
+    fractional part in [0, 0.5) from the bid's rank in the (price, document order) sort — irrational
+    steps, so no two sums of weights coincide — also separates combinations of bids at different prices
+    that happen to cost the same. Both depend only on prices and on the order of equal-price bids, so
+    reordering the document in any other way leaves every weight, and so the awards, unchanged.
+    """
+    order = sorted(range(len(bids)), key=lambda i: (bids[i].price_yen_per_kw_h, i))
+    weights = [0.0] * len(bids)
+    seen: dict[float, int] = defaultdict(int)
+    for sorted_rank, i in enumerate(order):
+        price = bids[i].price_yen_per_kw_h
+        weights[i] = seen[price] + 0.5 * ((sorted_rank * _GOLDEN) % 1.0)
+        seen[price] += 1
+    return weights
+
+
 @dataclass
 class AuctionIndex:
     """Index sets of the MILP (SPEC §3) for the bids that enter the clearing, in document order."""
@@ -94,7 +116,7 @@ class AuctionIndex:
     parent_of: dict[int, int] = field(default_factory=dict)
     startup_resources: list[str] = field(default_factory=list)
     needs_binary: set[int] = field(default_factory=set)
-    tie_rank: list[int] = field(default_factory=list)
+    tie_rank: list[float] = field(default_factory=list)  # see tie_ranks
     cost_per_kw: list[float] = field(default_factory=list)  # price × hours × |blocks|: yen per kW accepted
 
 
@@ -163,8 +185,5 @@ def build_index(auction: Auction, extra_rejected: list[RejectedBid] | None = Non
             ix.needs_binary.add(i)
         # a child that is itself constrained keeps its own binary, linked to its parent's
     ix.cost_per_kw = [b.price_yen_per_kw_h * ix.hours * len(b.blocks) for b in bids]
-    seen: dict[float, int] = defaultdict(int)
-    for b in bids:
-        ix.tie_rank.append(seen[b.price_yen_per_kw_h])
-        seen[b.price_yen_per_kw_h] += 1
+    ix.tie_rank = tie_ranks(bids)
     return ix

@@ -95,6 +95,7 @@ class PyomoHighsSolver:
         self._started = 0.0
         self._last_report = 0.0
         self.transfer_seconds = 0.0
+        self.priced = False
 
     def _solver_options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"output_flag": False, "random_seed": 0}
@@ -152,8 +153,11 @@ class PyomoHighsSolver:
         primals = self._results.solution_loader.get_vars(vars_to_load=list(var.values()))
         return {idx: primals[v] for idx, v in var.items()}
 
-    def price_with_integers_fixed(self, constraint: pyo.Constraint) -> dict[Any, float]:
-        """Duals of `constraint` in the LP with every integer variable fixed at its MIP value (SPEC §1)."""
+    def fix_integers_and_resolve(self) -> bool:
+        """Fix every integer variable at its rounded MIP value, make it continuous, and re-solve the LP in
+        place. The LP's solution replaces the MIP's: it is exact in the binaries (no integrality-tolerance
+        crumbs such as q = 0.0005 kW beside u = 5e-7) and its duals are the marginal prices (SPEC §1).
+        False if the LP failed; the MIP solution then stays the current one."""
         integers = [v for v in self.model.component_data_objects(pyo.Var) if v.is_integer()]
         if integers:
             solved = self._results.solution_loader.get_vars(vars_to_load=integers)
@@ -162,8 +166,15 @@ class PyomoHighsSolver:
                 v.fix(round(solved[v]))
         results = self.opt.solve(self.model, time_limit=self.options.time_limit_s,
                                  solver_options=self._solver_options())
-        if results.solution_status.name not in ("optimal", "feasible"):
+        if results.solution_status.name != "optimal":
+            return False
+        self._results = results
+        self.priced = True
+        return True
+
+    def duals(self, constraint: pyo.Constraint) -> dict[Any, float]:
+        """Duals of `constraint` after `fix_integers_and_resolve` succeeded; empty otherwise."""
+        if not self.priced:
             return {}
-        rows = list(constraint.values())
-        duals = results.solution_loader.get_duals(cons_to_load=rows)
+        duals = self._results.solution_loader.get_duals(cons_to_load=list(constraint.values()))
         return {idx: duals[c] for idx, c in constraint.items()}

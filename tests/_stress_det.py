@@ -1,0 +1,62 @@
+"""Determinism (SPEC §3): the same document gives the same awards, equal prices go to the bid earlier in
+the document, and reordering anything but equal-price bids never changes the awards."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from conftest import CASES_DIR, clear_and_verify
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_properties import auctions
+
+from clearing.document import load_auction
+from solvers.highs import SolveOptions
+
+EXACT = SolveOptions(mip_rel_gap=0.0)
+
+
+def awards(doc: dict) -> list[tuple[str, float]]:
+    return sorted((a.bid, a.kw) for a in clear_and_verify(load_auction(doc), EXACT).awards)
+
+
+def two_equal_bids(first: str, second: str) -> dict:
+    doc = json.loads((CASES_DIR / "01-merit-order.json").read_text())
+    doc["requirements"] = [{"area": doc["areas"][0], "product": doc["products"][0], "block": 0, "kw": 1000}]
+    template = doc["bids"][0]
+    doc["bids"] = [dict(template, id=first, kw=1000, min_kw=1000, price_yen_per_kw_h=3.0, blocks=[0]),
+                   dict(template, id=second, kw=1000, min_kw=1000, price_yen_per_kw_h=3.0, blocks=[0])]
+    return doc
+
+
+def test_equal_prices_go_to_the_earlier_bid() -> None:
+    assert awards(two_equal_bids("x", "y")) == [("x", 1000.0)]
+    assert awards(two_equal_bids("y", "x")) == [("y", 1000.0)]
+
+
+def test_same_document_same_result_twice() -> None:
+    auction = load_auction(json.loads((CASES_DIR / "10-national-dense.json").read_text()))
+    first = clear_and_verify(auction).to_document()
+    second = clear_and_verify(auction).to_document()
+    for doc in (first, second):
+        doc.pop("solver")
+    assert first == second
+
+
+def permute_keeping_ties(bids: list[dict], rnd: random.Random) -> list[dict]:
+    """A random order of the bids in which bids of equal price keep their relative order."""
+    shuffled = bids[:]
+    rnd.shuffle(shuffled)
+    by_price: dict[float, list[dict]] = {}
+    for b in bids:
+        by_price.setdefault(b["price_yen_per_kw_h"], []).append(b)
+    cursor = {p: iter(group) for p, group in by_price.items()}
+    return [next(cursor[b["price_yen_per_kw_h"]]) for b in shuffled]
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(auctions(max_bids=10), st.integers(0, 2**32 - 1))
+def test_reordering_anything_but_ties_keeps_the_awards(doc: dict, seed: int) -> None:
+    reordered = dict(doc, bids=permute_keeping_ties(doc["bids"], random.Random(seed)))
+    assert awards(reordered) == awards(doc)
