@@ -69,8 +69,9 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         if progress:
             progress(Progress("pricing", time.perf_counter() - started))
         pricing_started = time.perf_counter()
-        solver.fix_integers_and_resolve()
-        q = solver.values(model.q)
+        mip_values = solver.values(model.q), solver.values(model.f), solver.values(model.s)
+        polished = solver.fix_integers_and_resolve()
+        q = solver.values(model.q) if polished else mip_values[0]
         # SPEC §3: an accepted bid delivers at least max(min_kw, 1) kW. Bids without a binary that came out
         # fractional below 1 kW get one, and the model is solved again (rare: data are whole kW).
         tiny = {ix.bids[i].id for i, v in q.items() if ZERO_KW < v < 1 - ZERO_KW and i not in ix.needs_binary}
@@ -78,11 +79,11 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
             break
         force_binary |= tiny
 
-    if outcome.has_solution:
-        q = solver.values(model.q)
-        f = solver.values(model.f)
-        s = solver.values(model.s)
+    if outcome.has_solution and polished:
+        q, f, s = solver.values(model.q), solver.values(model.f), solver.values(model.s)
         duals = solver.duals(model.balance)
+    elif outcome.has_solution:  # the pricing LP failed: the MIP's own values, no prices
+        (q, f, s), duals = mip_values, {}
     else:
         q, f, s, duals = {}, {}, {}, {}
         pricing_started = time.perf_counter()

@@ -157,15 +157,15 @@ class PyomoHighsSolver:
         """Fix every integer variable at its rounded MIP value, make it continuous, and re-solve the LP in
         place. The LP's solution replaces the MIP's: it is exact in the binaries (no integrality-tolerance
         crumbs such as q = 0.0005 kW beside u = 5e-7) and its duals are the marginal prices (SPEC §1).
-        False if the LP failed; the MIP solution then stays the current one."""
+        False if the LP failed: read the MIP's values before calling this."""
         integers = [v for v in self.model.component_data_objects(pyo.Var) if v.is_integer()]
         if integers:
             solved = self._results.solution_loader.get_vars(vars_to_load=integers)
             for v in integers:
                 v.domain = pyo.Reals
                 v.fix(round(solved[v]))
-        results = self.opt.solve(self.model, time_limit=self.options.time_limit_s,
-                                 solver_options=self._solver_options())
+        # no time limit: the LP is cheap, and HiGHS would otherwise count the MIP's time against it
+        results = self.opt.solve(self.model, solver_options={**self._solver_options(), "time_limit": highspy.kHighsInf})
         if results.solution_status.name != "optimal":
             return False
         self._results = results

@@ -78,3 +78,13 @@ def test_area_summary_decomposes_flows(case_doc) -> None:
     awarded_prices = [b["price_yen_per_kw_h"] for b in doc["bids"] if b["area"] == "tokyo"
                       and b["id"] in {a.bid for a in result.awards}]
     assert tokyo.max_price_yen_per_kw_h == max(awarded_prices)
+
+
+def test_time_limit_returns_the_incumbent_with_its_gap(case_doc) -> None:
+    from solvers.highs import SolveOptions
+
+    result = clear_and_verify(load_auction(case_doc("09-national-30min")), SolveOptions(time_limit_s=1.0))
+    assert result.status in ("TIME_LIMIT_FEASIBLE", "OPTIMAL")
+    if result.status == "TIME_LIMIT_FEASIBLE":
+        assert result.solver.mip_gap is not None and result.solver.mip_gap > 0
+    assert result.awards and result.solver.options["time_limit_s"] == 1.0
