@@ -50,6 +50,8 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     out (eligibility), reported in `rejected_bids` beside those above their price cap."""
     options = options or SolveOptions()
     started = time.perf_counter()
+    if options.method == "fast":
+        return _clear_fast(auction, options, progress, cancel, excluded, started)
     force_binary: set[str] = set()
     solves = 0
     while True:
@@ -97,6 +99,28 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         solves=solves,
     )
     result = assemble_result(ix, outcome.status, q, f, s, duals, info)
+    info.total_seconds = time.perf_counter() - started
+    if progress:
+        progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
+    return result
+
+
+def _clear_fast(auction: Auction, options: SolveOptions, progress: ProgressCallback | None,
+                cancel: threading.Event | None, excluded: list[RejectedBid] | None, started: float) -> ClearingResult:
+    """The fast path (arrays, components, highspy): same optimum, same result document."""
+    from clearing.fastpath import solve_fast
+
+    fast = solve_fast(auction, options, progress, cancel, excluded, started)
+    outcome = fast.outcome
+    info = SolverInfo(
+        name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
+        objective_bound=outcome.bound, seconds=outcome.seconds, nodes=outcome.nodes,
+        build_seconds=fast.build_seconds, pricing_seconds=fast.pricing_seconds,
+        options={"time_limit_s": options.time_limit_s, "mip_rel_gap": options.mip_rel_gap,
+                 "threads": options.threads, "method": options.method, **dict(options.highs_options)},
+        solves=fast.solves,
+    )
+    result = assemble_result(fast.ix, outcome.status, fast.q, fast.f, fast.s, fast.duals, info)
     info.total_seconds = time.perf_counter() - started
     if progress:
         progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))

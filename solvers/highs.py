@@ -29,8 +29,13 @@ class SolveOptions:
     mip_rel_gap: float = DEFAULT_MIP_REL_GAP
     threads: int | None = None
     highs_options: Mapping[str, Any] = field(default_factory=dict)
+    #: "fast": the MILP as arrays, split into independent components, highspy (clearing/fastpath.py);
+    #: "straight": the one Pyomo model (clearing/formulation.py). Both reach the same proven optimum.
+    method: str = "fast"
 
     def __post_init__(self) -> None:
+        if self.method not in ("fast", "straight"):
+            raise ValueError(f"method {self.method!r} must be 'fast' or 'straight'")
         if self.time_limit_s is not None and not (self.time_limit_s > 0 and math.isfinite(self.time_limit_s)):
             raise ValueError(f"time limit {self.time_limit_s!r} must be a positive number of seconds")
         if not (0 <= self.mip_rel_gap < 1):

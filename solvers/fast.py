@@ -1,0 +1,394 @@
+"""The fast path: the MILP as arrays, cut into independent components, each solved by highspy directly.
+
+Why it is exact: a component is a connected component of the bipartite graph of columns and rows of the
+constraint matrix (a union-find over every coupling the model has: bids spanning blocks and products,
+groups, resources, parent links, lines, interfaces, import caps, balance rows). No row touches two
+components and the objective is a sum over columns, so the optimum of the whole is the sum of the
+components' optima, and proving each component within relative gap g proves the whole within g
+(all objective terms are non-negative). The solutions are stitched back by column index.
+
+Marginal prices: per component, the LP with every integer column fixed at its MIP value (SPEC §1),
+exactly as the straight path does for the whole model; the row duals of the balance rows are the prices.
+
+Components big enough to matter are solved in parallel processes (spawned, so a threaded caller such as
+the gRPC server is safe); small ones inline.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+
+from solvers.highs import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+
+#: Components with fewer columns than this are solved inline (a process costs more than the solve).
+PARALLEL_MIN_COLS = 3000
+
+
+@dataclass
+class SubProblem:
+    """One component as a self-contained MILP (picklable: plain numpy arrays)."""
+
+    cols: np.ndarray  # global column indices
+    rows: np.ndarray  # global row indices
+    col_cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    a_start: np.ndarray
+    a_index: np.ndarray  # local column indices
+    a_value: np.ndarray
+    start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
+
+    @property
+    def num_int(self) -> int:
+        return int(self.integrality.sum())
+
+
+@dataclass
+class SubSolution:
+    status: str
+    x: np.ndarray | None
+    row_dual: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    seconds: float
+    nodes: int
+    message: str = ""
+    pricing_seconds: float = 0.0
+
+
+@dataclass
+class FastOutcome:
+    """What the fast path hands back to the engine: the stitched solution and how it was found."""
+
+    outcome: SolveOutcome
+    x: np.ndarray | None
+    row_dual: np.ndarray | None
+    components: list[dict[str, Any]] = field(default_factory=list)
+    pricing_seconds: float = 0.0
+
+
+def split_components(num_cols: int, a_start: np.ndarray, a_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Label every column and every row with its connected component (a row joins all its columns).
+
+    A union-find in numpy over the bipartite graph columns–rows: hook each edge's larger root onto the
+    smaller, then jump pointers until every node points at its root; repeat until no edge joins two roots.
+    Labels are numbered 0..count-1 in order of each component's smallest column (rows with no column get
+    their own). Returns (column labels, row labels, count)."""
+    num_rows = len(a_start) - 1
+    n = num_cols + num_rows
+    cols = a_index.astype(np.int64)
+    rows = num_cols + np.repeat(np.arange(num_rows, dtype=np.int64), np.diff(a_start))
+    parent = np.arange(n, dtype=np.int64)
+    while True:
+        pc, pr = parent[cols], parent[rows]
+        differ = pc != pr
+        if not differ.any():
+            break
+        np.minimum.at(parent, np.maximum(pc[differ], pr[differ]), np.minimum(pc[differ], pr[differ]))
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    roots, labels = np.unique(parent, return_inverse=True)
+    return labels[:num_cols], labels[num_cols:], len(roots)
+
+
+def subproblems(col_cost, col_lower, col_upper, integrality, row_lower, row_upper, a_start, a_index, a_value,
+                ) -> list[SubProblem]:
+    """The model cut into its components, largest first; columns and rows keep their relative order."""
+    num_cols = len(col_cost)
+    col_label, row_label, count = split_components(num_cols, a_start, a_index)
+    col_order = np.argsort(col_label, kind="stable")
+    row_order = np.argsort(row_label, kind="stable")
+    col_bounds = np.searchsorted(col_label[col_order], np.arange(count + 1))
+    row_bounds = np.searchsorted(row_label[row_order], np.arange(count + 1))
+    local = np.empty(num_cols, dtype=np.int32)
+    lengths = np.diff(a_start)
+    out: list[SubProblem] = []
+    for c in range(count):
+        cols = col_order[col_bounds[c]:col_bounds[c + 1]]
+        rows = row_order[row_bounds[c]:row_bounds[c + 1]]
+        local[cols] = np.arange(len(cols), dtype=np.int32)
+        row_len = lengths[rows]
+        start = np.zeros(len(rows) + 1, dtype=np.int32)
+        np.cumsum(row_len, out=start[1:])
+        if len(rows):
+            nz = np.concatenate([np.arange(a_start[r], a_start[r + 1]) for r in rows]) if len(rows) < 64 else \
+                _gather_ranges(a_start[rows], row_len)
+        else:
+            nz = np.zeros(0, dtype=np.int64)
+        out.append(SubProblem(
+            cols=cols, rows=rows, col_cost=col_cost[cols], col_lower=col_lower[cols], col_upper=col_upper[cols],
+            integrality=integrality[cols], row_lower=row_lower[rows], row_upper=row_upper[rows],
+            a_start=start, a_index=local[a_index[nz]], a_value=a_value[nz]))
+    out.sort(key=lambda s: (-len(s.cols), int(s.cols[0]) if len(s.cols) else 0))
+    return out
+
+
+def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ranges [starts[i], starts[i] + lengths[i]) without a Python loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts.astype(np.int64) - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return offsets + np.arange(total, dtype=np.int64)
+
+
+def solver_options(options: SolveOptions) -> dict[str, Any]:
+    opts: dict[str, Any] = {"output_flag": False, "random_seed": 0, "mip_rel_gap": options.mip_rel_gap}
+    if options.time_limit_s is not None:
+        opts["time_limit"] = float(options.time_limit_s)
+    if options.threads is not None:
+        opts["threads"] = int(options.threads)
+    opts.update(options.highs_options)
+    return opts
+
+
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A Highs instance. HiGHS prints its banner on stdout when the process makes its first one; that would
+    corrupt a result written to stdout, so the first one is made with stdout pointed at /dev/null."""
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            highs = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _banner_shown = True
+        return highs
+
+
+def _pass(highs: highspy.Highs, sub: SubProblem) -> None:
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(sub.cols)
+    lp.num_row_ = len(sub.rows)
+    lp.col_cost_ = sub.col_cost
+    lp.col_lower_ = sub.col_lower
+    lp.col_upper_ = sub.col_upper
+    lp.row_lower_ = sub.row_lower
+    lp.row_upper_ = sub.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = sub.a_start
+    lp.a_matrix_.index_ = sub.a_index
+    lp.a_matrix_.value_ = sub.a_value
+    lp.a_matrix_.num_col_ = len(sub.cols)
+    lp.a_matrix_.num_row_ = len(sub.rows)
+    if sub.num_int:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
+                           for v in sub.integrality]
+    highs.passModel(lp)
+
+
+def solve_subproblem(sub: SubProblem, options: SolveOptions, price: bool = True,
+                     on_event: Callable[[Any], None] | None = None,
+                     deadline: float | None = None) -> SubSolution:
+    """Solve one component to the requested gap, then (if `price`) the LP with its integers fixed."""
+    highs = new_highs()
+    opts = solver_options(options)
+    if deadline is not None:
+        opts["time_limit"] = max(0.01, deadline - time.time())
+    for name, value in opts.items():
+        highs.setOptionValue(name, value)
+    _pass(highs, sub)
+    if sub.start is not None and sub.num_int:
+        highs.setSolution(highspy.HighsSolution())  # reset
+        sol = highspy.HighsSolution()
+        sol.col_value = list(sub.start)
+        sol.value_valid = True
+        highs.setSolution(sol)
+    if on_event is not None:
+        highs.cbMipInterrupt.subscribe(on_event)
+    started = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - started
+    info = highs.getInfo()
+    status = highs.getModelStatus()
+    has_solution = info.primal_solution_status == 2
+    objective = info.objective_function_value if has_solution else None
+    if sub.num_int:
+        bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
+    else:
+        bound = objective if status == highspy.HighsModelStatus.kOptimal else None
+    if status == highspy.HighsModelStatus.kOptimal:
+        name = "OPTIMAL"
+    elif status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
+        name = "TIME_LIMIT_FEASIBLE" if has_solution else "TIME_LIMIT_NO_SOLUTION"
+    else:
+        name = "ERROR"
+    nodes = max(int(info.mip_node_count), 0) if sub.num_int else 0
+    message = highs.modelStatusToString(status)
+    if not has_solution:
+        return SubSolution(name, None, None, None, bound, seconds, nodes, message)
+    x = np.array(highs.getSolution().col_value)
+    row_dual = None
+    pricing_seconds = 0.0
+    if price:
+        pricing_started = time.perf_counter()
+        row_dual = _price_with_integers_fixed(highs, sub, x)
+        pricing_seconds = time.perf_counter() - pricing_started
+    return SubSolution(name, x, row_dual, objective, bound, seconds, nodes, message, pricing_seconds)
+
+
+def _price_with_integers_fixed(highs: highspy.Highs, sub: SubProblem, x: np.ndarray) -> np.ndarray | None:
+    """Row duals of the LP with every integer column fixed at its (rounded) MIP value."""
+    if sub.num_int:
+        ints = np.flatnonzero(sub.integrality).astype(np.int32)
+        fixed = np.round(x[ints])
+        highs.changeColsIntegrality(len(ints), ints, np.zeros(len(ints), dtype=np.uint8))
+        highs.changeColsBounds(len(ints), ints, fixed, fixed)
+        highs.setOptionValue("time_limit", highspy.kHighsInf)
+        highs.run()
+    sol = highs.getSolution()
+    if not sol.dual_valid:
+        return None
+    return np.array(sol.row_dual)
+
+
+def _solve_in_worker(sub: SubProblem, options: SolveOptions, deadline: float | None) -> SubSolution:
+    return solve_subproblem(sub, options, deadline=deadline)
+
+
+def solve_components(subs: list[SubProblem], num_cols: int, num_rows: int, options: SolveOptions,
+                     progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                     started: float | None = None, workers: int | None = None) -> FastOutcome:
+    """Solve every component (big ones in parallel processes), stitch columns, duals and figures."""
+    started = time.perf_counter() if started is None else started
+    deadline = time.time() + options.time_limit_s if options.time_limit_s is not None else None
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    big = [s for s in subs if len(s.cols) >= PARALLEL_MIN_COLS]
+    results: dict[int, SubSolution] = {}
+    done = 0
+    total = len(subs)
+    state = {"last": 0.0}
+
+    def report(message: str, incumbent=None, bound=None) -> None:
+        if progress is not None:
+            progress(Progress("solving", time.perf_counter() - started, incumbent, bound,
+                              relative_gap(incumbent, bound), message))
+
+    def inline_event(event) -> None:
+        if cancel is not None and cancel.is_set():
+            event.interrupt()
+        if progress is None:
+            return
+        now = time.perf_counter()
+        if now - state["last"] < 0.2:
+            return
+        state["last"] = now
+        out = event.data_out
+        incumbent = out.mip_primal_bound if math.isfinite(out.mip_primal_bound) else None
+        bound = out.mip_dual_bound if math.isfinite(out.mip_dual_bound) else None
+        report(f"components {done}/{total}", incumbent, bound)
+
+    pool = None
+    futures = {}
+    if len(big) >= 2 and workers >= 2:
+        # the largest components go to processes; the main process takes the rest (and reports progress)
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        for pos, sub in enumerate(subs):
+            if len(sub.cols) >= PARALLEL_MIN_COLS:
+                futures[pool.submit(_solve_in_worker, sub, options, deadline)] = pos
+    try:
+        for pos, sub in enumerate(subs):
+            if pos in futures.values():
+                continue
+            if cancel is not None and cancel.is_set():
+                raise SolveCancelled("cancelled while solving")
+            results[pos] = solve_subproblem(sub, options, on_event=inline_event, deadline=deadline)
+            done += 1
+            report(f"components {done}/{total}")
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                results[futures[fut]] = fut.result()
+                done += 1
+                report(f"components {done}/{total}")
+            if cancel is not None and cancel.is_set():
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                raise SolveCancelled("cancelled while solving")
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return _stitch(subs, results, num_cols, num_rows, cancel)
+
+
+def _stitch(subs: list[SubProblem], results: dict[int, SubSolution], num_cols: int, num_rows: int,
+            cancel: threading.Event | None) -> FastOutcome:
+    x = np.zeros(num_cols)
+    row_dual = np.zeros(num_rows)
+    objective = bound = 0.0
+    seconds = 0.0
+    nodes = 0
+    statuses = []
+    priced = True
+    components = []
+    pricing_seconds = 0.0
+    for pos, sub in enumerate(subs):
+        res = results[pos]
+        statuses.append(res.status)
+        seconds = max(seconds, res.seconds)
+        nodes += res.nodes
+        pricing_seconds += res.pricing_seconds
+        components.append({"columns": int(len(sub.cols)), "rows": int(len(sub.rows)), "integers": sub.num_int,
+                           "status": res.status, "seconds": round(res.seconds, 3), "nodes": res.nodes})
+        if res.x is None:
+            objective = None if objective is None else None
+            continue
+        x[sub.cols] = res.x
+        if objective is not None:
+            objective += res.objective
+        if res.row_dual is not None:
+            row_dual[sub.rows] = res.row_dual
+        else:
+            priced = False
+        if bound is not None:
+            bound = None if res.bound is None else bound + res.bound
+    has_solution = all(r.x is not None for r in results.values())
+    if not has_solution:
+        objective = None
+    if all(s == "OPTIMAL" for s in statuses):
+        name = "OPTIMAL"
+    elif cancel is not None and cancel.is_set():
+        name = "CANCELLED"
+    elif any(s == "ERROR" for s in statuses):
+        name = "ERROR"
+    else:
+        name = "TIME_LIMIT_FEASIBLE" if has_solution else "TIME_LIMIT_NO_SOLUTION"
+    if bound is not None and objective is not None:
+        bound = min(bound, objective)
+    gap = relative_gap(objective, bound)
+    message = f"{len(subs)} component(s): " + ", ".join(sorted(set(statuses)))
+    outcome = SolveOutcome(name, objective, bound, gap, seconds, nodes, has_solution, message)
+    return FastOutcome(outcome, x if has_solution else None, row_dual if (has_solution and priced) else None,
+                       components, pricing_seconds)

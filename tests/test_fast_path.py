@@ -1,0 +1,164 @@
+"""The fast path (arrays, components, highspy) against the straight Pyomo model: the same proven optimum.
+
+Real HiGHS solves both ways; every result also passes the independent verifier. Small auctions only
+(CI budget): the shared cases that the straight model clears in seconds, and hypothesis-drawn auctions
+from the bench generator scaled down.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CASES_DIR, EXPECTED, clear_and_verify
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clearing.document import load_auction, load_auction_file
+from clearing.index import build_index
+from clearing.matrix import build_matrix
+from solvers import fast
+from solvers.highs import SolveOptions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.casegen import gen  # noqa: E402
+
+FAST = SolveOptions(method="fast")
+STRAIGHT = SolveOptions(method="straight")
+#: cases the straight model clears in a few seconds (09-national-30min takes ~25 s: left to test_cases)
+QUICK_CASES = [name for name in sorted(EXPECTED) if not name.startswith("09")]
+
+
+def assert_same_optimum(auction) -> tuple:
+    straight = clear_and_verify(auction, STRAIGHT)
+    quick = clear_and_verify(auction, FAST)
+    assert straight.status == quick.status == "OPTIMAL"
+    assert quick.objective_yen == pytest.approx(straight.objective_yen, rel=1e-6, abs=1e-6)
+    assert quick.solver.mip_gap is not None and quick.solver.mip_gap <= 1e-6
+    assert sum(s.kw for s in quick.shortfalls) == pytest.approx(sum(s.kw for s in straight.shortfalls), abs=1e-3)
+    return straight, quick
+
+
+@pytest.mark.parametrize("name", QUICK_CASES)
+def test_fast_path_matches_straight_on_shared_cases(name: str) -> None:
+    straight, quick = assert_same_optimum(load_auction_file(CASES_DIR / f"{name}.json"))
+    assert quick.objective_yen == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6)
+    if isinstance(EXPECTED[name]["accepted_bids"], list):  # unique optimum: the same awards
+        assert sorted((a.bid, a.kw) for a in quick.awards) == sorted((a.bid, a.kw) for a in straight.awards)
+
+
+def test_marginal_prices_match_on_a_non_degenerate_case() -> None:
+    """Balance-row duals of the integer-fixed LP: same sign convention and values both ways."""
+    auction = load_auction_file(CASES_DIR / "01-merit-order.json")
+    straight = clear_and_verify(auction, STRAIGHT)
+    quick = clear_and_verify(auction, FAST)
+    keys = [(p.area, p.product, p.block) for p in quick.prices]
+    assert keys == [(p.area, p.product, p.block) for p in straight.prices]
+    for a, b in zip(quick.prices, straight.prices, strict=True):
+        assert a.marginal_yen_per_kw_h == pytest.approx(b.marginal_yen_per_kw_h, abs=1e-6)
+    assert any(p.marginal_yen_per_kw_h > 0 for p in quick.prices)
+
+
+small_auctions = st.builds(
+    dict,
+    seed=st.integers(0, 10_000),
+    n_bids=st.integers(8, 45),
+    blocks=st.sampled_from([1, 2, 6, 8]),
+    areas=st.sampled_from([["tokyo", "chubu"], ["chubu", "hokuriku", "kansai"], ["hokkaido", "tohoku", "tokyo"],
+                           ["kansai", "shikoku", "chugoku", "okinawa"]]),
+    products=st.sampled_from([["primary"], ["primary", "secondary1"], ["secondary2", "tertiary1", "tertiary2"],
+                              ["primary", "secondary1", "tertiary2"]]),
+    scarcity=st.sampled_from([0.4, 0.7, 1.1]),
+)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(small_auctions)
+def test_fast_path_matches_straight_on_random_small_auctions(params: dict) -> None:
+    doc = gen(params["seed"], params["n_bids"], blocks=params["blocks"], areas=params["areas"],
+              products=params["products"], scarcity=params["scarcity"])
+    # a primary-only market: the generator's DC lines then carry no product at all; such a line is left out
+    doc["lines"] = [line for line in doc["lines"] if line.get("products", True)]
+    assert_same_optimum(load_auction(doc))
+
+
+def split_auction_doc() -> dict:
+    """Two independent markets in one document: tokyo/tohoku secondary and kyushu tertiary, one block bid
+    chaining blocks, a list-pattern group and a start-up resource, nothing shared between the halves."""
+    return {
+        "format": "jp-balancing-auction/1", "auction_id": "split", "trading_date": "2026-10-01",
+        "blocks": 3, "block_minutes": 30, "areas": ["tohoku", "tokyo", "kyushu"],
+        "products": ["secondary1", "tertiary1"], "shortfall_price_yen_per_kw_h": 1000.0,
+        "lines": [{"id": "tohoku-tokyo", "from_area": "tohoku", "to_area": "tokyo", "forward_kw": 3000,
+                   "backward_kw": 1000, "products": ["secondary1"]}],
+        "requirements": [{"area": "tokyo", "product": "secondary1", "block": t, "kw": 9000} for t in range(3)]
+        + [{"area": "kyushu", "product": "tertiary1", "block": t, "kw": 4000 + 1000 * t} for t in range(3)],
+        "resources": [{"id": "R1", "area": "tohoku", "capacity_kw": 6000, "startup_cost_yen": 4000},
+                      {"id": "P1", "area": "kyushu", "capacity_kw": 5000}],
+        "bids": [
+            {"id": "T1", "area": "tohoku", "products": ["secondary1"], "blocks": [0, 1, 2], "kw": 5000,
+             "min_kw": 5000, "price_yen_per_kw_h": 3.0, "category": "SINGLE_GENERATOR", "resource": "R1"},
+            {"id": "K1", "area": "tokyo", "products": ["secondary1"], "blocks": [0], "kw": 7000, "min_kw": 7000,
+             "price_yen_per_kw_h": 4.0, "category": "SINGLE_GENERATOR"},
+            {"id": "K2", "area": "tokyo", "products": ["secondary1"], "blocks": [1], "kw": 9000, "min_kw": 0,
+             "price_yen_per_kw_h": 6.0, "category": "SINGLE_GENERATOR"},
+            {"id": "K3", "area": "tokyo", "products": ["secondary1"], "blocks": [2], "kw": 4000, "min_kw": 2000,
+             "price_yen_per_kw_h": 5.0, "category": "SINGLE_GENERATOR"},
+            {"id": "Q1", "area": "kyushu", "products": ["tertiary1"], "blocks": [0], "kw": 5000, "min_kw": 5000,
+             "price_yen_per_kw_h": 2.0, "category": "LIST_PATTERN", "resource": "P1", "group": "G"},
+            {"id": "Q2", "area": "kyushu", "products": ["tertiary1"], "blocks": [0], "kw": 3000, "min_kw": 1000,
+             "price_yen_per_kw_h": 1.5, "category": "LIST_PATTERN", "resource": "P1", "group": "G"},
+            {"id": "Q3", "area": "kyushu", "products": ["tertiary1"], "blocks": [0, 1, 2], "kw": 6000, "min_kw": 0,
+             "price_yen_per_kw_h": 2.5, "category": "SINGLE_GENERATOR"},
+        ],
+    }
+
+
+def test_components_follow_the_couplings() -> None:
+    """The tohoku/tokyo market and the kyushu market fall apart; within each, bids stay together."""
+    ix = build_index(load_auction(split_auction_doc()))
+    mm = build_matrix(ix)
+    col_label, row_label, count = fast.split_components(mm.num_cols, mm.a_start, mm.a_index)
+    bid_label = {b.id: col_label[i] for i, b in enumerate(ix.bids)}
+    assert bid_label["T1"] == bid_label["K1"] == bid_label["K2"] == bid_label["K3"]  # line + block bid
+    assert bid_label["Q1"] == bid_label["Q2"] == bid_label["Q3"]  # group + resource + requirement rows
+    assert bid_label["T1"] != bid_label["Q1"]
+    # no row crosses a component boundary
+    for r in range(mm.num_rows):
+        cols = mm.a_index[mm.a_start[r]:mm.a_start[r + 1]]
+        assert set(col_label[cols].tolist()) <= {row_label[r]}
+    assert count >= 2
+
+
+def test_stitched_components_equal_the_whole_model() -> None:
+    """Solving the components apart and stitching gives the optimum of the model solved in one piece."""
+    ix = build_index(load_auction(split_auction_doc()))
+    mm = build_matrix(ix)
+    args = (mm.col_cost, mm.col_lower, mm.col_upper, mm.integrality, mm.row_lower, mm.row_upper,
+            mm.a_start, mm.a_index, mm.a_value)
+    subs = fast.subproblems(*args)
+    assert len(subs) >= 2
+    split = fast.solve_components(subs, mm.num_cols, mm.num_rows, SolveOptions())
+    whole = fast.SubProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), *args)
+    one = fast.solve_subproblem(whole, SolveOptions())
+    assert split.outcome.status == one.status == "OPTIMAL"
+    assert split.outcome.objective == pytest.approx(one.objective, rel=1e-9)
+    assert float(mm.col_cost @ split.x) == pytest.approx(one.objective, rel=1e-9)
+    # the stitched solution is feasible for the whole model
+    activity = np.array([mm.a_value[lo:hi] @ split.x[mm.a_index[lo:hi]]
+                         for lo, hi in zip(mm.a_start[:-1], mm.a_start[1:], strict=True)])
+    assert np.all(activity >= mm.row_lower - 1e-6) and np.all(activity <= mm.row_upper + 1e-6)
+    assert split.row_dual is not None and split.row_dual.shape == (mm.num_rows,)
+
+
+def test_big_components_solved_in_worker_processes(monkeypatch) -> None:
+    """The process-pool branch: components sent to spawned workers come back stitched the same."""
+    auction = load_auction(split_auction_doc())
+    expected = clear_and_verify(auction, STRAIGHT)
+    monkeypatch.setattr(fast, "PARALLEL_MIN_COLS", 1)
+    result = clear_and_verify(auction, FAST)
+    assert result.objective_yen == pytest.approx(expected.objective_yen, rel=1e-9)
+    assert sorted((a.bid, a.kw) for a in result.awards) == sorted((a.bid, a.kw) for a in expected.awards)
