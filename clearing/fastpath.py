@@ -15,6 +15,7 @@ from typing import Any
 from clearing.index import AuctionIndex, RejectedBid, build_index
 from clearing.matrix import MatrixModel, build_matrix
 from clearing.model import Auction
+from clearing.reduce import always_full_bids
 from solvers.fast import FastOutcome, solve_components, subproblems
 from solvers.highs import Progress, ProgressCallback, SolveOptions, SolveOutcome
 
@@ -34,6 +35,7 @@ class FastClearing:
     pricing_seconds: float
     solves: int
     components: list[dict[str, Any]] = field(default_factory=list)
+    fixed_bids: int = 0  # accepted in full by every optimum (clearing/reduce.py), fixed before the solve
 
 
 def solve_fast(auction: Auction, options: SolveOptions, progress: ProgressCallback | None,
@@ -48,6 +50,7 @@ def solve_fast(auction: Auction, options: SolveOptions, progress: ProgressCallba
         build_started = time.perf_counter()
         ix = build_index(auction, excluded, force_binary)
         mm = build_matrix(ix)
+        fixed = fix_always_full(mm)
         subs = subproblems(mm.col_cost, mm.col_lower, mm.col_upper, mm.integrality, mm.row_lower, mm.row_upper,
                            mm.a_start, mm.a_index, mm.a_value)
         build_seconds += time.perf_counter() - build_started
@@ -63,7 +66,24 @@ def solve_fast(auction: Auction, options: SolveOptions, progress: ProgressCallba
         if not tiny:
             break
         force_binary |= tiny
-    return _values(ix, mm, fast, build_seconds, solves)
+    result = _values(ix, mm, fast, build_seconds, solves)
+    result.fixed_bids = fixed
+    return result
+
+
+def fix_always_full(mm: MatrixModel) -> int:
+    """Raise the lower bounds of the bids every optimum accepts in full (clearing/reduce.py) to kw, with
+    their acceptance and start-up binaries at 1. Returns how many bids were fixed."""
+    ix = mm.ix
+    full = always_full_bids(ix)
+    for i in full:
+        mm.col_lower[i] = mm.col_upper[i]
+        if i in mm.u_col:
+            mm.col_lower[mm.u_col[i]] = 1.0
+        resource = ix.bids[i].resource
+        if resource is not None and resource in mm.v_col:
+            mm.col_lower[mm.v_col[resource]] = 1.0
+    return len(full)
 
 
 def _values(ix: AuctionIndex, mm: MatrixModel, fast: FastOutcome, build_seconds: float,
