@@ -29,10 +29,17 @@ class RejectedBid:
 
 def price_cap_yen_per_kw_h(auction: Auction, bid: Bid) -> float | None:
     """The cap that applies to a bid (SPEC §3): its product's; for a composite bid the `composite` cap
-    or, where the auction gives none, the lowest cap among its products. None: no cap."""
-    if not auction.price_caps:
+    or, where the auction gives none, the lowest cap among its products. None: no cap. An auction that
+    lists no `price_caps` gets the shipped policy's schedule for its trading date (clearing.rules);
+    `clear` fills in the caps of the policy it was given before it gets here."""
+    listed = auction.price_caps
+    if listed is None:
+        from clearing.rules import effective_price_caps  # late: clearing.rules builds on this module
+
+        listed, _ = effective_price_caps(auction)
+    if not listed:
         return None
-    caps = {c.product: c.yen_per_kw_h for c in auction.price_caps}
+    caps = {c.product: c.yen_per_kw_h for c in listed}
     if bid.is_composite:
         if COMPOSITE in caps:
             return caps[COMPOSITE]

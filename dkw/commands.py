@@ -109,12 +109,60 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def read_policy(path: str | None):
+    """The market policy (the shipped one, or FILE merged over it), or None after printing its problems."""
+    from clearing.rules import PolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s) in the policy:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Structural check (exit 2 on any problem), then the market rules per bid (SPEC §5): verdicts and
+    monitoring flags are findings about bids, not errors of the document, so they exit 0."""
     auction = read_auction(args.auction)
     if auction is None:
         return EXIT_BAD_INPUT
-    print(f"{args.auction}: valid auction {auction.auction_id} ({len(auction.bids)} bids, "
-          f"{len(auction.requirements)} requirements)")
+    policy = read_policy(args.policy)
+    if policy is None:
+        return EXIT_BAD_INPUT
+    from clearing.rules import validate_auction
+
+    validation = validate_auction(auction, policy)
+    doc = validation.to_document()
+    if args.json:
+        write_json(doc, None)
+        return EXIT_OK
+    summary = doc["summary"]
+    caps = doc["price_caps"]
+    cap_text = ", ".join(f"{c['product']} {c['yen_per_kw_h']:g}" for c in caps["caps"]) or "none"
+    print(f"{args.auction}: valid auction {auction.auction_id}, trading date {auction.trading_date} "
+          f"({len(auction.bids)} bids, {len(auction.requirements)} requirements)")
+    print(f"policy {policy.version} ({policy.source}); price caps yen/kW·h from the "
+          f"{caps['source']}{' (' + caps['schedule_entry'] + ')' if caps.get('schedule_entry') else ''}, "
+          f"{caps['mode']}: {cap_text}")
+    rows = [b for b in doc["bids"] if not args.problems or b["verdict"] != "ELIGIBLE" or b["flags"]
+            or b["clearing"] == "LEFT_OUT"]
+    if rows:
+        width = max(len("bid"), *(len(b["bid"]) for b in rows))
+        print(f"{'bid':<{width}}  {'verdict':<21}  {'clearing':<8}  reasons / flags")
+        for b in rows:
+            notes = list(b["reasons"])
+            if "left_out_because" in b:
+                notes.append(f"{b['left_out_because']['verdict']}: {b['left_out_because']['reason']}")
+            if b["verdict"] == "NOT_YET_PERMITTED":
+                notes.append(f"opens {b['opening']}" if b["opening"] else "no opening date yet")
+            notes += [f"FLAG {f['flag']}: price {f['price_yen_per_kw_h']:g} > limit {f['limit_yen_per_kw_h']:.6g} "
+                      f"({f['rule']}, {f['term_ja']})" for f in b["flags"]]
+            print(f"{b['bid']:<{width}}  {b['verdict']:<21}  {b['clearing']:<8}  {' | '.join(notes)}")
+    by_verdict = ", ".join(f"{v} {n}" for v, n in summary["by_verdict"].items())
+    print(f"{summary['bids']} bids: {by_verdict}; {summary['left_out']} left out of the clearing; "
+          f"{summary['flagged_bids']} bids flagged ({summary['flags']} flags)")
     return EXIT_OK
 
 
@@ -134,8 +182,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no summary, no progress")
     p.set_defaults(handler=cmd_clear)
 
-    p = subparsers.add_parser("validate", help="check an auction document without clearing it")
+    p = subparsers.add_parser("validate", help="check an auction document and judge its bids under the market rules")
     p.add_argument("auction", metavar="AUCTION.json")
+    p.add_argument("--json", action="store_true", help="the verdicts as a JSON document on stdout")
+    p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
+    p.add_argument("--problems", action="store_true", help="list only bids that are ineligible, left out or flagged")
     p.set_defaults(handler=cmd_validate)
 
     p = subparsers.add_parser("verify", help="check a result document against its auction, independently")

@@ -1,0 +1,127 @@
+"""Market rules beside the optimisation (SPEC §5): eligibility verdicts, price caps by date, monitoring flags.
+
+The rules are data (`policy.json`, overridable with `--policy FILE`), evaluated by a small engine
+(`clearing.rules.engine`). This module is what the CLI, the server and `clearing.engine.clear` call:
+
+- `validate_auction(auction, policy)` → `Validation`: one `BidReport` per bid (verdict, reasons,
+  monitoring flags), beside the price caps in force and the bids the clearing will leave out;
+- `prepare_clearing(auction, policy, excluded)` → the auction with its effective price caps, the
+  bids the rules leave out, and the sections the result reports (`market_rules`, `monitoring_flags`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any
+
+from clearing.index import RejectedBid, cap_rejections, with_orphaned_children
+from clearing.model import Auction, PriceCap, PriceCapMode
+from clearing.rules.engine import BidReport, Finding, Flag, judge_bid
+from clearing.rules.policy import DEFAULT_POLICY_PATH, Policy, PolicyError, default_policy, load_policy
+
+__all__ = ["BidReport", "DEFAULT_POLICY_PATH", "Finding", "Flag", "Policy", "PolicyError", "Validation",
+           "default_policy", "effective_price_caps", "load_policy", "prepare_clearing", "validate_auction"]
+
+
+def effective_price_caps(auction: Auction, policy: Policy | None = None) -> tuple[tuple[PriceCap, ...], dict[str, Any]]:
+    """The caps that apply (yen per kW per hour) and where they come from: the auction's own list when
+    it gives one (complete: a product it leaves out has no cap, SPEC §3), else the policy's schedule
+    entry for the trading date."""
+    if auction.price_caps is not None:
+        return auction.price_caps, {"source": "auction"}
+    policy = policy or default_policy()
+    label, caps = policy.price_caps_on(auction.trading_date)
+    return (tuple(PriceCap(p, v) for p, v in caps.items()),
+            {"source": "policy", "schedule_entry": label, "policy_version": policy.version})
+
+
+@dataclass
+class Validation:
+    """What the market rules say about an auction before it is cleared."""
+
+    auction: Auction
+    policy: Policy
+    reports: list[BidReport]
+    price_caps: tuple[PriceCap, ...]
+    price_caps_from: dict[str, Any]
+    left_out: list[RejectedBid]  # everything the clearing leaves out: ineligible, above the cap, orphaned
+
+    def rule_rejections(self) -> list[RejectedBid]:
+        """The ineligible bids, as the clearing's `excluded` list."""
+        return [RejectedBid(r.bid, r.verdict, r.reason_text()) for r in self.reports if not r.eligible]
+
+    def caps_document(self) -> dict[str, Any]:
+        return {**self.price_caps_from, "mode": self.auction.price_cap_mode.value,
+                "caps": [{"product": c.product, "yen_per_kw_h": c.yen_per_kw_h} for c in self.price_caps]}
+
+    def flags_document(self) -> list[dict[str, Any]]:
+        return [{"bid": r.bid, **f.to_dict()} for r in self.reports for f in r.flags]
+
+    def to_document(self) -> dict[str, Any]:
+        """`dkw validate --json` (and the gRPC Validate answer): per bid its verdict, reasons and flags.
+        `clearing` says what the clearing will do with the bid: ELIGIBLE bids may still be left out for
+        their price (PRICE_ABOVE_CAP) or their parent (PARENT_REJECTED)."""
+        left_out = {r.bid: r for r in self.left_out}
+        bids = []
+        for report in self.reports:
+            doc = report.to_dict()
+            gone = left_out.get(report.bid)
+            doc["clearing"] = "LEFT_OUT" if gone else "ENTERS"
+            if gone is not None and gone.verdict != report.verdict:
+                doc["left_out_because"] = {"verdict": gone.verdict, "reason": gone.reason}
+            bids.append(doc)
+        by_verdict = Counter(r.verdict for r in self.reports)
+        return {
+            "auction_id": self.auction.auction_id, "trading_date": self.auction.trading_date,
+            "policy": self.policy.describe(), "price_caps": self.caps_document(),
+            "bids": bids,
+            "summary": {"bids": len(self.reports), "eligible": by_verdict.get("ELIGIBLE", 0),
+                        "by_verdict": dict(sorted(by_verdict.items())),
+                        "left_out": len(self.left_out),
+                        "left_out_by_verdict": dict(sorted(Counter(r.verdict for r in self.left_out).items())),
+                        "flagged_bids": sum(1 for r in self.reports if r.flags),
+                        "flags": sum(len(r.flags) for r in self.reports)},
+        }
+
+
+def validate_auction(auction: Auction, policy: Policy | None = None) -> Validation:
+    """Judge every bid of `auction` under `policy` (default: the shipped one)."""
+    policy = policy or default_policy()
+    prices = {b.id: b.price_yen_per_kw_h for b in auction.bids}
+    cache: dict[tuple, tuple[str, str, list[Finding], str | None]] = {}
+    reports = []
+    for bid in auction.bids:
+        # the verdict depends on the bid only through these; generated auctions repeat them a lot
+        key = (bid.category, bid.products, bid.metering)
+        report = judge_bid(bid, auction, policy, prices, cached=cache.get(key))
+        cache.setdefault(key, (report.verdict, report.term_ja, report.findings, report.opening))
+        reports.append(report)
+    caps, caps_from = effective_price_caps(auction, policy)
+    with_caps = replace(auction, price_caps=caps)
+    ineligible = [RejectedBid(r.bid, r.verdict, r.reason_text()) for r in reports if not r.eligible]
+    ineligible_ids = {r.bid for r in ineligible}
+    above_cap = [r for r in cap_rejections(with_caps) if r.bid not in ineligible_ids]
+    left_out = with_orphaned_children(auction, ineligible + above_cap)
+    if auction.price_cap_mode is PriceCapMode.PAY_CAP:
+        from clearing.index import price_cap_yen_per_kw_h
+
+        for report, bid in zip(reports, auction.bids, strict=True):
+            cap = price_cap_yen_per_kw_h(with_caps, bid)
+            if cap is not None and bid.price_yen_per_kw_h > cap + 1e-12:
+                report.flags.append(Flag("PAID_AT_CAP", "price-cap", bid.price_yen_per_kw_h, cap,
+                                         "price above the cap: ranked by its own price, paid the cap (PAY_CAP)",
+                                         "上限価格"))
+    return Validation(auction, policy, reports, caps, caps_from, left_out)
+
+
+def prepare_clearing(auction: Auction, policy: Policy | None = None,
+                     excluded: list[RejectedBid] | None = None) -> tuple[Auction, list[RejectedBid], dict[str, Any]]:
+    """What `clear` needs from the rules: the auction with its effective caps filled in, the bids to
+    leave out (the given `excluded`, or else the ineligible ones), and the result's extra sections."""
+    validation = validate_auction(auction, policy)
+    if excluded is None:
+        excluded = validation.rule_rejections()
+    extra = {"market_rules": {"policy": validation.policy.describe(), "price_caps": validation.caps_document()},
+             "monitoring_flags": validation.flags_document()}
+    return replace(auction, price_caps=validation.price_caps), excluded, extra
