@@ -1,12 +1,17 @@
 """Independent check of a result document against its auction document (SPEC §3–§4).
 
-Works from the two documents alone: it does not import the formulation, the index or the solver, and
-recomputes every rule of SPEC §3 and every cost figure from scratch. Returns the violations found.
+Works from the two documents alone: it does not import the formulation, the index, the solver or the rules
+engine, and recomputes every rule of SPEC §3 and every cost figure from scratch. Returns the violations
+found. Price caps, where the auction lists none, come from the policy *data* (the cap schedule in
+`clearing/rules/policy.json`, or a user policy file), read and looked up here, not from the result's
+`market_rules` section: a result reporting wrong caps is caught, not believed.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from clearing.model import COMPOSITE, Auction
@@ -17,10 +22,38 @@ TOL_KW = 1e-3
 TOL_REL = 1e-7
 
 
-def _cap(auction: Auction, products: tuple[str, ...]) -> float | None:
-    if not auction.price_caps:
+#: The shipped market policy; the checker reads its cap schedule itself (not through clearing.rules).
+POLICY_FILE = Path(__file__).parent / "rules" / "policy.json"
+#: yen per kW per hour in one unit of the policy's caps (EPRX quotes per 30 minutes).
+CAP_UNIT_FACTOR = {"yen_per_kw_30min": 2.0, "yen_per_kw_h": 1.0}
+
+
+def scheduled_caps(trading_date: str, policy_file: str | Path | None = None) -> dict[str, float]:
+    """The policy's caps in force on `trading_date`, in yen per kW per hour: the last schedule entry whose
+    `from` is on or before the date. `policy_file`: a user policy whose `price_caps`, if it has them,
+    replace the shipped ones (as `--policy` does)."""
+    section = json.loads(POLICY_FILE.read_text(encoding="utf-8"))["price_caps"]
+    if policy_file is not None:
+        user = json.loads(Path(policy_file).read_text(encoding="utf-8")).get("price_caps", {})
+        section = {**section, **user}
+    factor = CAP_UNIT_FACTOR[section["unit"]]
+    caps: dict[str, float] = {}
+    for entry in section["schedule"]:
+        if entry.get("from") is None or entry["from"] <= trading_date:
+            caps = {p: v * factor for p, v in entry["caps"].items()}
+    return caps
+
+
+def caps_in_force(auction: Auction, policy_file: str | Path | None = None) -> dict[str, float]:
+    """SPEC §3: the auction's own caps (complete when listed), else the policy schedule's for its date."""
+    if auction.price_caps is not None:
+        return {c.product: c.yen_per_kw_h for c in auction.price_caps}
+    return scheduled_caps(auction.trading_date, policy_file)
+
+
+def _cap(caps: dict[str, float], products: tuple[str, ...]) -> float | None:
+    if not caps:
         return None
-    caps = {c.product: c.yen_per_kw_h for c in auction.price_caps}
     if len(products) > 1:
         if COMPOSITE in caps:
             return caps[COMPOSITE]
@@ -33,11 +66,14 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= max(1e-6, TOL_REL * max(abs(a), abs(b)))
 
 
-def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str] | None = None) -> list[str]:
+def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str] | None = None,
+                  policy_file: str | Path | None = None) -> list[str]:
     """Every violation of SPEC §3 by `result`, as readable lines; empty means feasible and consistent.
-    `excluded`: ids of bids the market rules left out, which must not be awarded."""
+    `excluded`: ids of bids the market rules left out, which must not be awarded. Price caps: the
+    auction's own, else the policy data's schedule (`policy_file` or the shipped one), looked up here."""
     problems: list[str] = []
     hours = auction.block_minutes / 60.0
+    caps = caps_in_force(auction, policy_file)
     bids = {b.id: b for b in auction.bids}
     resources = {r.id: r for r in auction.resources}
     lines = {line.id: line for line in auction.lines}
@@ -68,7 +104,7 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
     gone = set(excluded or ())
     if auction.price_cap_mode.value == "REJECT":
         for bid in auction.bids:
-            cap = _cap(auction, bid.products)
+            cap = _cap(caps, bid.products)
             if cap is not None and bid.price_yen_per_kw_h > cap + 1e-12:
                 gone.add(bid.id)
     for b in sorted(accepted & gone):
@@ -173,7 +209,7 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
         if bid is None or "payment_yen" not in award:
             continue
         price = bid.price_yen_per_kw_h
-        cap = _cap(auction, bid.products) if pay_cap else None
+        cap = _cap(caps, bid.products) if pay_cap else None
         if cap is not None:
             price = min(price, cap)
         expected = price * hours * len(bid.blocks) * float(award["kw"])
