@@ -23,6 +23,7 @@ from clearing.result import (
     Shortfall,
     SolverInfo,
 )
+from clearing.rules import Policy, prepare_clearing
 from solvers.highs import (
     Progress,
     ProgressCallback,
@@ -45,7 +46,19 @@ def clean_kw(value: float) -> float:
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
           progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-          excluded: list[RejectedBid] | None = None) -> ClearingResult:
+          excluded: list[RejectedBid] | None = None, policy: Policy | None = None) -> ClearingResult:
+    """Clear `auction` under the market rules of `policy` (default: the shipped one, SPEC §5): its price
+    caps fill in where the auction lists none, and the bids it finds ineligible are left out unless
+    `excluded` says which to leave out instead. Monitoring flags and the caps used go to `result.extra`."""
+    auction, excluded, rules_extra = prepare_clearing(auction, policy, excluded)
+    result = _clear_auction(auction, options, progress=progress, cancel=cancel, excluded=excluded)
+    result.extra.update(rules_extra)
+    return result
+
+
+def _clear_auction(auction: Auction, options: SolveOptions | None = None, *,
+                   progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                   excluded: list[RejectedBid] | None = None) -> ClearingResult:
     """Clear `auction` to proven optimality (or the time limit). `excluded`: bids the market rules leave
     out (eligibility), reported in `rejected_bids` beside those above their price cap."""
     options = options or SolveOptions()

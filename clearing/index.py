@@ -131,7 +131,10 @@ def build_index(auction: Auction, extra_rejected: list[RejectedBid] | None = Non
                 force_binary: set[str] | None = None) -> AuctionIndex:
     """Group the auction by rows. `extra_rejected`: bids left out by the market rules (eligibility).
     `force_binary`: bids given an acceptance binary so they deliver ≥ 1 kW when accepted."""
-    rejected = with_orphaned_children(auction, cap_rejections(auction) + list(extra_rejected or []))
+    ruled_out = list(extra_rejected or [])
+    ruled_ids = {r.bid for r in ruled_out}  # an ineligible bid above its cap is listed once, as ineligible
+    rejected = with_orphaned_children(auction, [r for r in cap_rejections(auction) if r.bid not in ruled_ids]
+                                      + ruled_out)
     gone = {r.bid for r in rejected}
     bids = [b for b in auction.bids if b.id not in gone]
     ix = AuctionIndex(auction, bids, rejected, auction.hours_per_block)

@@ -53,9 +53,16 @@ def cmd_clear(args: argparse.Namespace) -> int:
     if getattr(args, "server", None):
         from server.client import clear_remote  # the gRPC path, when the server package provides it
 
+        if args.policy:
+            print("dkw clear: --policy applies to in-process clearing; a server clears under its own policy",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
         return clear_remote(args, options)
     auction = read_auction(args.auction)
     if auction is None:
+        return EXIT_BAD_INPUT
+    policy = read_policy(args.policy)
+    if policy is None:
         return EXIT_BAD_INPUT
     from clearing.engine import clear
     from clearing.verify import verify_result
@@ -65,11 +72,11 @@ def cmd_clear(args: argparse.Namespace) -> int:
         from dkw.progress import TerminalProgress
 
         progress = TerminalProgress()
-    result = clear(auction, options, progress=progress)
+    result = clear(auction, options, progress=progress, policy=policy)
     if progress is not None:
         progress.close()
     doc = result.to_document()
-    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids})
+    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids}, policy_file=args.policy)
     write_json(doc, args.output)
     if not args.quiet:
         print(result.summary_text(), file=sys.stderr if args.output in (None, "-") else sys.stdout)
@@ -83,7 +90,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     auction = read_auction(args.auction)
-    if auction is None:
+    if auction is None or read_policy(args.policy) is None:
         return EXIT_BAD_INPUT
     try:
         result = parse_document(Path(args.result).read_bytes())
@@ -99,7 +106,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from clearing.verify import verify_result
 
     excluded = {r["bid"] for r in result.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-    problems = verify_result(auction, result, excluded=excluded)
+    problems = verify_result(auction, result, excluded=excluded, policy_file=args.policy)
     for p in problems:
         print(p)
     if problems:
@@ -180,6 +187,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_solve_arguments(p)
     p.add_argument("--server", metavar="HOST:PORT", help="clear through a running `dkw serve` instead")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary, no progress")
+    p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.set_defaults(handler=cmd_clear)
 
     p = subparsers.add_parser("validate", help="check an auction document and judge its bids under the market rules")
@@ -192,4 +200,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("verify", help="check a result document against its auction, independently")
     p.add_argument("auction", metavar="AUCTION.json")
     p.add_argument("result", metavar="RESULT.json")
+    p.add_argument("--policy", metavar="FILE", help="the policy the result was cleared under (its price caps)")
     p.set_defaults(handler=cmd_verify)

@@ -239,7 +239,7 @@ def monitoring_flags(bid: Bid, auction: Auction, policy: Policy, prices: dict[st
     }
     flags = []
     for rule in policy.monitoring:
-        if not rule.in_force(auction.trading_date):
+        if not rule.in_force(auction.trading_date) or any(names.get(n) is None for n in rule.names):
             continue
         limit = evaluate_formula(rule.limit_expr, names)
         if limit is not None and bid.price_yen_per_kw_h > limit + PRICE_TOLERANCE:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +71,18 @@ class MonitoringRule:
     reason: str
     term_ja: str
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The names the formula uses: a bid lacking any of them is not judged by it."""
+        return _formula_names(self.limit_expr)
+
     def in_force(self, trading_date: str) -> bool:
         return (self.starts is None or trading_date >= self.starts) and (self.until is None or trading_date < self.until)
+
+
+@functools.lru_cache(maxsize=256)
+def _formula_names(expr: str) -> frozenset[str]:
+    return frozenset(node.id for node in ast.walk(ast.parse(expr, mode="eval")) if isinstance(node, ast.Name))
 
 
 def deep_merge(base: Any, override: Any) -> Any:
