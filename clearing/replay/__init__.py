@@ -1,0 +1,11 @@
+"""Offline replay of past auctions under what-if scenarios (the regulator's and TSOs' second use of dkw).
+
+A replay takes a directory of auction documents, one per trading day, clears every day under every
+scenario with `clearing.engine.clear`, checks every result with `clearing.verify.verify_result`, and
+writes EPRX-comparable figures (`summary.csv`, per-day result documents, `report.md` with plots).
+
+Modules: `scenarios` (what-if transformations, composable with ``+``), `pricerule` (the price-monitoring
+limit the ``price-rule`` scenario re-prices to), `summary` (per area × product figures from a result),
+`runner` (days × scenarios over a process pool or Dask, resumable), `eprx` (EPRX public result CSVs),
+`report` (report.md and its plots), `command` (``dkw replay``).
+"""

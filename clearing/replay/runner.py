@@ -1,0 +1,484 @@
+"""Replaying a directory of trading days under scenarios: clear, verify, write, summarise.
+
+Work is one task per trading day × scenario (`run_task`, a pure function of picklable inputs), run in
+this process, over a process pool (parallel over days, one HiGHS thread per task so workers do not fight
+over the cores), or on a Dask cluster (`dask.distributed`; the workers need dkw installed). Tasks return
+the result document and a compact record; only this process writes files, so workers need no shared
+file system.
+
+Output layout under OUTDIR:
+  days/<date>/<scenario>.result.json     the verified result document (SPEC §4), plus a `replay` section
+  days/<date>/<scenario>.auction.json    the auction as the scenario changed it (not for the baseline),
+                                         so `dkw verify` can re-check any result on its own
+  days/<date>/<scenario>.summary.json    the record the summary is built from; written last, it marks
+                                         the day × scenario as done (resume skips it unless --force)
+  summary.csv, days.csv, report.md, plots/*.png, eprx_comparison.csv (with --eprx)
+
+A stored record counts as done only if it was made from the same source document (sha256 of the file)
+and the same scenario name; a changed input day is cleared again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clearing.document import InvalidAuction, document_sha256, load_auction, parse_document
+from clearing.engine import clear
+from clearing.index import cap_rejections
+from clearing.replay.scenarios import BASELINE, ScenarioError, file_slug, parse_scenario
+from clearing.replay.summary import (
+    block_figures,
+    block_figures_as_lists,
+    summary_rows,
+    with_baseline_deltas,
+    write_summary_csv,
+)
+from clearing.verify import verify_result
+from solvers.highs import SolveOptions
+
+RECORD_FORMAT = "dkw-replay-day/1"
+HISTORY = "history"
+#: Result statuses that carry a solution (a time-limited one included, with its gap reported).
+SOLVED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
+DAY_COLUMNS = ("trading_date", "scenario", "status", "objective_yen", "procurement_cost_yen", "startup_cost_yen",
+               "shortfall_penalty_yen", "payment_total_yen", "shortfall_kw", "accepted_bids", "left_out_bids",
+               "mip_gap", "solve_seconds", "notes")
+
+
+class ReplayInputError(ValueError):
+    """The replay cannot start: bad directory, documents or scenario names. `problems`: one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class ReplayFailure(RuntimeError):
+    """A day × scenario produced no verified result (no solution, or the independent check failed)."""
+
+
+@dataclass(frozen=True)
+class Day:
+    """One auction document of the input directory, and the historical result beside it if any."""
+
+    trading_date: str
+    path: Path
+    sha256: str
+    history_path: Path | None
+
+
+@dataclass(frozen=True)
+class ReplayTask:
+    """Everything a worker needs, picklable (the scenario travels by name)."""
+
+    trading_date: str
+    scenario: str
+    document: dict[str, Any]
+    source_sha256: str
+    time_limit_s: float | None = None
+    mip_rel_gap: float = 1e-6
+    threads: int | None = 1
+
+
+@dataclass
+class TaskOutcome:
+    trading_date: str
+    scenario: str
+    result_document: dict[str, Any]
+    scenario_document: dict[str, Any] | None  # None for the baseline (the input file is the auction)
+    record: dict[str, Any]
+
+
+@dataclass
+class ReplayConfig:
+    input_dir: Path
+    out_dir: Path
+    scenarios: list[str] = field(default_factory=lambda: [BASELINE])
+    workers: int | None = None  # None: one per core, at most one per task
+    force: bool = False
+    dask_address: str | None = None
+    eprx_files: list[Path] = field(default_factory=list)
+    time_limit_s: float | None = None
+    mip_rel_gap: float = 1e-6
+    threads: int | None = 1
+    progress: bool = False  # a progress bar on stderr
+    report: bool = True
+
+
+@dataclass
+class ReplayOutcome:
+    days: list[Day]
+    scenarios: list[str]
+    cleared: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # date, scenario, message
+    records: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    summary_path: Path | None = None
+    report_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# --- the work of one day × scenario (runs in a worker) -----------------------------------------------
+
+def run_task(task: ReplayTask) -> TaskOutcome:
+    """Apply the scenario, clear, verify independently, and summarise. Raises `ReplayFailure`."""
+    scenario = parse_scenario(task.scenario)
+    where = f"{task.trading_date} {task.scenario}"
+    inp = scenario.apply(task.document)
+    sha = task.source_sha256 if scenario.is_baseline else document_sha256(inp.document)
+    try:
+        auction = load_auction(inp.document, input_sha256=sha)
+    except InvalidAuction as exc:
+        raise ReplayFailure(f"{where}: the scenario made an invalid auction: {exc.problems[0]}") from None
+    capped = {r.bid for r in cap_rejections(auction)}
+    excluded = [r for r in inp.excluded if r.bid not in capped]
+    options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads)
+    result = clear(auction, options, excluded=excluded)
+    if result.status not in SOLVED:
+        raise ReplayFailure(f"{where}: no result ({result.status}: {result.solver.termination})")
+    result.extra["replay"] = {"scenario": task.scenario, "source_sha256": task.source_sha256,
+                              "notes": list(inp.notes)}
+    doc = result.to_document()
+    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids})
+    if problems:
+        shown = "; ".join(problems[:5])
+        raise ReplayFailure(f"{where}: VERIFICATION FAILED ({len(problems)} problems): {shown}")
+    record = {
+        "format": RECORD_FORMAT, "trading_date": task.trading_date, "scenario": task.scenario,
+        "source_sha256": task.source_sha256, "input_sha256": sha, "status": result.status,
+        "objective_yen": result.objective_yen, "procurement_cost_yen": result.procurement_cost_yen,
+        "startup_cost_yen": result.startup_cost_yen, "shortfall_penalty_yen": result.shortfall_penalty_yen,
+        "payment_total_yen": result.payment_total_yen,
+        "shortfall_kw": round(sum(s.kw for s in result.shortfalls), 6),
+        "accepted_bids": len(result.awards), "left_out_bids": len(result.rejected_bids),
+        "mip_gap": result.solver.mip_gap, "solve_seconds": round(result.solver.total_seconds, 3),
+        "notes": list(inp.notes),
+        "rows": summary_rows(auction, doc, task.scenario),
+        "blocks": block_figures_as_lists(block_figures(auction, doc)),
+    }
+    return TaskOutcome(task.trading_date, task.scenario, doc, None if scenario.is_baseline else inp.document, record)
+
+
+# --- input discovery -----------------------------------------------------------------------------------
+
+def discover_days(input_dir: Path) -> tuple[list[Day], dict[str, dict[str, Any]]]:
+    """The auction documents in `input_dir` (every ``*.json`` but ``*.result.json``), validated, one per
+    trading date, sorted by date; and their parsed documents by date. Raises `ReplayInputError`."""
+    if not input_dir.is_dir():
+        raise ReplayInputError([f"{input_dir}: not a directory"])
+    problems: list[str] = []
+    days: dict[str, Day] = {}
+    documents: dict[str, dict[str, Any]] = {}
+    paths = sorted(p for p in input_dir.glob("*.json") if not p.name.endswith(".result.json"))
+    if not paths:
+        raise ReplayInputError([f"{input_dir}: no auction documents (*.json) found"])
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            doc = parse_document(data)
+            auction = load_auction(doc, input_sha256=hashlib.sha256(data).hexdigest())
+        except OSError as exc:
+            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        except InvalidAuction as exc:
+            problems.extend(f"{path}: {p}" for p in exc.problems)
+            continue
+        if auction.trading_date in days:
+            other = days[auction.trading_date].path.name
+            problems.append(f"{path}: trading_date {auction.trading_date} also in {other}"
+                            " (one auction document per trading day)")
+            continue
+        history = path.with_name(path.name[:-len(".json")] + ".result.json")
+        days[auction.trading_date] = Day(auction.trading_date, path, auction.input_sha256,
+                                         history if history.is_file() else None)
+        documents[auction.trading_date] = doc
+    if problems:
+        raise ReplayInputError(problems)
+    ordered = sorted(days)
+    return [days[d] for d in ordered], documents
+
+
+def scenario_names(requested: Iterable[str]) -> list[str]:
+    """Canonical names, baseline first (always there: the deltas are against it), no duplicates.
+    Raises `ReplayInputError` for names that do not parse or that would share a file name."""
+    names = [BASELINE]
+    problems = []
+    for text in requested:
+        try:
+            name = parse_scenario(text).name
+        except ScenarioError as exc:
+            problems.append(str(exc))
+            continue
+        if name not in names:
+            names.append(name)
+    slugs: dict[str, str] = {}
+    for name in names:
+        slug = file_slug(name)
+        if slug in slugs:
+            problems.append(f"scenarios {slugs[slug]!r} and {name!r} would share the file name {slug!r}")
+        slugs[slug] = name
+    if HISTORY in names:
+        problems.append(f"{HISTORY!r} is reserved for the historical results")
+    if problems:
+        raise ReplayInputError(problems)
+    return names
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+def _paths(out_dir: Path, trading_date: str, scenario: str) -> tuple[Path, Path, Path]:
+    base = out_dir / "days" / trading_date / file_slug(scenario)
+    return (base.with_name(base.name + ".result.json"), base.with_name(base.name + ".auction.json"),
+            base.with_name(base.name + ".summary.json"))
+
+
+def _write_json(path: Path, doc: Any, indent: int | None = 1) -> None:
+    """Atomic: a reader (or a resumed replay) sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_finished(out_dir: Path, day: Day, scenario: str) -> dict[str, Any] | None:
+    """The stored record of a finished day × scenario made from the same source, or None."""
+    result_path, _, record_path = _paths(out_dir, day.trading_date, scenario)
+    if not (record_path.is_file() and result_path.is_file()):
+        return None
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (record.get("format") != RECORD_FORMAT or record.get("scenario") != scenario
+            or record.get("source_sha256") != day.sha256):
+        return None
+    return record
+
+
+def store(out_dir: Path, outcome: TaskOutcome) -> None:
+    result_path, auction_path, record_path = _paths(out_dir, outcome.trading_date, outcome.scenario)
+    _write_json(result_path, outcome.result_document)
+    if outcome.scenario_document is not None:
+        _write_json(auction_path, outcome.scenario_document, indent=None)
+    _write_json(record_path, outcome.record, indent=None)  # last: marks the task done
+
+
+# --- executing tasks ------------------------------------------------------------------------------------
+
+Completion = tuple[ReplayTask, TaskOutcome | None, str | None]  # task, outcome, failure message
+
+
+def _failure_text(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ReplayFailure) else f"{type(exc).__name__}: {exc}"
+
+
+def run_inline(tasks: list[ReplayTask]) -> Iterator[Completion]:
+    for task in tasks:
+        try:
+            yield task, run_task(task), None
+        except Exception as exc:  # one failed day must not stop the others; reported at the end
+            yield task, None, f"{task.trading_date} {task.scenario}: {_failure_text(exc)}"
+
+
+def run_pool(tasks: list[ReplayTask], workers: int) -> Iterator[Completion]:
+    """A process pool; the forkserver start method keeps workers clean of this process's threads and
+    preloads the engine once, so each worker does not pay for importing Pyomo again."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["clearing.replay.runner"])
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(run_task, task): task for task in tasks}
+        for future in cf.as_completed(futures):
+            task = futures[future]
+            try:
+                yield task, future.result(), None
+            except Exception as exc:
+                yield task, None, f"{task.trading_date} {task.scenario}: {_failure_text(exc)}"
+
+
+def run_dask(tasks: list[ReplayTask], address: str) -> Iterator[Completion]:
+    """The same tasks on a Dask cluster (``pip install dkw[dask]``); results come back to this process."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ReplayInputError(["--dask needs dask.distributed: pip install 'dkw[dask]'"]) from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ReplayInputError([f"--dask {address}: cannot connect to the scheduler: {exc}"]) from None
+    try:
+        keys = [f"replay-{t.trading_date}-{file_slug(t.scenario)}-{t.source_sha256[:12]}" for t in tasks]
+        futures = client.map(run_task, tasks, key=keys, pure=False)
+        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        for future in as_completed(futures):
+            task = by_key[future.key]
+            try:
+                yield task, future.result(), None
+            except Exception as exc:
+                yield task, None, f"{task.trading_date} {task.scenario}: {_failure_text(exc)}"
+            future.release()
+    finally:
+        client.close()
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="replay (days × scenarios)", unit="clear", file=sys.stderr,
+                dynamic_ncols=True)
+
+
+# --- the whole replay -----------------------------------------------------------------------------------
+
+def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) -> ReplayOutcome:
+    """Run the replay `config` describes; see the module docstring for what is written where.
+    Raises `ReplayInputError` before any clearing when the inputs are wrong."""
+    log = log or (lambda message: print(message, file=sys.stderr))
+    days, documents = discover_days(config.input_dir)
+    names = scenario_names(config.scenarios)
+    eprx_tables = []
+    if config.eprx_files:
+        from clearing.replay.eprx import EprxFormatError, read_eprx_csv
+
+        problems = []
+        for path in config.eprx_files:
+            try:
+                eprx_tables.append(read_eprx_csv(path))
+            except EprxFormatError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ReplayInputError(problems)
+    out = ReplayOutcome(days, names)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    pending: list[ReplayTask] = []
+    for day in days:
+        for name in names:
+            record = None if config.force else load_finished(config.out_dir, day, name)
+            if record is not None:
+                records[(day.trading_date, name)] = record
+                out.skipped.append((day.trading_date, name))
+            else:
+                pending.append(ReplayTask(day.trading_date, name, documents[day.trading_date], day.sha256,
+                                          config.time_limit_s, config.mip_rel_gap, config.threads))
+    total = len(days) * len(names)
+    bar = _progress_bar(total, len(out.skipped), config.progress)
+    if out.skipped:
+        message = f"{len(out.skipped)} of {total} day × scenario runs already done, skipped (--force redoes them)"
+        bar.write(message) if bar else log(message)
+
+    if config.dask_address:
+        completions = run_dask(pending, config.dask_address)
+    else:
+        workers = config.workers or os.cpu_count() or 1
+        workers = max(1, min(workers, len(pending)))
+        completions = run_inline(pending) if workers == 1 else run_pool(pending, workers)
+    started = time.perf_counter()
+    try:
+        for task, outcome, failure in completions:
+            if outcome is not None:
+                store(config.out_dir, outcome)
+                records[(task.trading_date, task.scenario)] = outcome.record
+                out.cleared.append((task.trading_date, task.scenario))
+            else:
+                out.failed.append((task.trading_date, task.scenario, failure or "failed"))
+                bar.write(f"FAILED {failure}") if bar else log(f"FAILED {failure}")
+            if bar:
+                bar.update(1)
+    finally:
+        if bar:
+            bar.close()
+    if pending:
+        log(f"cleared {len(out.cleared)} day × scenario runs in {time.perf_counter() - started:.1f} s"
+            + (f", {len(out.failed)} failed" if out.failed else ""))
+
+    order = {name: i for i, name in enumerate(names)}
+    out.records = [records[k] for k in sorted(records, key=lambda k: (k[0], order[k[1]]))]
+    out.history = history_records(days, documents)
+    rows = [r for rec in out.records for r in rec["rows"]] + [r for rec in out.history for r in rec["rows"]]
+    out.summary_path = config.out_dir / "summary.csv"
+    write_summary_csv(out.summary_path, with_baseline_deltas(rows))
+    write_days_csv(config.out_dir / "days.csv", out.records + out.history)
+
+    comparison = None
+    if eprx_tables:
+        from clearing.replay.eprx import compare_with_replay, write_comparison_csv
+
+        comparison = compare_with_replay(eprx_tables, days, documents, out.records)
+        write_comparison_csv(config.out_dir / "eprx_comparison.csv", comparison)
+    if config.report:
+        from clearing.replay.report import write_report
+
+        out.report_path = write_report(config.out_dir, out, comparison)
+    return out
+
+
+def history_records(days: list[Day], documents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records for the historical results found beside the auctions, on the same footing as dkw's.
+    A historical result is checked with the same verifier; its problems are reported, not fatal
+    (history is what it was)."""
+    out = []
+    for day in days:
+        if day.history_path is None:
+            continue
+        try:
+            doc = parse_document(day.history_path.read_bytes())
+        except (OSError, InvalidAuction) as exc:
+            out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNREADABLE",
+                        "notes": [f"{day.history_path.name}: {exc}"], "rows": [], "blocks": []})
+            continue
+        auction = load_auction(documents[day.trading_date], input_sha256=day.sha256)
+        bids = {b.id for b in auction.bids}
+        unknown = [a.get("bid") for a in doc.get("awards", []) if a.get("bid") not in bids]
+        if unknown:
+            out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNMATCHED",
+                        "notes": [f"{day.history_path.name}: awards of unknown bids {unknown[:3]}"],
+                        "rows": [], "blocks": []})
+            continue
+        excluded = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
+        problems = verify_result(auction, doc, excluded=excluded)
+        rows = summary_rows(auction, doc, HISTORY)
+        out.append({
+            "trading_date": day.trading_date, "scenario": HISTORY, "status": doc.get("status", "HISTORICAL"),
+            "objective_yen": doc.get("objective_yen"),
+            "procurement_cost_yen": round(sum(r["procurement_cost_yen"] for r in rows), 6),
+            "startup_cost_yen": doc.get("startup_cost_yen"), "shortfall_penalty_yen": doc.get("shortfall_penalty_yen"),
+            "payment_total_yen": doc.get("payment_total_yen"),
+            "shortfall_kw": round(sum(float(s["kw"]) for s in doc.get("shortfalls", [])), 6),
+            "accepted_bids": len(doc.get("awards", [])), "left_out_bids": len(excluded), "mip_gap": None,
+            "solve_seconds": None,
+            "notes": [f"verifier: {len(problems)} problem(s)" + (f", first: {problems[0]}" if problems else "")],
+            "verification_problems": problems, "rows": rows,
+            "blocks": block_figures_as_lists(block_figures(auction, doc)),
+        })
+    return out
+
+
+def write_days_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    from clearing.replay.summary import format_value
+
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(DAY_COLUMNS)
+        for rec in records:
+            writer.writerow([format_value("; ".join(rec.get("notes", [])) if c == "notes" else rec.get(c))
+                             for c in DAY_COLUMNS])
+    tmp.replace(path)
