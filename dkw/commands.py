@@ -32,7 +32,8 @@ def read_auction(path: str) -> Auction | None:
 
 def solve_options(args: argparse.Namespace) -> SolveOptions | None:
     try:
-        return SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, threads=args.threads)
+        extra = {"method": args.method} if getattr(args, "method", None) else {}
+        return SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, threads=args.threads, **extra)
     except ValueError as exc:
         print(f"dkw: {exc}", file=sys.stderr)
         return None
@@ -178,6 +179,9 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gap", type=float, default=DEFAULT_MIP_REL_GAP, metavar="G",
                    help=f"relative MIP gap to prove (default {DEFAULT_MIP_REL_GAP:g})")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads (default: HiGHS's choice)")
+    p.add_argument("--method", choices=("fast", "straight"), default=None,
+                   help="fast: arrays + independent components; straight: one Pyomo model (default: "
+                   f"{SolveOptions().method})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

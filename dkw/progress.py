@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from solvers.highs import Progress
+
+#: The fast path reports "components DONE/TOTAL" in `Progress.message` (solvers/fast.py).
+COMPONENTS = re.compile(r"components (\d+)/(\d+)")
+BAR_WIDTH = 20
+
+
+def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """`[#######.............]` for DONE of TOTAL."""
+    filled = width * done // total if total else width
+    return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
 class TerminalProgress:
@@ -17,6 +28,9 @@ class TerminalProgress:
     def __call__(self, p: Progress) -> None:
         parts = [f"[{p.elapsed_s:7.1f} s] {p.phase}"]
         if p.message:
+            match = COMPONENTS.search(p.message)
+            if match:
+                parts.append(bar(int(match.group(1)), int(match.group(2))))
             parts.append(p.message)
         if p.incumbent is not None:
             parts.append(f"incumbent {p.incumbent:,.0f}")

@@ -31,7 +31,7 @@ class SolveOptions:
     highs_options: Mapping[str, Any] = field(default_factory=dict)
     #: "fast": the MILP as arrays, split into independent components, highspy (clearing/fastpath.py);
     #: "straight": the one Pyomo model (clearing/formulation.py). Both reach the same proven optimum.
-    method: str = "straight"
+    method: str = "fast"
 
     def __post_init__(self) -> None:
         if self.method not in ("fast", "straight"):

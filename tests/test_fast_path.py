@@ -162,3 +162,35 @@ def test_big_components_solved_in_worker_processes(monkeypatch) -> None:
     result = clear_and_verify(auction, FAST)
     assert result.objective_yen == pytest.approx(expected.objective_yen, rel=1e-9)
     assert sorted((a.bid, a.kw) for a in result.awards) == sorted((a.bid, a.kw) for a in expected.awards)
+
+
+def test_bids_in_structurally_short_rows_are_fixed_and_change_no_optimum() -> None:
+    """07-shortfall: the area cannot meet its requirement even with every bid; those bids are fixed in
+    full before the solve, and the fast path still reaches the reference optimum."""
+    from clearing.fastpath import fix_always_full
+    from clearing.reduce import always_full_bids, structurally_short_rows
+
+    auction = load_auction_file(CASES_DIR / "07-shortfall.json")
+    ix = build_index(auction)
+    assert structurally_short_rows(ix)
+    full = always_full_bids(ix)
+    assert full
+    mm = build_matrix(ix)
+    assert fix_always_full(mm) == len(full)
+    for i in full:
+        assert mm.col_lower[i] == mm.col_upper[i] == ix.bids[i].kw
+    result = clear_and_verify(auction, FAST)
+    awarded = {a.bid: a.kw for a in result.awards}
+    assert all(awarded.get(ix.bids[i].id) == ix.bids[i].kw for i in full)
+    assert result.objective_yen == pytest.approx(EXPECTED["07-shortfall"]["objective_yen"], rel=1e-6)
+
+
+def test_fast_path_reports_components_to_the_progress_bar() -> None:
+    from dkw.progress import COMPONENTS
+
+    seen = []
+    clear_and_verify(load_auction(split_auction_doc()), FAST, progress=seen.append)
+    done = [COMPONENTS.search(p.message) for p in seen if p.phase == "solving" and p.message]
+    counts = [(int(m.group(1)), int(m.group(2))) for m in done if m]
+    assert counts and counts[-1][0] == counts[-1][1] >= 2
+    assert seen[-1].phase == "done" and seen[-1].gap is not None and seen[-1].gap <= 1e-6

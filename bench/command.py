@@ -1,0 +1,244 @@
+"""`dkw bench` / `python -m bench`: national day-ahead auctions of growing size, straight vs fast.
+
+For each size, one seeded document from `bench/casegen.py` (10 areas × 48 half-hours × 5 products) is
+cleared both ways, each run in its own process (so peak RSS is per run, measured by polling the process
+tree with psutil and by the child's own getrusage). Reported: build, solve, end to end (document bytes in
+→ result document out), peak RSS, status, gap, and whether both reach the same objective (rel 1e-6).
+A straight run that hits its time limit is reported as such, with its gap. Writes results.json and
+results.md (the table the README quotes). Not a unit test: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_SIZES = "5000,20000,50000,200000"
+#: The targets of issue 5 (2 cores): end-to-end seconds and peak MB per size, and fast ≤ 0.5 × straight.
+TARGETS = {50_000: (10.0, 1024.0), 200_000: (60.0, 2048.0)}
+SAME_OBJECTIVE_REL = 1e-6
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("bench", help="benchmark the straight model against the fast path",
+                              description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sizes", default=DEFAULT_SIZES, help=f"bid counts, comma-separated (default {DEFAULT_SIZES})")
+    p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    p.add_argument("--methods", default="fast,straight", help="which paths to run (default fast,straight)")
+    p.add_argument("--straight-limit", type=float, default=600.0, metavar="S",
+                   help="time limit of a straight solve (default 600 s)")
+    p.add_argument("--fast-limit", type=float, default=600.0, metavar="S",
+                   help="time limit of a fast solve (default 600 s)")
+    p.add_argument("--straight-max-size", type=int, default=None, metavar="N",
+                   help="skip straight runs above N bids (they only hit the limit)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per size and method; the table shows the fastest")
+    p.add_argument("--out", default=str(BENCH_DIR), help="directory for results.json and results.md")
+    p.add_argument("--note", default="", help="a line for results.md (e.g. how busy the machine was)")
+
+
+def generate(size: int, seed: int, directory: Path) -> Path:
+    from bench.casegen import gen
+
+    path = directory / f"national-{seed}-{size}.json"
+    if not path.exists():
+        path.write_text(json.dumps(gen(seed, size)))
+    return path
+
+
+def structure(path: Path) -> dict[str, Any]:
+    """What the decomposition and the reductions make of the document (measured, not assumed)."""
+    from clearing.document import load_auction_file
+    from clearing.fastpath import fix_always_full
+    from clearing.index import build_index
+    from clearing.matrix import build_matrix
+    from solvers.fast import split_components
+
+    ix = build_index(load_auction_file(path))
+    mm = build_matrix(ix)
+    fixed = fix_always_full(mm)
+    labels, _rows, count = split_components(mm.num_cols, mm.a_start, mm.a_index)
+    import numpy as np
+
+    bid_labels = labels[:mm.num_bids]
+    sizes = np.bincount(bid_labels) if len(bid_labels) else np.zeros(0, dtype=int)
+    largest = int(sizes.max()) if len(sizes) else 0
+    return {"bids_cleared": mm.num_bids, "columns": mm.num_cols, "rows": mm.num_rows,
+            "integers": int(mm.integrality.sum()), "components": int(count),
+            "components_with_bids": int((sizes > 0).sum()), "largest_component_bids": largest,
+            "largest_component_share": round(largest / max(mm.num_bids, 1), 4), "fixed_full_bids": fixed}
+
+
+def measure(path: Path, method: str, limit: float, show_progress: bool) -> dict[str, Any]:
+    """Run one clearing in a child process; poll its process tree's RSS for the peak."""
+    cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit)]
+    if show_progress:
+        cmd.append("--progress")
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
+                            cwd=str(BENCH_DIR.parent), text=True)
+    peak = 0.0
+    ps = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+            peak = max(peak, rss / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        return {"method": method, "status": "CRASHED", "error": (err or "")[-2000:], "wall_s": round(wall, 3)}
+    row = json.loads(out.strip().splitlines()[-1])
+    row["peak_rss_mb"] = round(max(peak, row["peak_rss_mb"] + row.get("peak_rss_children_mb", 0.0)), 1)
+    row["wall_s"] = round(wall, 3)
+    row["time_limit_s"] = limit
+    return row
+
+
+def compare(fast: dict[str, Any] | None, straight: dict[str, Any] | None) -> dict[str, Any]:
+    if not fast or not straight or fast.get("objective_yen") is None or straight.get("objective_yen") is None:
+        return {"same_objective": None}
+    a, b = fast["objective_yen"], straight["objective_yen"]
+    rel = abs(a - b) / max(abs(b), 1.0)
+    both_optimal = fast["status"] == straight["status"] == "OPTIMAL"
+    out: dict[str, Any] = {"objective_rel_diff": rel, "both_optimal": both_optimal}
+    out["same_objective"] = rel <= SAME_OBJECTIVE_REL if both_optimal else None
+    if not both_optimal:
+        out["fast_not_worse"] = a <= b * (1 + SAME_OBJECTIVE_REL)
+    if straight["status"] == "OPTIMAL":
+        out["speedup"] = round(straight["end_to_end_s"] / max(fast["end_to_end_s"], 1e-9), 2)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not sizes or any(s <= 0 for s in sizes) or not set(methods) <= {"fast", "straight"}:
+            raise ValueError
+    except ValueError:
+        print(f"dkw bench: --sizes must be positive integers and --methods fast/straight, got "
+              f"{args.sizes!r} and {args.methods!r}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    show_progress = sys.stderr.isatty()
+    machine = {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+               "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    from solvers.highs import highs_version
+
+    machine["highs"] = highs_version()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="dkw-bench-") as tmp:
+        for size in sizes:
+            path = generate(size, args.seed, Path(tmp))
+            entry: dict[str, Any] = {"bids": size, "seed": args.seed, "document_mb": round(path.stat().st_size / 2**20, 1)}
+            entry["structure"] = structure(path)
+            print(f"{size:>7} bids: {entry['structure']['components']} components, largest "
+                  f"{entry['structure']['largest_component_share']:.0%} of the bids, "
+                  f"{entry['structure']['fixed_full_bids']} bids fixed in full", file=sys.stderr)
+            for method in methods:
+                if method == "straight" and args.straight_max_size is not None and size > args.straight_max_size:
+                    entry[method] = {"method": method, "status": "SKIPPED"}
+                    continue
+                limit = args.straight_limit if method == "straight" else args.fast_limit
+                runs = [measure(path, method, limit, show_progress) for _ in range(max(1, args.repeat))]
+                best = min(runs, key=lambda r: r.get("end_to_end_s", float("inf")))
+                best["runs_end_to_end_s"] = [r.get("end_to_end_s") for r in runs]
+                entry[method] = best
+                print(f"{size:>7} bids {method:>8}: {best.get('status')} end to end {best.get('end_to_end_s')} s, "
+                      f"gap {best.get('gap')}, peak {best.get('peak_rss_mb')} MB", file=sys.stderr)
+            entry["comparison"] = compare(entry.get("fast"), entry.get("straight"))
+            rows.append(entry)
+            write(out_dir, machine, rows, args)  # after every size: a long run keeps what it measured
+    mismatched = [r["bids"] for r in rows if r["comparison"].get("same_objective") is False]
+    if mismatched:
+        print(f"dkw bench: objectives differ at {mismatched}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def write(out_dir: Path, machine: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    doc = {"machine": machine, "settings": {"seed": args.seed, "straight_limit_s": args.straight_limit,
+                                            "fast_limit_s": args.fast_limit, "repeat": args.repeat,
+                                            "note": args.note},
+           "targets": {str(k): {"end_to_end_s": v[0], "peak_rss_mb": v[1]} for k, v in TARGETS.items()},
+           "results": rows}
+    (out_dir / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out_dir / "results.md").write_text(markdown(doc) + "\n")
+
+
+def _cell(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "–"
+    status = run.get("status")
+    if status == "SKIPPED":
+        return "not run"
+    if status == "CRASHED":
+        return "crashed"
+    e2e = run.get("end_to_end_s")
+    gap = run.get("gap")
+    gap_text = f"gap {gap:.1e}" if gap is not None else "no gap"
+    if status == "OPTIMAL":
+        return f"{e2e:.1f} s ({gap_text})"
+    return f"**limit {run.get('time_limit_s'):.0f} s hit**, {gap_text}"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    lines = [
+        f"Machine: {m['cores']} cores, Python {m['python']}, HiGHS {m['highs']}; load average at start "
+        f"{m['load_average_at_start']}. Seed {doc['settings']['seed']}; straight limit "
+        f"{doc['settings']['straight_limit_s']:.0f} s, fast limit {doc['settings']['fast_limit_s']:.0f} s; "
+        f"best of {doc['settings']['repeat']} run(s). {doc['settings']['note']}".rstrip(),
+        "",
+        "| bids | components (largest share) | fixed in full | straight end to end | fast end to end | "
+        "fast build / solve / pricing | fast peak RSS | straight peak RSS | same objective | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in doc["results"]:
+        s = r["structure"]
+        fast, straight, cmp_ = r.get("fast") or {}, r.get("straight") or {}, r["comparison"]
+        same = {True: "yes", False: "**NO**", None: "n/a"}[cmp_.get("same_objective")]
+        if cmp_.get("same_objective") is None and cmp_.get("fast_not_worse") is not None:
+            same = "fast ≤ straight incumbent" if cmp_["fast_not_worse"] else "**fast worse**"
+        parts = "–"
+        if fast.get("build_s") is not None:
+            parts = f"{fast['build_s']:.1f} / {fast['solve_s']:.1f} / {fast['pricing_s']:.1f} s"
+        target = TARGETS.get(r["bids"])
+        if target and fast.get("end_to_end_s") is not None:
+            ok = fast["status"] == "OPTIMAL" and fast["end_to_end_s"] <= target[0] and fast["peak_rss_mb"] <= target[1]
+            target_text = f"≤ {target[0]:.0f} s, ≤ {target[1]:.0f} MB: {'met' if ok else '**missed**'}"
+        elif straight.get("status") == "OPTIMAL" and fast.get("end_to_end_s") is not None:
+            ok = fast["end_to_end_s"] <= 0.5 * straight["end_to_end_s"]
+            target_text = f"≤ 0.5 × straight: {'met' if ok else '**missed**'}"
+        else:
+            target_text = "–"
+        lines.append(
+            f"| {r['bids']:,} | {s['components']} ({s['largest_component_share']:.0%}) | {s['fixed_full_bids']} | "
+            f"{_cell(straight)} | {_cell(fast)} | {parts} | {fast.get('peak_rss_mb', '–')} MB | "
+            f"{straight.get('peak_rss_mb', '–')} MB | {same} | {target_text} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,58 @@
+"""One measured clearing, run in its own process so its peak RSS is its own.
+
+    python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress]
+
+Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
+result document bytes out), status, objective, gap, nodes, components and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    path, method, limit = argv[0], argv[1], float(argv[2])
+    show_progress = "--progress" in argv
+    started = time.perf_counter()
+    from clearing.document import load_auction, parse_document
+    from clearing.engine import clear
+    from solvers.highs import SolveOptions
+
+    imported = time.perf_counter()
+    raw = Path(path).read_bytes()
+    t0 = time.perf_counter()
+    auction = load_auction(parse_document(raw))
+    parsed = time.perf_counter()
+    progress = None
+    if show_progress:
+        from dkw.progress import TerminalProgress
+
+        progress = TerminalProgress()
+    result = clear(auction, SolveOptions(time_limit_s=limit, method=method), progress=progress)
+    if progress is not None:
+        progress.close()
+    out = json.dumps(result.to_document()).encode()
+    done = time.perf_counter()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    info = result.solver
+    print(json.dumps({
+        "method": method, "status": result.status, "objective_yen": result.objective_yen,
+        "gap": info.mip_gap, "bound": info.objective_bound, "nodes": info.nodes,
+        "import_s": round(imported - started, 3), "parse_s": round(parsed - t0, 3),
+        "build_s": round(info.build_seconds, 3), "solve_s": round(info.seconds, 3),
+        "pricing_s": round(info.pricing_seconds, 3), "clear_s": round(info.total_seconds, 3),
+        "end_to_end_s": round(done - t0, 3), "result_bytes": len(out), "awards": len(result.awards),
+        "peak_rss_mb": round(own, 1), "peak_rss_children_mb": round(children, 1),
+        "termination": info.termination,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
