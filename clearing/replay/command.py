@@ -31,7 +31,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         input_dir=Path(args.dir), out_dir=Path(args.out), scenarios=list(args.scenario or []),
         workers=args.workers, force=args.force, dask_address=args.dask,
         eprx_files=[Path(p) for p in args.eprx or []], time_limit_s=args.time_limit, mip_rel_gap=args.gap,
-        threads=args.threads, progress=sys.stderr.isatty() and not args.quiet,
+        threads=args.threads, policy_file=Path(args.policy) if args.policy else None,
+        progress=sys.stderr.isatty() and not args.quiet,
     )
     try:
         outcome = replay(config, log=(lambda m: None) if args.quiet else None)
@@ -76,5 +77,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gap", type=float, default=1e-6, metavar="G", help="relative MIP gap to prove (default 1e-06)")
     p.add_argument("--threads", type=int, default=1,
                    help="HiGHS threads per solve (default 1: the parallelism is over days)")
+    p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary lines")
     p.set_defaults(handler=cmd_replay)

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from clearing.replay.summary import (
     with_baseline_deltas,
     write_summary_csv,
 )
+from clearing.rules import load_policy, validate_auction
 from clearing.verify import verify_result
 from solvers.highs import SolveOptions
 
@@ -89,6 +90,7 @@ class ReplayTask:
     time_limit_s: float | None = None
     mip_rel_gap: float = 1e-6
     threads: int | None = 1
+    policy_file: str | None = None  # market policy merged over the shipped one (None: the shipped one)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class ReplayConfig:
     time_limit_s: float | None = None
     mip_rel_gap: float = 1e-6
     threads: int | None = 1
+    policy_file: Path | None = None
     progress: bool = False  # a progress bar on stderr
     report: bool = True
 
@@ -136,25 +139,32 @@ class ReplayOutcome:
 # --- the work of one day × scenario (runs in a worker) -----------------------------------------------
 
 def run_task(task: ReplayTask) -> TaskOutcome:
-    """Apply the scenario, clear, verify independently, and summarise. Raises `ReplayFailure`."""
+    """Apply the scenario, clear under the market rules, verify independently, and summarise. The bids
+    the rules find ineligible stay out as in `dkw clear`; a scenario's exclusions come on top (a bid above
+    its cap or already ineligible keeps that reason). Raises `ReplayFailure`."""
     scenario = parse_scenario(task.scenario)
     where = f"{task.trading_date} {task.scenario}"
-    inp = scenario.apply(task.document)
+    policy = load_policy(task.policy_file) if task.policy_file else None
+    inp = scenario.apply(task.document, policy)
     sha = task.source_sha256 if scenario.is_baseline else document_sha256(inp.document)
     try:
         auction = load_auction(inp.document, input_sha256=sha)
     except InvalidAuction as exc:
         raise ReplayFailure(f"{where}: the scenario made an invalid auction: {exc.problems[0]}") from None
-    capped = {r.bid for r in cap_rejections(auction)}
-    excluded = [r for r in inp.excluded if r.bid not in capped]
+    validation = validate_auction(auction, policy)
+    ruled_out = validation.rule_rejections()
+    above_cap = cap_rejections(replace(auction, price_caps=validation.price_caps))
+    gone = {r.bid for r in ruled_out} | {r.bid for r in above_cap}
+    excluded = ruled_out + [r for r in inp.excluded if r.bid not in gone]
     options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads)
-    result = clear(auction, options, excluded=excluded)
+    result = clear(auction, options, excluded=excluded, policy=policy)
     if result.status not in SOLVED:
         raise ReplayFailure(f"{where}: no result ({result.status}: {result.solver.termination})")
     result.extra["replay"] = {"scenario": task.scenario, "source_sha256": task.source_sha256,
                               "notes": list(inp.notes)}
     doc = result.to_document()
-    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids})
+    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids},
+                             policy_file=task.policy_file)
     if problems:
         shown = "; ".join(problems[:5])
         raise ReplayFailure(f"{where}: VERIFICATION FAILED ({len(problems)} problems): {shown}")
@@ -352,6 +362,13 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     log = log or (lambda message: print(message, file=sys.stderr))
     days, documents = discover_days(config.input_dir)
     names = scenario_names(config.scenarios)
+    if config.policy_file is not None:
+        from clearing.rules import PolicyError
+
+        try:
+            load_policy(config.policy_file)
+        except PolicyError as exc:
+            raise ReplayInputError([f"{config.policy_file}: {p}" for p in exc.problems]) from None
     eprx_tables = []
     if config.eprx_files:
         from clearing.replay.eprx import EprxFormatError, read_eprx_csv
@@ -377,7 +394,8 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
                 out.skipped.append((day.trading_date, name))
             else:
                 pending.append(ReplayTask(day.trading_date, name, documents[day.trading_date], day.sha256,
-                                          config.time_limit_s, config.mip_rel_gap, config.threads))
+                                          config.time_limit_s, config.mip_rel_gap, config.threads,
+                                          str(config.policy_file) if config.policy_file else None))
     total = len(days) * len(names)
     bar = _progress_bar(total, len(out.skipped), config.progress)
     if out.skipped:
@@ -411,7 +429,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
 
     order = {name: i for i, name in enumerate(names)}
     out.records = [records[k] for k in sorted(records, key=lambda k: (k[0], order[k[1]]))]
-    out.history = history_records(days, documents)
+    out.history = history_records(days, documents, config.policy_file)
     rows = [r for rec in out.records for r in rec["rows"]] + [r for rec in out.history for r in rec["rows"]]
     out.summary_path = config.out_dir / "summary.csv"
     write_summary_csv(out.summary_path, with_baseline_deltas(rows))
@@ -430,7 +448,8 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     return out
 
 
-def history_records(days: list[Day], documents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def history_records(days: list[Day], documents: dict[str, dict[str, Any]],
+                    policy_file: Path | None = None) -> list[dict[str, Any]]:
     """Records for the historical results found beside the auctions, on the same footing as dkw's.
     A historical result is checked with the same verifier; its problems are reported, not fatal
     (history is what it was)."""
@@ -453,7 +472,7 @@ def history_records(days: list[Day], documents: dict[str, dict[str, Any]]) -> li
                         "rows": [], "blocks": []})
             continue
         excluded = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-        problems = verify_result(auction, doc, excluded=excluded)
+        problems = verify_result(auction, doc, excluded=excluded, policy_file=policy_file)
         rows = summary_rows(auction, doc, HISTORY)
         out.append({
             "trading_date": day.trading_date, "scenario": HISTORY, "status": doc.get("status", "HISTORICAL"),

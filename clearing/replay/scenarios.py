@@ -15,13 +15,17 @@ Steps (SPEC §1 for the market terms):
   (REJECT or PAY_CAP) is kept.
 - ``without:CATEGORY[,CATEGORY...]``: bids of those categories left out (aliases ``device-point`` for
   both device-point categories, ``low-voltage`` for LOW_VOLTAGE_AGGREGATE): the value of the FY2026 reform.
-- ``price-rule``: bids priced above the monitoring limit (逸失利益 + 一定額, `pricerule`) re-priced to
-  it, and a substitute's price held at or below its original's, as a re-bid estimate does.
+- ``price-rule``: bids priced above a price-monitoring limit of the market rules (逸失利益 + 一定額 by
+  the formula in force on the trading date, and a substitute at most its original's price; the formulas
+  are the policy's data, `clearing.rules`) re-priced to the lowest limit they exceed, as the seed's re-bid
+  estimate did. Bids without the cost data a formula needs keep their price.
+
+Where the auction lists no price caps, ``cap:X`` starts from the policy's schedule for the trading date
+(what the clearing would apply), so the products it does not touch keep their scheduled caps.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,7 +33,8 @@ from typing import Any
 from clearing.document import load_auction
 from clearing.index import RejectedBid
 from clearing.model import COMPOSITE, Category
-from clearing.replay.pricerule import monitoring_limit_yen_per_kw_h
+from clearing.rules import Policy, default_policy, effective_price_caps
+from clearing.rules.engine import monitoring_flags
 
 BASELINE = "baseline"
 #: Products whose cap the headline schedule sets (19.51 → 15 → 10 円/ΔkW·30分), SPEC §1.
@@ -53,6 +58,7 @@ class ScenarioInput:
     document: dict[str, Any]
     excluded: tuple[RejectedBid, ...] = ()
     notes: tuple[str, ...] = ()
+    policy: Policy | None = field(default=None, compare=False)  # None: the shipped market policy
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,8 @@ class Scenario:
     def __add__(self, other: Scenario) -> Scenario:
         return Scenario(self.steps + other.steps)
 
-    def apply(self, document: dict[str, Any]) -> ScenarioInput:
-        inp = ScenarioInput(document)
+    def apply(self, document: dict[str, Any], policy: Policy | None = None) -> ScenarioInput:
+        inp = ScenarioInput(document, policy=policy)
         for step in self.steps:
             inp = step.apply(inp)
         return inp
@@ -123,7 +129,11 @@ def _cap(yen_per_kw_30min: float) -> Callable[[ScenarioInput], ScenarioInput]:
     def apply(inp: ScenarioInput) -> ScenarioInput:
         doc = dict(inp.document)
         products = list(doc.get("products", []))
-        caps: dict[str, float] = {c["product"]: c["yen_per_kw_h"] for c in doc.get("price_caps", [])}
+        if "price_caps" in doc:
+            caps: dict[str, float] = {c["product"]: c["yen_per_kw_h"] for c in doc["price_caps"]}
+        else:  # the caps the clearing would take from the policy's schedule
+            in_force, _ = effective_price_caps(load_auction(doc), inp.policy)
+            caps = {c.product: c.yen_per_kw_h for c in in_force}
         for product, value in list(caps.items()):
             caps[product] = cap_h if product in HEADLINE_CAPPED else min(value, cap_h)
         for product in HEADLINE_CAPPED:
@@ -153,29 +163,24 @@ def _without(categories: frozenset[Category], label: str) -> Callable[[ScenarioI
 
 def _price_rule(inp: ScenarioInput) -> ScenarioInput:
     auction = load_auction(inp.document)
-    trading_date = dt.date.fromisoformat(auction.trading_date)
+    policy = inp.policy or default_policy()
     price = {b.id: b.price_yen_per_kw_h for b in auction.bids}
     repriced: set[str] = set()
-    for bid in auction.bids:
-        limit = monitoring_limit_yen_per_kw_h(bid.cost, trading_date)
-        if limit is not None and price[bid.id] > limit:
-            price[bid.id] = round(limit, 6)
-            repriced.add(bid.id)
-    # a substitute may not be priced above the bid it substitutes (chains settle within len(bids) passes)
-    substitutes = {b.id: b.cost.substitutes for b in auction.bids if b.cost and b.cost.substitutes}
-    for _ in range(len(substitutes)):
+    # a substitute's limit is its original's price, which may itself fall: repeat until nothing moves
+    for _ in range(len(auction.bids) + 1):
         changed = False
-        for bid_id, original in substitutes.items():
-            if price[bid_id] > price[original]:
-                price[bid_id] = price[original]
-                repriced.add(bid_id)
+        for bid in auction.bids:
+            flags = monitoring_flags(replace(bid, price_yen_per_kw_h=price[bid.id]), auction, policy, price)
+            if flags:
+                price[bid.id] = round(min(f.limit_yen_per_kw_h for f in flags), 9)
+                repriced.add(bid.id)
                 changed = True
         if not changed:
             break
     doc = dict(inp.document)
     doc["bids"] = [dict(b, price_yen_per_kw_h=price[b["id"]]) if b["id"] in repriced else b
                    for b in doc.get("bids", [])]
-    note = f"price-rule: {len(repriced)} bids re-priced to the monitoring limit"
+    note = f"price-rule: {len(repriced)} bids re-priced to the monitoring limit (policy {policy.version})"
     return replace(inp, document=doc, notes=inp.notes + (note,))
 
 

@@ -39,14 +39,17 @@ EPRX_FILE = "SYNTHETIC-eprx-2026-10-3-1.csv"
 
 
 def add_cost_data(doc: dict, rnd: random.Random) -> None:
+    """Cost data for price monitoring: the FY2026 margin (fixed-cost ceiling ÷ expected award, over the
+    bid's hours, as the shipped policy's formula reads it) drawn between 0.5 and 8 yen/kW·h."""
     hours = doc["block_minutes"] / 60
     for bid in doc["bids"]:
         if rnd.random() > 0.7:
             continue
-        expected_kwh = bid["kw"] * hours * rnd.uniform(50, 200)
+        expected_kw = round(bid["kw"] * rnd.uniform(0.3, 1.0))
+        bid_hours = hours * len(bid["blocks"])
         cost = {"opportunity_cost_yen_per_kw_h": round(bid["price_yen_per_kw_h"] * rnd.uniform(0.2, 0.8), 2),
-                "fixed_cost_ceiling_yen": round(expected_kwh * rnd.uniform(0.5, 8.0)),
-                "expected_award_kw": round(expected_kwh)}
+                "fixed_cost_ceiling_yen": round(expected_kw * bid_hours * rnd.uniform(0.5, 8.0)),
+                "expected_award_kw": expected_kw}
         if bid["category"] == "SINGLE_GENERATOR":
             cost["marginal_cost_yen_per_kwh"] = round(rnd.uniform(10, 30), 1)
         bid["cost"] = cost
