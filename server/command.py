@@ -1,0 +1,109 @@
+"""`dkw serve`: the gRPC server (dkw.v1.Clearing + grpc.health.v1 + server reflection)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
+from dkw.v1 import clearing_pb2 as pb
+from dkw.v1 import clearing_pb2_grpc as pb_grpc
+from server.service import ClearingService
+from server.storage import SqliteStorage
+
+#: A 200k-bid auction is about 8 MB as a message and more as JSON; gRPC's default limit is 4 MB.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MESSAGE_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Clearing"].full_name
+#: Seconds in-flight calls get to finish after SIGTERM before they are cancelled.
+SHUTDOWN_GRACE_S = 5.0
+#: Concurrent calls (streams included) the server accepts; more get RESOURCE_EXHAUSTED, never a hang.
+MAX_CONCURRENT_RPCS = 64
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    service: ClearingService
+    health: health.HealthServicer
+    storage: SqliteStorage
+    port: int
+
+    def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop taking calls, let in-flight ones finish within `grace`, then stop the workers and the store."""
+        self.health.enter_graceful_shutdown()
+        self.service._stopping = True
+        self.server.stop(grace).wait()
+        self.service.stop()
+        self.storage.close()
+
+
+def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var", workers: int = 2,
+                 max_queued: int = 100, threads: int | None = None) -> RunningServer:
+    """Build and start the server; `port` 0 picks a free port (see `RunningServer.port`)."""
+    storage = SqliteStorage(data)
+    service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="dkw-rpc"),
+                         options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
+    pb_grpc.add_ClearingServicer_to_server(service, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        storage.close()
+        raise OSError(f"cannot listen on {host}:{port}")
+    service.start()
+    server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, service, health_servicer, storage, bound)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.workers < 1:
+        print(f"dkw serve: --workers {args.workers} must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads)
+    except OSError as exc:
+        print(f"dkw serve: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"dkw serve: listening on {args.host}:{running.port} (data {os.path.abspath(args.data)}, "
+          f"{args.workers} worker(s), pid {os.getpid()})", flush=True)
+    stop.wait()
+    print("dkw serve: shutting down", file=sys.stderr, flush=True)
+    running.stop()
+    print("dkw serve: stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="run the gRPC clearing service (dkw.v1.Clearing)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=50051, help="port (default 50051; 0 picks a free one)")
+    p.add_argument("--data", default="./var", metavar="DIR", help="where auctions and results are stored "
+                   "(SQLite file DIR/dkw.sqlite3; default ./var)")
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="solver processes, i.e. auctions cleared at once (default 2)")
+    p.add_argument("--max-queued", type=int, default=100, metavar="N",
+                   help="submitted auctions that may wait for a worker (default 100)")
+    p.add_argument("--threads", type=int, default=None, help="HiGHS threads per solve (default: HiGHS's choice)")
+    p.set_defaults(handler=cmd_serve)

@@ -1,0 +1,136 @@
+"""Messages ↔ documents. The proto mirrors the JSON documents field for field, so converting is a matter of
+presence and types, never of market meaning: the server turns a message into the dict document, and the
+same `load_auction` and `clear` as the CLI do the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from clearing.document import document_sha256, parse_document
+from clearing.result import (
+    AreaSummary,
+    Award,
+    ClearingResult,
+    Flow,
+    MarginalPrice,
+    RejectedBidView,
+    Shortfall,
+    SolverInfo,
+)
+from dkw.v1 import clearing_pb2 as pb
+
+#: Lists the document requires even when empty (an auction with no bid is legal: all is shortfall).
+#: Protobuf cannot tell an empty repeated field from an absent one, so these are always written.
+REQUIRED_LISTS = ("areas", "products", "requirements", "bids")
+
+RESULT_FIELDS = {f.name for f in pb.ClearingResult.DESCRIPTOR.fields} - {"extra"}
+
+
+def auction_document(message: pb.Auction) -> dict[str, Any]:
+    """The auction document a message stands for: exactly the fields the caller set (`optional` keeps a 0
+    apart from an absent field), enums by name, in the document's own field names."""
+    doc = _whole_numbers(json_format.MessageToDict(message, preserving_proto_field_name=True))
+    for key in REQUIRED_LISTS:
+        doc.setdefault(key, [])
+    return doc
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Doubles that hold whole numbers as ints, as a JSON file writes them (`12000`, not `12000.0`), so a
+    problem reads the same through gRPC as in the CLI and the canonical sha256 matches the file's JSON."""
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def request_document(request: Message) -> tuple[Any, bytes, str]:
+    """(parsed document, stored bytes, input_sha256) from a request's `auction` or `auction_json`.
+
+    JSON bytes are kept and hashed as received, like a file given to the CLI; a message is stored as its
+    compact JSON and hashed canonically (`document_sha256`). Raises `InvalidAuction` on bytes that are
+    not JSON."""
+    if request.WhichOneof("input") == "auction_json":
+        raw = bytes(request.auction_json)
+        return parse_document(raw), raw, hashlib.sha256(raw).hexdigest()
+    doc = auction_document(request.auction)
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return doc, raw, document_sha256(doc)
+
+
+def result_message(doc: dict[str, Any]) -> pb.ClearingResult:
+    """A result document as a message; top-level sections the schema does not name go to `extra`."""
+    known = {k: v for k, v in doc.items() if k in RESULT_FIELDS}
+    if known.get("status") not in pb.ClearingResult.Status.keys():
+        known["status"] = "ERROR"  # a status this schema predates; keep the text in `extra`
+        extra_status = {"status_text": doc.get("status")}
+    else:
+        extra_status = {}
+    message = json_format.ParseDict(known, pb.ClearingResult())
+    extra = {k: v for k, v in doc.items() if k not in RESULT_FIELDS} | extra_status
+    if extra:
+        message.extra.update(json.loads(json.dumps(extra)))
+    return message
+
+
+def _field_value(message: Message, fd: FieldDescriptor) -> Any:
+    if fd.is_repeated:
+        return [_message_document(v) if fd.type == FieldDescriptor.TYPE_MESSAGE else v
+                for v in getattr(message, fd.name)]
+    if fd.has_presence and not message.HasField(fd.name):
+        return None
+    value = getattr(message, fd.name)
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        if fd.message_type.full_name == "google.protobuf.Struct":
+            return json_format.MessageToDict(value)
+        return _message_document(value)
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        return fd.enum_type.values_by_number[value].name
+    return value
+
+
+def _message_document(message: Message) -> dict[str, Any]:
+    """Every field, absent optional ones as None: the shape `ClearingResult.to_document` writes."""
+    return {fd.name: _field_value(message, fd) for fd in message.DESCRIPTOR.fields}
+
+
+def result_document(message: pb.ClearingResult) -> dict[str, Any]:
+    """The result document a message stands for, as `ClearingResult.to_document()` writes it."""
+    doc = _message_document(message)
+    extra = doc.pop("extra") or {}
+    if "status_text" in extra:
+        doc["status"] = extra.pop("status_text")
+    doc.update(extra)
+    return doc
+
+
+def result_from_document(doc: dict[str, Any]) -> ClearingResult:
+    """The result object behind a result document (to print the same summary as an in-process clear)."""
+    known = {f.name for f in fields(ClearingResult)}
+    solver_fields = {f.name for f in fields(SolverInfo)}
+    return ClearingResult(
+        auction_id=doc["auction_id"], trading_date=doc["trading_date"], status=doc["status"],
+        objective_yen=doc["objective_yen"], procurement_cost_yen=doc["procurement_cost_yen"],
+        startup_cost_yen=doc["startup_cost_yen"], shortfall_penalty_yen=doc["shortfall_penalty_yen"],
+        payment_total_yen=doc["payment_total_yen"],
+        awards=[Award(**a) for a in doc["awards"]],
+        flows=[Flow(**f) for f in doc["flows"]],
+        shortfalls=[Shortfall(**s) for s in doc["shortfalls"]],
+        prices=[MarginalPrice(**p) for p in doc["prices"]],
+        area_summary=[AreaSummary(**s) for s in doc["area_summary"]],
+        rejected_bids=[RejectedBidView(**r) for r in doc["rejected_bids"]],
+        solver=SolverInfo(**{k: v for k, v in doc["solver"].items() if k in solver_fields}),
+        input_sha256=doc["input_sha256"],
+        extra={k: v for k, v in doc.items() if k not in known and k != "format"},
+    )

@@ -1,0 +1,288 @@
+"""Solves run in a bounded pool of worker processes, never in the gRPC threads.
+
+Each slot owns one long-lived worker process (spawned once, so Pyomo and HiGHS are imported once) and a
+pipe. A job sends the stored document; the worker validates it, clears it with the same `clear` as the
+CLI, and streams `Progress` snapshots back before the result document. Cancelling a job terminates its
+process, which stops HiGHS at once whatever it is doing; the slot spawns a fresh process for its next
+job. A reader thread per running job turns the pipe's messages into callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from solvers.highs import Progress
+
+log = logging.getLogger("dkw.server")
+
+#: With a call deadline, the MIP gets this share of the time left when the worker starts; the rest is for
+#: validating, building the model, pricing and sending the answer back.
+SOLVE_SHARE_OF_DEADLINE = 0.5
+#: Never ask HiGHS for less than this (a tiny limit would end before the first incumbent).
+MIN_TIME_LIMIT_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What a worker needs: the stored document and how to solve it."""
+
+    document: bytes
+    input_sha256: str
+    options: dict[str, Any]  # SolveOptions fields: time_limit_s, mip_rel_gap, threads
+    deadline: float | None = None  # time.time() by which the caller wants the answer
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a job ended: `result` (a result document), `invalid` (problems), `error`, `cancelled`, `crashed`."""
+
+    kind: str
+    result: dict[str, Any] | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    message: str = ""
+
+
+def solve_options_for(options: dict[str, Any], deadline: float | None, now: float):
+    """The SolveOptions of a job: the caller's time limit, shortened so the answer comes before its deadline."""
+    from solvers.highs import SolveOptions
+
+    limit = options.get("time_limit_s")
+    if deadline is not None:
+        budget = max(MIN_TIME_LIMIT_S, (deadline - now) * SOLVE_SHARE_OF_DEADLINE)
+        limit = budget if limit is None else min(limit, budget)
+    kwargs = {k: v for k, v in options.items() if v is not None and k != "time_limit_s"}
+    return SolveOptions(time_limit_s=limit, **kwargs)
+
+
+def run_job(job: Job, progress: Callable[[Progress], None]) -> Outcome:
+    """Validate and clear one job in this process: the path `dkw clear` takes, with the stored bytes."""
+    from clearing.document import InvalidAuction, load_auction, parse_document
+    from clearing.engine import clear
+
+    started = time.perf_counter()
+    progress(Progress("validating", 0.0))
+    try:
+        auction = load_auction(parse_document(job.document), input_sha256=job.input_sha256)
+    except InvalidAuction as exc:
+        return Outcome("invalid", problems=[(p.path, p.message) for p in exc.problems])
+    options = solve_options_for(job.options, job.deadline, time.time())
+
+    def relay(p: Progress) -> None:  # elapsed counts from the start of the job, validation included
+        progress(Progress(p.phase, time.perf_counter() - started, p.incumbent, p.bound, p.gap, p.message))
+
+    result = clear(auction, options, progress=relay)
+    return Outcome("result", result=result.to_document())
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the server is gone (killed with SIGKILL), instead of finishing an orphaned solve."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def worker_main(conn: Connection, parent_pid: int) -> None:
+    """Entry point of a worker process: serve jobs from the pipe until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    import clearing.engine  # noqa: F401  (warm: the first job should not pay for the imports)
+
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+
+        def send_progress(p: Progress) -> None:
+            conn.send(("progress", p.phase, p.elapsed_s, p.incumbent, p.bound, p.gap, p.message))
+
+        try:
+            outcome = run_job(job, send_progress)
+        except Exception as exc:  # a bug or a solver failure: report it, keep the worker
+            log.exception("clearing failed")
+            outcome = Outcome("error", message=f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(("outcome", outcome))
+        except (BrokenPipeError, OSError):
+            return
+
+
+class JobHandle:
+    """A running job: wait for it, or cancel it (its worker process is terminated)."""
+
+    def __init__(self, slot: _Slot):
+        self._slot = slot
+        self.done = threading.Event()
+        self.outcome: Outcome | None = None
+        self.cancel_reason: str | None = None
+
+    def cancel(self, reason: str) -> None:
+        if self.done.is_set() or self.cancel_reason is not None:
+            return
+        self.cancel_reason = reason
+        self._slot.terminate()
+
+    def wait(self, timeout: float | None = None) -> Outcome | None:
+        self.done.wait(timeout)
+        return self.outcome
+
+
+class _Slot:
+    """One place in the pool: a worker process, spawned when first needed and after it was terminated."""
+
+    def __init__(self, pool: WorkerPool, index: int):
+        self.pool = pool
+        self.index = index
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.conn: Connection | None = None
+        self.busy = False
+        self.handle: JobHandle | None = None
+        self._lock = threading.Lock()
+
+    def ensure_process(self) -> None:
+        with self._lock:
+            if self.process is not None and self.process.is_alive():
+                return
+            self._close()
+            parent, child = self.pool.context.Pipe()
+            process = self.pool.context.Process(target=worker_main, args=(child, os.getpid()),
+                                                name=f"dkw-worker-{self.index}", daemon=True)
+            process.start()
+            child.close()
+            self.process, self.conn = process, parent
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        if self.process is not None:
+            self.process.join(timeout=5)
+        self.process = self.conn = None
+
+    def terminate(self) -> None:
+        with self._lock:
+            if self.process is not None and self.process.is_alive():
+                self.process.terminate()
+
+    def start(self, job: Job, on_progress: Callable[[Progress], None],
+              on_done: Callable[[JobHandle], None]) -> JobHandle:
+        """Run `job` on this (reserved) slot; `on_done` is called once, from the reader thread."""
+        handle = self.handle = JobHandle(self)
+        try:
+            self.ensure_process()
+            self.conn.send(job)
+        except Exception as exc:
+            handle.outcome = Outcome("crashed", message=f"could not start a worker: {exc}")
+            self._finish(handle, on_done)
+            return handle
+        threading.Thread(target=self._read, args=(handle, on_progress, on_done), daemon=True,
+                         name=f"dkw-job-reader-{self.index}").start()
+        return handle
+
+    def _read(self, handle: JobHandle, on_progress: Callable[[Progress], None],
+              on_done: Callable[[JobHandle], None]) -> None:
+        conn, process = self.conn, self.process
+        outcome: Outcome | None = None
+        while outcome is None:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                process.join(timeout=5)
+                if handle.cancel_reason is not None:
+                    outcome = Outcome("cancelled", message=handle.cancel_reason)
+                else:
+                    outcome = Outcome("crashed", message=f"the worker process died (exit code {process.exitcode})")
+                with self._lock:
+                    self._close()
+                break
+            if message[0] == "progress":
+                try:
+                    on_progress(Progress(*message[1:]))
+                except Exception:
+                    log.exception("progress listener failed")
+            else:
+                outcome = message[1]
+        handle.outcome = outcome
+        self._finish(handle, on_done)
+
+    def release(self) -> None:
+        self.pool._release(self)
+
+    def _finish(self, handle: JobHandle, on_done: Callable[[JobHandle], None]) -> None:
+        try:
+            on_done(handle)
+        except Exception:
+            log.exception("job completion failed")
+        finally:
+            handle.done.set()
+            self.handle = None
+            self.release()
+
+
+class WorkerPool:
+    """A fixed number of worker processes. `reserve` never blocks: None when every slot is busy, so the
+    caller can answer RESOURCE_EXHAUSTED instead of queueing behind a long solve."""
+
+    def __init__(self, size: int, on_release: Callable[[], None] | None = None):
+        if size < 1:
+            raise ValueError(f"the worker pool needs at least one process, got {size}")
+        self.context = multiprocessing.get_context("spawn")  # no fork of a threaded gRPC process
+        self.slots = [_Slot(self, i) for i in range(size)]
+        self.on_release = on_release
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return len(self.slots)
+
+    def start(self) -> None:
+        """Spawn every worker now, so the first calls do not wait for imports."""
+        for slot in self.slots:
+            slot.ensure_process()
+
+    def reserve(self) -> _Slot | None:
+        with self._lock:
+            if self._closed:
+                return None
+            for slot in self.slots:
+                if not slot.busy:
+                    slot.busy = True
+                    return slot
+        return None
+
+    def busy(self) -> int:
+        with self._lock:
+            return sum(slot.busy for slot in self.slots)
+
+    def _release(self, slot: _Slot) -> None:
+        with self._lock:
+            slot.busy = False
+        if self.on_release is not None:
+            self.on_release()
+
+    def shutdown(self) -> None:
+        """Terminate every worker (running jobs end as cancelled) and wait for them."""
+        with self._lock:
+            self._closed = True
+        for slot in self.slots:
+            handle = slot.handle
+            if handle is not None:
+                handle.cancel("the server shut down")
+            slot.terminate()
+        for slot in self.slots:
+            with slot._lock:
+                if slot.process is not None:
+                    slot.process.join(timeout=5)
+
