@@ -35,7 +35,7 @@ def connect(target: str) -> grpc.Channel:
 
 
 def options_message(options: SolveOptions) -> pb.SolveOptions:
-    message = pb.SolveOptions(mip_rel_gap=options.mip_rel_gap)
+    message = pb.SolveOptions(mip_rel_gap=options.mip_rel_gap, method=options.method)
     if options.time_limit_s is not None:
         message.time_limit_s = options.time_limit_s
     if options.threads is not None:

@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from clearing.rules import PolicyError
 from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
@@ -52,10 +53,15 @@ class RunningServer:
 
 
 def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var", workers: int = 2,
-                 max_queued: int = 100, threads: int | None = None) -> RunningServer:
+                 max_queued: int = 100, threads: int | None = None, policy: str | None = None) -> RunningServer:
     """Build and start the server; `port` 0 picks a free port (see `RunningServer.port`)."""
     storage = SqliteStorage(data)
-    service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads)
+    try:
+        service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads,
+                                  policy_path=policy)
+    except BaseException:
+        storage.close()
+        raise
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="dkw-rpc"),
                          options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
     pb_grpc.add_ClearingServicer_to_server(service, server)
@@ -79,9 +85,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"dkw serve: --workers {args.workers} must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads)
+        running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads,
+                               args.policy)
     except OSError as exc:
         print(f"dkw serve: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PolicyError as exc:
+        print(f"{args.policy}: {len(exc.problems)} problem(s) in the policy:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,4 +118,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queued", type=int, default=100, metavar="N",
                    help="submitted auctions that may wait for a worker (default 100)")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads per solve (default: HiGHS's choice)")
+    p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one, for every "
+                   "auction this server clears or validates (README: Market rules)")
     p.set_defaults(handler=cmd_serve)

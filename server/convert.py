@@ -108,7 +108,7 @@ def _message_document(message: Message) -> dict[str, Any]:
 def result_document(message: pb.ClearingResult) -> dict[str, Any]:
     """The result document a message stands for, as `ClearingResult.to_document()` writes it."""
     doc = _message_document(message)
-    extra = doc.pop("extra") or {}
+    extra = _whole_numbers(doc.pop("extra") or {})  # Struct numbers are doubles; counts read as ints
     if "status_text" in extra:
         doc["status"] = extra.pop("status_text")
     doc.update(extra)

@@ -9,6 +9,7 @@ starts them whenever a worker is free; a synchronous Clear takes a free worker o
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from clearing.document import InvalidAuction, Problem, load_auction
+from clearing.rules import load_policy, validate_auction
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import storage as st
@@ -72,6 +74,8 @@ def solve_options(message: pb.SolveOptions, context: grpc.ServicerContext,
     }
     if message.HasField("mip_rel_gap"):
         options["mip_rel_gap"] = message.mip_rel_gap
+    if message.HasField("method"):
+        options["method"] = message.method
     try:
         SolveOptions(**options)
     except (ValueError, TypeError) as exc:
@@ -98,8 +102,10 @@ class Run:
 
 class ClearingService(pb_grpc.ClearingServicer):
     def __init__(self, storage: Storage, pool_size: int = 2, *, max_queued: int = 100,
-                 default_threads: int | None = None):
+                 default_threads: int | None = None, policy_path: str | None = None):
         self.storage = storage
+        self.policy_path = policy_path
+        self.policy = load_policy(policy_path)  # raises PolicyError before the server starts
         self.max_queued = max_queued
         self.default_threads = default_threads
         self._wake = threading.Condition()
@@ -150,7 +156,8 @@ class ClearingService(pb_grpc.ClearingServicer):
                     slot.release()
                     break
                 log.info("clearing submitted auction %s (attempt %d)", record.auction_id, record.attempts)
-                job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options)
+                job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options,
+                          policy_path=self.policy_path)
                 self._start_job(slot, record.auction_id, job)
 
     # ---- running a job ------------------------------------------------------------------------------
@@ -167,6 +174,8 @@ class ClearingService(pb_grpc.ClearingServicer):
         started = time.perf_counter()
 
         def on_progress(p: Progress) -> None:
+            if p.phase == "done":  # the terminal event, with the result, comes from _finish
+                return
             run.publish(pb.ClearingProgress(
                 auction_id=auction_id, phase=PHASES.get(p.phase, pb.ClearingProgress.PHASE_UNSPECIFIED),
                 state=pb.RUNNING, elapsed_s=p.elapsed_s, incumbent_yen=p.incumbent, bound_yen=p.bound,
@@ -209,6 +218,7 @@ class ClearingService(pb_grpc.ClearingServicer):
                                     state=pb.AuctionState.Value(state), elapsed_s=elapsed, message=reason)
         if result_doc is not None:
             event.result.CopyFrom(result_message(result_doc))
+            final_figures(event, result_doc)
         run.publish(event, final=True)
         with self._runs_lock:
             self._runs.pop(auction_id, None)
@@ -259,7 +269,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         except BaseException:
             slot.release()
             raise
-        handle = self._start_job(slot, record.auction_id, Job(raw, sha, options, deadline))
+        handle = self._start_job(slot, record.auction_id, Job(raw, sha, options, deadline, self.policy_path))
         # the call ending first (cancelled, deadline passed, server stopping) stops the solve
         if not context.add_callback(lambda: handle.cancel(
                 "the server shut down" if self._stopping else "the caller cancelled or its deadline passed")):
@@ -359,6 +369,7 @@ class ClearingService(pb_grpc.ClearingServicer):
             result = self.storage.result(record.auction_id)
             if result is not None:
                 event.result.CopyFrom(result_message(result))
+                final_figures(event, result)
         return event
 
     def Validate(self, request: pb.ValidateRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
@@ -376,11 +387,32 @@ class ClearingService(pb_grpc.ClearingServicer):
         response.valid = True
         response.bids = len(auction.bids)
         response.requirements = len(auction.requirements)
-        response.verdicts.extend(rule_verdicts(auction))
+        rules = validate_auction(auction, self.policy).to_document()
+        response.verdicts.extend(bid_verdicts(rules["bids"]))
+        response.market_rules.update(json.loads(json.dumps({k: v for k, v in rules.items() if k != "bids"})))
         return response
 
 
-def rule_verdicts(auction) -> list[pb.BidVerdict]:
-    """Extension point for the market rules (SPEC §5): eligibility verdicts and monitoring flags per bid.
-    Empty until `clearing.rules` provides them."""
-    return []
+def final_figures(event: pb.ClearingProgress, result: dict[str, Any]) -> None:
+    """The DONE event's incumbent, bound and gap: those of the result."""
+    solver = result.get("solver") or {}
+    event.incumbent_yen = result["objective_yen"]
+    if solver.get("objective_bound") is not None:
+        event.bound_yen = solver["objective_bound"]
+    if solver.get("mip_gap") is not None:
+        event.gap = solver["mip_gap"]
+
+
+def bid_verdicts(bids: list[dict[str, Any]]) -> list[pb.BidVerdict]:
+    """The rules' per-bid report (`dkw validate --json` bids) for the bids worth reporting: not ELIGIBLE,
+    left out of the clearing, or flagged."""
+    out = []
+    for b in bids:
+        if b["verdict"] == "ELIGIBLE" and b["clearing"] != "LEFT_OUT" and not b["flags"]:
+            continue
+        gone = b.get("left_out_because")
+        out.append(pb.BidVerdict(
+            bid=b["bid"], verdict=b["verdict"], reason="; ".join(b["reasons"]), term_ja=b["term_ja"],
+            clearing=b["clearing"], left_out_because=f"{gone['verdict']}: {gone['reason']}" if gone else "",
+            opening=b.get("opening") or "", flags=[pb.MonitoringFlag(**f) for f in b["flags"]]))
+    return out

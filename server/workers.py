@@ -9,6 +9,7 @@ job. A reader thread per running job turns the pipe's messages into callbacks.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ class Job:
     input_sha256: str
     options: dict[str, Any]  # SolveOptions fields: time_limit_s, mip_rel_gap, threads
     deadline: float | None = None  # time.time() by which the caller wants the answer
+    policy_path: str | None = None  # market policy merged over the shipped one (`dkw serve --policy`)
 
 
 @dataclass(slots=True)
@@ -75,12 +77,21 @@ def run_job(job: Job, progress: Callable[[Progress], None]) -> Outcome:
     except InvalidAuction as exc:
         return Outcome("invalid", problems=[(p.path, p.message) for p in exc.problems])
     options = solve_options_for(job.options, job.deadline, time.time())
+    policy = _policy(job.policy_path)
 
     def relay(p: Progress) -> None:  # elapsed counts from the start of the job, validation included
         progress(Progress(p.phase, time.perf_counter() - started, p.incumbent, p.bound, p.gap, p.message))
 
-    result = clear(auction, options, progress=relay)
+    result = clear(auction, options, progress=relay, policy=policy)
     return Outcome("result", result=result.to_document())
+
+
+@functools.lru_cache(maxsize=4)
+def _policy(path: str | None):
+    """The market policy, read once per worker (the server checked it at start)."""
+    from clearing.rules import load_policy
+
+    return load_policy(path)
 
 
 def _watch_parent(parent_pid: int) -> None:

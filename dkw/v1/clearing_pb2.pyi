@@ -442,14 +442,16 @@ class SolverInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., termination: _Optional[str] = ..., mip_gap: _Optional[float] = ..., objective_bound: _Optional[float] = ..., seconds: _Optional[float] = ..., nodes: _Optional[int] = ..., build_seconds: _Optional[float] = ..., pricing_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., solves: _Optional[int] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
-    __slots__ = ("time_limit_s", "mip_rel_gap", "threads")
+    __slots__ = ("time_limit_s", "mip_rel_gap", "threads", "method")
     TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
     MIP_REL_GAP_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
     time_limit_s: float
     mip_rel_gap: float
     threads: int
-    def __init__(self, time_limit_s: _Optional[float] = ..., mip_rel_gap: _Optional[float] = ..., threads: _Optional[int] = ...) -> None: ...
+    method: str
+    def __init__(self, time_limit_s: _Optional[float] = ..., mip_rel_gap: _Optional[float] = ..., threads: _Optional[int] = ..., method: _Optional[str] = ...) -> None: ...
 
 class ClearRequest(_message.Message):
     __slots__ = ("auction", "auction_json", "options")
@@ -615,28 +617,56 @@ class Problem(_message.Message):
     message: str
     def __init__(self, path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
+class MonitoringFlag(_message.Message):
+    __slots__ = ("flag", "rule", "price_yen_per_kw_h", "limit_yen_per_kw_h", "reason", "term_ja")
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_YEN_PER_KW_H_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_YEN_PER_KW_H_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TERM_JA_FIELD_NUMBER: _ClassVar[int]
+    flag: str
+    rule: str
+    price_yen_per_kw_h: float
+    limit_yen_per_kw_h: float
+    reason: str
+    term_ja: str
+    def __init__(self, flag: _Optional[str] = ..., rule: _Optional[str] = ..., price_yen_per_kw_h: _Optional[float] = ..., limit_yen_per_kw_h: _Optional[float] = ..., reason: _Optional[str] = ..., term_ja: _Optional[str] = ...) -> None: ...
+
 class BidVerdict(_message.Message):
-    __slots__ = ("bid", "verdict", "reason")
+    __slots__ = ("bid", "verdict", "reason", "term_ja", "clearing", "left_out_because", "flags", "opening")
     BID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    TERM_JA_FIELD_NUMBER: _ClassVar[int]
+    CLEARING_FIELD_NUMBER: _ClassVar[int]
+    LEFT_OUT_BECAUSE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    OPENING_FIELD_NUMBER: _ClassVar[int]
     bid: str
     verdict: str
     reason: str
-    def __init__(self, bid: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    term_ja: str
+    clearing: str
+    left_out_because: str
+    flags: _containers.RepeatedCompositeFieldContainer[MonitoringFlag]
+    opening: str
+    def __init__(self, bid: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., term_ja: _Optional[str] = ..., clearing: _Optional[str] = ..., left_out_because: _Optional[str] = ..., flags: _Optional[_Iterable[_Union[MonitoringFlag, _Mapping]]] = ..., opening: _Optional[str] = ...) -> None: ...
 
 class ValidateResponse(_message.Message):
-    __slots__ = ("valid", "problems", "input_sha256", "bids", "requirements", "verdicts")
+    __slots__ = ("valid", "problems", "input_sha256", "bids", "requirements", "verdicts", "market_rules")
     VALID_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     INPUT_SHA256_FIELD_NUMBER: _ClassVar[int]
     BIDS_FIELD_NUMBER: _ClassVar[int]
     REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
     VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    MARKET_RULES_FIELD_NUMBER: _ClassVar[int]
     valid: bool
     problems: _containers.RepeatedCompositeFieldContainer[Problem]
     input_sha256: str
     bids: int
     requirements: int
     verdicts: _containers.RepeatedCompositeFieldContainer[BidVerdict]
-    def __init__(self, valid: _Optional[bool] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., input_sha256: _Optional[str] = ..., bids: _Optional[int] = ..., requirements: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[BidVerdict, _Mapping]]] = ...) -> None: ...
+    market_rules: _struct_pb2.Struct
+    def __init__(self, valid: _Optional[bool] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., input_sha256: _Optional[str] = ..., bids: _Optional[int] = ..., requirements: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[BidVerdict, _Mapping]]] = ..., market_rules: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
