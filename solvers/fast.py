@@ -225,6 +225,10 @@ def solve_subproblem(sub: SubProblem, options: SolveOptions, price: bool = True,
         highs.setSolution(sol)
     if on_event is not None:
         highs.cbMipInterrupt.subscribe(on_event)
+    if options.threads is not None:
+        # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
+        # explicit count is refused ("scheduler already initialized") unless this thread's is reset
+        highspy.Highs.resetThreadScheduler(True)
     started = time.perf_counter()
     highs.run()
     seconds = time.perf_counter() - started

@@ -194,3 +194,13 @@ def test_fast_path_reports_components_to_the_progress_bar() -> None:
     counts = [(int(m.group(1)), int(m.group(2))) for m in done if m]
     assert counts and counts[-1][0] == counts[-1][1] >= 2
     assert seen[-1].phase == "done" and seen[-1].gap is not None and seen[-1].gap <= 1e-6
+
+
+def test_an_explicit_thread_count_after_other_solves_still_solves() -> None:
+    """HiGHS refuses a thread count that differs from its scheduler's; the fast path resets it."""
+    auction = load_auction_file(CASES_DIR / "02-indivisible.json")
+    clear_and_verify(auction, FAST)
+    for threads in (1, 2, 1):
+        result = clear_and_verify(auction, SolveOptions(method="fast", threads=threads))
+        assert result.status == "OPTIMAL"
+        assert result.objective_yen == pytest.approx(EXPECTED["02-indivisible"]["objective_yen"], rel=1e-6)
