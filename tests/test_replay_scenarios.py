@@ -36,7 +36,7 @@ TINY = {
 
 
 def cleared(scenario: str, doc: dict | None = None):
-    outcome = run_task(ReplayTask("2026-10-05", scenario, doc or TINY, "0" * 64))  # verifies, or raises
+    outcome = run_task(ReplayTask("2026-10-05", scenario, None, "0" * 64, document=doc or TINY))  # verifies or raises
     return outcome.result_document, outcome.record
 
 
@@ -134,6 +134,19 @@ def test_cli_replays_a_day_and_reports(tmp_path, capsys):
     assert lines[3].startswith("2026-10-05,no-cross-area,tokyo,tertiary1,100,160,100,100,0,700,10,20,")
     assert lines[3].endswith(",450")
     assert (tmp_path / "out" / "report.md").is_file()
+
+
+def test_a_verification_failure_fails_the_day_loudly(tmp_path, monkeypatch, capsys):
+    """The engine's result is real; only the checker's verdict is replaced, to reach the failure path."""
+    import clearing.replay.runner as runner
+
+    monkeypatch.setattr(runner, "verify_result", lambda *a, **k: ["balance ('tokyo', 'tertiary1', 0): tampered"])
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "day.json").write_text(json.dumps(TINY))
+    assert main(["replay", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "-j", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "2026-10-05 baseline: VERIFICATION FAILED (1 problems): balance ('tokyo', 'tertiary1', 0): tampered" in err
+    assert not (tmp_path / "out" / "days" / "2026-10-05").exists()
 
 
 def test_eprx_reader_refuses_what_does_not_fit_the_layout(tmp_path):

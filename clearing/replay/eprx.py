@@ -23,7 +23,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,14 +250,16 @@ class Comparison:
     tables: list[EprxTable]
 
 
-def compare_with_replay(tables: Iterable[EprxTable], days: list, documents: dict[str, dict[str, Any]],
-                        records: list[dict[str, Any]]) -> Comparison:
+def compare_with_replay(tables: Iterable[EprxTable], days: list,
+                        baseline_record: Callable[[str], dict[str, Any] | None]) -> Comparison:
     """EPRX's published figures beside the baseline replay, per trading date, block and area.
-    dkw's quantities in MW (kW / 1000) and prices in 円/kW·30分 (yen/kW·h ÷ 2), EPRX's units."""
+    `days`: the replay's `Day`s; `baseline_record(date)`: the stored baseline record (with per-block
+    figures) of that date. dkw's quantities in MW (kW / 1000) and prices in 円/kW·30分 (yen/kW·h ÷ 2),
+    EPRX's units."""
     from clearing.replay.summary import block_figures_from_lists
 
     tables = list(tables)
-    baseline = {r["trading_date"]: r for r in records if r["scenario"] == "baseline"}
+    by_date = {d.trading_date: d for d in days}
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     for table in tables:
@@ -267,23 +269,23 @@ def compare_with_replay(tables: Iterable[EprxTable], days: list, documents: dict
             continue
         matched = 0
         for date in table.dates():
-            record = baseline.get(date)
+            day = by_date.get(date)
+            record = baseline_record(date) if day is not None else None
             if record is None:
                 continue
-            doc = documents[date]
-            if table.product not in doc.get("products", []):
+            if table.product not in day.products:
                 notes.append(f"{label}: {date} has no {table.product} in the replayed auction")
                 continue
-            if doc["blocks"] != table.blocks_per_day:
+            if day.blocks != table.blocks_per_day:
                 notes.append(f"{label}: {date} has {table.blocks_per_day} blocks per day in EPRX, "
-                             f"{doc['blocks']} in the auction: not compared")
+                             f"{day.blocks} in the auction: not compared")
                 continue
             figures = {(f.area, f.block): f for f in block_figures_from_lists(record["blocks"])
                        if f.product == table.product}
             for block in range(table.blocks_per_day):
                 for area in table.areas:
                     eprx = {name: table.values.get((date, block, area, name)) for name in LABELS}
-                    if all(v is None for v in eprx.values()) and area not in doc["areas"]:
+                    if all(v is None for v in eprx.values()) and area not in day.areas:
                         continue
                     f = figures.get((area, block))
                     mw = (lambda kw: None if kw is None else round(kw / 1000.0, 6))  # noqa: E731
@@ -292,7 +294,7 @@ def compare_with_replay(tables: Iterable[EprxTable], days: list, documents: dict
                         "trading_date": date, "block": block, "eprx_block": f"B{block + 1:02d}", "area": area,
                         "product": table.product,
                         "eprx_requirement_mw": eprx["requirement_mw"],
-                        "dkw_requirement_mw": mw(f.requirement_kw) if f else (0.0 if area in doc["areas"] else None),
+                        "dkw_requirement_mw": mw(f.requirement_kw) if f else (0.0 if area in day.areas else None),
                         "eprx_offered_local_mw": eprx["offered_local_mw"],
                         "dkw_offered_local_mw": mw(f.offered_kw) if f else None,
                         "eprx_awarded_local_mw": eprx["awarded_local_mw"],

@@ -10,10 +10,9 @@ dkw against the historical results and against EPRX's published figures.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from clearing.replay.summary import block_figures_from_lists
 
 if TYPE_CHECKING:
     from clearing.replay.eprx import Comparison
@@ -86,15 +85,12 @@ def plot_shortfall_by_area(path: Path, records: list[dict[str, Any]], scenarios:
                   "MW, summed over blocks", "Shortfall by area, all days and products")
 
 
-def plot_price_duration(path: Path, records: list[dict[str, Any]], scenarios: list[str]) -> None:
-    """Per product: every area × block's highest awarded price over all days, sorted high to low."""
+def plot_price_duration(path: Path, records: list[dict[str, Any]], scenarios: list[str],
+                        prices: dict[tuple[str, str], Sequence[float]]) -> None:
+    """Per product: every area × block's highest awarded price over all days, sorted high to low.
+    `prices[(scenario, product)]`: those prices, in any order."""
     plt = _pyplot()
     _, products = _areas_and_products(records)
-    prices: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for rec in records:
-        for f in block_figures_from_lists(rec.get("blocks", [])):
-            if f.max_price_yen_per_kw_h is not None:
-                prices[(rec["scenario"], f.product)].append(f.max_price_yen_per_kw_h)
     fig, axes = plt.subplots(1, max(1, len(products)), figsize=(3.6 * max(1, len(products)), 3.2), dpi=90,
                              squeeze=False)
     for ax, product in zip(axes[0], products, strict=False):
@@ -168,7 +164,7 @@ def write_report(out_dir: Path, outcome: ReplayOutcome, comparison: Comparison |
     if records:
         plot_cost_by_area(plots / "cost_by_area.png", records, scenarios)
         plot_shortfall_by_area(plots / "shortfall_by_area.png", records, scenarios)
-        plot_price_duration(plots / "price_duration.png", records, scenarios)
+        plot_price_duration(plots / "price_duration.png", records, scenarios, outcome.durations)
         lines += ["## Cost by area and scenario", "", "![procurement cost by area](plots/cost_by_area.png)", ""]
         areas, _ = _areas_and_products(records)
         cost: dict[tuple[str, str], float] = defaultdict(float)

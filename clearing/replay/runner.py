@@ -28,6 +28,8 @@ import multiprocessing
 import os
 import sys
 import time
+from array import array
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -77,20 +79,26 @@ class Day:
     path: Path
     sha256: str
     history_path: Path | None
+    blocks: int
+    areas: tuple[str, ...]
+    products: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ReplayTask:
-    """Everything a worker needs, picklable (the scenario travels by name)."""
+    """Everything a worker needs, picklable (the scenario travels by name). The day comes as a `path`
+    the worker reads (and checks against `source_sha256`), so no process holds every day's document at
+    once; or as a `document` already in memory."""
 
     trading_date: str
     scenario: str
-    document: dict[str, Any]
+    path: str | None
     source_sha256: str
     time_limit_s: float | None = None
     mip_rel_gap: float = 1e-6
     threads: int | None = 1
     policy_file: str | None = None  # market policy merged over the shipped one (None: the shipped one)
+    document: dict[str, Any] | None = None
 
 
 @dataclass
@@ -126,7 +134,8 @@ class ReplayOutcome:
     cleared: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # date, scenario, message
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # per run, without the per-block figures
+    durations: dict[tuple[str, str], array] = field(default_factory=dict)  # (scenario, product) → prices
     history: list[dict[str, Any]] = field(default_factory=list)
     summary_path: Path | None = None
     report_path: Path | None = None
@@ -145,7 +154,8 @@ def run_task(task: ReplayTask) -> TaskOutcome:
     scenario = parse_scenario(task.scenario)
     where = f"{task.trading_date} {task.scenario}"
     policy = load_policy(task.policy_file) if task.policy_file else None
-    inp = scenario.apply(task.document, policy)
+    document = task.document if task.document is not None else _read_day(task)
+    inp = scenario.apply(document, policy)
     sha = task.source_sha256 if scenario.is_baseline else document_sha256(inp.document)
     try:
         auction = load_auction(inp.document, input_sha256=sha)
@@ -184,16 +194,25 @@ def run_task(task: ReplayTask) -> TaskOutcome:
     return TaskOutcome(task.trading_date, task.scenario, doc, None if scenario.is_baseline else inp.document, record)
 
 
+def _read_day(task: ReplayTask) -> dict[str, Any]:
+    try:
+        data = Path(task.path).read_bytes()
+    except OSError as exc:
+        raise ReplayFailure(f"{task.trading_date} {task.scenario}: cannot read {task.path}: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != task.source_sha256:
+        raise ReplayFailure(f"{task.trading_date} {task.scenario}: {task.path} changed since the replay started")
+    return parse_document(data)
+
+
 # --- input discovery -----------------------------------------------------------------------------------
 
-def discover_days(input_dir: Path) -> tuple[list[Day], dict[str, dict[str, Any]]]:
-    """The auction documents in `input_dir` (every ``*.json`` but ``*.result.json``), validated, one per
-    trading date, sorted by date; and their parsed documents by date. Raises `ReplayInputError`."""
+def discover_days(input_dir: Path) -> list[Day]:
+    """The auction documents in `input_dir` (every ``*.json`` but ``*.result.json``), validated (all
+    problems of all files at once), one per trading date, sorted by date. Raises `ReplayInputError`."""
     if not input_dir.is_dir():
         raise ReplayInputError([f"{input_dir}: not a directory"])
     problems: list[str] = []
     days: dict[str, Day] = {}
-    documents: dict[str, dict[str, Any]] = {}
     paths = sorted(p for p in input_dir.glob("*.json") if not p.name.endswith(".result.json"))
     if not paths:
         raise ReplayInputError([f"{input_dir}: no auction documents (*.json) found"])
@@ -215,12 +234,11 @@ def discover_days(input_dir: Path) -> tuple[list[Day], dict[str, dict[str, Any]]
             continue
         history = path.with_name(path.name[:-len(".json")] + ".result.json")
         days[auction.trading_date] = Day(auction.trading_date, path, auction.input_sha256,
-                                         history if history.is_file() else None)
-        documents[auction.trading_date] = doc
+                                         history if history.is_file() else None, auction.blocks,
+                                         auction.areas, auction.products)
     if problems:
         raise ReplayInputError(problems)
-    ordered = sorted(days)
-    return [days[d] for d in ordered], documents
+    return [days[d] for d in sorted(days)]
 
 
 def scenario_names(requested: Iterable[str]) -> list[str]:
@@ -263,6 +281,14 @@ def _write_json(path: Path, doc: Any, indent: int | None = 1) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def load_record(out_dir: Path, trading_date: str, scenario: str) -> dict[str, Any] | None:
+    """The stored record of a day × scenario (with its per-block figures), or None."""
+    try:
+        return json.loads(_paths(out_dir, trading_date, scenario)[2].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def load_finished(out_dir: Path, day: Day, scenario: str) -> dict[str, Any] | None:
@@ -360,7 +386,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     """Run the replay `config` describes; see the module docstring for what is written where.
     Raises `ReplayInputError` before any clearing when the inputs are wrong."""
     log = log or (lambda message: print(message, file=sys.stderr))
-    days, documents = discover_days(config.input_dir)
+    days = discover_days(config.input_dir)
     names = scenario_names(config.scenarios)
     if config.policy_file is not None:
         from clearing.rules import PolicyError
@@ -384,16 +410,26 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     out = ReplayOutcome(days, names)
     config.out_dir.mkdir(parents=True, exist_ok=True)
 
+    # in memory per run: its rows and totals, and the highest awarded price per area × block for the
+    # duration curves; the per-block figures stay on disk (a multi-year national replay is large)
     records: dict[tuple[str, str], dict[str, Any]] = {}
+    durations: dict[tuple[str, str], array] = defaultdict(lambda: array("d"))
+
+    def keep(record: dict[str, Any]) -> dict[str, Any]:
+        for _area, product, _block, *_, max_price, _avg in record.get("blocks", []):
+            if max_price is not None:
+                durations[(record["scenario"], product)].append(max_price)
+        return {k: v for k, v in record.items() if k != "blocks"}
+
     pending: list[ReplayTask] = []
     for day in days:
         for name in names:
             record = None if config.force else load_finished(config.out_dir, day, name)
             if record is not None:
-                records[(day.trading_date, name)] = record
+                records[(day.trading_date, name)] = keep(record)
                 out.skipped.append((day.trading_date, name))
             else:
-                pending.append(ReplayTask(day.trading_date, name, documents[day.trading_date], day.sha256,
+                pending.append(ReplayTask(day.trading_date, name, str(day.path), day.sha256,
                                           config.time_limit_s, config.mip_rel_gap, config.threads,
                                           str(config.policy_file) if config.policy_file else None))
     total = len(days) * len(names)
@@ -413,7 +449,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
         for task, outcome, failure in completions:
             if outcome is not None:
                 store(config.out_dir, outcome)
-                records[(task.trading_date, task.scenario)] = outcome.record
+                records[(task.trading_date, task.scenario)] = keep(outcome.record)
                 out.cleared.append((task.trading_date, task.scenario))
             else:
                 out.failed.append((task.trading_date, task.scenario, failure or "failed"))
@@ -429,7 +465,8 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
 
     order = {name: i for i, name in enumerate(names)}
     out.records = [records[k] for k in sorted(records, key=lambda k: (k[0], order[k[1]]))]
-    out.history = history_records(days, documents, config.policy_file)
+    out.durations = dict(durations)
+    out.history = history_records(days, config.policy_file)
     rows = [r for rec in out.records for r in rec["rows"]] + [r for rec in out.history for r in rec["rows"]]
     out.summary_path = config.out_dir / "summary.csv"
     write_summary_csv(out.summary_path, with_baseline_deltas(rows))
@@ -439,7 +476,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     if eprx_tables:
         from clearing.replay.eprx import compare_with_replay, write_comparison_csv
 
-        comparison = compare_with_replay(eprx_tables, days, documents, out.records)
+        comparison = compare_with_replay(eprx_tables, days, lambda date: load_record(config.out_dir, date, BASELINE))
         write_comparison_csv(config.out_dir / "eprx_comparison.csv", comparison)
     if config.report:
         from clearing.replay.report import write_report
@@ -448,8 +485,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     return out
 
 
-def history_records(days: list[Day], documents: dict[str, dict[str, Any]],
-                    policy_file: Path | None = None) -> list[dict[str, Any]]:
+def history_records(days: list[Day], policy_file: Path | None = None) -> list[dict[str, Any]]:
     """Records for the historical results found beside the auctions, on the same footing as dkw's.
     A historical result is checked with the same verifier; its problems are reported, not fatal
     (history is what it was)."""
@@ -461,15 +497,15 @@ def history_records(days: list[Day], documents: dict[str, dict[str, Any]],
             doc = parse_document(day.history_path.read_bytes())
         except (OSError, InvalidAuction) as exc:
             out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNREADABLE",
-                        "notes": [f"{day.history_path.name}: {exc}"], "rows": [], "blocks": []})
+                        "notes": [f"{day.history_path.name}: {exc}"], "rows": []})
             continue
-        auction = load_auction(documents[day.trading_date], input_sha256=day.sha256)
+        auction = load_auction(parse_document(day.path.read_bytes()), input_sha256=day.sha256)
         bids = {b.id for b in auction.bids}
         unknown = [a.get("bid") for a in doc.get("awards", []) if a.get("bid") not in bids]
         if unknown:
             out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNMATCHED",
                         "notes": [f"{day.history_path.name}: awards of unknown bids {unknown[:3]}"],
-                        "rows": [], "blocks": []})
+                        "rows": []})
             continue
         excluded = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
         problems = verify_result(auction, doc, excluded=excluded, policy_file=policy_file)
@@ -485,7 +521,6 @@ def history_records(days: list[Day], documents: dict[str, dict[str, Any]],
             "solve_seconds": None,
             "notes": [f"verifier: {len(problems)} problem(s)" + (f", first: {problems[0]}" if problems else "")],
             "verification_problems": problems, "rows": rows,
-            "blocks": block_figures_as_lists(block_figures(auction, doc)),
         })
     return out
 
