@@ -47,14 +47,18 @@ class Served:
 
     def __init__(self, data: Path, workers: int = 1):
         self.data = data
+        data.mkdir(parents=True, exist_ok=True)
+        self.log = open(data / "serve.log", "a")  # a file, not a pipe nobody drains
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dkw", "serve", "--port", "0", "--data", str(data), "--workers", str(workers)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if match is None:
             self.process.kill()
-            raise RuntimeError(f"dkw serve did not start: {line!r} {self.process.stderr.read()}")
+            raise RuntimeError(f"dkw serve did not start: {line!r} {(data / 'serve.log').read_text()}")
+        self.workers = wait_for(lambda: worker_pids(self) if len(worker_pids(self)) == workers else None,
+                                what="the workers to start")
         self.port = int(match.group(1))
         self.target = f"127.0.0.1:{self.port}"
         self.channel = connect(self.target)
@@ -66,13 +70,18 @@ class Served:
         return response.status == health_pb2.HealthCheckResponse.SERVING
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Signal the server and wait for it to exit; its workers must be gone within a few seconds too
+        (after SIGKILL they notice that their parent died)."""
         self.channel.close()
+        workers = worker_pids(self)
         self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout=timeout)
+            code = self.process.wait(timeout=timeout)
+            wait_for(lambda: not any(alive(pid) for pid in workers), timeout=10, what="the workers to exit")
+            return code
         finally:
             self.process.stdout.close()
-            self.process.stderr.close()
+            self.log.close()
 
     def kill_all(self) -> None:
         """Last resort for a failed test: no process of ours outlives it."""
@@ -128,7 +137,23 @@ def wait_for(predicate, timeout: float = 30, what: str = "condition"):
 
 def worker_pids(server: Served) -> set[int]:
     """The server's worker processes (not multiprocessing's resource tracker)."""
-    return {p.pid for p in psutil.Process(server.process.pid).children() if "spawn_main" in " ".join(p.cmdline())}
+    if server.process.poll() is not None:
+        return set()
+    pids = set()
+    for child in psutil.Process(server.process.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def state_of(stub, auction_id: str) -> str:
@@ -242,6 +267,16 @@ def test_invalid_auction_is_invalid_argument_with_one_violation_per_problem(serv
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_messages_above_grpc_default_4_mb_are_accepted(served):
+    doc = json.loads((CASES_DIR / "01-merit-order.json").read_text())
+    template = doc["bids"][0]
+    doc["bids"] = [{**template, "id": f"copy-{i:06d}"} for i in range(40_000)]
+    raw = json.dumps(doc).encode()
+    assert len(raw) > 5 * 1024 * 1024
+    response = served.stub.Validate(pb.ValidateRequest(auction_json=raw), timeout=120)
+    assert response.valid and response.bids == 40_000
+
+
 def test_validate_reports_the_market_rules_verdicts(served, slow_auction):
     from clearing.rules import validate_auction
 
@@ -256,6 +291,22 @@ def test_validate_reports_the_market_rules_verdicts(served, slow_auction):
         assert (v.verdict, v.clearing, len(v.flags)) == \
             (reported[v.bid]["verdict"], reported[v.bid]["clearing"], len(reported[v.bid]["flags"]))
     assert json_format.MessageToDict(response.market_rules)["summary"]["bids"] == len(rules["bids"])
+
+
+def test_thousands_of_problems_fit_a_default_client(served):
+    """Field violations travel in trailers, which default clients cap at 8 KiB: the server sends what fits
+    and says how many more there are."""
+    doc = json.loads((CASES_DIR / "01-merit-order.json").read_text())
+    doc["bids"] = [{**doc["bids"][0], "id": f"b{i}", "area": "mars"} for i in range(2000)]
+    with grpc.insecure_channel(served.target) as plain:  # no raised limits
+        with pytest.raises(grpc.RpcError) as error:
+            pb_grpc.ClearingStub(plain).Clear(pb.ClearRequest(auction=json_format.ParseDict(doc, pb.Auction())),
+                                              timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = field_violations(error.value)
+    assert violations[0] == ("bids[0].area", "unknown area 'mars'")
+    assert 10 < len(violations) < 2000 and violations[-1][1].endswith("more problem(s); Validate lists them all")
+    assert "2000 problem(s)" in error.value.details()
 
 
 def test_short_deadline_gives_the_incumbent_or_deadline_exceeded(served, slow_auction):
@@ -294,8 +345,7 @@ def test_full_pool_is_resource_exhausted_and_a_cancelled_call_stops_its_solve(se
 
     call.cancel()
     wait_for(lambda: state_of(served.stub, auction_id) == "CANCELLED", what="the auction to be cancelled")
-    wait_for(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                             for pid in solving), timeout=10, what="the solving worker to be stopped")
+    wait_for(lambda: not any(alive(pid) for pid in solving), timeout=10, what="the solving worker to be stopped")
     assert served.stub.GetResult(pb.GetResultRequest(auction_id=auction_id)).reason
     small = served.stub.Clear(pb.ClearRequest(auction=case_message("01-merit-order")), timeout=60)
     assert small.result.status == pb.ClearingResult.OPTIMAL
@@ -374,6 +424,32 @@ def test_auction_cleared_during_shutdown_resumes_after_restart(tmp_path, slow_au
         assert events[-1].phase == pb.ClearingProgress.DONE
         listed = server.stub.ListAuctions(pb.ListAuctionsRequest(), timeout=30).auctions
         assert listed[0].attempts == 2 and listed[0].state == pb.DONE
+        assert server.stop() == 0
+    finally:
+        server.kill_all()
+
+
+def test_auction_cleared_when_the_server_is_killed_resumes_after_restart(tmp_path, slow_auction):
+    data = tmp_path / "var"
+    server = Served(data)
+    try:
+        submitted = server.stub.SubmitAuction(pb.SubmitAuctionRequest(
+            auction_json=slow_auction, options=pb.SolveOptions(time_limit_s=2)), timeout=30)
+        for event in server.stub.WatchClearing(pb.WatchRequest(auction_id=submitted.auction_id), timeout=60):
+            if event.phase == pb.ClearingProgress.SOLVING:
+                break
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL  # a crash: nothing cleaned up
+    finally:
+        server.kill_all()
+    with SqliteStorage(data) as storage:
+        assert storage.get(submitted.auction_id).state == RUNNING
+
+    server = Served(data)
+    try:
+        events = list(server.stub.WatchClearing(pb.WatchRequest(auction_id=submitted.auction_id), timeout=120))
+        assert events[-1].phase == pb.ClearingProgress.DONE
+        stored = server.stub.ListAuctions(pb.ListAuctionsRequest(), timeout=30).auctions[0]
+        assert (stored.attempts, stored.state) == (2, pb.DONE)
         assert server.stop() == 0
     finally:
         server.kill_all()
