@@ -9,7 +9,8 @@ procurement cost (price × hours × blocks × kW, at its own price, as `procurem
 area, split equally over its products when it is composite, so the rows of one day and scenario add up
 to the result's procurement cost. Start-up costs and the shortfall penalty stay out of the rows.
 Prices are yen per kW·h over the accepted bids located in the area; the average is weighted by kW summed
-over blocks.
+over blocks. `offered_kw` counts every bid of the document (応札量), those left out of the clearing
+(ineligible, above the cap, or by a scenario) included.
 """
 
 from __future__ import annotations
