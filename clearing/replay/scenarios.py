@@ -8,7 +8,7 @@ leave bids out of the clearing the way the market rules do (`RejectedBid`, repor
 Steps (SPEC §1 for the market terms):
 - ``baseline``: the auction as it was.
 - ``no-cross-area``: every interconnector's balancing capacity at zero (no 広域調達).
-- ``reduction:F``: every requirement × F (募集量削減係数, e.g. 0.9).
+- ``reduction:F``: every requirement × F (募集量削減係数, e.g. 0.9); import caps (max_import_kw) kept.
 - ``cap:X``: price cap X 円/ΔkW·30分 (= 2X yen/kW·h) on the capped products: primary, secondary1 and
   composite bids (the products the FY2026 caps of 15 and 10 apply to) get X; other products' caps are
   kept, lowered to X if above it; uncapped products (tertiary2) stay uncapped. The auction's cap mode
