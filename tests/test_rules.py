@@ -283,13 +283,17 @@ def test_a_new_cap_is_a_data_edit(tmp_path: Path) -> None:
 def test_a_broken_policy_names_every_problem(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"openings": [{"device_band": "HUGE", "from": "2026-13-01"}],
-                                "rules": [{"id": "x", "verdict": "MAYBE", "when": {"colour": "red"}, "reason": "r"}],
+                                "rules": [{"id": "x", "verdict": "MAYBE", "when": {"colour": "red"}, "reason": "r"},
+                                          {"id": "y", "verdict": "WRONG_CATEGORY", "reason": "r",
+                                           "when": {"device_capacity_kw": {"ge": "1000"},
+                                                    "category": {"before": "2026-01-01"}}}],
                                 "monitoring": [{"id": "m", "flag": "F", "reason": "r", "term_ja": "t",
                                                 "limit_yen_per_kw_h": "__import__('os')"}]}))
     with pytest.raises(PolicyError) as err:
         load_policy(path)
     text = str(err.value)
     for needle in ("openings[0].device_band", "openings[0].from", "rules[0].verdict", "rules[0].when.colour",
+                   "rules[1].when.device_capacity_kw.ge", "rules[1].when.category.before",
                    "monitoring[0].limit_yen_per_kw_h"):
         assert needle in text, text
 

@@ -28,6 +28,7 @@ VERDICTS = ("ELIGIBLE", "NEEDS_SPECIFIED_METER", "WRONG_CATEGORY", "NOT_YET_PERM
 FACTS = ("point", "receiving_voltage", "receiving_capacity_kw", "device_voltage", "device_capacity_kw",
          "device_band", "resource_type", "resource_class", "meter", "next_gen_smart_meter", "category",
          "products", "product_count", "trading_date")
+NUMERIC_FACTS = ("receiving_capacity_kw", "device_capacity_kw", "product_count")
 MATCH_OPS = ("in", "not_in", "lt", "le", "gt", "ge", "before", "on_or_after", "contains", "present")
 #: Names a monitoring formula may use (see engine.monitoring_flags).
 FORMULA_NAMES = ("price_yen_per_kw_h", "marginal_cost_yen_per_kwh", "opportunity_cost_yen_per_kw_h",
@@ -238,8 +239,14 @@ def _check_condition(cond: Any, path: str, switches: dict, problems: list[str]) 
             for op, arg in matcher.items():
                 if op not in MATCH_OPS:
                     problems.append(f"{where}.{op}: unknown matcher (expected one of {', '.join(MATCH_OPS)})")
-                elif op in ("before", "on_or_after") and not (_date_ok(arg) and arg is not None):
-                    problems.append(f"{where}.{op}: {arg!r} is not a date YYYY-MM-DD")
+                elif op in ("before", "on_or_after") and (fact != "trading_date" or arg is None or not _date_ok(arg)):
+                    problems.append(f"{where}.{op}: compares trading_date with a date YYYY-MM-DD, got {arg!r}")
+                elif op in ("lt", "le", "gt", "ge") and (fact not in NUMERIC_FACTS or isinstance(arg, bool)
+                                                         or not isinstance(arg, int | float)):
+                    problems.append(f"{where}.{op}: compares a number fact ({', '.join(NUMERIC_FACTS)}) with a "
+                                    f"number, got {arg!r}")
+                elif op in ("in", "not_in") and not isinstance(arg, list):
+                    problems.append(f"{where}.{op}: expected a list, got {arg!r}")
 
 
 def _check_formula(expr: Any, path: str, problems: list[str]) -> None:
