@@ -78,3 +78,20 @@ def test_shared_cases_are_all_eligible(capsys) -> None:
         assert main(["validate", str(path), "--json"]) == 0
         doc = json.loads(capsys.readouterr().out)
         assert doc["summary"]["eligible"] == doc["summary"]["bids"], path.name
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def test_the_example_shows_every_verdict_and_the_override_changes_them(capsys) -> None:
+    """examples/market-rules.json has one bid per verdict; examples/policy-override.json opens 1–2 MW
+    device-point generation, switches ③ on and caps tertiary1 at 1.5 yen/kW·30 min."""
+    assert main(["validate", str(EXAMPLES / "market-rules.json"), "--json"]) == 0
+    default = {b["bid"]: b for b in json.loads(capsys.readouterr().out)["bids"]}
+    assert {b["verdict"] for b in default.values()} == {
+        "ELIGIBLE", "NEEDS_SPECIFIED_METER", "WRONG_CATEGORY", "NOT_YET_PERMITTED", "NOT_APPLICABLE"}
+    assert main(["validate", str(EXAMPLES / "market-rules.json"), "--json",
+                 "--policy", str(EXAMPLES / "policy-override.json")]) == 0
+    override = {b["bid"]: b for b in json.loads(capsys.readouterr().out)["bids"]}
+    assert [b for b in default if default[b]["verdict"] != override[b]["verdict"]] == ["dp-gen-1500", "dp-primary"]
+    assert override["plain"]["left_out_because"]["verdict"] == "PRICE_ABOVE_CAP"
