@@ -326,7 +326,7 @@ class ClearingService(pb_grpc.ClearingServicer):
                 auction_id=r.auction_id, document_auction_id=r.document_auction_id, trading_date=r.trading_date,
                 input_sha256=r.input_sha256, state=pb.AuctionState.Value(r.state), reason=r.reason,
                 idempotency_key=r.idempotency_key or "", attempts=r.attempts, objective_yen=r.objective_yen,
-                mip_gap=r.mip_gap, solve_seconds=r.solve_seconds or 0.0)
+                mip_gap=r.mip_gap, solve_seconds=r.solve_seconds or 0.0, solver=r.solver or "")
             info.received_at.FromDatetime(r.received_at)
             if r.status in pb.ClearingResult.Status.keys():
                 info.status = pb.ClearingResult.Status.Value(r.status)

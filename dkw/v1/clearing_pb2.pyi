@@ -516,7 +516,7 @@ class ListAuctionsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[AuctionState, str]] = ...) -> None: ...
 
 class AuctionInfo(_message.Message):
-    __slots__ = ("auction_id", "document_auction_id", "trading_date", "input_sha256", "received_at", "state", "reason", "idempotency_key", "attempts", "status", "objective_yen", "mip_gap", "solve_seconds")
+    __slots__ = ("auction_id", "document_auction_id", "trading_date", "input_sha256", "received_at", "state", "reason", "idempotency_key", "attempts", "status", "objective_yen", "mip_gap", "solve_seconds", "solver")
     AUCTION_ID_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_AUCTION_ID_FIELD_NUMBER: _ClassVar[int]
     TRADING_DATE_FIELD_NUMBER: _ClassVar[int]
@@ -530,6 +530,7 @@ class AuctionInfo(_message.Message):
     OBJECTIVE_YEN_FIELD_NUMBER: _ClassVar[int]
     MIP_GAP_FIELD_NUMBER: _ClassVar[int]
     SOLVE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     auction_id: str
     document_auction_id: str
     trading_date: str
@@ -543,7 +544,8 @@ class AuctionInfo(_message.Message):
     objective_yen: float
     mip_gap: float
     solve_seconds: float
-    def __init__(self, auction_id: _Optional[str] = ..., document_auction_id: _Optional[str] = ..., trading_date: _Optional[str] = ..., input_sha256: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AuctionState, str]] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., attempts: _Optional[int] = ..., status: _Optional[_Union[ClearingResult.Status, str]] = ..., objective_yen: _Optional[float] = ..., mip_gap: _Optional[float] = ..., solve_seconds: _Optional[float] = ...) -> None: ...
+    solver: str
+    def __init__(self, auction_id: _Optional[str] = ..., document_auction_id: _Optional[str] = ..., trading_date: _Optional[str] = ..., input_sha256: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AuctionState, str]] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., attempts: _Optional[int] = ..., status: _Optional[_Union[ClearingResult.Status, str]] = ..., objective_yen: _Optional[float] = ..., mip_gap: _Optional[float] = ..., solve_seconds: _Optional[float] = ..., solver: _Optional[str] = ...) -> None: ...
 
 class ListAuctionsResponse(_message.Message):
     __slots__ = ("auctions", "next_page_token")
