@@ -163,8 +163,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             notes = list(b["reasons"])
             if "left_out_because" in b:
                 notes.append(f"{b['left_out_because']['verdict']}: {b['left_out_because']['reason']}")
-            if b["verdict"] == "NOT_YET_PERMITTED":
-                notes.append(f"opens {b['opening']}" if b["opening"] else "no opening date yet")
+            if b["verdict"] == "NOT_YET_PERMITTED" and b["opening"]:
+                notes.append(f"opens {b['opening']}")
             notes += [f"FLAG {f['flag']}: price {f['price_yen_per_kw_h']:g} > limit {f['limit_yen_per_kw_h']:.6g} "
                       f"({f['rule']}, {f['term_ja']})" for f in b["flags"]]
             print(f"{b['bid']:<{width}}  {b['verdict']:<21}  {b['clearing']:<8}  {' | '.join(notes)}")
