@@ -32,6 +32,8 @@ class SolveOptions:
     #: "fast": the MILP as arrays, split into independent components, highspy (clearing/fastpath.py);
     #: "straight": the one Pyomo model (clearing/formulation.py). Both reach the same proven optimum.
     method: str = "fast"
+    #: fast path only: hand HiGHS a merit-order greedy clearing as a MIP start (clearing/warmstart.py)
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in ("fast", "straight"):

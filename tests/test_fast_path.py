@@ -204,3 +204,30 @@ def test_an_explicit_thread_count_after_other_solves_still_solves() -> None:
         result = clear_and_verify(auction, SolveOptions(method="fast", threads=threads))
         assert result.status == "OPTIMAL"
         assert result.objective_yen == pytest.approx(EXPECTED["02-indivisible"]["objective_yen"], rel=1e-6)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(small_auctions)
+def test_mip_starts_are_feasible(params: dict) -> None:
+    """Both MIP starts (the merit-order greedy and the LP rounding) satisfy every row and bound, and a start
+    never makes the proven optimum worse than the model's."""
+    from clearing.fastpath import fix_always_full
+    from clearing.warmstart import greedy_start, violation
+
+    doc = gen(params["seed"], params["n_bids"], blocks=params["blocks"], areas=params["areas"],
+              products=params["products"], scarcity=params["scarcity"])
+    doc["lines"] = [line for line in doc["lines"] if line.get("products", True)]
+    mm = build_matrix(build_index(load_auction(doc)))
+    fix_always_full(mm)
+    start = greedy_start(mm)
+    assert violation(mm, start) == 0
+    whole = fast.SubProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
+                            mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
+    rounded = fast.lp_rounding_start(whole, fast.solver_options(SolveOptions()))
+    if rounded is not None:
+        assert violation(mm, rounded) == 0
+    cold = fast.solve_subproblem(whole, SolveOptions(warm_start=False), price=False)
+    whole.start = start
+    warm = fast.solve_subproblem(whole, SolveOptions(), price=False)
+    assert warm.status == cold.status == "OPTIMAL"
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-6)
