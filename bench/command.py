@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time limit of a fast solve (default 600 s)")
     p.add_argument("--straight-max-size", type=int, default=None, metavar="N",
                    help="skip straight runs above N bids (they only hit the limit)")
+    p.add_argument("--documents", default="", metavar="A.json,B.json",
+                   help="also (or, with --sizes ''), bench these auction documents, e.g. the shared cases")
     p.add_argument("--repeat", type=int, default=1, help="runs per size and method; the table shows the fastest")
     p.add_argument("--out", default=str(BENCH_DIR), help="directory for results.json and results.md")
     p.add_argument("--note", default="", help="a line for results.md (e.g. how busy the machine was)")
@@ -129,9 +131,14 @@ def compare(fast: dict[str, Any] | None, straight: dict[str, Any] | None) -> dic
 
 def run(args: argparse.Namespace) -> int:
     try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        sizes: list[int | str] = [int(s) for s in args.sizes.split(",") if s.strip()]
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        if not sizes or any(s <= 0 for s in sizes) or not set(methods) <= {"fast", "straight"}:
+        documents = [d.strip() for d in args.documents.split(",") if d.strip()]
+        missing = [d for d in documents if not Path(d).is_file()]
+        if missing:
+            print(f"dkw bench: no such document: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        if not sizes and not documents or any(s <= 0 for s in sizes) or not set(methods) <= {"fast", "straight"}:
             raise ValueError
     except ValueError:
         print(f"dkw bench: --sizes must be positive integers and --methods fast/straight, got "
@@ -147,9 +154,12 @@ def run(args: argparse.Namespace) -> int:
     machine["highs"] = highs_version()
     rows = []
     with tempfile.TemporaryDirectory(prefix="dkw-bench-") as tmp:
-        for size in sizes:
-            path = generate(size, args.seed, Path(tmp))
-            entry: dict[str, Any] = {"bids": size, "seed": args.seed, "document_mb": round(path.stat().st_size / 2**20, 1)}
+        for size in documents + sizes:
+            path = generate(size, args.seed, Path(tmp)) if isinstance(size, int) else Path(size)
+            entry: dict[str, Any] = {"bids": size if isinstance(size, int) else len(json.loads(path.read_text())["bids"]),
+                                     "document": "generated" if isinstance(size, int) else path.name,
+                                     "seed": args.seed, "document_mb": round(path.stat().st_size / 2**20, 1)}
+            size = entry["bids"]
             entry["structure"] = structure(path)
             print(f"{size:>7} bids: {entry['structure']['components']} components, largest "
                   f"{entry['structure']['largest_component_share']:.0%} of the bids, "
@@ -232,7 +242,8 @@ def markdown(doc: dict[str, Any]) -> str:
         else:
             target_text = "–"
         lines.append(
-            f"| {r['bids']:,} | {s['components']} ({s['largest_component_share']:.0%}) | {s['fixed_full_bids']} | "
+            f"| {r['bids']:,}{'' if r.get('document', 'generated') == 'generated' else ' (' + r['document'] + ')'}"
+            f" | {s['components']} ({s['largest_component_share']:.0%}) | {s['fixed_full_bids']} | "
             f"{_cell(straight)} | {_cell(fast)} | {parts} | {fast.get('peak_rss_mb', '–')} MB | "
             f"{straight.get('peak_rss_mb', '–')} MB | {same} | {target_text} |")
     return "\n".join(lines)

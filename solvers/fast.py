@@ -212,6 +212,8 @@ def solve_subproblem(sub: SubProblem, options: SolveOptions, price: bool = True,
     """Solve one component to the requested gap, then (if `price`) the LP with its integers fixed."""
     highs = new_highs()
     opts = solver_options(options)
+    if deadline is None and "time_limit" in opts:
+        deadline = time.time() + opts["time_limit"]
     if deadline is not None:
         opts["time_limit"] = max(0.01, deadline - time.time())
     for name, value in opts.items():
@@ -221,6 +223,8 @@ def solve_subproblem(sub: SubProblem, options: SolveOptions, price: bool = True,
         rounded = lp_rounding_start(sub, opts)
         if rounded is not None:
             sub.start = rounded
+        if deadline is not None:  # the start's LPs count against the caller's time limit
+            highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
     if sub.start is not None and sub.num_int:
         sol = highspy.HighsSolution()
         sol.col_value = list(sub.start)
@@ -270,7 +274,7 @@ def lp_rounding_start(sub: SubProblem, opts: dict[str, Any]) -> np.ndarray | Non
     whenever shortfall can absorb the rest, which SPEC §3 always allows; if not, None (the greedy start
     stays)."""
     highs = new_highs()
-    for name in ("output_flag", "random_seed", "threads"):
+    for name in ("output_flag", "random_seed", "threads", "time_limit"):
         if name in opts:
             highs.setOptionValue(name, opts[name])
     relaxed = SubProblem(sub.cols, sub.rows, sub.col_cost, sub.col_lower, sub.col_upper,
