@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from clearing.index import AuctionIndex, RejectedBid, build_index
 from clearing.matrix import MatrixModel, build_matrix
 from clearing.model import Auction
@@ -59,6 +61,9 @@ def solve_fast(auction: Auction, options: SolveOptions, progress: ProgressCallba
             if violation(mm, start) == 0:  # by construction; the guard keeps a bug from reaching HiGHS
                 for sub in subs:
                     sub.start = start[sub.cols]
+            cross = cross_block_columns(mm)
+            for sub in subs:
+                sub.cross = cross[sub.cols]
         build_seconds += time.perf_counter() - build_started
         if progress:
             progress(Progress("solving", time.perf_counter() - started, message=f"{len(subs)} component(s)"))
@@ -75,6 +80,21 @@ def solve_fast(auction: Auction, options: SolveOptions, progress: ProgressCallba
     result = _values(ix, mm, fast, build_seconds, solves)
     result.fixed_bids = fixed
     return result
+
+
+def cross_block_columns(mm: MatrixModel) -> np.ndarray:
+    """Columns that tie blocks together: bids covering more than one block (quantity and acceptance) and
+    the start-up binaries of their resources. With them fixed, a national auction falls apart per block."""
+    ix = mm.ix
+    cross = np.zeros(mm.num_cols, dtype=bool)
+    for i, bid in enumerate(ix.bids):
+        if len(bid.blocks) > 1:
+            cross[i] = True
+            if i in mm.u_col:
+                cross[mm.u_col[i]] = True
+            if bid.resource is not None and bid.resource in mm.v_col:
+                cross[mm.v_col[bid.resource]] = True
+    return cross
 
 
 def fix_always_full(mm: MatrixModel) -> int:

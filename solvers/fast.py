@@ -32,6 +32,11 @@ import numpy as np
 
 from solvers.highs import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
 
+#: The start's polishing (`polish_by_splitting`) may take this share of the time left, at most HEURISTIC_MAX_S,
+#: and solves its pieces to this gap (it only looks for a good incumbent; the proof is the full model's).
+HEURISTIC_SHARE = 0.25
+HEURISTIC_MAX_S = 30.0
+HEURISTIC_GAP = 1e-4
 #: Components with fewer columns than this are solved inline (a process costs more than the solve).
 PARALLEL_MIN_COLS = 3000
 
@@ -52,6 +57,9 @@ class SubProblem:
     a_index: np.ndarray  # local column indices
     a_value: np.ndarray
     start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
+    #: columns whose fixing falls the component apart (e.g. bids spanning blocks): the start is polished by
+    #: fixing them and solving the pieces apart (`polish_by_splitting`); None: no polishing
+    cross: np.ndarray | None = None
 
     @property
     def num_int(self) -> int:
@@ -220,9 +228,16 @@ def solve_subproblem(sub: SubProblem, options: SolveOptions, price: bool = True,
         highs.setOptionValue(name, value)
     _pass(highs, sub)
     if options.warm_start and sub.num_int:
-        rounded = lp_rounding_start(sub, opts)
-        if rounded is not None:
-            sub.start = rounded
+        candidates = lp_rounding_starts(sub, opts)
+        if sub.cross is not None and sub.cross.any():
+            budget = HEURISTIC_SHARE * (deadline - time.time()) if deadline is not None else HEURISTIC_MAX_S
+            polish_until = time.time() + min(HEURISTIC_MAX_S, max(budget, 0.0))
+            # the cross-rounded candidate first: it is the one that polishes well on national auctions
+            polished = [polish_by_splitting(sub, c, sub.cross, opts, polish_until) for c in reversed(candidates)]
+            candidates = [c for c in candidates[:1] + polished if c is not None]
+        for candidate in candidates:
+            if sub.start is None or sub.col_cost @ candidate < sub.col_cost @ sub.start:
+                sub.start = candidate
         if deadline is not None:  # the start's LPs count against the caller's time limit
             highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
     if sub.start is not None and sub.num_int:
@@ -267,12 +282,15 @@ def solve_subproblem(sub: SubProblem, options: SolveOptions, price: bool = True,
     return SubSolution(name, x, row_dual, objective, bound, seconds, nodes, message, pricing_seconds)
 
 
-def lp_rounding_start(sub: SubProblem, opts: dict[str, Any]) -> np.ndarray | None:
-    """A MIP start from the LP relaxation: binaries above one half to 1, the rest to 0, then the LP over the
-    continuous columns with those fixed. Rounding at one half keeps every coupling row of the model
-    (Σu ≤ 1 in a group, u[child] ≤ u[parent], u ≤ v[resource]) satisfied, so the fixed LP is feasible
-    whenever shortfall can absorb the rest, which SPEC §3 always allows; if not, None (the greedy start
-    stays)."""
+def lp_rounding_starts(sub: SubProblem, opts: dict[str, Any]) -> list[np.ndarray]:
+    """MIP start candidates from the LP relaxation, each a point whose `cross` columns are integral:
+
+    1. every binary above one half to 1, the rest 0, the LP over the continuous columns (a full start);
+    2. with `sub.cross` (the columns tying blocks together): those binaries rounded up (what the LP uses
+       at all is taken), the other binaries left relaxed, the LP again (to be polished block by block).
+
+    Rounding keeps the coupling rows (Σu ≤ 1 in a group, u[child] ≤ u[parent], u ≤ v[resource])
+    satisfied in the usual cases; a rounding HiGHS finds infeasible gives no candidate."""
     highs = new_highs()
     for name in ("output_flag", "random_seed", "threads", "time_limit"):
         if name in opts:
@@ -283,20 +301,25 @@ def lp_rounding_start(sub: SubProblem, opts: dict[str, Any]) -> np.ndarray | Non
     _pass(highs, relaxed)
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
+        return []
     x = np.array(highs.getSolution().col_value)
-    ints = np.flatnonzero(sub.integrality).astype(np.int32)
-    fixed = (x[ints] > 0.5).astype(float)
-    fixed = np.clip(fixed, sub.col_lower[ints], sub.col_upper[ints])
-    highs.changeColsBounds(len(ints), ints, fixed, fixed)
-    highs.run()
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    start = np.array(highs.getSolution().col_value)
-    start[ints] = fixed
-    if sub.start is not None and float(sub.col_cost @ sub.start) < float(sub.col_cost @ start):
-        return sub.start
-    return start
+    is_int = sub.integrality == 1
+    roundings = [(is_int, x > 0.5)]
+    if sub.cross is not None and sub.cross.any():
+        roundings.append((is_int & sub.cross, x > 1e-6))
+    out = []
+    for mask, up in roundings:
+        ints = np.flatnonzero(mask).astype(np.int32)
+        fixed = np.clip(up[ints].astype(float), sub.col_lower[ints], sub.col_upper[ints])
+        highs.changeColsBounds(len(ints), ints, fixed, fixed)
+        highs.run()
+        if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            start = np.array(highs.getSolution().col_value)
+            start[ints] = fixed
+            out.append(start)
+        all_ints = np.flatnonzero(is_int).astype(np.int32)
+        highs.changeColsBounds(len(all_ints), all_ints, sub.col_lower[all_ints], sub.col_upper[all_ints])
+    return out
 
 
 def _price_with_integers_fixed(highs: highspy.Highs, sub: SubProblem, x: np.ndarray) -> np.ndarray | None:
@@ -312,6 +335,62 @@ def _price_with_integers_fixed(highs: highspy.Highs, sub: SubProblem, x: np.ndar
     if not sol.dual_valid:
         return None
     return np.array(sol.row_dual)
+
+
+def polish_by_splitting(sub: SubProblem, start: np.ndarray, cross: np.ndarray, opts: dict[str, Any],
+                        deadline: float) -> np.ndarray | None:
+    """A start from a point whose `cross` columns are integral and consistent (the rest may be fractional):
+    fix the cross columns there (moving their terms into the row bounds), split what is left into its
+    components (per block, typically) and solve each piece as a small MIP. Every piece has a feasible
+    point (nothing accepted, the rest short), so all solve unless time runs out (then None). A heuristic
+    for the incumbent only: the proof of optimality is still the full model's."""
+    fixed_value = np.where(cross, start, 0.0)
+    row_len = np.diff(sub.a_start)
+    row_of_nz = np.repeat(np.arange(len(sub.rows)), row_len)
+    in_fixed = cross[sub.a_index]
+    moved = np.bincount(row_of_nz, weights=np.where(in_fixed, sub.a_value * fixed_value[sub.a_index], 0.0),
+                        minlength=len(sub.rows))
+    keep = ~in_fixed
+    start_ptr = np.zeros(len(sub.rows) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(row_of_nz[keep], minlength=len(sub.rows)), out=start_ptr[1:])
+    lower = np.where(cross, start, sub.col_lower)
+    upper = np.where(cross, start, sub.col_upper)
+    pieces = subproblems(sub.col_cost, lower, upper, sub.integrality, sub.row_lower - moved, sub.row_upper - moved,
+                         start_ptr, sub.a_index[keep], sub.a_value[keep])
+    x = start.copy()
+    for piece in pieces:
+        if len(piece.rows) == 0:  # a column in no row: its cheaper bound
+            x[piece.cols] = np.where(piece.col_cost >= 0, piece.col_lower, piece.col_upper)
+            continue
+        if not (~cross[piece.cols]).any():
+            continue
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            return None
+        highs = new_highs()
+        for name in ("output_flag", "random_seed", "threads"):
+            if name in opts:
+                highs.setOptionValue(name, opts[name])
+        highs.setOptionValue("time_limit", remaining)
+        highs.setOptionValue("mip_rel_gap", HEURISTIC_GAP)
+        _pass(highs, piece)
+        highs.run()
+        if highs.getInfo().primal_solution_status != 2:
+            return None
+        x[piece.cols] = np.array(highs.getSolution().col_value)
+    if piece_violation(sub, x) > 1e-6:
+        return None
+    return x
+
+
+def piece_violation(sub: SubProblem, x: np.ndarray) -> float:
+    """Largest bound, row or integrality violation of `x` in `sub`."""
+    row_of_nz = np.repeat(np.arange(len(sub.rows)), np.diff(sub.a_start))
+    activity = np.bincount(row_of_nz, weights=sub.a_value * x[sub.a_index], minlength=len(sub.rows))
+    ints = sub.integrality == 1
+    return float(max(np.max(sub.col_lower - x, initial=0.0), np.max(x - sub.col_upper, initial=0.0),
+                     np.max(sub.row_lower - activity, initial=0.0), np.max(activity - sub.row_upper, initial=0.0),
+                     np.max(np.abs(x[ints] - np.round(x[ints])), initial=0.0)))
 
 
 def _solve_in_worker(sub: SubProblem, options: SolveOptions, deadline: float | None) -> SubSolution:

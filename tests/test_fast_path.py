@@ -8,6 +8,7 @@ from the bench generator scaled down.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +212,7 @@ def test_an_explicit_thread_count_after_other_solves_still_solves() -> None:
 def test_mip_starts_are_feasible(params: dict) -> None:
     """Both MIP starts (the merit-order greedy and the LP rounding) satisfy every row and bound, and a start
     never makes the proven optimum worse than the model's."""
-    from clearing.fastpath import fix_always_full
+    from clearing.fastpath import cross_block_columns, fix_always_full
     from clearing.warmstart import greedy_start, violation
 
     doc = gen(params["seed"], params["n_bids"], blocks=params["blocks"], areas=params["areas"],
@@ -223,9 +224,16 @@ def test_mip_starts_are_feasible(params: dict) -> None:
     assert violation(mm, start) == 0
     whole = fast.SubProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
                             mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
-    rounded = fast.lp_rounding_start(whole, fast.solver_options(SolveOptions()))
-    if rounded is not None:
-        assert violation(mm, rounded) == 0
+    opts = fast.solver_options(SolveOptions())
+    whole.cross = cross_block_columns(mm)
+    candidates = fast.lp_rounding_starts(whole, opts)
+    if candidates:
+        assert violation(mm, candidates[0]) == 0  # every binary rounded: a full start
+    for candidate in candidates:
+        polished = fast.polish_by_splitting(whole, candidate, whole.cross, opts, time.time() + 30)
+        if polished is not None:
+            assert violation(mm, polished) == 0
+    whole.cross = None
     cold = fast.solve_subproblem(whole, SolveOptions(warm_start=False), price=False)
     whole.start = start
     warm = fast.solve_subproblem(whole, SolveOptions(), price=False)
