@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also (or, with --sizes ''), bench these auction documents, e.g. the shared cases")
     p.add_argument("--repeat", type=int, default=1, help="runs per size and method; the table shows the fastest")
     p.add_argument("--out", default=str(BENCH_DIR), help="directory for results.json and results.md")
+    p.add_argument("--carry-over", action="store_true",
+                   help="for a method not run now, keep its figures from the results.json already in --out "
+                   "(same document and seed), marked as carried over")
     p.add_argument("--note", default="", help="a line for results.md (e.g. how busy the machine was)")
 
 
@@ -152,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
     from solvers.highs import highs_version
 
     machine["highs"] = highs_version()
+    previous: dict[tuple, dict[str, Any]] = {}
+    if args.carry_over and (out_dir / "results.json").exists():
+        for row in json.loads((out_dir / "results.json").read_text()).get("results", []):
+            previous[(row["bids"], row.get("document", "generated"), row.get("seed"))] = row
     rows = []
     with tempfile.TemporaryDirectory(prefix="dkw-bench-") as tmp:
         for size in documents + sizes:
@@ -164,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{size:>7} bids: {entry['structure']['components']} components, largest "
                   f"{entry['structure']['largest_component_share']:.0%} of the bids, "
                   f"{entry['structure']['fixed_full_bids']} bids fixed in full", file=sys.stderr)
+            before = previous.get((entry["bids"], entry["document"], entry["seed"]), {})
+            for method in ("fast", "straight"):
+                if method not in methods and before.get(method):
+                    entry[method] = {**before[method], "carried_over": True}
             for method in methods:
                 if method == "straight" and args.straight_max_size is not None and size > args.straight_max_size:
                     entry[method] = {"method": method, "status": "SKIPPED"}
@@ -206,9 +217,10 @@ def _cell(run: dict[str, Any] | None) -> str:
     e2e = run.get("end_to_end_s")
     gap = run.get("gap")
     gap_text = f"gap {gap:.1e}" if gap is not None else "no gap"
+    mark = " †" if run.get("carried_over") else ""
     if status == "OPTIMAL":
-        return f"{e2e:.1f} s ({gap_text})"
-    return f"**limit {run.get('time_limit_s'):.0f} s hit**, {gap_text}"
+        return f"{e2e:.1f} s ({gap_text}){mark}"
+    return f"**limit {run.get('time_limit_s'):.0f} s hit**, {gap_text}{mark}"
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -246,6 +258,9 @@ def markdown(doc: dict[str, Any]) -> str:
             f" | {s['components']} ({s['largest_component_share']:.0%}) | {s['fixed_full_bids']} | "
             f"{_cell(straight)} | {_cell(fast)} | {parts} | {fast.get('peak_rss_mb', '–')} MB | "
             f"{straight.get('peak_rss_mb', '–')} MB | {same} | {target_text} |")
+    if any((r.get(m) or {}).get("carried_over") for r in doc["results"] for m in ("fast", "straight")):
+        lines += ["", "† carried over from the previous run in this directory (`--carry-over`): same document "
+                  "and seed, that path's code unchanged since."]
     return "\n".join(lines)
 
 
