@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import highspy
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.solvers.highs import Highs
 
@@ -155,27 +156,36 @@ class PyomoHighsSolver:
         return SolveOutcome(name, objective, bound, gap, highs.getRunTime(), max(info.mip_node_count, 0),
                             has_solution, highs.modelStatusToString(status))
 
+    def _column_values(self) -> np.ndarray:
+        return np.asarray(self.opt._solver_model.getSolution().col_value)
+
     def values(self, var: pyo.Var) -> dict[Any, float]:
-        """Primal values of an indexed variable from the last solve."""
-        primals = self._results.solution_loader.get_vars(vars_to_load=list(var.values()))
-        return {idx: primals[v] for idx, v in var.items()}
+        """Primal values of an indexed variable from the last run, read straight off the HiGHS instance
+        through Pyomo's variable → column map (a ComponentMap per call is slow at national scale)."""
+        x = self._column_values()
+        columns = self.opt._pyomo_var_to_solver_var_map
+        return {idx: float(x[columns[id(v)]]) if id(v) in columns else 0.0 for idx, v in var.items()}
 
     def fix_integers_and_resolve(self) -> bool:
-        """Fix every integer variable at its rounded MIP value, make it continuous, and re-solve the LP in
+        """Fix every integer column at its rounded MIP value, make it continuous, and re-solve the LP in
         place. The LP's solution replaces the MIP's: it is exact in the binaries (no integrality-tolerance
         crumbs such as q = 0.0005 kW beside u = 5e-7) and its duals are the marginal prices (SPEC §1).
-        False if the LP failed: read the MIP's values before calling this."""
-        integers = [v for v in self.model.component_data_objects(pyo.Var) if v.is_integer()]
-        if integers:
-            solved = self._results.solution_loader.get_vars(vars_to_load=integers)
-            for v in integers:
-                v.domain = pyo.Reals
-                v.fix(round(solved[v]))
+        Done on the HiGHS instance directly: fixing through Pyomo rebuilds every row that holds a fixed
+        variable, minutes at 20k bids. False if the LP failed: read the MIP's values before calling this."""
+        highs: highspy.Highs = self.opt._solver_model
+        columns = self.opt._pyomo_var_to_solver_var_map
+        integers = np.array(sorted(columns[id(v)] for v in self.model.component_data_objects(pyo.Var)
+                                   if v.is_integer() and id(v) in columns), dtype=np.int32)
+        if len(integers):
+            fixed = np.round(self._column_values()[integers])
+            highs.changeColsIntegrality(len(integers), integers,
+                                        np.full(len(integers), highspy.HighsVarType.kContinuous))
+            highs.changeColsBounds(len(integers), integers, fixed, fixed)
         # no time limit: the LP is cheap, and HiGHS would otherwise count the MIP's time against it
-        results = self.opt.solve(self.model, solver_options={**self._solver_options(), "time_limit": highspy.kHighsInf})
-        if results.solution_status.name != "optimal":
+        highs.setOptionValue("time_limit", highspy.kHighsInf)
+        highs.run()
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return False
-        self._results = results
         self.priced = True
         return True
 
@@ -183,5 +193,6 @@ class PyomoHighsSolver:
         """Duals of `constraint` after `fix_integers_and_resolve` succeeded; empty otherwise."""
         if not self.priced:
             return {}
-        duals = self._results.solution_loader.get_duals(cons_to_load=list(constraint.values()))
-        return {idx: duals[c] for idx, c in constraint.items()}
+        y = np.asarray(self.opt._solver_model.getSolution().row_dual)
+        rows = self.opt._pyomo_con_to_solver_con_map
+        return {idx: float(y[rows[c]]) for idx, c in constraint.items() if c in rows}
