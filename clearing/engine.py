@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import asdict
 
 from clearing.formulation import build_model
-from clearing.index import AuctionIndex, RejectedBid, build_index, price_cap_yen_per_kw_h
+from clearing.index import ZERO_KW, AuctionIndex, RejectedBid, below_one_kw, build_index, price_cap_yen_per_kw_h
 from clearing.model import Auction, PriceCapMode
 from clearing.result import (
     AreaSummary,
@@ -29,11 +29,9 @@ from solvers.highs import (
     ProgressCallback,
     PyomoHighsSolver,
     SolveOptions,
+    SolveOutcome,
     highs_version,
 )
-
-#: Values closer than this to zero are zero; closer to a whole kW, that whole kW.
-ZERO_KW = 1e-6
 
 
 def clean_kw(value: float) -> float:
@@ -87,9 +85,7 @@ def _clear_auction(auction: Auction, options: SolveOptions | None = None, *,
         mip_values = solver.values(model.q), solver.values(model.f), solver.values(model.s)
         polished = solver.fix_integers_and_resolve()
         q = solver.values(model.q) if polished else mip_values[0]
-        # SPEC §3: an accepted bid delivers at least max(min_kw, 1) kW. Bids without a binary that came out
-        # fractional below 1 kW get one, and the model is solved again (rare: data are whole kW).
-        tiny = {ix.bids[i].id for i, v in q.items() if ZERO_KW < v < 1 - ZERO_KW and i not in ix.needs_binary}
+        tiny = below_one_kw(ix, q)
         if not tiny:
             break
         force_binary |= tiny
@@ -103,19 +99,8 @@ def _clear_auction(auction: Auction, options: SolveOptions | None = None, *,
         q, f, s, duals = {}, {}, {}, {}
         pricing_started = time.perf_counter()
     pricing_seconds = time.perf_counter() - pricing_started
-    info = SolverInfo(
-        name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
-        objective_bound=outcome.bound, seconds=outcome.seconds, nodes=outcome.nodes,
-        build_seconds=build_seconds, pricing_seconds=pricing_seconds,
-        options={"time_limit_s": options.time_limit_s, "mip_rel_gap": options.mip_rel_gap,
-                 "threads": options.threads, **dict(options.highs_options)},
-        solves=solves,
-    )
-    result = assemble_result(ix, outcome.status, q, f, s, duals, info)
-    info.total_seconds = time.perf_counter() - started
-    if progress:
-        progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
-    return result
+    return _finish(ix, outcome, q, f, s, duals, options, progress, started,
+                   build_seconds=build_seconds, pricing_seconds=pricing_seconds, solves=solves)
 
 
 def _clear_fast(auction: Auction, options: SolveOptions, progress: ProgressCallback | None,
@@ -124,16 +109,23 @@ def _clear_fast(auction: Auction, options: SolveOptions, progress: ProgressCallb
     from clearing.fastpath import solve_fast
 
     fast = solve_fast(auction, options, progress, cancel, excluded, started)
-    outcome = fast.outcome
+    return _finish(fast.ix, fast.outcome, fast.q, fast.f, fast.s, fast.duals, options, progress, started,
+                   build_seconds=fast.build_seconds, pricing_seconds=fast.pricing_seconds, solves=fast.solves)
+
+
+def _finish(ix: AuctionIndex, outcome: SolveOutcome, q: dict, f: dict, s: dict, duals: dict,
+            options: SolveOptions, progress: ProgressCallback | None, started: float, *,
+            build_seconds: float, pricing_seconds: float, solves: int) -> ClearingResult:
+    """The result of either path, with the solver's figures and the options it ran with."""
     info = SolverInfo(
         name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
         objective_bound=outcome.bound, seconds=outcome.seconds, nodes=outcome.nodes,
-        build_seconds=fast.build_seconds, pricing_seconds=fast.pricing_seconds,
+        build_seconds=build_seconds, pricing_seconds=pricing_seconds,
         options={"time_limit_s": options.time_limit_s, "mip_rel_gap": options.mip_rel_gap,
                  "threads": options.threads, "method": options.method, **dict(options.highs_options)},
-        solves=fast.solves,
+        solves=solves,
     )
-    result = assemble_result(fast.ix, outcome.status, fast.q, fast.f, fast.s, fast.duals, info)
+    result = assemble_result(ix, outcome.status, q, f, s, duals, info)
     info.total_seconds = time.perf_counter() - started
     if progress:
         progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))

@@ -14,16 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from clearing.index import AuctionIndex, RejectedBid, build_index
+from clearing.index import AuctionIndex, RejectedBid, below_one_kw, build_index
 from clearing.matrix import MatrixModel, build_matrix
 from clearing.model import Auction
 from clearing.reduce import always_full_bids
 from clearing.warmstart import greedy_start, violation
 from solvers.fast import FastOutcome, solve_components, subproblems
 from solvers.highs import Progress, ProgressCallback, SolveOptions, SolveOutcome
-
-#: Values closer than this to zero are zero (as in the engine).
-ZERO_KW = 1e-6
 
 
 @dataclass
@@ -73,7 +70,7 @@ def solve_fast(auction: Auction, options: SolveOptions, progress: ProgressCallba
             break
         # SPEC §3: an accepted bid delivers at least max(min_kw, 1) kW (see engine.clear)
         q = fast.x[:mm.num_bids]
-        tiny = {ix.bids[i].id for i, v in enumerate(q) if ZERO_KW < v < 1 - ZERO_KW and i not in ix.needs_binary}
+        tiny = below_one_kw(ix, q)
         if not tiny:
             break
         force_binary |= tiny

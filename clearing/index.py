@@ -15,6 +15,18 @@ from clearing.model import COMPOSITE, Auction, Bid, Direction, PriceCapMode
 #: Objective perturbation per kW of accepted quantity per rank among equal-price bids (yen). Breaks
 #: ties toward the bid earlier in the document; far below any real price difference (0.01 yen).
 TIE_BREAK_YEN_PER_KW = 1e-6
+#: Solver values closer than this to zero are zero; closer to a whole kW, that whole kW.
+ZERO_KW = 1e-6
+
+
+def below_one_kw(ix: AuctionIndex, q) -> set[str]:
+    """Bids without an acceptance binary whose quantity came out in (0, 1) kW. SPEC §3: an accepted bid
+    delivers at least max(min_kw, 1) kW; such bids get a binary and the model is solved again (rare:
+    the data are whole kW). `q`: quantity per bid position, a sequence or a dict."""
+    pairs = q.items() if isinstance(q, dict) else enumerate(q)
+    return {ix.bids[i].id for i, v in pairs if ZERO_KW < v < 1 - ZERO_KW and i not in ix.needs_binary}
+
+
 #: Objective cost per kW of flow per line direction and block (yen): among equal-cost solutions,
 #: prefer less total flow (SPEC §3). Real cost figures never include it.
 FLOW_PREFERENCE_YEN_PER_KW = 1e-5
