@@ -418,15 +418,21 @@ def test_submit_watch_restart_get_result(tmp_path, slow_auction):
         server.kill_all()
 
 
+def submit_and_wait_until_solving(server: Served, auction_json: bytes) -> pb.SubmitAuctionResponse:
+    """Submit a slow auction and return once its clearing has reached the solver."""
+    submitted = server.stub.SubmitAuction(pb.SubmitAuctionRequest(
+        auction_json=auction_json, options=pb.SolveOptions(time_limit_s=2)), timeout=30)
+    for event in server.stub.WatchClearing(pb.WatchRequest(auction_id=submitted.auction_id), timeout=60):
+        if event.phase == pb.ClearingProgress.SOLVING:
+            break
+    return submitted
+
+
 def test_auction_cleared_during_shutdown_resumes_after_restart(tmp_path, slow_auction):
     data = tmp_path / "var"
     server = Served(data)
     try:
-        submitted = server.stub.SubmitAuction(pb.SubmitAuctionRequest(
-            auction_json=slow_auction, options=pb.SolveOptions(time_limit_s=2)), timeout=30)
-        for event in server.stub.WatchClearing(pb.WatchRequest(auction_id=submitted.auction_id), timeout=60):
-            if event.phase == pb.ClearingProgress.SOLVING:
-                break
+        submitted = submit_and_wait_until_solving(server, slow_auction)
         assert server.stop() == 0  # SIGTERM while solving
     finally:
         server.kill_all()
@@ -449,11 +455,7 @@ def test_auction_cleared_when_the_server_is_killed_resumes_after_restart(tmp_pat
     data = tmp_path / "var"
     server = Served(data)
     try:
-        submitted = server.stub.SubmitAuction(pb.SubmitAuctionRequest(
-            auction_json=slow_auction, options=pb.SolveOptions(time_limit_s=2)), timeout=30)
-        for event in server.stub.WatchClearing(pb.WatchRequest(auction_id=submitted.auction_id), timeout=60):
-            if event.phase == pb.ClearingProgress.SOLVING:
-                break
+        submitted = submit_and_wait_until_solving(server, slow_auction)
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL  # a crash: nothing cleaned up
     finally:
         server.kill_all()

@@ -65,22 +65,26 @@ def _areas_and_products(records: list[dict[str, Any]]) -> tuple[list[str], list[
     return areas, products
 
 
-def plot_cost_by_area(path: Path, records: list[dict[str, Any]], scenarios: list[str]) -> None:
-    areas, _ = _areas_and_products(records)
-    cost: dict[str, dict[str, float]] = {s: defaultdict(float) for s in scenarios}
+def _total_by_scenario_and_area(records: list[dict[str, Any]], scenarios: list[str],
+                                column: str) -> dict[str, dict[str, float]]:
+    """One summary column summed over days, products and blocks, per scenario and area."""
+    total: dict[str, dict[str, float]] = {s: defaultdict(float) for s in scenarios}
     for rec in records:
         for r in rec["rows"]:
-            cost[rec["scenario"]][r["area"]] += r["procurement_cost_yen"]
+            total[rec["scenario"]][r["area"]] += r[column]
+    return total
+
+
+def plot_cost_by_area(path: Path, records: list[dict[str, Any]], scenarios: list[str]) -> None:
+    areas, _ = _areas_and_products(records)
+    cost = _total_by_scenario_and_area(records, scenarios, "procurement_cost_yen")
     _grouped_bars(path, areas, {s: [cost[s][a] / 1e6 for a in areas] for s in scenarios},
                   "million yen", "Procurement cost by resource location, all days")
 
 
 def plot_shortfall_by_area(path: Path, records: list[dict[str, Any]], scenarios: list[str]) -> None:
     areas, _ = _areas_and_products(records)
-    short: dict[str, dict[str, float]] = {s: defaultdict(float) for s in scenarios}
-    for rec in records:
-        for r in rec["rows"]:
-            short[rec["scenario"]][r["area"]] += r["shortfall_kw"]
+    short = _total_by_scenario_and_area(records, scenarios, "shortfall_kw")
     _grouped_bars(path, areas, {s: [short[s][a] / 1e3 for a in areas] for s in scenarios},
                   "MW, summed over blocks", "Shortfall by area, all days and products")
 
