@@ -29,7 +29,7 @@ from server import storage as st
 from server.convert import request_document, result_message
 from server.storage import Storage, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
-from solvers.highs import Progress, SolveOptions
+from solvers.api import Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from solvers.highs import Progress
+from solvers.api import Progress
 
 log = logging.getLogger("dkw.server")
 
@@ -55,7 +55,7 @@ class Outcome:
 
 def solve_options_for(options: dict[str, Any], deadline: float | None, now: float):
     """The SolveOptions of a job: the caller's time limit, shortened so the answer comes before its deadline."""
-    from solvers.highs import SolveOptions
+    from solvers.api import SolveOptions
 
     limit = options.get("time_limit_s")
     if deadline is not None:

@@ -31,13 +31,13 @@ import time
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clearing.document import InvalidAuction, document_sha256, load_auction, parse_document
 from clearing.engine import clear
-from clearing.index import cap_rejections
+from clearing.replay.outcome import Day, ReplayOutcome
 from clearing.replay.scenarios import BASELINE, ScenarioError, file_slug, parse_scenario
 from clearing.replay.summary import (
     block_figures,
@@ -46,9 +46,9 @@ from clearing.replay.summary import (
     with_baseline_deltas,
     write_summary_csv,
 )
-from clearing.rules import load_policy, validate_auction
+from clearing.rules import load_policy
 from clearing.verify import verify_result
-from solvers.highs import SolveOptions
+from solvers.api import SolveOptions
 
 RECORD_FORMAT = "dkw-replay-day/1"
 HISTORY = "history"
@@ -69,19 +69,6 @@ class ReplayInputError(ValueError):
 
 class ReplayFailure(RuntimeError):
     """A day × scenario produced no verified result (no solution, or the independent check failed)."""
-
-
-@dataclass(frozen=True)
-class Day:
-    """One auction document of the input directory, and the historical result beside it if any."""
-
-    trading_date: str
-    path: Path
-    sha256: str
-    history_path: Path | None
-    blocks: int
-    areas: tuple[str, ...]
-    products: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -127,24 +114,6 @@ class ReplayConfig:
     report: bool = True
 
 
-@dataclass
-class ReplayOutcome:
-    days: list[Day]
-    scenarios: list[str]
-    cleared: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failed: list[tuple[str, str, str]] = field(default_factory=list)  # date, scenario, message
-    records: list[dict[str, Any]] = field(default_factory=list)  # per run, without the per-block figures
-    durations: dict[tuple[str, str], array] = field(default_factory=dict)  # (scenario, product) → prices
-    history: list[dict[str, Any]] = field(default_factory=list)
-    summary_path: Path | None = None
-    report_path: Path | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
 # --- the work of one day × scenario (runs in a worker) -----------------------------------------------
 
 def run_task(task: ReplayTask) -> TaskOutcome:
@@ -161,13 +130,8 @@ def run_task(task: ReplayTask) -> TaskOutcome:
         auction = load_auction(inp.document, input_sha256=sha)
     except InvalidAuction as exc:
         raise ReplayFailure(f"{where}: the scenario made an invalid auction: {exc.problems[0]}") from None
-    validation = validate_auction(auction, policy)
-    ruled_out = validation.rule_rejections()
-    above_cap = cap_rejections(replace(auction, price_caps=validation.price_caps))
-    gone = {r.bid for r in ruled_out} | {r.bid for r in above_cap}
-    excluded = ruled_out + [r for r in inp.excluded if r.bid not in gone]
     options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads)
-    result = clear(auction, options, excluded=excluded, policy=policy)
+    result = clear(auction, options, also_excluded=inp.excluded, policy=policy)
     if result.status not in SOLVED:
         raise ReplayFailure(f"{where}: no result ({result.status}: {result.solver.termination})")
     result.extra["replay"] = {"scenario": task.scenario, "source_sha256": task.source_sha256,
