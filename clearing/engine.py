@@ -105,10 +105,10 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], opti
         solves += 1
         if solution.x is None:
             break
-        tiny = below_one_kw(form.ix, solution.x[:form.columns.num_bids])
-        if not tiny:
+        below_1kw = below_one_kw(form.ix, solution.x[:form.columns.num_bids])
+        if not below_1kw:
             break
-        force_binary |= tiny
+        force_binary |= below_1kw
     return form, solution, build_seconds, solves
 
 

@@ -30,31 +30,31 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     setup_started = time.perf_counter()
     mm = to_matrix(form)
     fix_always_full(mm)
-    start = cross = None
+    start = block_tying = None
     if options.warm_start:
         start = greedy_start(mm)
         if violation(mm, start) > START_TOLERANCE:  # feasible by construction; the guard keeps a bug from HiGHS
             start = None
-        cross = cross_block_columns(mm)
+        block_tying = block_tying_columns(mm)
     setup_seconds = time.perf_counter() - setup_started
-    solution = solve_arrays(mm, options, progress, cancel, started, start=start, cross=cross)
+    solution = solve_arrays(mm, options, progress, cancel, started, start=start, block_tying=block_tying)
     solution.setup_seconds = setup_seconds
     return solution
 
 
-def cross_block_columns(mm: MatrixModel) -> np.ndarray:
+def block_tying_columns(mm: MatrixModel) -> np.ndarray:
     """Columns that tie blocks together: bids covering more than one block (quantity and acceptance) and
     the start-up binaries of their resources. With them fixed, a national auction falls apart per block."""
     ix, c = mm.ix, mm.columns
-    cross = np.zeros(mm.num_cols, dtype=bool)
+    block_tying = np.zeros(mm.num_cols, dtype=bool)
     for i, bid in enumerate(ix.bids):
         if len(bid.blocks) > 1:
-            cross[i] = True
+            block_tying[i] = True
             if i in c.u_col:
-                cross[c.u_col[i]] = True
+                block_tying[c.u_col[i]] = True
             if bid.resource in c.v_col:
-                cross[c.v_col[bid.resource]] = True
-    return cross
+                block_tying[c.v_col[bid.resource]] = True
+    return block_tying
 
 
 def fix_always_full(mm: MatrixModel) -> int:

@@ -90,8 +90,8 @@ def build_index(auction: Auction, left_out: list[RejectedBid] | None = None,
     children. `force_binary`: bids given an acceptance binary so they deliver ≥ 1 kW when accepted."""
     if left_out is None:
         left_out = left_out_bids(auction, [])
-    gone = {r.bid for r in left_out}
-    bids = [b for b in auction.bids if b.id not in gone]
+    left_out_ids = {r.bid for r in left_out}
+    bids = [b for b in auction.bids if b.id not in left_out_ids]
     ix = AuctionIndex(auction, bids, left_out, auction.hours_per_block)
     ix.bid_pos = {b.id: i for i, b in enumerate(bids)}
     ix.resources = resources = {r.id: r for r in auction.resources}

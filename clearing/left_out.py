@@ -62,13 +62,13 @@ def cap_rejections(auction: Auction) -> list[RejectedBid]:
 def with_orphaned_children(auction: Auction, left_out: list[RejectedBid]) -> list[RejectedBid]:
     """Add the bids whose parent (directly or further up) is left out: they can never be accepted."""
     out = list(left_out)
-    gone = {r.bid for r in left_out}
+    out_ids = {r.bid for r in left_out}
     changed = True
     while changed:
         changed = False
         for bid in auction.bids:
-            if bid.parent in gone and bid.id not in gone:
-                gone.add(bid.id)
+            if bid.parent in out_ids and bid.id not in out_ids:
+                out_ids.add(bid.id)
                 out.append(RejectedBid(bid.id, "PARENT_REJECTED",
                                        f"its parent bid {bid.parent!r} is left out of the clearing"))
                 changed = True

@@ -30,7 +30,7 @@ def read_auction(path: str) -> Auction | None:
     return None
 
 
-def solve_options(args: argparse.Namespace) -> SolveOptions | None:
+def options_from_args(args: argparse.Namespace) -> SolveOptions | None:
     try:
         extra = {"method": args.method} if getattr(args, "method", None) else {}
         return SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, threads=args.threads, **extra)
@@ -50,7 +50,7 @@ def write_json(doc: dict, output: str | None) -> None:
 def cmd_clear(args: argparse.Namespace) -> int:
     """Clear here or on `--server`; either way the result is verified here, independently of whoever
     cleared it, before it is written and the exit code chosen."""
-    options = solve_options(args)
+    options = options_from_args(args)
     if options is None:
         return EXIT_BAD_INPUT
     cleared = clear_on_server(args, options) if args.server else clear_here(args, options)

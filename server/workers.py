@@ -53,7 +53,7 @@ class Outcome:
     message: str = ""
 
 
-def solve_options_for(options: dict[str, Any], deadline: float | None, now: float):
+def options_for_deadline(options: dict[str, Any], deadline: float | None, now: float):
     """The SolveOptions of a job: the caller's time limit, shortened so the answer comes before its deadline."""
     from solvers.api import SolveOptions
 
@@ -76,7 +76,7 @@ def run_job(job: Job, progress: Callable[[Progress], None]) -> Outcome:
         auction = load_auction(parse_document(job.document), input_sha256=job.input_sha256)
     except InvalidAuction as exc:
         return Outcome("invalid", problems=[(p.path, p.message) for p in exc.problems])
-    options = solve_options_for(job.options, job.deadline, time.time())
+    options = options_for_deadline(job.options, job.deadline, time.time())
     policy = _policy(job.policy_path)
 
     def relay(p: Progress) -> None:  # elapsed counts from the start of the job, validation included
@@ -195,7 +195,7 @@ class _Slot:
             self.conn.send(job)
         except Exception as exc:
             handle.outcome = Outcome("crashed", message=f"could not start a worker: {exc}")
-            self._finish(handle, on_done)
+            self._complete(handle, on_done)
             return handle
         threading.Thread(target=self._read, args=(handle, on_progress, on_done), daemon=True,
                          name=f"dkw-job-reader-{self.index}").start()
@@ -225,12 +225,12 @@ class _Slot:
             else:
                 outcome = message[1]
         handle.outcome = outcome
-        self._finish(handle, on_done)
+        self._complete(handle, on_done)
 
     def release(self) -> None:
         self.pool._release(self)
 
-    def _finish(self, handle: JobHandle, on_done: Callable[[JobHandle], None]) -> None:
+    def _complete(self, handle: JobHandle, on_done: Callable[[JobHandle], None]) -> None:
         try:
             on_done(handle)
         except Exception:
@@ -272,10 +272,6 @@ class WorkerPool:
                     slot.busy = True
                     return slot
         return None
-
-    def busy(self) -> int:
-        with self._lock:
-            return sum(slot.busy for slot in self.slots)
 
     def _release(self, slot: _Slot) -> None:
         with self._lock:

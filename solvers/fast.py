@@ -53,17 +53,17 @@ HEURISTIC_OPTIONS = ("output_flag", "random_seed", "threads")
 
 def solve_arrays(model, options: SolveOptions, progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None, started: float | None = None,
-                 start: np.ndarray | None = None, cross: np.ndarray | None = None) -> Solution:
+                 start: np.ndarray | None = None, block_tying: np.ndarray | None = None) -> Solution:
     """Solve the MILP `model` (anything with the arrays of an `ArrayProblem`: col_cost … a_value) by its
-    components. `start`: a feasible point of the whole model (used where given); `cross`: the columns
+    components. `start`: a feasible point of the whole model (used where given); `block_tying`: the columns
     that tie blocks together (a boolean per column), for the start polishing."""
     subs = subproblems(model.col_cost, model.col_lower, model.col_upper, model.integrality, model.row_lower,
                        model.row_upper, model.a_start, model.a_index, model.a_value)
     for sub in subs:
         if start is not None:
             sub.start = start[sub.cols]
-        if cross is not None:
-            sub.cross = cross[sub.cols]
+        if block_tying is not None:
+            sub.block_tying = block_tying[sub.cols]
     if progress:
         progress(Progress("solving", time.perf_counter() - (started or time.perf_counter()),
                           message=f"{len(subs)} component(s)"))
@@ -149,11 +149,11 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         if deadline is not None:
             settings["time_limit"] = max(0.01, deadline - time.time())
         candidates = lp_rounding_starts(sub, settings)
-        if sub.cross is not None and sub.cross.any():
+        if sub.block_tying is not None and sub.block_tying.any():
             budget = HEURISTIC_SHARE * (deadline - time.time()) if deadline is not None else HEURISTIC_MAX_S
             polish_until = time.time() + min(HEURISTIC_MAX_S, max(budget, 0.0))
-            # the cross-rounded candidate first: it is the one that polishes well on national auctions
-            polished = [polish_by_splitting(sub, c, sub.cross, settings, polish_until) for c in reversed(candidates)]
+            # the candidate with the block-tying columns rounded up first: it is the one that polishes well on national auctions
+            polished = [polish_by_splitting(sub, c, sub.block_tying, settings, polish_until) for c in reversed(candidates)]
             candidates = [c for c in candidates[:1] + polished if c is not None]
         for candidate in candidates:
             if sub.start is None or sub.col_cost @ candidate < sub.col_cost @ sub.start:
@@ -162,10 +162,10 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
 
 
 def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarray]:
-    """MIP start candidates from the LP relaxation, each a point whose `cross` columns are integral:
+    """MIP start candidates from the LP relaxation, each a point whose `block_tying` columns are integral:
 
     1. every binary above one half to 1, the rest 0, the LP over the continuous columns (a full start);
-    2. with `sub.cross` (the columns tying blocks together): those binaries rounded up (what the LP uses
+    2. with `sub.block_tying` (the columns tying blocks together): those binaries rounded up (what the LP uses
        at all is taken), the other binaries left relaxed, the LP again (to be polished block by block).
 
     Rounding keeps the coupling rows (Σu ≤ 1 in a group, u[child] ≤ u[parent], u ≤ v[resource])
@@ -182,8 +182,8 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
     x = np.array(highs.getSolution().col_value)
     is_int = sub.integrality == 1
     roundings = [(is_int, x > 0.5)]
-    if sub.cross is not None and sub.cross.any():
-        roundings.append((is_int & sub.cross, x > 1e-6))
+    if sub.block_tying is not None and sub.block_tying.any():
+        roundings.append((is_int & sub.block_tying, x > 1e-6))
     out = []
     for mask, up in roundings:
         ints = np.flatnonzero(mask).astype(np.int32)
@@ -199,24 +199,24 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
     return out
 
 
-def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, cross: np.ndarray, opts: dict[str, Any],
+def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.ndarray, opts: dict[str, Any],
                         deadline: float) -> np.ndarray | None:
-    """A start from a point whose `cross` columns are integral and consistent (the rest may be fractional):
-    fix the cross columns there (moving their terms into the row bounds), split what is left into its
+    """A start from a point whose `block_tying` columns are integral and consistent (the rest may be fractional):
+    fix the block-tying columns there (moving their terms into the row bounds), split what is left into its
     components (per block, typically) and solve each piece as a small MIP. Every piece has a feasible
     point (nothing accepted, the rest short), so all solve unless time runs out (then None). A heuristic
     for the incumbent only: the proof of optimality is still the full model's."""
-    fixed_value = np.where(cross, start, 0.0)
+    fixed_value = np.where(block_tying, start, 0.0)
     row_len = np.diff(sub.a_start)
     row_of_nz = np.repeat(np.arange(len(sub.rows)), row_len)
-    in_fixed = cross[sub.a_index]
+    in_fixed = block_tying[sub.a_index]
     moved = np.bincount(row_of_nz, weights=np.where(in_fixed, sub.a_value * fixed_value[sub.a_index], 0.0),
                         minlength=len(sub.rows))
     keep = ~in_fixed
     start_ptr = np.zeros(len(sub.rows) + 1, dtype=np.int32)
     np.cumsum(np.bincount(row_of_nz[keep], minlength=len(sub.rows)), out=start_ptr[1:])
-    lower = np.where(cross, start, sub.col_lower)
-    upper = np.where(cross, start, sub.col_upper)
+    lower = np.where(block_tying, start, sub.col_lower)
+    upper = np.where(block_tying, start, sub.col_upper)
     pieces = subproblems(sub.col_cost, lower, upper, sub.integrality, sub.row_lower - moved, sub.row_upper - moved,
                          start_ptr, sub.a_index[keep], sub.a_value[keep])
     x = start.copy()
@@ -224,7 +224,7 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, cross: np.ndarray,
         if len(piece.rows) == 0:  # a column in no row: its cheaper bound
             x[piece.cols] = np.where(piece.col_cost >= 0, piece.col_lower, piece.col_upper)
             continue
-        if not (~cross[piece.cols]).any():
+        if not (~block_tying[piece.cols]).any():
             continue
         remaining = deadline - time.time()
         if remaining <= 0:

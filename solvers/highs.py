@@ -44,7 +44,7 @@ class ArrayProblem:
     start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
     #: columns whose fixing falls the problem apart (e.g. bids spanning blocks): the fast path polishes its
     #: start by fixing them and solving the pieces apart (`solvers.fast.polish_by_splitting`); None: no polishing
-    cross: np.ndarray | None = None
+    block_tying: np.ndarray | None = None
 
     @property
     def num_int(self) -> int:

@@ -213,7 +213,7 @@ def test_an_explicit_thread_count_after_other_solves_still_solves() -> None:
 def test_mip_starts_are_feasible(params: dict) -> None:
     """Both MIP starts (the merit-order greedy and the LP rounding) satisfy every row and bound, and a start
     never makes the proven optimum worse than the model's."""
-    from clearing.fastpath import cross_block_columns, fix_always_full
+    from clearing.fastpath import block_tying_columns, fix_always_full
     from clearing.warmstart import greedy_start
 
     doc = gen(params["seed"], params["n_bids"], blocks=params["blocks"], areas=params["areas"],
@@ -226,15 +226,15 @@ def test_mip_starts_are_feasible(params: dict) -> None:
     whole = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
                             mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
     opts = SolveOptions().highs_settings()
-    whole.cross = cross_block_columns(mm)
+    whole.block_tying = block_tying_columns(mm)
     candidates = fast.lp_rounding_starts(whole, opts)
     if candidates:
         assert violation(mm, candidates[0]) <= 1e-6  # every binary rounded: a full start
     for candidate in candidates:
-        polished = fast.polish_by_splitting(whole, candidate, whole.cross, opts, time.time() + 30)
+        polished = fast.polish_by_splitting(whole, candidate, whole.block_tying, opts, time.time() + 30)
         if polished is not None:
             assert violation(mm, polished) <= 1e-6
-    whole.cross = None
+    whole.block_tying = None
     cold = fast.solve_component(whole, SolveOptions(warm_start=False), price=False)
     whole.start = start
     warm = fast.solve_component(whole, SolveOptions(), price=False)

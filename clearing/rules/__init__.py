@@ -69,10 +69,10 @@ class Validation:
         bids = []
         for report in self.reports:
             doc = report.to_dict()
-            gone = left_out.get(report.bid)
-            doc["clearing"] = "LEFT_OUT" if gone else "ENTERS"
-            if gone is not None and gone.verdict != report.verdict:
-                doc["left_out_because"] = {"verdict": gone.verdict, "reason": gone.reason}
+            out = left_out.get(report.bid)
+            doc["clearing"] = "LEFT_OUT" if out else "ENTERS"
+            if out is not None and out.verdict != report.verdict:
+                doc["left_out_because"] = {"verdict": out.verdict, "reason": out.reason}
             bids.append(doc)
         by_verdict = Counter(r.verdict for r in self.reports)
         return {
@@ -125,8 +125,8 @@ def prepare_clearing(auction: Auction, policy: Policy | None = None, excluded: l
     left_out = validation.left_out
     if excluded is not None or also_excluded:
         excluded = validation.ineligible() if excluded is None else list(excluded)
-        gone = {r.bid for r in excluded} | {r.bid for r in validation.cap_rejected}
-        excluded += [r for r in also_excluded if r.bid not in gone]
+        already_out = {r.bid for r in excluded} | {r.bid for r in validation.cap_rejected}
+        excluded += [r for r in also_excluded if r.bid not in already_out]
         left_out = left_out_bids(validation.auction, excluded, validation.cap_rejected)
     extra = {"market_rules": {"policy": validation.policy.describe(), "price_caps": validation.caps_document()},
              "monitoring_flags": validation.flags_document()}
