@@ -10,7 +10,7 @@ from pathlib import Path
 from clearing.document import InvalidAuction, load_auction_file, parse_document
 from clearing.model import Auction
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-from solvers.api import DEFAULT_MIP_REL_GAP, SolveOptions
+from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
 
 
 def print_problems(path: str, exc: InvalidAuction) -> None:
@@ -242,7 +242,9 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def add_solve_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time limit in seconds")
+    p.add_argument("--time-limit", type=time_limit, default=DEFAULT_TIME_LIMIT_S, metavar="S",
+                   help=f"solver time limit in seconds (default {DEFAULT_TIME_LIMIT_S:g}; 'none': no limit); at the "
+                   "limit the result carries the best incumbent and the best proven bound")
     p.add_argument("--gap", type=float, default=DEFAULT_MIP_REL_GAP, metavar="G",
                    help=f"relative MIP gap to prove (default {DEFAULT_MIP_REL_GAP:g})")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads (default: HiGHS's choice)")

@@ -31,8 +31,8 @@ def connect(target: str) -> grpc.Channel:
 
 def options_message(options: SolveOptions) -> pb.SolveOptions:
     message = pb.SolveOptions(mip_rel_gap=options.mip_rel_gap, method=options.method)
-    if options.time_limit_s is not None:
-        message.time_limit_s = options.time_limit_s
+    # no limit travels as infinity: an absent field means the server's default (DEFAULT_TIME_LIMIT_S)
+    message.time_limit_s = options.time_limit_s if options.time_limit_s is not None else float("inf")
     if options.threads is not None:
         message.threads = options.threads
     return message

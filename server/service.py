@@ -29,7 +29,7 @@ from server import storage as st
 from server.convert import request_document, result_message
 from server.storage import Storage, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
-from solvers.api import Progress, SolveOptions
+from solvers.api import DEFAULT_TIME_LIMIT_S, Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 
@@ -69,7 +69,9 @@ def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext
                   default_threads: int | None) -> dict[str, Any]:
     """The request's options as a dict for the worker, checked the way the CLI checks its flags."""
     options: dict[str, Any] = {
-        "time_limit_s": message.time_limit_s if message.HasField("time_limit_s") else None,
+        # absent: the default limit; infinity: no limit (SolveOptions takes None)
+        "time_limit_s": (None if message.time_limit_s == float("inf") else message.time_limit_s)
+        if message.HasField("time_limit_s") else DEFAULT_TIME_LIMIT_S,
         "threads": message.threads if message.HasField("threads") else default_threads,
     }
     if message.HasField("mip_rel_gap"):

@@ -19,14 +19,18 @@ if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_MIP_REL_GAP = 1e-6
+#: Every clearing is bounded unless the caller says otherwise (`dkw clear`, `dkw replay`, the service):
+#: at the limit it ends with the best incumbent and the best proven bound (TIME_LIMIT_FEASIBLE).
+DEFAULT_TIME_LIMIT_S = 300.0
 METHODS = ("fast", "straight")
 
 
 @dataclass(frozen=True, slots=True)
 class SolveOptions:
-    """What a caller may set. `time_limit_s` None: no limit. `threads` None: HiGHS's default."""
+    """What a caller may set. `time_limit_s`: DEFAULT_TIME_LIMIT_S unless given; None: no limit.
+    `threads` None: HiGHS's default."""
 
-    time_limit_s: float | None = None
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
     mip_rel_gap: float = DEFAULT_MIP_REL_GAP
     threads: int | None = None
     highs_options: Mapping[str, Any] = field(default_factory=dict)
@@ -106,6 +110,16 @@ class Solution:
     pricing_seconds: float = 0.0
     #: fast path: one entry per independent component (columns, rows, integers, status, seconds, nodes)
     components: list[dict[str, Any]] = field(default_factory=list)
+
+
+def time_limit(text: str) -> float | None:
+    """A time limit as the command line takes it: seconds, or "none" for no limit (argparse `type`)."""
+    if text.strip().lower() in ("none", "inf", "unlimited"):
+        return None
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"time limit {text!r} must be a positive number of seconds or 'none'")
+    return value
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from solvers.api import DEFAULT_TIME_LIMIT_S, time_limit
 
 SCENARIO_HELP = ("what-if scenario, repeatable; parts joined with '+' apply left to right: baseline, "
                  "no-cross-area (interconnectors at zero), reduction:F (requirements × F), cap:X (price cap "
@@ -73,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eprx", action="append", metavar="FILE.csv",
                    help="EPRX public result CSV (CP932) to lay beside the baseline replay, repeatable")
     p.add_argument("--force", action="store_true", help="clear again what an earlier run already finished")
-    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time limit per day × scenario")
+    p.add_argument("--time-limit", type=time_limit, default=DEFAULT_TIME_LIMIT_S, metavar="S",
+                   help=f"solver time limit per day × scenario (default {DEFAULT_TIME_LIMIT_S:g}; 'none': no limit)")
     p.add_argument("--gap", type=float, default=1e-6, metavar="G", help="relative MIP gap to prove (default 1e-06)")
     p.add_argument("--threads", type=int, default=1,
                    help="HiGHS threads per solve (default 1: the parallelism is over days)")

@@ -48,7 +48,7 @@ from clearing.replay.summary import (
 )
 from clearing.rules import load_policy
 from clearing.verify import verify_result
-from solvers.api import SolveOptions
+from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions
 
 RECORD_FORMAT = "dkw-replay-day/1"
 HISTORY = "history"
@@ -81,7 +81,7 @@ class ReplayTask:
     scenario: str
     path: str | None
     source_sha256: str
-    time_limit_s: float | None = None
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
     mip_rel_gap: float = 1e-6
     threads: int | None = 1
     policy_file: str | None = None  # market policy merged over the shipped one (None: the shipped one)
@@ -106,7 +106,7 @@ class ReplayConfig:
     force: bool = False
     dask_address: str | None = None
     eprx_files: list[Path] = field(default_factory=list)
-    time_limit_s: float | None = None
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
     mip_rel_gap: float = 1e-6
     threads: int | None = 1
     policy_file: Path | None = None
