@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from clearing.matrix import MatrixModel, to_matrix
 from clearing.reduce import always_full_bids
 from clearing.warmstart import greedy_start
 from solvers.api import ProgressCallback, Solution, SolveOptions
+
+if TYPE_CHECKING:
+    from solvers.lns import ColumnTags
 
 #: A start violating a row or bound by more than this is not handed to HiGHS.
 START_TOLERANCE = 1e-6
@@ -30,14 +34,16 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     setup_started = time.perf_counter()
     mm = to_matrix(form)
     fix_always_full(mm)
-    start = block_tying = None
+    start = block_tying = tags = None
     if options.warm_start:
         start = greedy_start(mm)
         if violation(mm, start) > START_TOLERANCE:  # feasible by construction; the guard keeps a bug from HiGHS
             start = None
         block_tying = block_tying_columns(mm)
+        tags = column_tags(mm)
     setup_seconds = time.perf_counter() - setup_started
-    solution = solve_arrays(mm, options, progress, cancel, started, start=start, block_tying=block_tying)
+    solution = solve_arrays(mm, options, progress, cancel, started, start=start, block_tying=block_tying,
+                            tags=tags)
     solution.setup_seconds = setup_seconds
     return solution
 
@@ -55,6 +61,44 @@ def block_tying_columns(mm: MatrixModel) -> np.ndarray:
             if bid.resource in c.v_col:
                 block_tying[c.v_col[bid.resource]] = True
     return block_tying
+
+
+def column_tags(mm: MatrixModel) -> ColumnTags:
+    """Where each integer column sits (area, products, blocks) for the neighbourhood search
+    (`solvers/lns.py`): an acceptance binary is its bid's, a start-up binary spans its resource's bids."""
+    from solvers.lns import ColumnTags
+
+    ix, c = mm.ix, mm.columns
+    areas = sorted({b.area for b in ix.bids} | {a for line in ix.auction.lines for a in (line.from_area, line.to_area)})
+    area_pos = {a: k for k, a in enumerate(areas)}
+    products = sorted({p for b in ix.bids for p in b.products})
+    product_bit = {p: 1 << k for k, p in enumerate(products)}
+    n = mm.num_cols
+    area = np.full(n, -1, dtype=np.int32)
+    mask = np.zeros(n, dtype=np.int64)
+    first = np.zeros(n, dtype=np.int32)
+    last = np.zeros(n, dtype=np.int32)
+
+    def tag(col: int, i: int) -> None:
+        bid = ix.bids[i]
+        bits = sum(product_bit[p] for p in bid.products)
+        if area[col] < 0:
+            area[col], mask[col], first[col], last[col] = area_pos[bid.area], bits, min(bid.blocks), max(bid.blocks)
+        else:
+            mask[col] |= bits
+            first[col], last[col] = min(first[col], min(bid.blocks)), max(last[col], max(bid.blocks))
+
+    for i, col in c.u_col.items():
+        tag(col, i)
+    for r, col in c.v_col.items():
+        for i in ix.resource_bids[r]:
+            tag(col, i)
+    neighbours: list[set[int]] = [set() for _ in areas]
+    for line in ix.auction.lines:
+        a, b = area_pos[line.from_area], area_pos[line.to_area]
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    return ColumnTags(area, mask, first, last, ix.auction.blocks, len(products), [sorted(s) for s in neighbours])
 
 
 def fix_always_full(mm: MatrixModel) -> int:

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -39,6 +40,7 @@ from solvers.highs import (
     set_options,
     violation,
 )
+from solvers.lns import ColumnTags, NeighbourhoodSearch
 
 #: The start's polishing (`polish_by_splitting`) may take this share of the time left, at most HEURISTIC_MAX_S,
 #: and solves its pieces to this gap (it only looks for a good incumbent; the proof is the full model's).
@@ -49,14 +51,23 @@ HEURISTIC_GAP = 1e-4
 PARALLEL_MIN_COLS = 3000
 #: HiGHS options the start heuristics take over from the caller's (not the gap: theirs is HEURISTIC_GAP)
 HEURISTIC_OPTIONS = ("output_flag", "random_seed", "threads")
+#: The neighbourhood search (solvers/lns.py) runs on components with at least this many integer columns
+#: (national auctions from about 3,000 bids; below, branch-and-bound alone proves mid-size auctions sooner
+#: than it could help), for LNS_SHARE of the time left after the start (at most LNS_MAX_S; it stops sooner
+#: when it stalls).
+LNS_MIN_INTEGERS = 2500
+LNS_SHARE = 0.4
+LNS_MAX_S = 120.0
 
 
 def solve_arrays(model, options: SolveOptions, progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None, started: float | None = None,
-                 start: np.ndarray | None = None, block_tying: np.ndarray | None = None) -> Solution:
+                 start: np.ndarray | None = None, block_tying: np.ndarray | None = None,
+                 tags: ColumnTags | None = None) -> Solution:
     """Solve the MILP `model` (anything with the arrays of an `ArrayProblem`: col_cost … a_value) by its
     components. `start`: a feasible point of the whole model (used where given); `block_tying`: the columns
-    that tie blocks together (a boolean per column), for the start polishing."""
+    that tie blocks together (a boolean per column), for the start polishing; `tags`: where each column sits
+    in the market, for the neighbourhood search."""
     subs = subproblems(model.col_cost, model.col_lower, model.col_upper, model.integrality, model.row_lower,
                        model.row_upper, model.a_start, model.a_index, model.a_value)
     for sub in subs:
@@ -64,6 +75,8 @@ def solve_arrays(model, options: SolveOptions, progress: ProgressCallback | None
             sub.start = start[sub.cols]
         if block_tying is not None:
             sub.block_tying = block_tying[sub.cols]
+        if tags is not None:
+            sub.tags = tags.take(sub.cols)
     if progress:
         progress(Progress("solving", time.perf_counter() - (started or time.perf_counter()),
                           message=f"{len(subs)} component(s)"))
@@ -139,9 +152,11 @@ def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True, on_event: MipEvents | None = None,
-                    deadline: float | None = None) -> ProblemSolution:
+                    deadline: float | None = None,
+                    on_incumbent: Callable[[float, float | None], None] | None = None) -> ProblemSolution:
     """Solve one component to the requested gap from the best start found, then (if `price`) the LP with
-    its integers fixed."""
+    its integers fixed. Big components first get a neighbourhood search for a better start
+    (`solvers/lns.py`); `on_incumbent(objective, lp_bound)` hears of every start it finds."""
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
         deadline = time.time() + settings["time_limit"]
@@ -149,6 +164,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         if deadline is not None:
             settings["time_limit"] = max(0.01, deadline - time.time())
         candidates = lp_rounding_starts(sub, settings)
+        lp = candidates.pop() if candidates else None  # (values, objective) of the LP relaxation
+        lp_x, lp_bound = (lp if lp is not None else (None, None))
         if sub.block_tying is not None and sub.block_tying.any():
             budget = HEURISTIC_SHARE * (deadline - time.time()) if deadline is not None else HEURISTIC_MAX_S
             polish_until = time.time() + min(HEURISTIC_MAX_S, max(budget, 0.0))
@@ -158,11 +175,24 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         for candidate in candidates:
             if sub.start is None or sub.col_cost @ candidate < sub.col_cost @ sub.start:
                 sub.start = candidate
-    return run_problem(sub, options, deadline=deadline, on_event=on_event, price=price)
+        if sub.start is not None and on_incumbent is not None:
+            on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
+        if sub.start is not None and sub.num_int >= LNS_MIN_INTEGERS:
+            budget = LNS_SHARE * (deadline - time.time()) if deadline is not None else LNS_MAX_S
+            search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, settings)
+            sub.start = search.run(time.time() + min(LNS_MAX_S, max(budget, 0.0)),
+                                   None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound))
+            sub.search_summary = search.stats.summary()
+    solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price)
+    if sub.search_summary:
+        solved.message = f"{solved.message}; {sub.search_summary}"
+    return solved
 
 
 def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarray]:
-    """MIP start candidates from the LP relaxation, each a point whose `block_tying` columns are integral:
+    """MIP start candidates from the LP relaxation, each a point whose `block_tying` columns are integral,
+    followed by the LP relaxation itself as (values, objective) (for RINS and the bound); [] if the LP
+    did not solve:
 
     1. every binary above one half to 1, the rest 0, the LP over the continuous columns (a full start);
     2. with `sub.block_tying` (the columns tying blocks together): those binaries rounded up (what the LP uses
@@ -180,6 +210,7 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return []
     x = np.array(highs.getSolution().col_value)
+    lp = (x, float(highs.getInfo().objective_function_value))
     is_int = sub.integrality == 1
     roundings = [(is_int, x > 0.5)]
     if sub.block_tying is not None and sub.block_tying.any():
@@ -196,7 +227,7 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
             out.append(start)
         all_ints = np.flatnonzero(is_int).astype(np.int32)
         highs.changeColsBounds(len(all_ints), all_ints, sub.col_lower[all_ints], sub.col_upper[all_ints])
-    return out
+    return out + [lp]
 
 
 def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.ndarray, opts: dict[str, Any],
@@ -258,15 +289,49 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, opt
     results: dict[int, ProblemSolution] = {}
     done = 0
     total = len(subs)
+    # the whole auction's incumbent and bound: per component the best known (its start, else unknown) and
+    # its best bound (0 until known: every objective term is non-negative)
+    incumbents = [float(s.col_cost @ s.start) if s.start is not None else None for s in subs]
+    bounds = [0.0] * total
 
     def components_done() -> str:
         return f"components {done}/{total}"
 
     def report() -> None:
-        if progress is not None:
-            progress(Progress("solving", time.perf_counter() - started, message=components_done()))
+        if progress is None:
+            return
+        incumbent = None if any(v is None for v in incumbents) else float(sum(incumbents))
+        bound = float(sum(bounds))
+        if incumbent is not None:
+            bound = min(bound, incumbent)
+        progress(Progress("solving", time.perf_counter() - started, incumbent, bound, relative_gap(incumbent, bound),
+                          components_done()))
 
-    inline_events = MipEvents(progress, cancel, started, components_done)
+    def component_progress(pos: int) -> ProgressCallback:
+        """One component's MIP progress folded into the whole auction's."""
+        def update(p: Progress) -> None:
+            if p.incumbent is not None:
+                incumbents[pos] = p.incumbent if incumbents[pos] is None else min(incumbents[pos], p.incumbent)
+            if p.bound is not None:
+                bounds[pos] = max(bounds[pos], p.bound)
+            report()
+        return update
+
+    def component_incumbent(pos: int) -> Callable[[float, float | None], None]:
+        def update(objective: float, bound: float | None) -> None:
+            component_progress(pos)(Progress("solving", incumbent=objective, bound=bound))
+        return update
+
+    def record(pos: int, res: ProblemSolution) -> None:
+        nonlocal done
+        results[pos] = res
+        if res.objective is not None:
+            incumbents[pos] = res.objective
+        if res.bound is not None:
+            bounds[pos] = max(bounds[pos], res.bound)
+        done += 1
+        report()
+
     pool = None
     futures = {}
     if len(big) >= 2 and workers >= 2:
@@ -277,21 +342,22 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, opt
             if len(sub.cols) >= PARALLEL_MIN_COLS:
                 futures[pool.submit(_solve_in_worker, sub, options, deadline)] = pos
     try:
-        for pos, sub in enumerate(subs):
+        # smallest first: the many small components are done in moments, so the counter and the whole
+        # auction's figures move from the start, and the big one's progress is reported on top of them
+        for pos in reversed(range(total)):
             if pos in futures.values():
                 continue
             if cancel is not None and cancel.is_set():
                 raise SolveCancelled("cancelled while solving")
-            results[pos] = solve_component(sub, options, on_event=inline_events, deadline=deadline)
-            done += 1
-            report()
+            events = MipEvents(component_progress(pos) if progress is not None else None, cancel, started,
+                               components_done)
+            record(pos, solve_component(subs[pos], options, on_event=events, deadline=deadline,
+                                        on_incumbent=component_incumbent(pos) if progress is not None else None))
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in finished:
-                results[futures[fut]] = fut.result()
-                done += 1
-                report()
+                record(futures[fut], fut.result())
             if cancel is not None and cancel.is_set():
                 for proc in list(getattr(pool, "_processes", {}).values()):
                     proc.terminate()
@@ -346,6 +412,9 @@ def _stitch(subs: list[ArrayProblem], results: dict[int, ProblemSolution], num_c
         bound = min(bound, objective)
     gap = relative_gap(objective, bound)
     message = f"{len(subs)} component(s): " + ", ".join(sorted(set(statuses)))
+    searches = [r.message.split("; ", 1)[1] for r in results.values() if "; neighbourhood search" in r.message]
+    if searches:
+        message += "; " + "; ".join(searches)
     outcome = SolveOutcome(name, objective, bound, gap, seconds, nodes, has_solution, message)
     return Solution(outcome, x if has_solution else None, row_dual if (has_solution and priced) else None,
                     pricing_seconds=pricing_seconds)

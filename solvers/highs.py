@@ -45,6 +45,10 @@ class ArrayProblem:
     #: columns whose fixing falls the problem apart (e.g. bids spanning blocks): the fast path polishes its
     #: start by fixing them and solving the pieces apart (`solvers.fast.polish_by_splitting`); None: no polishing
     block_tying: np.ndarray | None = None
+    #: where each column sits in the market (`solvers.lns.ColumnTags`), for the neighbourhood search
+    tags: Any = None
+    #: what the neighbourhood search did (for the solver message)
+    search_summary: str = ""
 
     @property
     def num_int(self) -> int:

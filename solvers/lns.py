@@ -1,0 +1,239 @@
+"""Large-neighbourhood search for the incumbent: free a neighbourhood of the integer columns, fix the rest
+at the incumbent, solve that sub-MILP exactly with HiGHS, keep it if it is cheaper.
+
+Why: on national auctions most of the fast path's gap is its incumbent (issue 13: two thirds at 5,000
+bids), and HiGHS's own heuristics, even at high effort, stop well above what a RINS-like search finds.
+A sub-MILP with most binaries fixed is small after presolve and HiGHS solves it to optimality in
+seconds, so many neighbourhoods fit in the time a full branch-and-bound spends without improving.
+
+Neighbourhoods (over the integer columns only: quantities, flows and shortfalls stay free in every one):
+- `rins`: the binaries where the LP relaxation and the incumbent disagree (RINS);
+- `blocks`: the binaries of bids touching a window of consecutive blocks;
+- `areas`: the binaries of bids in one area and the areas its lines reach;
+- `product`: the binaries of bids offering one product.
+Their size adapts: a sub-MILP solved to optimality well within its time widens the next one of its
+kind; one that hits its time limit narrows it. Every sub-MILP starts from the incumbent (always feasible
+in it), so an improvement is never lost and a failed one costs only its time. Deterministic given the
+time it is allowed (seeded choices; HiGHS runs seeded).
+
+This only finds incumbents: the bound and the proof stay with the full model's branch-and-bound, which
+`solvers.fast.solve_component` runs from the best point found here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+
+from solvers.highs import ArrayProblem, load_problem, new_highs, set_options, violation
+
+#: A sub-MILP may take at most this long (seconds), and at least SUB_MIN_S.
+SUB_MAX_S = 6.0
+SUB_MIN_S = 1.0
+#: An improvement smaller than this (relative) does not count (solver noise).
+IMPROVEMENT_REL = 1e-9
+#: HiGHS options taken over from the caller's for the sub-MILPs.
+PASSED_OPTIONS = ("random_seed", "threads")
+
+
+@dataclass
+class ColumnTags:
+    """Where each column of a problem sits in the market, for building neighbourhoods (-1 / 0: nowhere).
+
+    `area`: the area of the bid (or resource) the column belongs to; `products`: a bitmask of the
+    products it offers; `first_block` / `last_block`: the span of blocks it covers; `area_neighbours`:
+    per area, the areas one line away."""
+
+    area: np.ndarray
+    products: np.ndarray
+    first_block: np.ndarray
+    last_block: np.ndarray
+    num_blocks: int
+    num_products: int
+    area_neighbours: list[list[int]] = field(default_factory=list)
+
+    def take(self, cols: np.ndarray) -> ColumnTags:
+        return ColumnTags(self.area[cols], self.products[cols], self.first_block[cols], self.last_block[cols],
+                          self.num_blocks, self.num_products, self.area_neighbours)
+
+
+@dataclass
+class LnsStats:
+    """What the search did, for the result's solver message and docs/performance.md."""
+
+    tried: dict[str, int] = field(default_factory=dict)
+    improved: dict[str, int] = field(default_factory=dict)
+    start_objective: float | None = None
+    objective: float | None = None
+    seconds: float = 0.0
+    history: list[tuple[float, float]] = field(default_factory=list)  # (seconds, objective) per improvement
+    #: per sub-MILP: (kind, integers freed, solved to optimality, seconds, its objective)
+    log: list[tuple[str, int, bool, float, float]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k} {self.improved.get(k, 0)}/{n}" for k, n in sorted(self.tried.items()))
+        return f"neighbourhood search {self.seconds:.0f} s ({kinds})"
+
+
+class NeighbourhoodSearch:
+    """The search over one problem (`ArrayProblem`) from a feasible incumbent, with the LP relaxation's
+    values for RINS. One HiGHS instance holds the problem; each neighbourhood only changes its bounds."""
+
+    def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
+                 tags: ColumnTags | None, settings: dict[str, Any], seed: int = 0):
+        self.problem = problem
+        self.x = incumbent.copy()
+        self.objective = float(problem.col_cost @ incumbent)
+        self.lp_x = lp_x
+        self.tags = tags
+        self.rng = np.random.default_rng(seed)
+        self.ints = np.flatnonzero(problem.integrality == 1).astype(np.int32)
+        self.highs = new_highs()
+        set_options(self.highs, settings, PASSED_OPTIONS)
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("mip_rel_gap", 0.0)
+        # the search is the heuristic: HiGHS's own sub-MIP heuristics took most of each sub-MILP's time
+        for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens", "mip_heuristic_run_root_reduced_cost",
+                     "mip_heuristic_run_feasibility_jump", "mip_allow_restart"):
+            self.highs.setOptionValue(name, False)
+        self.highs.setOptionValue("mip_heuristic_effort", 0.0)
+        load_problem(self.highs, problem)
+        #: per kind, the share of the integer columns (or window width) to aim at; adapted as it goes
+        self.size = {"rins": 1.0, "blocks": 2.0, "areas": 0.3, "product": 0.15}
+        self.stats = LnsStats(start_objective=self.objective, objective=self.objective)
+
+    def kinds(self) -> list[str]:
+        kinds = ["rins"] if self.lp_x is not None else []
+        if self.tags is not None:
+            kinds += ["blocks", "areas", "product"]
+        return kinds
+
+    def neighbourhood(self, kind: str) -> np.ndarray:
+        """A boolean mask over `self.ints`: the integer columns to free."""
+        ints = self.ints
+        if kind == "rins":
+            free = np.abs(self.lp_x[ints] - self.x[ints]) > 1e-6
+            return self._thin(free, self.size["rins"])
+        tags = self.tags.take(ints)
+        tagged = tags.area >= 0
+        if kind == "blocks":
+            width = max(1, int(round(self.size["blocks"])))
+            start = int(self.rng.integers(0, max(1, tags.num_blocks - width + 1)))
+            return tagged & (tags.first_block < start + width) & (tags.last_block >= start)
+        if kind == "areas":
+            areas = sorted({int(a) for a in tags.area[tagged]})
+            if not areas:
+                return np.zeros(len(ints), dtype=bool)
+            centre = areas[int(self.rng.integers(0, len(areas)))]
+            chosen = {centre}
+            if self.size["areas"] >= 1.0 and centre < len(tags.area_neighbours):
+                chosen |= set(tags.area_neighbours[centre])
+            free = tagged & np.isin(tags.area, sorted(chosen))
+            return self._thin(free, self.size["areas"])
+        if kind == "product":
+            p = int(self.rng.integers(0, max(1, tags.num_products)))
+            free = tagged & ((tags.products >> p) & 1).astype(bool)
+            return self._thin(free, self.size["product"])
+        raise ValueError(kind)
+
+    def _thin(self, free: np.ndarray, share: float) -> np.ndarray:
+        """Keep a random `share` (≤ 1) of the freed columns (a neighbourhood that timed out shrinks)."""
+        if share >= 1.0:
+            return free
+        keep = self.rng.random(len(free)) < share
+        return free & keep
+
+    def adapt(self, kind: str, solved: bool, took: float, limit: float) -> None:
+        if kind == "blocks":
+            self.size[kind] = min(self.size[kind] * 1.5, 48.0) if solved and took < limit / 2 else \
+                max(1.0, self.size[kind] / 1.5) if not solved else self.size[kind]
+        else:
+            self.size[kind] = min(1.0, self.size[kind] * 1.3) if solved and took < limit / 2 else \
+                max(0.05, self.size[kind] / 1.5) if not solved else self.size[kind]
+
+    def solve_neighbourhood(self, free: np.ndarray, limit: float) -> tuple[bool, np.ndarray | None, float]:
+        """The sub-MILP with the integers outside `free` fixed at the incumbent. Returns (solved to
+        optimality, its point if it is feasible, its objective)."""
+        p, ints = self.problem, self.ints
+        fixed = ints[~free]
+        lower = p.col_lower[ints].copy()
+        upper = p.col_upper[ints].copy()
+        lower[~free] = np.round(self.x[fixed])
+        upper[~free] = np.round(self.x[fixed])
+        self.highs.changeColsBounds(len(ints), ints, lower, upper)
+        self.highs.setOptionValue("time_limit", float(limit))
+        sol = highspy.HighsSolution()
+        sol.col_value = list(self.x)
+        sol.value_valid = True
+        self.highs.setSolution(sol)
+        self.highs.run()
+        info = self.highs.getInfo()
+        solved = self.highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        if info.primal_solution_status != 2:
+            return solved, None, float("inf")
+        x = np.array(self.highs.getSolution().col_value)
+        return solved, x, float(p.col_cost @ x)
+
+    def run(self, deadline: float, on_improvement: Callable[[float], None] | None = None) -> np.ndarray:
+        """Search until `deadline` (time.time()); returns the best point found (the incumbent at worst)."""
+        started = time.time()
+        kinds = self.kinds()
+        if not kinds or not len(self.ints):
+            return self.x
+        turn = 0
+        stale = 0
+        while True:
+            remaining = deadline - time.time()
+            if remaining < SUB_MIN_S:
+                break
+            kind = kinds[turn % len(kinds)]
+            turn += 1
+            free = self.neighbourhood(kind)
+            if not free.any() or free.all():
+                stale += 1
+                if stale > 4 * len(kinds):
+                    break
+                continue
+            limit = min(SUB_MAX_S, remaining)
+            t0 = time.time()
+            solved, x, objective = self.solve_neighbourhood(free, limit)
+            took = time.time() - t0
+            self.stats.tried[kind] = self.stats.tried.get(kind, 0) + 1
+            self.stats.log.append((kind, int(free.sum()), solved, took, objective))
+            self.adapt(kind, solved, took, limit)
+            if x is not None and objective < self.objective * (1 - IMPROVEMENT_REL) \
+                    and violation(self.problem, x) <= 1e-6:
+                self.x, self.objective = x, objective
+                self.stats.improved[kind] = self.stats.improved.get(kind, 0) + 1
+                self.stats.history.append((time.time() - started, objective))
+                stale = 0
+                if on_improvement is not None:
+                    on_improvement(objective)
+            else:
+                stale += 1
+                # every kind tried several times over without a gain: the incumbent is locally optimal
+                if stale > 6 * len(kinds):
+                    break
+        self.stats.objective = self.objective
+        self.stats.seconds = time.time() - started
+        return self.x
+
+
+def lp_relaxation(problem: ArrayProblem, settings: dict[str, Any]) -> tuple[np.ndarray, float] | None:
+    """The LP relaxation's values and objective (None if it did not solve)."""
+    highs = new_highs()
+    set_options(highs, settings, PASSED_OPTIONS + ("time_limit",))
+    highs.setOptionValue("output_flag", False)
+    relaxed = ArrayProblem(problem.cols, problem.rows, problem.col_cost, problem.col_lower, problem.col_upper,
+                           np.zeros_like(problem.integrality), problem.row_lower, problem.row_upper,
+                           problem.a_start, problem.a_index, problem.a_value)
+    load_problem(highs, relaxed)
+    highs.run()
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.array(highs.getSolution().col_value), float(highs.getInfo().objective_function_value)
