@@ -169,9 +169,11 @@ def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
 
 def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
                 on_event: MipEvents | None = None, cancel: threading.Event | None = None,
-                price: bool = True) -> ProblemSolution:
+                price: bool = True, cuts: Any = None) -> ProblemSolution:
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `price`, the LP with
-    its integers fixed. `deadline` (time.time()) overrides the options' time limit."""
+    its integers fixed. `deadline` (time.time()) overrides the options' time limit. `cuts`
+    (`solvers.cuts.Cuts`): rows valid for every integer point, added for the MIP and removed before pricing
+    (prices are the duals of the market's rows alone)."""
     highs = new_highs()
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
@@ -180,6 +182,8 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         settings["time_limit"] = max(0.01, deadline - time.time())
     set_options(highs, settings)
     load_problem(highs, problem)
+    if cuts is not None:
+        cuts.add_to(highs)
     if problem.start is not None and problem.num_int:
         sol = highspy.HighsSolution()
         sol.col_value = list(problem.start)
@@ -212,6 +216,9 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
     pricing_seconds = 0.0
     if price:
         pricing_started = time.perf_counter()
+        if cuts is not None and len(cuts):
+            first = len(problem.rows)
+            highs.deleteRows(len(cuts), np.arange(first, first + len(cuts), dtype=np.int32))
         priced = price_with_integers_fixed(highs, problem, x)
         if priced is not None:
             row_dual, x = priced  # the LP's values: exact in the integers (no tolerance crumbs)

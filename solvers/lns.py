@@ -122,9 +122,11 @@ class NeighbourhoodSearch:
         tags = self.tags.take(ints)
         tagged = tags.area >= 0
         if kind == "blocks":
+            # size above 1: the window's width in blocks; below 1: one block, a random share of its columns
             width = max(1, int(round(self.size["blocks"])))
             start = int(self.rng.integers(0, max(1, tags.num_blocks - width + 1)))
-            return tagged & (tags.first_block < start + width) & (tags.last_block >= start)
+            free = tagged & (tags.first_block < start + width) & (tags.last_block >= start)
+            return self._thin(free, self.size["blocks"])
         if kind == "areas":
             areas = sorted({int(a) for a in tags.area[tagged]})
             if not areas:
@@ -151,7 +153,7 @@ class NeighbourhoodSearch:
     def adapt(self, kind: str, solved: bool, took: float, limit: float) -> None:
         if kind == "blocks":
             self.size[kind] = min(self.size[kind] * 1.5, 48.0) if solved and took < limit / 2 else \
-                max(1.0, self.size[kind] / 1.5) if not solved else self.size[kind]
+                max(0.05, self.size[kind] / 1.5) if not solved else self.size[kind]
         else:
             self.size[kind] = min(1.0, self.size[kind] * 1.3) if solved and took < limit / 2 else \
                 max(0.05, self.size[kind] / 1.5) if not solved else self.size[kind]

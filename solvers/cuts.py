@@ -1,0 +1,199 @@
+"""Gomory mixed-integer (GMI) cuts from the root LP's tableau, read through highspy, as rows over the
+problem's own columns.
+
+Why: issue 13 measured CBC's root bound after Gomory and MIR rounds above HiGHS's bound after minutes of
+search on a national auction; this module measures what GMI rounds from HiGHS's own tableau give
+(docs/performance.md has the figures; the fast path does not use them unless they pay).
+
+How: every row `lo ≤ a·x ≤ hi` becomes `a·x − s = 0` with a column `s ∈ [lo, hi]`, so the LP has only
+structural columns and every HiGHS logical is fixed at 0 (its tableau entries never matter). For each
+basic binary at a fractional value, the tableau row `x_j + Σ ā_k x_k = β` (`getReducedRow`) gives the GMI
+cut over the nonbasic columns measured from their bounds; the slacks in it are replaced by their rows, so
+the cut is a row over x alone. A cut joins the LP as `c·x − t = 0, t ≥ rhs`, so the next round's tableau
+stays in the same form. Cuts with a wide coefficient range (> MAX_DYNAMISM) are left out: they cost more
+in numerical trouble than they give.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from solvers.highs import ArrayProblem, new_highs
+
+MAX_DYNAMISM = 1e6
+MIN_FRACTION = 0.005
+EPS = 1e-9
+
+
+@dataclass
+class Cuts:
+    """Cuts `c·x ≥ rhs` over the problem's columns (CSR), and the LP bound before and after each round."""
+
+    start: list[int] = field(default_factory=lambda: [0])
+    index: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    rhs: list[float] = field(default_factory=list)
+    bounds: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.rhs)
+
+    def add(self, cols: np.ndarray, vals: np.ndarray, rhs: float) -> None:
+        self.index.extend(int(c) for c in cols)
+        self.value.extend(float(v) for v in vals)
+        self.start.append(len(self.index))
+        self.rhs.append(float(rhs))
+
+    def add_to(self, highs: highspy.Highs) -> None:
+        """Hand the cuts to `highs` as rows (its model's columns must be the problem's)."""
+        if not len(self):
+            return
+        highs.addRows(len(self), np.array(self.rhs), np.full(len(self), highspy.kHighsInf),
+                      len(self.index), np.array(self.start[:-1], dtype=np.int32),
+                      np.array(self.index, dtype=np.int32), np.array(self.value))
+
+
+def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, deadline: float | None = None,
+                  threads: int = 1) -> Cuts:
+    """Up to `rounds` rounds of GMI cuts (at most `max_cuts` a round) on `problem`'s LP relaxation."""
+    started = time.perf_counter()
+    n, m = len(problem.cols), len(problem.rows)
+    row_len = np.diff(problem.a_start)
+    # definitions of the slack columns: s_i = (row i)·x, and later t_c = (cut c)·x
+    defs_start = list(problem.a_start)
+    defs_index = list(problem.a_index)
+    defs_value = list(problem.a_value)
+
+    highs = new_highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", threads)
+    lp = highspy.HighsLp()
+    lp.num_col_ = n + m
+    lp.num_row_ = m
+    lp.col_cost_ = np.concatenate([problem.col_cost, np.zeros(m)])
+    lp.col_lower_ = np.concatenate([problem.col_lower, problem.row_lower])
+    lp.col_upper_ = np.concatenate([problem.col_upper, problem.row_upper])
+    lp.row_lower_ = np.zeros(m)
+    lp.row_upper_ = np.zeros(m)
+    # rows: a·x − s_i = 0
+    starts = np.zeros(m + 1, dtype=np.int32)
+    np.cumsum(row_len + 1, out=starts[1:])
+    index = np.empty(int(starts[-1]), dtype=np.int32)
+    value = np.empty(int(starts[-1]))
+    row_of = np.repeat(np.arange(m), row_len)
+    pos = starts[:-1][row_of] + (np.arange(len(problem.a_index)) - problem.a_start[:-1][row_of])
+    index[pos] = problem.a_index
+    value[pos] = problem.a_value
+    index[starts[1:] - 1] = n + np.arange(m)
+    value[starts[1:] - 1] = -1.0
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = starts
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
+    lp.a_matrix_.num_col_ = n + m
+    lp.a_matrix_.num_row_ = m
+    highs.passModel(lp)
+
+    is_int = np.zeros(n + m, dtype=bool)
+    is_int[:n] = problem.integrality == 1
+    lower = np.array(lp.col_lower_)
+    upper = np.array(lp.col_upper_)
+    cuts = Cuts()
+    for _round in range(rounds + 1):
+        highs.run()
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            break
+        cuts.bounds.append(float(highs.getInfo().objective_function_value))
+        if _round == rounds or (deadline is not None and time.time() > deadline):
+            break
+        x = np.array(highs.getSolution().col_value)
+        basis = highs.getBasis()
+        status = np.array([int(s) for s in basis.col_status])
+        _, basic = highs.getBasicVariables()
+        candidates = [(r, int(j)) for r, j in enumerate(basic) if j >= 0 and is_int[j]
+                      and MIN_FRACTION < x[j] - math.floor(x[j]) < 1 - MIN_FRACTION]
+        # most fractional first
+        candidates.sort(key=lambda rj: abs(x[rj[1]] - math.floor(x[rj[1]]) - 0.5))
+        new_rows = []
+        d_start = np.asarray(defs_start, dtype=np.int64)
+        d_index = np.asarray(defs_index, dtype=np.int64)
+        d_value = np.asarray(defs_value, dtype=float)
+        for r, j in candidates[:max_cuts]:
+            cut = _gmi_cut(highs, r, x[j], status, lower, upper, is_int, len(lower))
+            if cut is None:
+                continue
+            coef, rhs = cut
+            # replace slack and earlier-cut columns by their definitions over x
+            dense = coef[:n].copy()
+            ks = np.flatnonzero(coef[n:])
+            if len(ks):
+                lengths = d_start[ks + 1] - d_start[ks]
+                offsets = np.repeat(d_start[ks] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+                nzs = offsets + np.arange(int(lengths.sum()))
+                dense += np.bincount(d_index[nzs], weights=np.repeat(coef[n + ks], lengths) * d_value[nzs],
+                                     minlength=n)
+            nz = np.flatnonzero(np.abs(dense) > EPS)
+            if not len(nz):
+                continue
+            mags = np.abs(dense[nz])
+            if mags.max() / mags.min() > MAX_DYNAMISM:
+                continue
+            scale = 1.0 / mags.max()
+            vals, rhs = dense[nz] * scale, rhs * scale
+            if float(vals @ x[nz]) >= rhs - 1e-6 * max(1.0, abs(rhs)):
+                continue  # not violated at this vertex (numerics)
+            new_rows.append((nz, vals, rhs))
+        if not new_rows:
+            break
+        for nz, vals, rhs in new_rows:
+            cuts.add(nz, vals, rhs)
+            t = len(lower)
+            highs.addCol(0.0, rhs, highspy.kHighsInf, 0, np.zeros(0, dtype=np.int32), np.zeros(0))
+            highs.addRow(0.0, 0.0, len(nz) + 1, np.concatenate([nz, [t]]).astype(np.int32),
+                         np.concatenate([vals, [-1.0]]))
+            lower = np.append(lower, rhs)
+            upper = np.append(upper, np.inf)
+            is_int = np.append(is_int, False)
+            defs_index.extend(int(c) for c in nz)
+            defs_value.extend(float(v) for v in vals)
+            # the slack-definition list is indexed from n: slacks 0..m-1, then the cuts' columns
+            defs_start.append(len(defs_index))
+    cuts.seconds = time.perf_counter() - started
+    return cuts
+
+
+def _gmi_cut(highs: highspy.Highs, r: int, beta: float, status: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+             is_int: np.ndarray, num_cols: int) -> tuple[np.ndarray, float] | None:
+    """The GMI cut of tableau row `r` (basic value `beta`) as (coefficients over all columns, rhs) for
+    `coef·x ≥ rhs`; None where a nonbasic column is free."""
+    _, row = highs.getReducedRow(r)
+    row = np.asarray(row)[:num_cols]
+    f0 = beta - math.floor(beta)
+    at_lower = status == int(highspy.HighsBasisStatus.kLower)
+    at_upper = status == int(highspy.HighsBasisStatus.kUpper)
+    free = status == int(highspy.HighsBasisStatus.kZero)
+    nonbasic = (at_lower | at_upper | free) & (np.abs(row) > EPS) & (upper - lower > EPS)
+    if (nonbasic & free).any():
+        return None
+    # a' over y (distance from the bound the column sits at): y = x − l at lower, u − x at upper
+    a = np.where(at_upper, -row, row)
+    g = np.zeros(num_cols)
+    ints = nonbasic & is_int
+    f = a - np.floor(a)
+    g[ints] = np.where(f[ints] <= f0, f[ints] / f0, (1 - f[ints]) / (1 - f0))
+    conts = nonbasic & ~is_int
+    g[conts] = np.where(a[conts] > 0, a[conts] / f0, -a[conts] / (1 - f0))
+    # Σ g y ≥ 1 in x: lower: g (x − l); upper: g (u − x)
+    coef = np.where(at_upper, -g, g)
+    low = nonbasic & at_lower
+    up = nonbasic & at_upper
+    rhs = 1.0 + float(g[low] @ lower[low]) - float(g[up] @ upper[up])
+    if not math.isfinite(rhs):
+        return None
+    return coef, rhs
