@@ -23,6 +23,8 @@ from typing import Any
 
 import psutil
 
+from bench.gaps import CHECKPOINTS_S, GAP_TARGETS, document_key, load_references, plot, split, summarise
+
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = "5000,20000,50000,200000"
 #: The targets of issue 5 (2 cores): end-to-end seconds and peak MB per size, and fast ≤ 0.5 × straight.
@@ -160,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         for row in json.loads((out_dir / "results.json").read_text()).get("results", []):
             previous[(row["bids"], row.get("document", "generated"), row.get("seed"))] = row
     rows = []
+    references = load_references()
     with tempfile.TemporaryDirectory(prefix="dkw-bench-") as tmp:
         for size in documents + sizes:
             path = generate(size, args.seed, Path(tmp)) if isinstance(size, int) else Path(size)
@@ -187,6 +190,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{size:>7} bids {method:>8}: {best.get('status')} end to end {best.get('end_to_end_s')} s, "
                       f"gap {best.get('gap')}, peak {best.get('peak_rss_mb')} MB", file=sys.stderr)
             entry["comparison"] = compare(entry.get("fast"), entry.get("straight"))
+            reference = references.get(document_key(entry["bids"], args.seed, entry["document"]))
+            if reference:
+                entry["reference"] = reference
+            for method in ("fast", "straight"):
+                run_row = entry.get(method) or {}
+                if run_row.get("trace") is not None and not run_row.get("carried_over"):
+                    run_row["over_time"] = summarise(run_row["trace"], reference)
+                    run_row.update(split(run_row.get("objective_yen"), run_row.get("bound"), reference))
             rows.append(entry)
             write(out_dir, machine, rows, args)  # after every size: a long run keeps what it measured
     mismatched = [r["bids"] for r in rows if r["comparison"].get("same_objective") is False]
@@ -203,7 +214,8 @@ def write(out_dir: Path, machine: dict[str, Any], rows: list[dict[str, Any]], ar
            "targets": {str(k): {"end_to_end_s": v[0], "peak_rss_mb": v[1]} for k, v in TARGETS.items()},
            "results": rows}
     (out_dir / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out_dir / "results.md").write_text(markdown(doc) + "\n")
+    (out_dir / "results.md").write_text(markdown(doc) + "\n" + gap_markdown(doc) + "\n")
+    plot(rows, out_dir / "gap-vs-time.png")
 
 
 def _cell(run: dict[str, Any] | None) -> str:
@@ -261,6 +273,40 @@ def markdown(doc: dict[str, Any]) -> str:
     if any((r.get(m) or {}).get("carried_over") for r in doc["results"] for m in ("fast", "straight")):
         lines += ["", "† carried over from the previous run in this directory (`--carry-over`): same document "
                   "and seed, that path's code unchanged since."]
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.3f}%"
+
+
+def gap_markdown(doc: dict[str, Any]) -> str:
+    """The fast path's proven gap at 10, 60 and 300 s, and its split against the reference (bench/reference.json):
+    incumbent above the best known incumbent, bound below the best known bound."""
+    lines = ["", "Fast path over time (the whole auction's incumbent and bound as the progress reports them; "
+             "split against `bench/reference.json`: incumbent above the reference's best incumbent / bound "
+             "below its best bound):", "",
+             "| bids | at 10 s: gap (inc. above / bound below) | at 60 s | at 300 s | to gap 1e-4 | to gap 1e-6 |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in doc["results"]:
+        over = (r.get("fast") or {}).get("over_time")
+        if not over:
+            continue
+        cells = []
+        for seconds in CHECKPOINTS_S:
+            point = over["checkpoints"].get(f"{seconds:g}")
+            # a run stopped by its limit before this checkpoint says nothing about it
+            stopped_before = r["fast"].get("status") != "OPTIMAL" and (r["fast"].get("wall_s") or 0) < seconds
+            if point is None or stopped_before:
+                cells.append("–")
+                continue
+            text = _pct(point["gap"])
+            if "incumbent_above_reference" in point or "bound_below_reference" in point:
+                text += f" ({_pct(point.get('incumbent_above_reference'))} / {_pct(point.get('bound_below_reference'))})"
+            cells.append(text)
+        reached = [f"{over[f'time_to_gap_{t:g}']:.0f} s" if over.get(f"time_to_gap_{t:g}") is not None else "not reached"
+                   for t in GAP_TARGETS]
+        lines.append(f"| {r['bids']:,} | " + " | ".join(cells + reached) + " |")
     return "\n".join(lines)
 
 

@@ -3,7 +3,8 @@
     python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress]
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
-result document bytes out), status, objective, gap, nodes, components and the process's peak RSS.
+result document bytes out), status, objective, gap, nodes, components, the process's peak RSS, and the
+trace of the whole auction's incumbent and bound over time.
 """
 
 from __future__ import annotations
@@ -28,14 +29,25 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     auction = load_auction(parse_document(raw))
     parsed = time.perf_counter()
-    progress = None
+    terminal = None
     if show_progress:
         from dkw.progress import TerminalProgress
 
-        progress = TerminalProgress()
+        terminal = TerminalProgress()
+    # the whole auction's incumbent and bound over time (seconds since the document was read), at each change
+    trace: list[list[float | None]] = []
+
+    def progress(p) -> None:
+        if p.incumbent is not None or p.bound is not None:
+            point = [round(p.elapsed_s + (parsed - t0), 3), p.incumbent, p.bound]
+            if not trace or trace[-1][1:] != point[1:]:
+                trace.append(point)
+        if terminal is not None:
+            terminal(p)
+
     result = clear(auction, SolveOptions(time_limit_s=limit, method=method), progress=progress)
-    if progress is not None:
-        progress.close()
+    if terminal is not None:
+        terminal.close()
     out = json.dumps(result.to_document()).encode()
     done = time.perf_counter()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -49,7 +61,7 @@ def main(argv: list[str]) -> int:
         "pricing_s": round(info.pricing_seconds, 3), "clear_s": round(info.total_seconds, 3),
         "end_to_end_s": round(done - t0, 3), "result_bytes": len(out), "awards": len(result.awards),
         "peak_rss_mb": round(own, 1), "peak_rss_children_mb": round(children, 1),
-        "termination": info.termination,
+        "termination": info.termination, "trace": trace,
     }))
     return 0
 

@@ -30,6 +30,7 @@ import highspy
 import numpy as np
 
 from solvers.api import Progress, ProgressCallback, Solution, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from solvers.cuts import gomory_rounds
 from solvers.highs import (
     ArrayProblem,
     MipEvents,
@@ -58,6 +59,13 @@ HEURISTIC_OPTIONS = ("output_flag", "random_seed", "threads")
 LNS_MIN_INTEGERS = 2500
 LNS_SHARE = 0.4
 LNS_MAX_S = 120.0
+#: Rounds of Gomory mixed-integer cuts (solvers/cuts.py) handed to HiGHS with the MIP, on components with at
+#: least CUT_MIN_INTEGERS integer columns, within CUT_SHARE of the time left (at most CUT_MAX_S); 0: none.
+CUT_ROUNDS = 0
+CUT_MIN_INTEGERS = 2500
+CUT_MAX_PER_ROUND = 400
+CUT_SHARE = 0.2
+CUT_MAX_S = 60.0
 
 
 def solve_arrays(model, options: SolveOptions, progress: ProgressCallback | None = None,
@@ -160,6 +168,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
         deadline = time.time() + settings["time_limit"]
+    cuts = None
+    summaries: list[str] = []
     if options.warm_start and sub.num_int:
         if deadline is not None:
             settings["time_limit"] = max(0.01, deadline - time.time())
@@ -177,15 +187,25 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
                 sub.start = candidate
         if sub.start is not None and on_incumbent is not None:
             on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
+        if CUT_ROUNDS and sub.num_int >= CUT_MIN_INTEGERS:
+            budget = CUT_SHARE * (deadline - time.time()) if deadline is not None else CUT_MAX_S
+            cuts = gomory_rounds(sub, CUT_ROUNDS, CUT_MAX_PER_ROUND, time.time() + min(CUT_MAX_S, max(budget, 0.0)),
+                                 threads=int(settings.get("threads", 1) or 1))
+            if cuts.bounds:
+                lp_bound = max(cuts.bounds)
+            summaries.append(f"{len(cuts)} Gomory cuts in {cuts.seconds:.0f} s, LP bound {cuts.bounds[0]:,.0f} → "
+                             f"{lp_bound:,.0f}" if cuts.bounds else "Gomory cuts: the LP did not solve")
+            if sub.start is not None and on_incumbent is not None:
+                on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
         if sub.start is not None and sub.num_int >= LNS_MIN_INTEGERS:
             budget = LNS_SHARE * (deadline - time.time()) if deadline is not None else LNS_MAX_S
             search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, settings)
             sub.start = search.run(time.time() + min(LNS_MAX_S, max(budget, 0.0)),
                                    None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound))
-            sub.search_summary = search.stats.summary()
-    solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price)
-    if sub.search_summary:
-        solved.message = f"{solved.message}; {sub.search_summary}"
+            summaries.append(search.stats.summary())
+    solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
+    if summaries:
+        solved.message = "; ".join([solved.message] + summaries)
     return solved
 
 
@@ -412,7 +432,7 @@ def _stitch(subs: list[ArrayProblem], results: dict[int, ProblemSolution], num_c
         bound = min(bound, objective)
     gap = relative_gap(objective, bound)
     message = f"{len(subs)} component(s): " + ", ".join(sorted(set(statuses)))
-    searches = [r.message.split("; ", 1)[1] for r in results.values() if "; neighbourhood search" in r.message]
+    searches = [r.message.split("; ", 1)[1] for r in results.values() if "; " in r.message]  # what cuts and search did
     if searches:
         message += "; " + "; ".join(searches)
     outcome = SolveOutcome(name, objective, bound, gap, seconds, nodes, has_solution, message)

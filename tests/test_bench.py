@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import CASES_DIR
 
 from dkw.cli import main
@@ -27,3 +28,21 @@ def test_bench_runs_both_paths_and_writes_results(tmp_path, capsys) -> None:
 def test_bench_refuses_bad_sizes(tmp_path, capsys) -> None:
     assert main(["bench", "--sizes", "10,-5", "--out", str(tmp_path)]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_gap_over_time_and_its_split_against_the_reference() -> None:
+    """The trace's figures at each checkpoint, the first time each gap target is met, and the split:
+    incumbent above the reference incumbent, bound below the reference bound."""
+    from bench.gaps import load_references, summarise
+
+    trace = [[2.0, 1100.0, 900.0], [30.0, 1010.0, 990.0], [200.0, 1000.0, 1000.0 - 0.01]]
+    over = summarise(trace, {"incumbent": 1000.0, "bound": 995.0})
+    at10, at60, at300 = (over["checkpoints"][k] for k in ("10", "60", "300"))
+    assert at10["gap"] == pytest.approx(200 / 1100) and at60["gap"] == pytest.approx(20 / 1010)
+    assert at10["incumbent_above_reference"] == pytest.approx(0.1)
+    assert at60["bound_below_reference"] == pytest.approx(5 / 1000)
+    assert at300["bound_below_reference"] < 0  # better than the reference's bound
+    assert over["time_to_gap_0.0001"] == 200.0 and over["time_to_gap_1e-06"] is None
+    assert summarise([], None)["checkpoints"]["10"] is None
+    shipped = load_references()
+    assert all(ref["bound"] <= ref["incumbent"] and ref["how"] for ref in shipped.values())
