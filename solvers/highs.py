@@ -47,8 +47,6 @@ class ArrayProblem:
     block_tying: np.ndarray | None = None
     #: where each column sits in the market (`solvers.lns.ColumnTags`), for the neighbourhood search
     tags: Any = None
-    #: what the neighbourhood search did (for the solver message)
-    search_summary: str = ""
 
     @property
     def num_int(self) -> int:
