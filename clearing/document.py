@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,16 @@ class _Checker:
                 out.append(v)
         return out if ok else None
 
+    def unique_id(self, obj: dict, path: str, seen: Container[str], what: str,
+                  first_at: Mapping[str, int] | None = None) -> str | None:
+        """The entry's `id`; None, with the problem, if an earlier entry has it (`first_at`: which one)."""
+        value = self.string(obj, "id", path)
+        if value is not None and value in seen:
+            also = f" (also {path.partition('[')[0]}[{first_at[value]}])" if first_at is not None else ""
+            self.add(f"{path}.id", f"duplicate {what} id {_show(value)}{also}")
+            return None
+        return value
+
     def reference(self, obj: dict, key: str, path: str, known: set[str] | dict[str, Any], what: str,
                   note: str = "") -> str | None:
         """A string naming something declared elsewhere (`known`); None, with the problem, if it is not."""
@@ -333,10 +344,7 @@ def _lines(c: _Checker, doc: dict) -> tuple[list[Line], set[str]]:
         path = f"lines[{i}]"
         if not c.fields(raw, path, LINE_FIELDS, {"id", "from_area", "to_area"}):
             continue
-        lid = c.string(raw, "id", path)
-        if lid is not None and lid in line_ids:
-            c.add(f"{path}.id", f"duplicate line id {_show(lid)}")
-            lid = None
+        lid = c.unique_id(raw, path, line_ids, "line")
         ends = [c.reference(raw, key, path, c.areas, "area") for key in ("from_area", "to_area")]
         if ends[0] is not None and ends[0] == ends[1]:
             c.add(f"{path}.to_area", f"line connects area {_show(ends[0])} to itself")
@@ -369,10 +377,7 @@ def _interfaces(c: _Checker, doc: dict, line_ids: set[str]) -> list[Interface]:
         path = f"interfaces[{i}]"
         if not c.fields(raw, path, INTERFACE_FIELDS, INTERFACE_FIELDS):
             continue
-        iid = c.string(raw, "id", path)
-        if iid is not None and iid in interface_ids:
-            c.add(f"{path}.id", f"duplicate interface id {_show(iid)}")
-            iid = None
+        iid = c.unique_id(raw, path, interface_ids, "interface")
         limit = c.number(raw, "limit_kw", path)
         members = _interface_members(c, raw, path, line_ids)
         if iid is not None:
@@ -441,10 +446,7 @@ def _resources(c: _Checker, doc: dict) -> tuple[list[Resource], dict[str, str | 
         path = f"resources[{i}]"
         if not c.fields(raw, path, RESOURCE_FIELDS, {"id", "area"}):
             continue
-        rid = c.string(raw, "id", path)
-        if rid is not None and rid in resource_area:
-            c.add(f"{path}.id", f"duplicate resource id {_show(rid)}")
-            rid = None
+        rid = c.unique_id(raw, path, resource_area.keys(), "resource")
         area = c.reference(raw, "area", path, c.areas, "area")
         flat = c.number(raw, "capacity_kw", path)
         by_block = c.by_block(raw, "capacity_kw_by_block", path, c.blocks)
@@ -470,11 +472,8 @@ def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[
         path = f"bids[{i}]"
         if not c.fields(raw, path, BID_FIELDS, BID_REQUIRED):
             continue
-        bid_id = c.string(raw, "id", path)
-        if bid_id is not None and bid_id in bid_index:
-            c.add(f"{path}.id", f"duplicate bid id {_show(bid_id)} (also bids[{bid_index[bid_id]}])")
-            bid_id = None
-        elif bid_id is not None:
+        bid_id = c.unique_id(raw, path, bid_index, "bid", first_at=bid_index)
+        if bid_id is not None:
             bid_index[bid_id] = i
         area = c.reference(raw, "area", path, c.areas, "area")
         bid_products = c.id_list(raw, "products", path, known=c.products, what="product")
