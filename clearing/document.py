@@ -11,7 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,14 @@ class _Checker:
             return None
         return int(value)
 
+    def entries(self, doc: dict, key: str, allowed: set[str], required: set[str]) -> Iterator[tuple[int, dict, str]]:
+        """(position, entry, path) of every entry of the list `doc[key]` that is an object with only
+        `allowed` fields and every `required` one; the others get their problems and are skipped."""
+        for i, raw in enumerate(self.list_of_objects(doc, key)):
+            path = f"{key}[{i}]"
+            if self.fields(raw, path, allowed, required):
+                yield i, raw, path
+
     def list_of_objects(self, doc: dict, key: str) -> list[Any]:
         value = doc.get(key, [])
         if not isinstance(value, list):
@@ -321,10 +329,7 @@ def _price_caps(c: _Checker, doc: dict) -> list[PriceCap] | None:
         return None
     caps: list[PriceCap] = []
     seen: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "price_caps")):
-        path = f"price_caps[{i}]"
-        if not c.fields(raw, path, CAP_FIELDS, CAP_FIELDS):
-            continue
+    for _, raw, path in c.entries(doc, "price_caps", CAP_FIELDS, CAP_FIELDS):
         product = c.enum(raw, "product", path, (*PRODUCTS, COMPOSITE))
         value = c.number(raw, "yen_per_kw_h", path)
         if product in seen:
@@ -340,10 +345,7 @@ def _lines(c: _Checker, doc: dict) -> tuple[list[Line], set[str]]:
     every well-formed id, for the interfaces' references (a faulty line is not also an unknown one)."""
     lines: list[Line] = []
     line_ids: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "lines")):
-        path = f"lines[{i}]"
-        if not c.fields(raw, path, LINE_FIELDS, {"id", "from_area", "to_area"}):
-            continue
+    for _, raw, path in c.entries(doc, "lines", LINE_FIELDS, {"id", "from_area", "to_area"}):
         lid = c.unique_id(raw, path, line_ids, "line")
         ends = [c.reference(raw, key, path, c.areas, "area") for key in ("from_area", "to_area")]
         if ends[0] is not None and ends[0] == ends[1]:
@@ -373,10 +375,7 @@ def _interfaces(c: _Checker, doc: dict, line_ids: set[str]) -> list[Interface]:
     """interfaces: unique ids, a limit, a non-empty list of distinct (known line, direction) members."""
     interfaces: list[Interface] = []
     interface_ids: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "interfaces")):
-        path = f"interfaces[{i}]"
-        if not c.fields(raw, path, INTERFACE_FIELDS, INTERFACE_FIELDS):
-            continue
+    for _, raw, path in c.entries(doc, "interfaces", INTERFACE_FIELDS, INTERFACE_FIELDS):
         iid = c.unique_id(raw, path, interface_ids, "interface")
         limit = c.number(raw, "limit_kw", path)
         members = _interface_members(c, raw, path, line_ids)
@@ -416,10 +415,7 @@ def _requirements(c: _Checker, doc: dict) -> list[Requirement]:
     """requirements: at most one per known area, product and block."""
     requirements: list[Requirement] = []
     seen: dict[tuple, int] = {}
-    for i, raw in enumerate(c.list_of_objects(doc, "requirements")):
-        path = f"requirements[{i}]"
-        if not c.fields(raw, path, REQUIREMENT_FIELDS, {"area", "product", "block", "kw"}):
-            continue
+    for i, raw, path in c.entries(doc, "requirements", REQUIREMENT_FIELDS, {"area", "product", "block", "kw"}):
         area = c.reference(raw, "area", path, c.areas, "area")
         product = c.reference(raw, "product", path, c.products, "product", " (not in products)")
         block = c.block(raw.get("block"), f"{path}.block") if "block" in raw else None
@@ -442,10 +438,7 @@ def _resources(c: _Checker, doc: dict) -> tuple[list[Resource], dict[str, str | 
     Also every declared id with its area (None if the area is faulty), for the bids' references."""
     resources: list[Resource] = []
     resource_area: dict[str, str | None] = {}
-    for i, raw in enumerate(c.list_of_objects(doc, "resources")):
-        path = f"resources[{i}]"
-        if not c.fields(raw, path, RESOURCE_FIELDS, {"id", "area"}):
-            continue
+    for _, raw, path in c.entries(doc, "resources", RESOURCE_FIELDS, {"id", "area"}):
         rid = c.unique_id(raw, path, resource_area.keys(), "resource")
         area = c.reference(raw, "area", path, c.areas, "area")
         flat = c.number(raw, "capacity_kw", path)
@@ -466,12 +459,8 @@ def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[
     """bids: each checked on its own, then the references between bids (parents, substitutes)."""
     bids: list[Bid] = []
     bid_index: dict[str, int] = {}
-    raw_bids = c.list_of_objects(doc, "bids")
     parents: dict[str, tuple[str, int]] = {}
-    for i, raw in enumerate(raw_bids):
-        path = f"bids[{i}]"
-        if not c.fields(raw, path, BID_FIELDS, BID_REQUIRED):
-            continue
+    for i, raw, path in c.entries(doc, "bids", BID_FIELDS, BID_REQUIRED):
         bid_id = c.unique_id(raw, path, bid_index, "bid", first_at=bid_index)
         if bid_id is not None:
             bid_index[bid_id] = i
@@ -501,7 +490,7 @@ def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[
                 and ("group" not in raw or group is not None):
             bids.append(Bid(bid_id, area, tuple(bid_products), tuple(bid_blocks), kw, min_kw, price,
                             Category(category), resource, group, parent, metering, cost))
-    _bid_references(c, raw_bids, bid_index, parents)
+    _bid_references(c, doc["bids"] if isinstance(doc.get("bids"), list) else [], bid_index, parents)
     return bids
 
 

@@ -97,8 +97,8 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
         print("dkw clear: --policy applies to in-process clearing; a server clears under its own policy",
               file=sys.stderr)
         return EXIT_BAD_INPUT
+    from clearing.result import ClearingResult
     from server.client import RemoteFailed, RemoteInvalid, clear_remote  # the gRPC path, where installed
-    from server.convert import result_from_document
 
     path = args.auction
     try:
@@ -117,7 +117,7 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
     auction = read_auction(path)  # the server accepted it, so this only fails if the file changed meanwhile
     if auction is None:
         return EXIT_BAD_INPUT
-    return auction, result_from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
+    return auction, ClearingResult.from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
