@@ -296,9 +296,9 @@ def run_inline(tasks: list[ReplayTask]) -> Iterator[Completion]:
 
 def run_pool(tasks: list[ReplayTask], workers: int) -> Iterator[Completion]:
     """A process pool; the forkserver start method keeps workers clean of this process's threads and
-    preloads the engine once, so each worker does not pay for importing Pyomo again."""
+    preloads the engine and the fast back-end once, so each worker does not pay for importing them again."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["clearing.replay.runner"])
+    ctx.set_forkserver_preload(["clearing.replay.runner", "clearing.fastpath", "solvers.fast"])
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in cf.as_completed(futures):
