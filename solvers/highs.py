@@ -165,9 +165,10 @@ def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
 
 def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
                 on_event: MipEvents | None = None, cancel: threading.Event | None = None,
-                price: bool = True) -> ProblemSolution:
+                price: bool = True, on_pricing: Callable[[], None] | None = None) -> ProblemSolution:
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `price`, the LP with
-    its integers fixed. `deadline` (time.time()) overrides the options' time limit."""
+    its integers fixed (`on_pricing` called before it). `deadline` (time.time()) overrides the options'
+    time limit."""
     highs = new_highs()
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
@@ -207,6 +208,8 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
     row_dual = None
     pricing_seconds = 0.0
     if price:
+        if on_pricing is not None:
+            on_pricing()
         pricing_started = time.perf_counter()
         priced = price_with_integers_fixed(highs, problem, x)
         if priced is not None:
