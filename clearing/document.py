@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,16 @@ class _Checker:
                 out.append(v)
         return out if ok else None
 
+    def unique_id(self, obj: dict, path: str, seen: Container[str], what: str,
+                  first_at: Mapping[str, int] | None = None) -> str | None:
+        """The entry's `id`; None, with the problem, if an earlier entry has it (`first_at`: which one)."""
+        value = self.string(obj, "id", path)
+        if value is not None and value in seen:
+            also = f" (also {path.partition('[')[0]}[{first_at[value]}])" if first_at is not None else ""
+            self.add(f"{path}.id", f"duplicate {what} id {_show(value)}{also}")
+            return None
+        return value
+
     def reference(self, obj: dict, key: str, path: str, known: set[str] | dict[str, Any], what: str,
                   note: str = "") -> str | None:
         """A string naming something declared elsewhere (`known`); None, with the problem, if it is not."""
@@ -221,6 +232,14 @@ class _Checker:
             self.add(where, f"block {_show(value)} out of range 0..{self.blocks - 1}")
             return None
         return int(value)
+
+    def entries(self, doc: dict, key: str, allowed: set[str], required: set[str]) -> Iterator[tuple[int, dict, str]]:
+        """(position, entry, path) of every entry of the list `doc[key]` that is an object with only
+        `allowed` fields and every `required` one; the others get their problems and are skipped."""
+        for i, raw in enumerate(self.list_of_objects(doc, key)):
+            path = f"{key}[{i}]"
+            if self.fields(raw, path, allowed, required):
+                yield i, raw, path
 
     def list_of_objects(self, doc: dict, key: str) -> list[Any]:
         value = doc.get(key, [])
@@ -310,10 +329,7 @@ def _price_caps(c: _Checker, doc: dict) -> list[PriceCap] | None:
         return None
     caps: list[PriceCap] = []
     seen: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "price_caps")):
-        path = f"price_caps[{i}]"
-        if not c.fields(raw, path, CAP_FIELDS, CAP_FIELDS):
-            continue
+    for _, raw, path in c.entries(doc, "price_caps", CAP_FIELDS, CAP_FIELDS):
         product = c.enum(raw, "product", path, (*PRODUCTS, COMPOSITE))
         value = c.number(raw, "yen_per_kw_h", path)
         if product in seen:
@@ -329,14 +345,8 @@ def _lines(c: _Checker, doc: dict) -> tuple[list[Line], set[str]]:
     every well-formed id, for the interfaces' references (a faulty line is not also an unknown one)."""
     lines: list[Line] = []
     line_ids: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "lines")):
-        path = f"lines[{i}]"
-        if not c.fields(raw, path, LINE_FIELDS, {"id", "from_area", "to_area"}):
-            continue
-        lid = c.string(raw, "id", path)
-        if lid is not None and lid in line_ids:
-            c.add(f"{path}.id", f"duplicate line id {_show(lid)}")
-            lid = None
+    for _, raw, path in c.entries(doc, "lines", LINE_FIELDS, {"id", "from_area", "to_area"}):
+        lid = c.unique_id(raw, path, line_ids, "line")
         ends = [c.reference(raw, key, path, c.areas, "area") for key in ("from_area", "to_area")]
         if ends[0] is not None and ends[0] == ends[1]:
             c.add(f"{path}.to_area", f"line connects area {_show(ends[0])} to itself")
@@ -365,14 +375,8 @@ def _interfaces(c: _Checker, doc: dict, line_ids: set[str]) -> list[Interface]:
     """interfaces: unique ids, a limit, a non-empty list of distinct (known line, direction) members."""
     interfaces: list[Interface] = []
     interface_ids: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "interfaces")):
-        path = f"interfaces[{i}]"
-        if not c.fields(raw, path, INTERFACE_FIELDS, INTERFACE_FIELDS):
-            continue
-        iid = c.string(raw, "id", path)
-        if iid is not None and iid in interface_ids:
-            c.add(f"{path}.id", f"duplicate interface id {_show(iid)}")
-            iid = None
+    for _, raw, path in c.entries(doc, "interfaces", INTERFACE_FIELDS, INTERFACE_FIELDS):
+        iid = c.unique_id(raw, path, interface_ids, "interface")
         limit = c.number(raw, "limit_kw", path)
         members = _interface_members(c, raw, path, line_ids)
         if iid is not None:
@@ -411,10 +415,7 @@ def _requirements(c: _Checker, doc: dict) -> list[Requirement]:
     """requirements: at most one per known area, product and block."""
     requirements: list[Requirement] = []
     seen: dict[tuple, int] = {}
-    for i, raw in enumerate(c.list_of_objects(doc, "requirements")):
-        path = f"requirements[{i}]"
-        if not c.fields(raw, path, REQUIREMENT_FIELDS, {"area", "product", "block", "kw"}):
-            continue
+    for i, raw, path in c.entries(doc, "requirements", REQUIREMENT_FIELDS, {"area", "product", "block", "kw"}):
         area = c.reference(raw, "area", path, c.areas, "area")
         product = c.reference(raw, "product", path, c.products, "product", " (not in products)")
         block = c.block(raw.get("block"), f"{path}.block") if "block" in raw else None
@@ -437,14 +438,8 @@ def _resources(c: _Checker, doc: dict) -> tuple[list[Resource], dict[str, str | 
     Also every declared id with its area (None if the area is faulty), for the bids' references."""
     resources: list[Resource] = []
     resource_area: dict[str, str | None] = {}
-    for i, raw in enumerate(c.list_of_objects(doc, "resources")):
-        path = f"resources[{i}]"
-        if not c.fields(raw, path, RESOURCE_FIELDS, {"id", "area"}):
-            continue
-        rid = c.string(raw, "id", path)
-        if rid is not None and rid in resource_area:
-            c.add(f"{path}.id", f"duplicate resource id {_show(rid)}")
-            rid = None
+    for _, raw, path in c.entries(doc, "resources", RESOURCE_FIELDS, {"id", "area"}):
+        rid = c.unique_id(raw, path, resource_area.keys(), "resource")
         area = c.reference(raw, "area", path, c.areas, "area")
         flat = c.number(raw, "capacity_kw", path)
         by_block = c.by_block(raw, "capacity_kw_by_block", path, c.blocks)
@@ -464,17 +459,10 @@ def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[
     """bids: each checked on its own, then the references between bids (parents, substitutes)."""
     bids: list[Bid] = []
     bid_index: dict[str, int] = {}
-    raw_bids = c.list_of_objects(doc, "bids")
     parents: dict[str, tuple[str, int]] = {}
-    for i, raw in enumerate(raw_bids):
-        path = f"bids[{i}]"
-        if not c.fields(raw, path, BID_FIELDS, BID_REQUIRED):
-            continue
-        bid_id = c.string(raw, "id", path)
-        if bid_id is not None and bid_id in bid_index:
-            c.add(f"{path}.id", f"duplicate bid id {_show(bid_id)} (also bids[{bid_index[bid_id]}])")
-            bid_id = None
-        elif bid_id is not None:
+    for i, raw, path in c.entries(doc, "bids", BID_FIELDS, BID_REQUIRED):
+        bid_id = c.unique_id(raw, path, bid_index, "bid", first_at=bid_index)
+        if bid_id is not None:
             bid_index[bid_id] = i
         area = c.reference(raw, "area", path, c.areas, "area")
         bid_products = c.id_list(raw, "products", path, known=c.products, what="product")
@@ -502,7 +490,7 @@ def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[
                 and ("group" not in raw or group is not None):
             bids.append(Bid(bid_id, area, tuple(bid_products), tuple(bid_blocks), kw, min_kw, price,
                             Category(category), resource, group, parent, metering, cost))
-    _bid_references(c, raw_bids, bid_index, parents)
+    _bid_references(c, doc["bids"] if isinstance(doc.get("bids"), list) else [], bid_index, parents)
     return bids
 
 

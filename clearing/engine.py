@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
 from clearing.formulation import Formulation, formulate
-from clearing.index import ZERO_KW, AuctionIndex, below_one_kw, build_index
+from clearing.index import AuctionIndex, below_one_kw, build_index
 from clearing.left_out import RejectedBid, price_cap_yen_per_kw_h
 from clearing.model import Auction, PriceCapMode
 from clearing.result import (
@@ -32,14 +32,6 @@ from clearing.result import (
 )
 from clearing.rules import Policy, prepare_clearing
 from solvers.api import Progress, ProgressCallback, Solution, SolveOptions
-
-
-def clean_kw(value: float) -> float:
-    """Solver noise removed: snap to a whole kW within 1e-6, else keep 6 decimals."""
-    nearest = round(value)
-    if abs(value - nearest) < ZERO_KW:
-        return float(nearest)
-    return round(value, 6)
 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
@@ -160,16 +152,10 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
     startup = sum(resources[r].startup_cost_yen for r in started)
 
     flows: list[Flow] = []
-    net_in: dict[tuple[str, str, int], float] = defaultdict(float)
     for k, (li, direction, p, t) in enumerate(ix.flow_keys):
         kw = clean_kw(f.get(k, 0.0))
-        if kw <= ZERO_KW:
-            continue
-        line = auction.lines[li]
-        src, dst = (line.from_area, line.to_area) if direction.value == "forward" else (line.to_area, line.from_area)
-        net_in[(dst, p, t)] += kw
-        net_in[(src, p, t)] -= kw
-        flows.append(Flow(line.id, direction.value, p, t, kw))
+        if kw > ZERO_KW:
+            flows.append(Flow(auction.lines[li].id, direction.value, p, t, kw))
 
     shortfalls: list[Shortfall] = []
     short_kw: dict[tuple[str, str, int], float] = {}
@@ -181,33 +167,9 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
     penalty = auction.shortfall_price_yen_per_kw_h * hours * sum(short_kw.values())
 
     prices = [MarginalPrice(*key, round(duals[key] / hours, 6)) for key in ix.balance_keys if key in duals]
-
-    # area summary: every (area, product, block) with a requirement or an offer
-    offered: dict[tuple[str, str, int], float] = defaultdict(float)
-    for bid in auction.bids:
-        for p in bid.products:
-            for t in bid.blocks:
-                offered[(bid.area, p, t)] += bid.kw
-    local_awards: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
-    for i, kw in awarded.items():
-        bid = ix.bids[i]
-        for p in bid.products:
-            for t in bid.blocks:
-                local_awards[(bid.area, p, t)].append((kw, bid.price_yen_per_kw_h))
-    requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
-    summary = []
-    for key in sorted(set(requirement) | set(offered) | set(net_in)):
-        local = local_awards.get(key, [])
-        local_kw = sum(kw for kw, _ in local)
-        prices_awarded = [price for _, price in local]
-        summary.append(AreaSummary(
-            *key, requirement_kw=requirement.get(key, 0.0), offered_kw=offered.get(key, 0.0),
-            awarded_local_kw=clean_kw(local_kw), awarded_for_area_kw=clean_kw(local_kw + net_in.get(key, 0.0)),
-            shortfall_kw=short_kw.get(key, 0.0),
-            max_price_yen_per_kw_h=max(prices_awarded) if local else None,
-            min_price_yen_per_kw_h=min(prices_awarded) if local else None,
-            avg_price_yen_per_kw_h=round(sum(kw * pr for kw, pr in local) / local_kw, 6) if local else None,
-        ))
+    net = net_import(auction, ((x.line, x.direction, x.product, x.block, x.kw) for x in flows))
+    summary = [AreaSummary(**figures) for figures in
+               area_figures(auction, ((ix.bids[i], kw) for i, kw in awarded.items()), net, short_kw)]
 
     return ClearingResult(
         auction_id=auction.auction_id, trading_date=auction.trading_date, status=status,

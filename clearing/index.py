@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from clearing.figures import ZERO_KW
 from clearing.left_out import RejectedBid, left_out_bids
 from clearing.model import Auction, Bid, Direction, Resource
 
@@ -19,8 +20,6 @@ TIE_BREAK_YEN_PER_KW = 1e-6
 #: Objective cost per kW of flow per line direction and block (yen): among equal-cost solutions,
 #: prefer less total flow (SPEC §3). Real cost figures never include it.
 FLOW_PREFERENCE_YEN_PER_KW = 1e-5
-#: Solver values closer than this to zero are zero; closer to a whole kW, that whole kW.
-ZERO_KW = 1e-6
 
 
 def below_one_kw(ix: AuctionIndex, q) -> set[str]:

@@ -24,6 +24,13 @@ COMMAND_MODULES = (
 )
 
 
+def print_problems(subject: str, problems: Sequence[object], nothing_was: str = "cleared") -> None:
+    """Every problem of a refused input, one line each, on stderr (exit code 2 follows)."""
+    print(f"{subject}: {len(problems)} problem(s), nothing was {nothing_was}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dkw", description="Clearing service for Japan's balancing market "
                                      "(需給調整市場): clear ΔkW auctions as a MILP with HiGHS.")

@@ -6,17 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clearing.document import InvalidAuction, load_auction_file, parse_document
 from clearing.model import Auction
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
 from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
 
-
-def print_problems(path: str, exc: InvalidAuction) -> None:
-    print(f"{path}: {len(exc.problems)} problem(s), nothing was cleared:", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
+if TYPE_CHECKING:
+    from clearing.rules import Policy
 
 
 def read_auction(path: str) -> Auction | None:
@@ -26,7 +24,7 @@ def read_auction(path: str) -> Auction | None:
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
     except InvalidAuction as exc:
-        print_problems(path, exc)
+        print_problems(path, exc.problems)
     return None
 
 
@@ -76,12 +74,10 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
 def clear_here(args: argparse.Namespace, options: SolveOptions):
     """(auction, result, result document, note) cleared in this process, or an exit code."""
-    auction = read_auction(args.auction)
-    if auction is None:
+    inputs = read_auction_and_policy(args)
+    if inputs is None:
         return EXIT_BAD_INPUT
-    policy = read_policy(args.policy)
-    if policy is None:
-        return EXIT_BAD_INPUT
+    auction, policy = inputs
     from clearing.engine import clear
 
     progress = None
@@ -101,8 +97,8 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
         print("dkw clear: --policy applies to in-process clearing; a server clears under its own policy",
               file=sys.stderr)
         return EXIT_BAD_INPUT
+    from clearing.result import ClearingResult
     from server.client import RemoteFailed, RemoteInvalid, clear_remote  # the gRPC path, where installed
-    from server.convert import result_from_document
 
     path = args.auction
     try:
@@ -113,9 +109,7 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
     try:
         doc, stored_as = clear_remote(args.server, data, options)
     except RemoteInvalid as exc:
-        print(f"{path}: {len(exc.problems)} problem(s), nothing was cleared:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems(path, exc.problems)
         return EXIT_BAD_INPUT
     except RemoteFailed as exc:
         print(f"dkw: {exc}", file=sys.stderr)
@@ -123,20 +117,21 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
     auction = read_auction(path)  # the server accepted it, so this only fails if the file changed meanwhile
     if auction is None:
         return EXIT_BAD_INPUT
-    return auction, result_from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
+    return auction, ClearingResult.from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    auction = read_auction(args.auction)
-    if auction is None or read_policy(args.policy) is None:
+    inputs = read_auction_and_policy(args)
+    if inputs is None:
         return EXIT_BAD_INPUT
+    auction, _ = inputs
     try:
         result = parse_document(Path(args.result).read_bytes())
     except OSError as exc:
         print(f"{args.result}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except InvalidAuction as exc:
-        print_problems(args.result, exc)
+        print_problems(args.result, exc.problems)
         return EXIT_BAD_INPUT
     if not isinstance(result, dict):
         print(f"{args.result}: the result must be a JSON object", file=sys.stderr)
@@ -152,6 +147,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"{args.result}: feasible under SPEC §3, costs consistent (objective {result.get('objective_yen')})")
     return EXIT_OK
+
+
+def read_auction_and_policy(args: argparse.Namespace) -> tuple[Auction, Policy] | None:
+    """`args.auction` validated and `args.policy` loaded, or None after printing what is wrong."""
+    auction = read_auction(args.auction)
+    if auction is None:
+        return None
+    policy = read_policy(args.policy)
+    return None if policy is None else (auction, policy)
 
 
 def read_policy(path: str | None):
@@ -170,12 +174,10 @@ def read_policy(path: str | None):
 def cmd_validate(args: argparse.Namespace) -> int:
     """Structural check (exit 2 on any problem), then the market rules per bid (SPEC §5): verdicts and
     monitoring flags are findings about bids, not errors of the document, so they exit 0."""
-    auction = read_auction(args.auction)
-    if auction is None:
+    inputs = read_auction_and_policy(args)
+    if inputs is None:
         return EXIT_BAD_INPUT
-    policy = read_policy(args.policy)
-    if policy is None:
-        return EXIT_BAD_INPUT
+    auction, policy = inputs
     from clearing.rules import validate_auction
 
     validation = validate_auction(auction, policy)
@@ -213,12 +215,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     """The MILP that `dkw clear` would solve, as its families and sizes, and with --lp as an LP file."""
-    auction = read_auction(args.auction)
-    if auction is None:
+    inputs = read_auction_and_policy(args)
+    if inputs is None:
         return EXIT_BAD_INPUT
-    policy = read_policy(args.policy)
-    if policy is None:
-        return EXIT_BAD_INPUT
+    auction, policy = inputs
     from clearing.formulation import formulate
     from clearing.index import build_index
     from clearing.rules import prepare_clearing

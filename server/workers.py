@@ -106,7 +106,11 @@ def worker_main(conn: Connection, parent_pid: int) -> None:
     """Entry point of a worker process: serve jobs from the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    import clearing.engine  # noqa: F401  (warm: the first job should not pay for the imports)
+    # warm: the first job should not pay for the imports (both back-ends: HiGHS, and Pyomo for `straight`)
+    import clearing.engine  # noqa: F401
+    import clearing.fastpath  # noqa: F401
+    import solvers.fast  # noqa: F401
+    import solvers.straight  # noqa: F401
 
     while True:
         try:

@@ -167,11 +167,12 @@ def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
 
 def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
                 on_event: MipEvents | None = None, cancel: threading.Event | None = None,
-                price: bool = True, cuts: Any = None) -> ProblemSolution:
+                price: bool = True, on_pricing: Callable[[], None] | None = None,
+                cuts: Any = None) -> ProblemSolution:
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `price`, the LP with
-    its integers fixed. `deadline` (time.time()) overrides the options' time limit. `cuts`
-    (`solvers.cuts.Cuts`): rows valid for every integer point, added for the MIP and removed before pricing
-    (prices are the duals of the market's rows alone)."""
+    its integers fixed (`on_pricing` called before it). `deadline` (time.time()) overrides the options'
+    time limit. `cuts` (`solvers.cuts.Cuts`): rows valid for every integer point, added for the MIP and
+    removed before pricing (prices are the duals of the market's rows alone)."""
     highs = new_highs()
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
@@ -213,6 +214,8 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
     row_dual = None
     pricing_seconds = 0.0
     if price:
+        if on_pricing is not None:
+            on_pricing()
         pricing_started = time.perf_counter()
         if cuts is not None and len(cuts):
             first = len(problem.rows)

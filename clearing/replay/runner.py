@@ -21,7 +21,6 @@ and the same scenario name; a changed input day is cleared again.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import hashlib
 import json
 import multiprocessing
@@ -297,9 +296,9 @@ def run_inline(tasks: list[ReplayTask]) -> Iterator[Completion]:
 
 def run_pool(tasks: list[ReplayTask], workers: int) -> Iterator[Completion]:
     """A process pool; the forkserver start method keeps workers clean of this process's threads and
-    preloads the engine once, so each worker does not pay for importing Pyomo again."""
+    preloads the engine and the fast back-end once, so each worker does not pay for importing them again."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["clearing.replay.runner"])
+    ctx.set_forkserver_preload(["clearing.replay.runner", "clearing.fastpath", "solvers.fast"])
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in cf.as_completed(futures):
@@ -490,13 +489,6 @@ def history_records(days: list[Day], policy_file: Path | None = None) -> list[di
 
 
 def write_days_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    from clearing.replay.summary import format_value
+    from clearing.replay.summary import write_csv
 
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(DAY_COLUMNS)
-        for rec in records:
-            writer.writerow([format_value("; ".join(rec.get("notes", [])) if c == "notes" else rec.get(c))
-                             for c in DAY_COLUMNS])
-    tmp.replace(path)
+    write_csv(path, DAY_COLUMNS, (dict(rec, notes="; ".join(rec.get("notes", []))) for rec in records))
