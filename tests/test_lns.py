@@ -39,11 +39,11 @@ def test_search_keeps_only_feasible_improvements(name: str) -> None:
     settings = SolveOptions(threads=1).highs_settings()
     lp_x, lp_objective = lp_relaxation(problem, settings)
     search = NeighbourhoodSearch(problem, start, lp_x, column_tags(mm), settings)
-    x = search.run(time.time() + 4.0)
+    x = search.run(time.time() + 6.0)
     assert violation(mm, x) <= 1e-6
     assert problem.col_cost @ x == pytest.approx(search.objective)
-    assert lp_objective - 1e-6 * abs(lp_objective) <= search.objective <= problem.col_cost @ start + 1e-9
-    assert sum(search.stats.tried.values()) >= 1
+    assert lp_objective - 1e-6 * abs(lp_objective) <= search.objective <= problem.col_cost @ start + 1e-9, search.stats
+    assert sum(search.stats.tried.values()) >= 1, search.stats
     # every kept point was an improvement, in order
     objectives = [o for _, o in search.stats.history]
     assert objectives == sorted(objectives, reverse=True)
