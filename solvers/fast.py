@@ -61,7 +61,7 @@ LNS_SHARE = 0.4
 LNS_MAX_S = 120.0
 #: Rounds of Gomory mixed-integer cuts (solvers/cuts.py) handed to HiGHS with the MIP, on components with at
 #: least CUT_MIN_INTEGERS integer columns, within CUT_SHARE of the time left (at most CUT_MAX_S); 0: none.
-CUT_ROUNDS = 0
+CUT_ROUNDS = 6
 CUT_MIN_INTEGERS = 2500
 CUT_MAX_PER_ROUND = 400
 CUT_SHARE = 0.2
