@@ -51,17 +51,23 @@ def test_search_keeps_only_feasible_improvements(name: str) -> None:
 
 @pytest.mark.parametrize("name", [n for n in sorted(EXPECTED) if n != "09-national-30min"])
 def test_clearing_with_the_search_reaches_the_reference_optimum(name: str, monkeypatch) -> None:
-    """The search forced on every component (normally only big ones): same proven optimum, verified."""
+    """The search and the Gomory cuts forced on every component (normally only big ones): the same proven
+    optimum, verified independently, and prices from the market's rows alone."""
     monkeypatch.setattr(fast, "LNS_MIN_INTEGERS", 1)
     monkeypatch.setattr(fast, "LNS_MAX_S", 1.5)
+    monkeypatch.setattr(fast, "CUT_MIN_INTEGERS", 1)
+    monkeypatch.setattr(fast, "CUT_ROUNDS", 3)
     events = []
     result = clear_and_verify(load_auction_file(CASES_DIR / f"{name}.json"), SolveOptions(threads=1),
                               progress=events.append)
     assert result.status == "OPTIMAL"
     assert result.objective_yen == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6)
     assert result.solver.mip_gap is not None and result.solver.mip_gap <= 1e-6
-    if name in SEARCH_CASES:  # the search ran (and says so in the solver message)
+    if name in SEARCH_CASES:  # the search and the cuts ran (and say so in the solver message)
         assert "neighbourhood search" in result.solver.termination
+        assert "Gomory cuts" in result.solver.termination
+    # priced on the market's rows alone (the cuts are dropped first): one finite price per priced balance row
+    assert result.prices and all(abs(p.marginal_yen_per_kw_h) < float("inf") for p in result.prices)
 
 
 def test_progress_reports_the_whole_auction(case_doc) -> None:
