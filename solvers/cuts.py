@@ -60,8 +60,10 @@ class Cuts:
 
 
 def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, deadline: float | None = None,
-                  threads: int = 1) -> Cuts:
-    """Up to `rounds` rounds of GMI cuts (at most `max_cuts` a round) on `problem`'s LP relaxation."""
+                  threads: int | None = None) -> Cuts:
+    """Up to `rounds` rounds of GMI cuts (at most `max_cuts` a round) on `problem`'s LP relaxation.
+    `threads` None: HiGHS's default (an explicit count different from this thread's earlier solves would
+    be refused by HiGHS's scheduler, so it is reset first, as `run_problem` does)."""
     started = time.perf_counter()
     n, m = len(problem.cols), len(problem.rows)
     row_len = np.diff(problem.a_start)
@@ -72,7 +74,9 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
 
     highs = new_highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", threads)
+    if threads is not None:
+        highs.setOptionValue("threads", threads)
+        highspy.Highs.resetThreadScheduler(True)
     lp = highspy.HighsLp()
     lp.num_col_ = n + m
     lp.num_row_ = m

@@ -190,7 +190,7 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         if CUT_ROUNDS and sub.num_int >= CUT_MIN_INTEGERS:
             budget = CUT_SHARE * (deadline - time.time()) if deadline is not None else CUT_MAX_S
             cuts = gomory_rounds(sub, CUT_ROUNDS, CUT_MAX_PER_ROUND, time.time() + min(CUT_MAX_S, max(budget, 0.0)),
-                                 threads=int(settings.get("threads", 1) or 1))
+                                 threads=options.threads)
             if cuts.bounds:
                 lp_bound = max(cuts.bounds)
             summaries.append(f"{len(cuts)} Gomory cuts in {cuts.seconds:.0f} s, LP bound {cuts.bounds[0]:,.0f} → "
