@@ -204,6 +204,10 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
                                    None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound))
             summaries.append(search.stats.summary())
     solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
+    if cuts is not None and cuts.bounds and solved.status != "OPTIMAL":
+        # the LP with the cuts is a proven bound too; branch-and-bound stopped by the limit may not have
+        # got back up to it (its root re-solves the cut LP under its own presolve), so the higher one counts
+        solved.bound = max(cuts.bounds) if solved.bound is None else max(solved.bound, max(cuts.bounds))
     if summaries:
         solved.message = "; ".join([solved.message] + summaries)
     return solved
