@@ -64,8 +64,8 @@ LNS_MAX_S = 120.0
 CUT_ROUNDS = 6
 CUT_MIN_INTEGERS = 2500
 CUT_MAX_PER_ROUND = 400
-CUT_SHARE = 0.2
-CUT_MAX_S = 60.0
+CUT_SHARE = 0.12
+CUT_MAX_S = 40.0
 
 
 def solve_arrays(model, options: SolveOptions, progress: ProgressCallback | None = None,
