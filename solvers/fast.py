@@ -200,8 +200,10 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         if sub.start is not None and sub.num_int >= LNS_MIN_INTEGERS:
             budget = LNS_SHARE * (deadline - time.time()) if deadline is not None else LNS_MAX_S
             search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, settings)
+            cancel = on_event.cancel if on_event is not None else None
             sub.start = search.run(time.time() + min(LNS_MAX_S, max(budget, 0.0)),
-                                   None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound))
+                                   None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound),
+                                   stop=None if cancel is None else cancel.is_set)
             summaries.append(search.stats.summary())
     solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
     if cuts is not None and cuts.bounds and solved.status != "OPTIMAL":

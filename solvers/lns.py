@@ -181,8 +181,10 @@ class NeighbourhoodSearch:
         x = np.array(self.highs.getSolution().col_value)
         return solved, x, float(p.col_cost @ x)
 
-    def run(self, deadline: float, on_improvement: Callable[[float], None] | None = None) -> np.ndarray:
-        """Search until `deadline` (time.time()); returns the best point found (the incumbent at worst)."""
+    def run(self, deadline: float, on_improvement: Callable[[float], None] | None = None,
+            stop: Callable[[], bool] | None = None) -> np.ndarray:
+        """Search until `deadline` (time.time()) or until `stop()` says so (a cancelled clearing); returns the
+        best point found (the incumbent at worst)."""
         started = time.time()
         kinds = self.kinds()
         if not kinds or not len(self.ints):
@@ -191,7 +193,7 @@ class NeighbourhoodSearch:
         stale = 0
         while True:
             remaining = deadline - time.time()
-            if remaining < SUB_MIN_S:
+            if remaining < SUB_MIN_S or (stop is not None and stop()):
                 break
             kind = kinds[turn % len(kinds)]
             turn += 1

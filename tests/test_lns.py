@@ -94,3 +94,14 @@ def test_default_time_limit_and_no_limit() -> None:
     assert time_limit("none") is None and time_limit("12.5") == 12.5
     with pytest.raises(ValueError, match="positive"):
         time_limit("0")
+
+
+def test_search_stops_when_the_clearing_is_cancelled() -> None:
+    mm, problem = whole_problem("10-national-dense")
+    start = greedy_start(mm)
+    settings = SolveOptions(threads=1).highs_settings()
+    search = NeighbourhoodSearch(problem, start, lp_relaxation(problem, settings)[0], column_tags(mm), settings)
+    started = time.time()
+    x = search.run(time.time() + 60.0, stop=lambda: True)
+    assert time.time() - started < 5.0 and sum(search.stats.tried.values()) == 0
+    assert np.array_equal(x, start)
