@@ -66,7 +66,14 @@ def clear_remote(args: argparse.Namespace, options: SolveOptions) -> int:
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with connect(args.server) as channel:
+    from server.tls import TlsFileError, channel_from_args
+
+    try:
+        channel = channel_from_args(args)
+    except TlsFileError as exc:
+        print(f"dkw clear: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with channel:
         stub = pb_grpc.ClearingStub(channel)
         try:
             response = stub.Clear(pb.ClearRequest(auction_json=data, options=options_message(options)))
