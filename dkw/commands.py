@@ -116,6 +116,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{args.result}: signature check failed: {why}", file=sys.stderr)
             return EXIT_FAILED
         print(f"{args.result}: signature valid (key {result['signature']['key_id']})")
+    elif isinstance(result.get("signature"), dict):
+        print(f"{args.result}: signed by key {result['signature'].get('key_id')!r}; not checked (give --public-key)",
+              file=sys.stderr)
     from clearing.verify import verify_result
 
     excluded = {r["bid"] for r in result.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}

@@ -433,3 +433,31 @@ def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart
         assert stored.GetResult(pb.GetResultRequest(auction_id=accepted), timeout=10).auction_id == accepted
     finally:
         assert again.stop() == 0
+
+
+# ---- without a server ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["06-composite", "11-cap-dc-interface"])
+def test_a_signature_survives_the_trip_through_the_grpc_message(name, signing_keys):
+    """The service signs the stored document; the caller gets it back through ClearingResult (doubles, a
+    Struct for the rules' sections): the signature must still verify there."""
+    from clearing.document import load_auction_file
+    from clearing.engine import clear
+    from server.convert import result_document, result_message
+
+    signed = sign_document(clear(load_auction_file(CASES_DIR / f"{name}.json")).to_document(),
+                           load_private_key(signing_keys[0]))
+    assert check_signature(result_document(result_message(signed)), load_public_key(signing_keys[1])) is None
+
+
+def test_a_public_port_needs_tls_and_clients_or_insecure_with_a_warning():
+    from server.security import ServeSecurity
+
+    assert ServeSecurity().refusal("127.0.0.1") is None and ServeSecurity().refusal("localhost") is None
+    assert "without TLS" in ServeSecurity(clients="c.json").refusal("10.0.0.5")
+    assert "without --clients" in ServeSecurity(tls_cert="c", tls_key="k").refusal("0.0.0.0")
+    assert ServeSecurity(tls_cert="c", tls_key="k", clients="c.json").refusal("0.0.0.0") is None
+    insecure = ServeSecurity(insecure=True)
+    assert insecure.refusal("0.0.0.0") is None
+    assert "WARNING" in insecure.warning("0.0.0.0") and insecure.warning("127.0.0.1") is None
