@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -29,6 +30,7 @@ from typing import Any
 CLIENTS_FORMAT = "dkw-clients/1"
 SUBMITTER, READER, ADMIN = "submitter", "reader", "admin"
 ROLES = (SUBMITTER, READER, ADMIN)
+log = logging.getLogger("dkw.server")
 ANONYMOUS = "anonymous"
 
 #: scrypt cost: 16 MiB of memory and some 50 ms per check, once per token and server (verified tokens
@@ -223,8 +225,11 @@ class Authenticator:
         if mtime != self._mtime:
             try:
                 self._reload()
-            except ClientsFileError:
-                self._mtime = mtime  # logged once by the caller's refusal; keep serving the old list
+                log.info("clients file %s re-read: %d client(s)", self.path, len(self._clients))
+            except ClientsFileError as exc:
+                self._mtime = mtime  # logged once per change; the last good list stays in force
+                log.error("clients file changed but cannot be used, keeping the previous %d client(s): %s",
+                          len(self._clients), exc)
 
     def authenticate(self, metadata: Sequence[tuple[str, Any]] | None,
                      auth_context: Mapping[str, Sequence[bytes]] | None) -> Caller:

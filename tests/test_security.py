@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
@@ -467,3 +468,19 @@ def test_a_public_port_needs_tls_and_clients_or_insecure_with_a_warning():
     insecure = ServeSecurity(insecure=True)
     assert insecure.refusal("0.0.0.0") is None
     assert "WARNING" in insecure.warning("0.0.0.0") and insecure.warning("127.0.0.1") is None
+
+
+def test_a_clients_file_broken_by_hand_keeps_the_last_good_clients(tmp_path):
+    from server.auth import Authenticator, AuthError
+
+    path = tmp_path / "clients.json"
+    token = add_client(path, "tso-a", "submitter")
+    auth = Authenticator(path)
+    bearer = [("authorization", f"Bearer {token}")]
+    assert auth.authenticate(bearer, {}).id == "tso-a"
+    path.write_text("{not json")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a changed mtime, even on coarse clocks
+    assert auth.authenticate(bearer, {}).id == "tso-a"
+    for metadata in ([("authorization", "Bearer dkw_000000000000_guess")], [("authorization", token)], []):
+        with pytest.raises(AuthError):
+            auth.authenticate(metadata, {"x509_common_name": [b"somebody-else"]})
