@@ -106,25 +106,22 @@ def new_key_pair(private_path: str | Path, public_path: str | Path) -> str:
     return key_id(private_key.public_key())
 
 
-def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+def _load(path: str | Path, kind: str, parse, expected: type):
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        key = parse(Path(path).read_bytes())
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not an unencrypted PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path}: a {type(key).__name__}, not an Ed25519 private key")
+        raise KeyFileError(f"{path}: not {kind}: {exc}") from None
+    if not isinstance(key, expected):
+        raise KeyFileError(f"{path}: a {type(key).__name__}, not an {expected.__name__}")
     return key
+
+
+def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    return _load(path, "an unencrypted PEM private key",
+                 lambda data: serialization.load_pem_private_key(data, password=None), Ed25519PrivateKey)
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(Path(path).read_bytes())
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not a PEM public key: {exc}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileError(f"{path}: a {type(key).__name__}, not an Ed25519 public key")
-    return key
+    return _load(path, "a PEM public key", serialization.load_pem_public_key, Ed25519PublicKey)
