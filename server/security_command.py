@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -12,10 +13,16 @@ from pathlib import Path
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from server.auth import ROLES, ClientsFileError, add_client, read_clients, write_clients
 
+CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
 
 def cmd_clients_add(args: argparse.Namespace) -> int:
     if args.max_active is not None and args.max_active < 1:
         print(f"dkw clients add: --max-active {args.max_active} must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not CLIENT_ID.fullmatch(args.id):
+        print(f"dkw clients add: client id {args.id!r} must be 1-64 letters, digits, '.', '_' or '-' (it is matched "
+              "against client certificates' CN and shown in the audit trail)", file=sys.stderr)
         return EXIT_BAD_INPUT
     path = Path(args.file)
     try:
