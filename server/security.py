@@ -7,6 +7,10 @@ The servicer (`server.service`) calls these few functions; the checks that apply
 
 from __future__ import annotations
 
+import collections
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,22 +68,64 @@ def scoped_key(caller: Caller, key: str) -> str:
     return f"{caller.id}/{key}" if key and caller.restricted else key
 
 
+class _Admissions:
+    """Auctions admitted under a client's cap but not stored yet, so that calls arriving together cannot
+    all pass the same count: each holds a place from the check until `stored` (or the call's end)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: collections.Counter[str] = collections.Counter()
+        self.held: weakref.WeakKeyDictionary[Any, Callable[[], None]] = weakref.WeakKeyDictionary()
+
+
+_admissions = _Admissions()
+
+
 def within_limit(service: Any, context: grpc.ServicerContext) -> Caller:
     """The caller, or RESOURCE_EXHAUSTED with a RetryInfo when it already has its cap of auctions queued or
-    running, so one client cannot fill the queue and the workers for everybody else."""
+    running, so one client cannot fill the queue and the workers for everybody else. The place it takes is
+    given back by `stored(context)` once the auction is stored, or when the call ends."""
     caller = caller_of(context)
     if not caller.restricted:
         return caller
     limit = caller.max_active or service.max_active_per_client
-    active = service.storage.count_active(caller.id)
-    if active >= limit:
-        retry = any_pb2.Any()
-        retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S)))
-        status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, details=[retry], message=(
-            f"client {caller.id!r} already has {active} auction(s) queued or running, its limit is {limit}; "
-            f"retry in {RETRY_AFTER_S} s or when one finishes"))
-        context.abort_with_status(rpc_status.to_status(status))
-    return caller
+    with _admissions.lock:
+        active = service.storage.count_active(caller.id) + _admissions.pending[caller.id]
+        if active < limit:
+            _admissions.pending[caller.id] += 1
+            release = _releaser(caller.id)
+            _admissions.held[context] = release
+    if active < limit:
+        context.add_callback(release)
+        return caller
+    retry = any_pb2.Any()
+    retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S)))
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, details=[retry], message=(
+        f"client {caller.id!r} already has {active} auction(s) queued or running, its limit is {limit}; "
+        f"retry in {RETRY_AFTER_S} s or when one finishes"))
+    context.abort_with_status(rpc_status.to_status(status))
+    raise AssertionError("abort_with_status returned")  # it raises; this line is never reached
+
+
+def _releaser(client_id: str) -> Callable[[], None]:
+    """Gives the place back once, whichever comes first: the auction stored, or the call ending."""
+    released = threading.Event()
+
+    def release() -> None:
+        with _admissions.lock:
+            if not released.is_set():
+                released.set()
+                _admissions.pending[client_id] -= 1
+
+    return release
+
+
+def stored(context: grpc.ServicerContext) -> None:
+    """The auction admitted by `within_limit` is stored (and counted by the store from now on)."""
+    with _admissions.lock:
+        release = _admissions.held.pop(context, None)
+    if release is not None:
+        release()
 
 
 def list_audit_records(audit: AuditTrail | None, request: pb.ListAuditRecordsRequest,

@@ -275,6 +275,7 @@ class ClearingService(pb_grpc.ClearingServicer):
                                             document_auction_id=auction.auction_id,
                                             trading_date=auction.trading_date, options=options, state=st.RUNNING,
                                             submitted_by=caller.id)
+            security.stored(context)
         except BaseException:
             slot.release()
             raise
@@ -307,6 +308,7 @@ class ClearingService(pb_grpc.ClearingServicer):
             kind=st.SUBMIT, document=raw, input_sha256=sha, document_auction_id=auction.auction_id,
             trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key,
             submitted_by=caller.id)
+        security.stored(context)
         if not created and record.input_sha256 != sha:
             context.abort(grpc.StatusCode.ALREADY_EXISTS,
                           f"idempotency key {key!r} was used for auction {record.auction_id} with a different "

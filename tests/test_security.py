@@ -305,8 +305,13 @@ def test_a_client_at_its_limit_gets_resource_exhausted_with_a_retry_delay(tls_se
     b = stub_for(tls_server, pki, tokens[1]["tso-b"])  # max_active 1
     slow = subprocess.run([sys.executable, "bench/casegen.py", "--seed", "1", "--bids", "300"], cwd=ROOT,
                           check=True, capture_output=True).stdout
-    first = b.SubmitAuction(pb.SubmitAuctionRequest(auction_json=slow, options=pb.SolveOptions(time_limit_s=2)),
-                            timeout=30)
+    # calls arriving together cannot all pass the same count: exactly one of four is admitted
+    together = [b.SubmitAuction.future(pb.SubmitAuctionRequest(auction_json=slow,
+                                                               options=pb.SolveOptions(time_limit_s=2)), timeout=30)
+                for _ in range(4)]
+    codes = [code_of(f.result) for f in together]
+    assert sorted(c.name for c in codes) == ["OK"] + ["RESOURCE_EXHAUSTED"] * 3, codes
+    first = next(f.result() for f, c in zip(together, codes, strict=True) if c == grpc.StatusCode.OK)
     with pytest.raises(grpc.RpcError) as refused:
         submit(b)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "tso-b" in refused.value.details()
