@@ -12,8 +12,10 @@ exactly as the straight back-end does for the whole model (`solvers.highs.price_
 the row duals of the balance rows are the prices.
 
 Components big enough to matter are solved in parallel processes (spawned, so a threaded caller such as
-the gRPC server is safe); small ones inline. MIP starts: the caller's (a merit-order greedy,
-`clearing/warmstart.py`) and, here, LP roundings polished block by block.
+the gRPC server is safe); small ones inline, smallest first. MIP starts: the caller's (a merit-order
+greedy, `clearing/warmstart.py`) and, here, LP roundings polished block by block; on big components
+then Gomory cuts from the root tableau (`solvers/cuts.py`) and a large-neighbourhood search
+(`solvers/lns.py`) before branch-and-bound (issue 13; figures in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -163,8 +165,9 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
                     deadline: float | None = None,
                     on_incumbent: Callable[[float, float | None], None] | None = None) -> ProblemSolution:
     """Solve one component to the requested gap from the best start found, then (if `price`) the LP with
-    its integers fixed. Big components first get a neighbourhood search for a better start
-    (`solvers/lns.py`); `on_incumbent(objective, lp_bound)` hears of every start it finds."""
+    its integers fixed. Big components (CUT_MIN_INTEGERS, LNS_MIN_INTEGERS) first get Gomory cut rounds
+    for the bound (`solvers/cuts.py`, handed to HiGHS with the MIP) and a neighbourhood search for a
+    better start (`solvers/lns.py`); `on_incumbent(objective, bound)` hears of every start and bound found."""
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
         deadline = time.time() + settings["time_limit"]
