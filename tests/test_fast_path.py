@@ -240,3 +240,21 @@ def test_mip_starts_are_feasible(params: dict) -> None:
     warm = fast.solve_component(whole, SolveOptions(), price=False)
     assert warm.status == cold.status == "OPTIMAL"
     assert warm.objective == pytest.approx(cold.objective, rel=1e-6)
+
+
+def test_a_mip_start_highs_calls_optimal_at_zero_is_not_taken() -> None:
+    """Found by the property test: given the greedy start (b0 at its 1,500 kW minimum, 750 yen), HiGHS 1.16
+    answered "optimal" with objective and bound 0; the optimum is b1 in full (500 yen)."""
+    doc = {"format": "jp-balancing-auction/1", "auction_id": "start", "trading_date": "2026-10-01", "blocks": 1,
+           "block_minutes": 30, "areas": ["east", "west"], "products": ["secondary2"],
+           "shortfall_price_yen_per_kw_h": 4.0, "lines": [],
+           "requirements": [{"area": "west", "product": "secondary2", "block": 0, "kw": 1000}],
+           "resources": [{"id": "R0", "area": "east", "capacity_kw": 1500, "startup_cost_yen": 0}],
+           "bids": [{"id": "b0", "area": "west", "products": ["secondary2"], "blocks": [0], "kw": 3000,
+                     "min_kw": 1500, "price_yen_per_kw_h": 1.0, "category": "SINGLE_GENERATOR"},
+                    {"id": "b1", "area": "west", "products": ["secondary2"], "blocks": [0], "kw": 1000,
+                     "min_kw": 1000, "price_yen_per_kw_h": 1.0, "category": "SINGLE_GENERATOR"}]}
+    result = clear_and_verify(load_auction(doc), SolveOptions())
+    assert result.status == "OPTIMAL"
+    assert result.objective_yen == pytest.approx(500.0)
+    assert [(a.bid, a.kw) for a in result.awards] == [("b1", 1000.0)]
