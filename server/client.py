@@ -8,6 +8,7 @@ verified here, independently of the server, before the exit code is chosen.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -22,15 +23,37 @@ from server.convert import result_document, result_from_document
 from solvers.highs import SolveOptions
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Retries of calls a server refused for now: UNAVAILABLE (a replica restarting, a connection reset) and
+#: RESOURCE_EXHAUSTED (every worker busy, the queue full), with exponential backoff. gRPC applies it to
+#: every method of the service; the README shows the same config for other clients.
+SERVICE_CONFIG = {
+    "methodConfig": [{
+        "name": [{"service": "dkw.v1.Clearing"}],
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.5s",
+            "maxBackoff": "8s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+        },
+    }],
+}
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_metadata_size", 1024 * 1024),  # room for the field violations of an invalid auction
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+    # a call is retried only while its request fits the retry buffer (256 KiB by default): national
+    # auctions are megabytes
+    ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
+    ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
 ]
 
 
 def connect(target: str) -> grpc.Channel:
-    """A channel to `dkw serve` with the message size limits raised like the server's."""
+    """A channel to `dkw serve` with the message size limits raised like the server's, retrying calls
+    refused with UNAVAILABLE or RESOURCE_EXHAUSTED (`SERVICE_CONFIG`)."""
     return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
@@ -102,3 +125,20 @@ def clear_remote(args: argparse.Namespace, options: SolveOptions) -> int:
             print(f"  {p}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK if result.status in ("OPTIMAL", "TIME_LIMIT_FEASIBLE") else EXIT_FAILED
+
+
+def cancel_remote(target: str, auction_id: str, reason: str = "") -> int:
+    """`dkw cancel --server HOST:PORT ID`: ask any replica to cancel; print the state the auction ended in."""
+    with connect(target) as channel:
+        try:
+            response = pb_grpc.ClearingStub(channel).CancelClearing(
+                pb.CancelRequest(auction_id=auction_id, reason=reason), timeout=60)
+        except grpc.RpcError as exc:
+            print(f"dkw cancel: server {target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return EXIT_BAD_INPUT if exc.code() == grpc.StatusCode.NOT_FOUND else EXIT_FAILED
+    state = pb.AuctionState.Name(response.state)
+    kept = ""
+    if response.HasField("result"):
+        kept = f"; best result found before the cancel kept: {response.result.objective_yen:,.0f} yen"
+    print(f"{auction_id}: {state}" + (f" ({response.reason})" if response.reason else "") + kept)
+    return EXIT_OK if state in ("CANCELLED", "DONE", "FAILED") else EXIT_FAILED

@@ -1,9 +1,8 @@
-"""`dkw serve`: the gRPC server (dkw.v1.Clearing + grpc.health.v1 + server reflection)."""
+"""`dkw serve`: the gRPC server (dkw.v1.Clearing + grpc.health.v1 + server reflection); `dkw cancel`."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -19,8 +18,10 @@ from clearing.rules import PolicyError
 from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.service import ClearingService
-from server.storage import SqliteStorage
+from server.migrations import SchemaTooNew
+from server.observability import Metrics, RpcObserver, configure_logging
+from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
+from server.storage import SqlStorage, open_storage
 
 #: A 200k-bid auction is about 8 MB as a message and more as JSON; gRPC's default limit is 4 MB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -40,8 +41,9 @@ class RunningServer:
     server: grpc.Server
     service: ClearingService
     health: health.HealthServicer
-    storage: SqliteStorage
+    storage: SqlStorage
     port: int
+    metrics_port: int | None = None
 
     def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
         """Stop taking calls, let in-flight ones finish within `grace`, then stop the workers and the store."""
@@ -49,45 +51,56 @@ class RunningServer:
         self.service._stopping = True
         self.server.stop(grace).wait()
         self.service.stop()
+        self.service.metrics.close()
         self.storage.close()
 
 
 def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var", workers: int = 2,
-                 max_queued: int = 100, threads: int | None = None, policy: str | None = None) -> RunningServer:
+                 max_queued: int = DEFAULT_MAX_QUEUED, threads: int | None = None, policy: str | None = None, *,
+                 database: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+                 metrics_port: int | None = None) -> RunningServer:
     """Build and start the server; `port` 0 picks a free port (see `RunningServer.port`)."""
-    storage = SqliteStorage(data)
+    storage = open_storage(database, data)
     try:
+        metrics = Metrics(storage.counts)
         service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads,
-                                  policy_path=policy)
+                                  policy_path=policy, lease_s=lease_s, metrics=metrics)
+        bound_metrics = metrics.serve(metrics_port, host) if metrics_port is not None else None
     except BaseException:
         storage.close()
         raise
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="dkw-rpc"),
-                         options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
+                         options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+                         interceptors=[RpcObserver(metrics)])
     pb_grpc.add_ClearingServicer_to_server(service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
+        metrics.close()
         storage.close()
         raise OSError(f"cannot listen on {host}:{port}")
     service.start()
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, service, health_servicer, storage, bound)
+    return RunningServer(server, service, health_servicer, storage, bound, bound_metrics)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    configure_logging(args.log_format)
     if args.workers < 1:
         print(f"dkw serve: --workers {args.workers} must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.lease_seconds <= 0:
+        print(f"dkw serve: --lease-seconds {args.lease_seconds} must be above 0", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads,
-                               args.policy)
-    except OSError as exc:
+                               args.policy, database=args.database, lease_s=args.lease_seconds,
+                               metrics_port=args.metrics_port)
+    except (OSError, SchemaTooNew) as exc:
         print(f"dkw serve: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except PolicyError as exc:
@@ -95,11 +108,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # the database refused the connection, the URL is malformed, ...
+        if type(exc).__module__.split(".")[0] != "psycopg":
+            raise
+        print(f"dkw serve: --database: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"dkw serve: listening on {args.host}:{running.port} (data {os.path.abspath(args.data)}, "
-          f"{args.workers} worker(s), pid {os.getpid()})", flush=True)
+    store = f"database {redacted(args.database)}" if args.database else f"data {os.path.abspath(args.data)}"
+    metrics = f", metrics on {args.host}:{running.metrics_port}" if running.metrics_port is not None else ""
+    print(f"dkw serve: listening on {args.host}:{running.port} ({store}, {args.workers} worker(s), "
+          f"server {running.service.owner}, pid {os.getpid()}{metrics})", flush=True)
     stop.wait()
     print("dkw serve: shutting down", file=sys.stderr, flush=True)
     running.stop()
@@ -115,9 +135,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(SQLite file DIR/dkw.sqlite3; default ./var)")
     p.add_argument("--workers", type=int, default=2, metavar="N",
                    help="solver processes, i.e. auctions cleared at once (default 2)")
-    p.add_argument("--max-queued", type=int, default=100, metavar="N",
-                   help="submitted auctions that may wait for a worker (default 100)")
+    p.add_argument("--database", metavar="URL", help="store in PostgreSQL instead of SQLite, e.g. "
+                   "postgresql://dkw@db.example/dkw; any number of servers may share one database (replicas)")
+    p.add_argument("--max-queued", type=int, default=DEFAULT_MAX_QUEUED, metavar="N",
+                   help=f"submitted auctions that may wait for a worker, all replicas together; past that "
+                   f"SubmitAuction answers RESOURCE_EXHAUSTED (default {DEFAULT_MAX_QUEUED})")
+    p.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_S, metavar="S",
+                   help=f"how long a claimed auction stays this server's without renewal: a dead replica's "
+                   f"auctions resume elsewhere after about this long (default {DEFAULT_LEASE_S:g})")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on http://HOST:PORT/metrics (0 picks a free port)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="log lines as text (default) or JSON objects with auction_id and request_id")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads per solve (default: HiGHS's choice)")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one, for every "
                    "auction this server clears or validates (README: Market rules)")
     p.set_defaults(handler=cmd_serve)
+
+    p = subparsers.add_parser("cancel", help="cancel a stored auction on a running `dkw serve` (any replica)")
+    p.add_argument("auction_id", metavar="ID", help="the server-assigned auction id (auc_...)")
+    p.add_argument("--server", required=True, metavar="HOST:PORT", help="any replica of the service")
+    p.add_argument("--reason", default="", help="stored as the auction's reason")
+    p.set_defaults(handler=cmd_cancel)
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, for logs."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(url)
+    except Exception:
+        return "(unparsable URL)"
+    return f"{params.get('user', '')}@{params.get('host', '')}/{params.get('dbname', '')}"
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Exit 0 when the auction ended CANCELLED (or was already finished: cancelling is idempotent)."""
+    from server.client import cancel_remote
+
+    return cancel_remote(args.server, args.auction_id, args.reason)

@@ -90,6 +90,8 @@ class Storage(Protocol):
 
     def get(self, auction_id: str) -> StoredAuction | None: ...
 
+    def get_by_key(self, idempotency_key: str) -> StoredAuction | None: ...
+
     def document(self, auction_id: str) -> bytes: ...
 
     def result(self, auction_id: str) -> dict[str, Any] | None: ...
@@ -293,6 +295,10 @@ class SqlStorage:
     def get(self, auction_id: str) -> StoredAuction | None:
         with self._tx() as cur:
             return self._one(cur, "auction_id = %s", auction_id)
+
+    def get_by_key(self, idempotency_key: str) -> StoredAuction | None:
+        with self._tx() as cur:
+            return self._one(cur, "idempotency_key = %s", idempotency_key)
 
     def document(self, auction_id: str) -> bytes:
         with self._tx() as cur:
