@@ -287,7 +287,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         elif outcome.kind == "cancelled" and self._stopping and kind == st.SUBMIT:
             state, reason = st.QUEUED, "the server shut down while clearing it; resumes at the next start"
         elif outcome.kind == "cancelled":
-            state, reason = st.CANCELLED, outcome.message
+            state, reason = st.CANCELLED, handle.cancel_reason or outcome.message
         elif outcome.kind == "invalid":
             problems = "; ".join(str(Problem(*p)) for p in outcome.problems[:20])
             state, reason = st.FAILED, f"invalid auction: {problems}"

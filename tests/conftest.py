@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -36,7 +37,8 @@ def case_doc():
     return load
 
 
-__all__ = ["CASES_DIR", "EXPECTED", "NO_POSTGRES", "TEST_DATABASE_URL", "clear_and_verify", "load_auction", "load_auction_file"]
+__all__ = ["CASES_DIR", "EXPECTED", "NO_POSTGRES", "TEST_DATABASE_URL", "clear_and_verify", "load_auction",
+           "load_auction_file", "pg_schema"]
 
 
 # ---- storage backends: SQLite always, PostgreSQL when DKW_TEST_DATABASE_URL names a server -------------
@@ -47,9 +49,9 @@ NO_POSTGRES = ("DKW_TEST_DATABASE_URL is not set: the PostgreSQL tests are skipp
                "(.ci/run sets it when a server answers on 127.0.0.1:5432)")
 
 
-@pytest.fixture
-def pg_url():
-    """A PostgreSQL URL whose tables live in a fresh schema of this test's own, dropped afterwards."""
+@contextlib.contextmanager
+def pg_schema():
+    """A PostgreSQL URL whose tables live in a fresh schema of the caller's own, dropped afterwards."""
     if not TEST_DATABASE_URL:
         pytest.skip(NO_POSTGRES)
     import psycopg
@@ -63,3 +65,10 @@ def pg_url():
     finally:
         with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL URL with a schema of this test's own (skipped without DKW_TEST_DATABASE_URL)."""
+    with pg_schema() as url:
+        yield url

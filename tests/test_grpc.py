@@ -45,14 +45,15 @@ TIMING_FIELDS = ("seconds", "build_seconds", "pricing_seconds", "total_seconds")
 class Served:
     """A `dkw serve` child process and a channel to it."""
 
-    def __init__(self, data: Path, workers: int = 1):
+    def __init__(self, data: Path, workers: int = 1, extra: tuple[str, ...] = ()):
         self.data = data
         data.mkdir(parents=True, exist_ok=True)
         self.log = open(data / "serve.log", "a")  # a file, not a pipe nobody drains
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dkw", "serve", "--port", "0", "--data", str(data), "--workers", str(workers)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
+            [sys.executable, "-m", "dkw", "serve", "--port", "0", "--data", str(data), "--workers", str(workers),
+             *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline()
+        self.banner = line
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if match is None:
             self.process.kill()
