@@ -215,3 +215,12 @@ def test_the_client_retries_a_busy_server(single, slow_auction):
     assert second.state == pb.DONE and first.result().state == pb.DONE
     refused = metrics_of(single)['dkw_rpcs_total{code="RESOURCE_EXHAUSTED",method="dkw.v1.Clearing/Clear"}']
     assert refused > refused_before  # refused at first, then retried until a worker was free
+
+
+def test_the_readme_shows_the_clients_retry_config():
+    from server.client import SERVICE_CONFIG
+
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"```json\n(\{\"methodConfig\".*?)```", readme, re.S)
+    assert shown, "the README shows the service config"
+    assert json.loads(shown.group(1)) == SERVICE_CONFIG
