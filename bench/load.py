@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -289,9 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(args.database, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     url = make_conninfo(args.database, options=f"-csearch_path={schema}")
-    log_dir = Path(args.out).with_suffix("")
-    log_dir = log_dir.parent / (log_dir.name + "-logs")
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = Path(tempfile.mkdtemp(prefix="dkw-load-"))  # the replicas' JSON logs, kept for a look afterwards
     replicas = [Replica(f"replica{i}", url, free_port(), free_port(), args.workers, args.lease_seconds, log_dir)
                 for i in range(2)]
     run = Run(submissions)
@@ -301,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             r.start()
         print(f"load: {args.clients} clients, {args.auctions} auctions ({len(national_at)} national, "
               f"{args.national_time_limit:g} s limit) to 2 replicas x {args.workers} workers, schema {schema}, "
-              f"{os.cpu_count()} cores", flush=True)
+              f"{os.cpu_count()} cores, logs in {log_dir}", flush=True)
         started = time.perf_counter()
         shares = [submissions[i::args.clients] for i in range(args.clients)]
         threads = [threading.Thread(target=client, args=(run, share, replicas, i % 2)) for i, share in enumerate(shares)]
