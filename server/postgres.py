@@ -21,8 +21,9 @@ from server.storage import SqlStorage
 
 #: Connections one server keeps open: gRPC threads, the dispatcher, lease renewals and watchers share them.
 POOL_SIZE = 8
-#: Key of the advisory lock held while migrating (any constant; "dkw" in ASCII).
-MIGRATION_LOCK = 0x646B77
+#: Keys of the advisory locks held while migrating, and while checking the queue length before a submit.
+MIGRATION_LOCK = 0x646B77  # "dkw" in ASCII
+QUEUE_LOCK = 0x646B7771  # "dkwq"
 
 
 class PostgresStorage(SqlStorage):
@@ -37,6 +38,9 @@ class PostgresStorage(SqlStorage):
         self._slots = threading.BoundedSemaphore(pool_size)
         self._closed = False
         self._migrate()  # fails at start, with the driver's message, if the database is unreachable
+
+    def _lock_queue(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK,))
 
     def _before_migrate(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))

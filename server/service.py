@@ -377,14 +377,15 @@ class ClearingService(pb_grpc.ClearingServicer):
         _, raw, sha, auction = self._read_auction(request, context)
         options = solve_options(request.options, context, self.default_threads)
         key = request.idempotency_key or None
-        existing = self.storage.get_by_key(key) if key else None
-        if existing is None and self.storage.count(st.QUEUED) >= self.max_queued:
+        try:
+            record, created = self.storage.create(
+                kind=st.SUBMIT, document=raw, input_sha256=sha, document_auction_id=auction.auction_id,
+                trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key,
+                max_queued=self.max_queued)
+        except st.QueueFull as full:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"{self.max_queued} auctions are already waiting to be cleared (the queue length of "
+                          f"{full.queued} auctions are already waiting to be cleared (the queue length of "
                           "`dkw serve --max-queued`); retry later")
-        record, created = self.storage.create(
-            kind=st.SUBMIT, document=raw, input_sha256=sha, document_auction_id=auction.auction_id,
-            trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key)
         AUCTION_ID.set(record.auction_id)
         if not created and record.input_sha256 != sha:
             context.abort(grpc.StatusCode.ALREADY_EXISTS,

@@ -75,6 +75,14 @@ class Reaped:
     reason: str
 
 
+class QueueFull(Exception):
+    """`create` with `max_queued`: that many auctions are already waiting."""
+
+    def __init__(self, queued: int):
+        super().__init__(f"{queued} auctions are waiting")
+        self.queued = queued
+
+
 class Storage(Protocol):
     """What the service needs from a store; every method is safe to call from any thread, and (PostgreSQL)
     from any number of servers at once."""
@@ -84,9 +92,11 @@ class Storage(Protocol):
 
     def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
                trading_date: str, options: dict[str, Any], state: str, idempotency_key: str | None = None,
-               owner: str | None = None, lease_s: float = 0.0) -> tuple[StoredAuction, bool]:
+               owner: str | None = None, lease_s: float = 0.0,
+               max_queued: int | None = None) -> tuple[StoredAuction, bool]:
         """Store a new auction (RUNNING: leased to `owner`), or return the one stored under `idempotency_key`
-        (created=False), whichever server stored it."""
+        (created=False), whichever server stored it. With `max_queued`, raise QueueFull instead of storing a
+        new auction when that many are QUEUED (checked atomically with the insert, over all servers)."""
 
     def get(self, auction_id: str) -> StoredAuction | None: ...
 
@@ -177,6 +187,9 @@ class SqlStorage:
         rows = self._all(cur, f"SELECT {_COLUMNS} FROM auctions WHERE {where}", *params)
         return _row(rows[0]) if rows else None
 
+    def _lock_queue(self, cur: Any) -> None:
+        """Serialise the queue-length check with other servers' submits (SQLite: BEGIN IMMEDIATE does)."""
+
     def _before_migrate(self, cur: Any) -> None:
         """Whatever keeps two servers starting together from migrating at once (SQLite: BEGIN IMMEDIATE)."""
 
@@ -194,9 +207,19 @@ class SqlStorage:
 
     def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
                trading_date: str, options: dict[str, Any], state: str, idempotency_key: str | None = None,
-               owner: str | None = None, lease_s: float = 0.0) -> tuple[StoredAuction, bool]:
+               owner: str | None = None, lease_s: float = 0.0,
+               max_queued: int | None = None) -> tuple[StoredAuction, bool]:
         running = state == RUNNING
         with self._tx() as cur:
+            if idempotency_key:
+                existing = self._one(cur, "idempotency_key = %s", idempotency_key)
+                if existing is not None:
+                    return existing, False
+            if max_queued is not None:
+                self._lock_queue(cur)
+                queued = self._all(cur, "SELECT COUNT(*) FROM auctions WHERE state = %s", QUEUED)[0][0]
+                if queued >= max_queued:
+                    raise QueueFull(queued)
             rows = self._all(
                 cur,
                 "INSERT INTO auctions (auction_id, kind, idempotency_key, document_auction_id, trading_date,"

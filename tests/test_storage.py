@@ -10,7 +10,7 @@ import time
 import pytest
 
 from server.migrations import LATEST, SchemaTooNew
-from server.storage import CANCELLED, CLEAR, DONE, FAILED, QUEUED, RUNNING, SUBMIT, SqliteStorage
+from server.storage import CANCELLED, CLEAR, DONE, FAILED, QUEUED, RUNNING, SUBMIT, QueueFull, SqliteStorage
 
 COMMON = dict(input_sha256="0" * 64, document_auction_id="a", trading_date="2026-10-01", options={"threads": 1})
 RESULT = {"status": "OPTIMAL", "objective_yen": 12.5, "solver": {"name": "HiGHS", "version": "1.0", "mip_gap": 0.0,
@@ -190,3 +190,27 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path):
     with SqliteStorage(tmp_path) as storage:
         assert storage.get("auc_old").state == QUEUED and storage.document("auc_old") == b"{}"
         assert storage.claim_next("s", 30).auction_id == "auc_old"
+
+
+def test_the_queue_length_holds_under_concurrent_submits_from_two_servers(opener):
+    a, b = opener(), opener()
+    outcomes, stored = [], []
+
+    def one(storage, i):
+        try:
+            outcomes.append(storage.create(kind=SUBMIT, document=b"{}", state=QUEUED, idempotency_key=f"k{i}",
+                                           max_queued=5, **COMMON)[1])
+            stored.append(f"k{i}")
+        except QueueFull as full:
+            outcomes.append(full)
+
+    threads = [threading.Thread(target=one, args=(s, i)) for i, s in enumerate((a, b) * 6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(True) == 5 and a.count(QUEUED) == 5
+    assert all(isinstance(o, QueueFull) and o.queued == 5 for o in outcomes if o is not True)
+    again, created = b.create(kind=SUBMIT, document=b"{}", state=QUEUED, idempotency_key=stored[0], max_queued=5,
+                              **COMMON)
+    assert not created  # a key already stored is answered even when the queue is full
