@@ -205,8 +205,10 @@ def test_submit_queues_up_to_the_queue_length_and_cancel_works_on_queued_and_run
 
 def test_the_client_retries_a_busy_server(single, slow_auction):
     """`dkw clear --server` (server.client.connect) retries RESOURCE_EXHAUSTED with backoff."""
+    # busy for about a second: long enough to be refused once, short enough for the retries' backoff
+    # (at random up to 0.5, 1, 2 and 4 s) to outlast it
     first = single.stub.Clear.future(pb.ClearRequest(auction_json=slow_auction, options=pb.SolveOptions(
-        time_limit_s=0.5)))
+        time_limit_s=0.2)))
     wait_for(lambda: single.stub.ListAuctions(pb.ListAuctionsRequest(state=pb.RUNNING)).auctions,
              what="the first Clear to run")
     refused_before = metrics_of(single).get(
