@@ -54,6 +54,8 @@ DEFAULT_MAX_QUEUED = 10_000
 DEFAULT_LEASE_S = 15.0
 #: Seconds between looks at the shared store for work queued on another replica and for watchers there.
 POLL_S = 0.25
+#: Seconds between looks for expired leases (a dead replica's auctions), on a shared store.
+REAP_EVERY_S = 1.0
 #: Progress snapshots stored for watchers on other replicas: at most one per this many seconds.
 PROGRESS_STORE_S = 0.5
 #: CancelClearing waits at most this long for the auction to end before answering its state.
@@ -180,11 +182,13 @@ class ClearingService(pb_grpc.ClearingServicer):
     def _dispatch_loop(self) -> None:
         """Claim queued auctions while a worker is free; look again when woken (a local submit, a worker
         released) or every POLL_S (work submitted to another replica; leases that expired)."""
+        last_reap = time.monotonic()
         while not self._stopping:
-            with self._wake:
-                self._wake.wait(timeout=POLL_S)
+            with self._wake:  # a store only this server writes to has nothing new unless it is woken
+                self._wake.wait(timeout=1.0 if self.storage.exclusive else POLL_S)
             try:
-                if not self.storage.exclusive:
+                if not self.storage.exclusive and time.monotonic() - last_reap >= REAP_EVERY_S:
+                    last_reap = time.monotonic()
                     self._reap()
                 self._claim_while_free()
             except Exception:  # the store is unreachable for a moment: try again at the next look
