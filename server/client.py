@@ -127,18 +127,9 @@ def clear_remote(args: argparse.Namespace, options: SolveOptions) -> int:
     return EXIT_OK if result.status in ("OPTIMAL", "TIME_LIMIT_FEASIBLE") else EXIT_FAILED
 
 
-def cancel_remote(target: str, auction_id: str, reason: str = "") -> int:
-    """`dkw cancel --server HOST:PORT ID`: ask any replica to cancel; print the state the auction ended in."""
+def cancel_remote(target: str, auction_id: str, reason: str = "") -> pb.ClearResponse:
+    """Ask the `dkw serve` at `target` (any replica) to cancel `auction_id`; the state it ended in.
+    Raises grpc.RpcError (NOT_FOUND for an unknown id)."""
     with connect(target) as channel:
-        try:
-            response = pb_grpc.ClearingStub(channel).CancelClearing(
-                pb.CancelRequest(auction_id=auction_id, reason=reason), timeout=60)
-        except grpc.RpcError as exc:
-            print(f"dkw cancel: server {target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return EXIT_BAD_INPUT if exc.code() == grpc.StatusCode.NOT_FOUND else EXIT_FAILED
-    state = pb.AuctionState.Name(response.state)
-    kept = ""
-    if response.HasField("result"):
-        kept = f"; best result found before the cancel kept: {response.result.objective_yen:,.0f} yen"
-    print(f"{auction_id}: {state}" + (f" ({response.reason})" if response.reason else "") + kept)
-    return EXIT_OK if state in ("CANCELLED", "DONE", "FAILED") else EXIT_FAILED
+        return pb_grpc.ClearingStub(channel).CancelClearing(pb.CancelRequest(auction_id=auction_id, reason=reason),
+                                                            timeout=60)

@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from clearing.rules import PolicyError
-from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server.migrations import SchemaTooNew
@@ -171,7 +171,17 @@ def redacted(url: str) -> str:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    """Exit 0 when the auction ended CANCELLED (or was already finished: cancelling is idempotent)."""
+    """Exit 0 when the auction ended (CANCELLED, or finished before: cancelling is idempotent)."""
     from server.client import cancel_remote
 
-    return cancel_remote(args.server, args.auction_id, args.reason)
+    try:
+        response = cancel_remote(args.server, args.auction_id, args.reason)
+    except grpc.RpcError as exc:
+        print(f"dkw cancel: server {args.server}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return EXIT_BAD_INPUT if exc.code() == grpc.StatusCode.NOT_FOUND else EXIT_FAILED
+    state = pb.AuctionState.Name(response.state)
+    kept = ""
+    if response.HasField("result"):
+        kept = f"; the best result found before the cancel is kept ({response.result.objective_yen:,.0f} yen)"
+    print(f"{args.auction_id}: {state}" + (f" ({response.reason})" if response.reason else "") + kept)
+    return EXIT_OK if response.state in (pb.CANCELLED, pb.DONE, pb.FAILED) else EXIT_FAILED
