@@ -108,6 +108,8 @@ class RpcObserver(grpc.ServerInterceptor):
 
         def code_of(context: grpc.ServicerContext, failed: bool) -> str:
             code = context.code()
+            if code is None and failed and not context.is_active():
+                return "CANCELLED"  # the caller went away (a watcher closing its stream, a passed deadline)
             if code is None:
                 return "UNKNOWN" if failed else "OK"
             return code.name if isinstance(code, grpc.StatusCode) else str(code)
