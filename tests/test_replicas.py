@@ -162,7 +162,8 @@ def test_metrics_and_json_logs(pair):
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    server = Served(tmp_path_factory.mktemp("single"), extra=("--max-queued", "4", "--metrics-port", "0"))
+    server = Served(tmp_path_factory.mktemp("single"), extra=("--max-queued", "4", "--metrics-port", "0",
+                                                               "--log-format", "json"))
     yield server
     assert server.stop() == 0
     server.kill_all()
@@ -201,6 +202,10 @@ def test_submit_queues_up_to_the_queue_length_and_cancel_works_on_queued_and_run
     with pytest.raises(grpc.RpcError) as error:
         single.stub.CancelClearing(pb.CancelRequest(auction_id="auc_nope"), timeout=30)
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    logged = [json.loads(line) for line in (single.data / "serve.log").read_text().splitlines() if line.startswith("{")]
+    cancels = [line for line in logged if line["message"].startswith("cancel asked")]
+    assert {line["auction_id"] for line in cancels} == {*accepted, busy.auction_id}
+    assert all(len(line["request_id"]) == 16 for line in cancels)
 
 
 def test_the_client_retries_a_busy_server(single, slow_auction):
