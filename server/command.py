@@ -21,7 +21,7 @@ from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server.migrations import SchemaTooNew
 from server.observability import Metrics, RpcObserver, configure_logging
 from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
-from server.storage import SqlStorage, open_storage
+from server.storage import SqliteStorage, SqlStorage
 
 #: A 200k-bid auction is about 8 MB as a message and more as JSON; gRPC's default limit is 4 MB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -53,6 +53,15 @@ class RunningServer:
         self.service.stop()
         self.service.metrics.close()
         self.storage.close()
+
+
+def open_storage(database: str | None, data_dir: str) -> SqlStorage:
+    """`--database URL` (PostgreSQL, for replicas) or, by default, SQLite under `--data`."""
+    if database:
+        from server.postgres import PostgresStorage  # psycopg is loaded only when asked for
+
+        return PostgresStorage(database)
+    return SqliteStorage(data_dir)
 
 
 def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var", workers: int = 2,

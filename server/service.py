@@ -39,7 +39,7 @@ from server.convert import request_document, result_message
 from server.observability import AUCTION_ID, Metrics
 from server.storage import Storage, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
-from solvers.highs import Progress, SolveOptions
+from solvers.api import Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 
@@ -87,7 +87,7 @@ def bad_request(context: grpc.ServicerContext, problems: list[Problem], what: st
     context.abort_with_status(rpc_status.to_status(status))
 
 
-def solve_options(message: pb.SolveOptions, context: grpc.ServicerContext,
+def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext,
                   default_threads: int | None) -> dict[str, Any]:
     """The request's options as a dict for the worker, checked the way the CLI checks its flags."""
     options: dict[str, Any] = {
@@ -105,7 +105,7 @@ def solve_options(message: pb.SolveOptions, context: grpc.ServicerContext,
     return options
 
 
-class Run:
+class ProgressFeed:
     """Progress of one auction being cleared on this server, for WatchClearing: its events (from the start
     of the run, throttled by the solver to a few a second) and who waits for them."""
 
@@ -140,7 +140,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self.metrics = metrics or Metrics(storage.counts)
         self._wake = threading.Condition()
         self.pool = WorkerPool(pool_size, on_release=self._notify_dispatcher)
-        self._runs: dict[str, Run] = {}
+        self._runs: dict[str, ProgressFeed] = {}
         self._runs_lock = threading.Lock()
         self._handles: dict[str, JobHandle] = {}
         self._stopping = False
@@ -235,14 +235,14 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     # ---- running a job ------------------------------------------------------------------------------
 
-    def _local_run(self, auction_id: str) -> Run | None:
+    def _local_run(self, auction_id: str) -> ProgressFeed | None:
         with self._runs_lock:
             return self._runs.get(auction_id)
 
     def _start_job(self, slot, record: StoredAuction, job: Job) -> JobHandle:
         auction_id = record.auction_id
         with self._runs_lock:
-            run = self._runs[auction_id] = Run()
+            run = self._runs[auction_id] = ProgressFeed()
         started = time.perf_counter()
         last_stored = [0.0, ""]  # when and which phase was last stored for other replicas' watchers
         run.publish(pb.ClearingProgress(
@@ -250,7 +250,7 @@ class ClearingService(pb_grpc.ClearingServicer):
             message=f"claimed by server {self.owner}, attempt {record.attempts}"))
 
         def on_progress(p: Progress) -> None:
-            if p.phase == "done":  # the terminal event, with the result, comes from _finish
+            if p.phase == "done":  # the terminal event, with the result, comes from _record_outcome
                 return
             run.publish(pb.ClearingProgress(
                 auction_id=auction_id, phase=PHASES.get(p.phase, pb.ClearingProgress.PHASE_UNSPECIFIED),
@@ -269,7 +269,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         def on_done(handle: JobHandle) -> None:
             self._handles.pop(auction_id, None)
             self.metrics.running.dec()
-            self._finish(auction_id, record.kind, handle, time.perf_counter() - started)
+            self._record_outcome(auction_id, record.kind, handle, time.perf_counter() - started)
 
         self.metrics.running.inc()
         handle = slot.start(job, on_progress, on_done)
@@ -277,7 +277,7 @@ class ClearingService(pb_grpc.ClearingServicer):
             self._handles[auction_id] = handle
         return handle
 
-    def _finish(self, auction_id: str, kind: str, handle: JobHandle, elapsed: float) -> None:
+    def _record_outcome(self, auction_id: str, kind: str, handle: JobHandle, elapsed: float) -> None:
         """Store how a job ended and tell the watchers; the one place results are written, and only while
         this server holds the auction's lease."""
         outcome: Outcome = handle.outcome
@@ -347,7 +347,7 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def Clear(self, request: pb.ClearRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = solve_options(request.options, context, self.default_threads)
+        options = options_from_message(request.options, context, self.default_threads)
         slot = self.pool.reserve()
         if slot is None:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -379,7 +379,7 @@ class ClearingService(pb_grpc.ClearingServicer):
     def SubmitAuction(self, request: pb.SubmitAuctionRequest,
                       context: grpc.ServicerContext) -> pb.SubmitAuctionResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = solve_options(request.options, context, self.default_threads)
+        options = options_from_message(request.options, context, self.default_threads)
         key = request.idempotency_key or None
         try:
             record, created = self.storage.create(

@@ -413,11 +413,3 @@ class SqliteStorage(SqlStorage):
         with self._lock:
             self._db.close()
 
-
-def open_storage(database: str | None, data_dir: str | Path) -> SqlStorage:
-    """`dkw serve --database URL` (PostgreSQL) or, by default, SQLite under `--data`."""
-    if database:
-        from server.postgres import PostgresStorage
-
-        return PostgresStorage(database)
-    return SqliteStorage(data_dir)
