@@ -19,6 +19,7 @@ EXIT_BAD_INPUT = 2
 COMMAND_MODULES = (
     "dkw.commands",  # clear, validate, verify, model
     "server.command",  # serve
+    "server.security_command",  # clients, keys, audit
     "clearing.replay.command",  # replay
     "bench.command",  # bench
 )

@@ -34,10 +34,13 @@ SERVICE_CONFIG = {
         },
     }],
 }
-CHANNEL_OPTIONS = [
+MESSAGE_LIMITS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_metadata_size", 1024 * 1024),  # room for the field violations of an invalid auction
+]
+CHANNEL_OPTIONS = [
+    *MESSAGE_LIMITS,
     ("grpc.enable_retries", 1),
     ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
     # a call is retried only while its request fits the retry buffer (256 KiB by default): national
@@ -88,11 +91,12 @@ class RemoteFailed(RuntimeError):
     """The server could not be reached or did not clear the auction."""
 
 
-def clear_remote(target: str, data: bytes, options: SolveOptions) -> tuple[dict, str]:
-    """Clear the auction document `data` (its bytes as they are) on the `dkw serve` at `target`. Returns
-    the result document and the id the server stored the auction under. Raises `RemoteInvalid` or
-    `RemoteFailed`."""
-    with connect(target) as channel:
+def clear_remote(target: str, data: bytes, options: SolveOptions,
+                 channel: grpc.Channel | None = None) -> tuple[dict, str]:
+    """Clear the auction document `data` (its bytes as they are) on the `dkw serve` at `target`, over
+    `channel` when given (TLS, a token: `server.tls.channel_from_args`). Returns the result document and
+    the id the server stored the auction under. Raises `RemoteInvalid` or `RemoteFailed`."""
+    with channel or connect(target) as channel:
         stub = pb_grpc.ClearingStub(channel)
         try:
             response = stub.Clear(pb.ClearRequest(auction_json=data, options=options_message(options)))
@@ -105,9 +109,10 @@ def clear_remote(target: str, data: bytes, options: SolveOptions) -> tuple[dict,
     return result_document(response.result), response.auction_id
 
 
-def cancel_remote(target: str, auction_id: str, reason: str = "") -> pb.ClearResponse:
-    """Ask the `dkw serve` at `target` (any replica) to cancel `auction_id`; the state it ended in.
-    Raises grpc.RpcError (NOT_FOUND for an unknown id)."""
-    with connect(target) as channel:
+def cancel_remote(target: str, auction_id: str, reason: str = "",
+                  channel: grpc.Channel | None = None) -> pb.ClearResponse:
+    """Ask the `dkw serve` at `target` (any replica) to cancel `auction_id`, over `channel` when given (TLS,
+    a token); the state it ended in. Raises grpc.RpcError (NOT_FOUND for an unknown id)."""
+    with channel or connect(target) as channel:
         return pb_grpc.ClearingStub(channel).CancelClearing(pb.CancelRequest(auction_id=auction_id, reason=reason),
                                                             timeout=60)

@@ -34,6 +34,7 @@ from clearing.document import InvalidAuction, Problem, load_auction
 from clearing.rules import load_policy, validate_auction
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
+from server import security
 from server import storage as st
 from server.convert import request_document, result_message
 from server.observability import AUCTION_ID, Metrics
@@ -124,6 +125,12 @@ class ProgressFeed:
 
 
 class ClearingService(pb_grpc.ClearingServicer):
+    #: Set by `dkw serve` (server.security): signs every stored result, and the audit trail admins read.
+    signer: security.Signer | None = None
+    audit: security.AuditTrail | None = None
+    #: Auctions one client may have queued or running at once (a client's own `max_active` overrides it).
+    max_active_per_client: int = security.DEFAULT_MAX_ACTIVE_PER_CLIENT
+
     def __init__(self, storage: Storage, pool_size: int = 2, *, max_queued: int = DEFAULT_MAX_QUEUED,
                  default_threads: int | None = None, policy_path: str | None = None,
                  lease_s: float = DEFAULT_LEASE_S, metrics: Metrics | None = None):
@@ -283,7 +290,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         outcome: Outcome = handle.outcome
         result_doc = None
         if outcome.kind == "result":
-            result_doc = outcome.result
+            result_doc = self.signer.sign(outcome.result) if self.signer else outcome.result
             if result_doc.get("status") == "CANCELLED":  # stopped by CancelClearing: the best result so far
                 state, reason = st.CANCELLED, handle.cancel_reason or "cancelled"
             else:
@@ -330,7 +337,7 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def _record(self, auction_id: str, context: grpc.ServicerContext) -> StoredAuction:
         record = self.storage.get(auction_id) if auction_id else None
-        if record is None:
+        if record is None or not security.may_see(security.caller_of(context), record):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no auction {auction_id!r}")
         return record
 
@@ -348,6 +355,7 @@ class ClearingService(pb_grpc.ClearingServicer):
     def Clear(self, request: pb.ClearRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         _, raw, sha, auction = self._read_auction(request, context)
         options = options_from_message(request.options, context, self.default_threads)
+        caller = security.within_limit(self, context)
         slot = self.pool.reserve()
         if slot is None:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -358,7 +366,8 @@ class ClearingService(pb_grpc.ClearingServicer):
             record, _ = self.storage.create(kind=st.CLEAR, document=raw, input_sha256=sha,
                                             document_auction_id=auction.auction_id,
                                             trading_date=auction.trading_date, options=options, state=st.RUNNING,
-                                            owner=self.owner, lease_s=self.lease_s)
+                                            owner=self.owner, lease_s=self.lease_s, submitted_by=caller.id)
+            security.stored(context)
         except BaseException:
             slot.release()
             raise
@@ -380,16 +389,21 @@ class ClearingService(pb_grpc.ClearingServicer):
                       context: grpc.ServicerContext) -> pb.SubmitAuctionResponse:
         _, raw, sha, auction = self._read_auction(request, context)
         options = options_from_message(request.options, context, self.default_threads)
-        key = request.idempotency_key or None
+        caller = security.caller_of(context)
+        key = security.scoped_key(caller, request.idempotency_key) or None  # one client's keys never meet another's
+        existing = self.storage.get_by_key(key) if key else None
+        if existing is None:
+            security.within_limit(self, context)
         try:
             record, created = self.storage.create(
                 kind=st.SUBMIT, document=raw, input_sha256=sha, document_auction_id=auction.auction_id,
                 trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key,
-                max_queued=self.max_queued)
+                max_queued=self.max_queued, submitted_by=caller.id)
         except st.QueueFull as full:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"{full.queued} auctions are already waiting to be cleared (the queue length of "
                           "`dkw serve --max-queued`); retry later")
+        security.stored(context)
         AUCTION_ID.set(record.auction_id)
         if not created and record.input_sha256 != sha:
             context.abort(grpc.StatusCode.ALREADY_EXISTS,
@@ -414,8 +428,12 @@ class ClearingService(pb_grpc.ClearingServicer):
             if not request.page_token.isdigit():
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad page_token {request.page_token!r}")
             before = int(request.page_token)
+        if request.state not in pb.AuctionState.values():
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"state {request.state} is not an AuctionState")
         state = None if request.state == pb.AUCTION_STATE_UNSPECIFIED else pb.AuctionState.Name(request.state)
-        records = self.storage.list(state=state, limit=size + 1, before_seq=before)
+        caller = security.caller_of(context)
+        records = self.storage.list(state=state, limit=size + 1, before_seq=before,
+                                    submitted_by=caller.id if caller.owns_only() else None)
         response = pb.ListAuctionsResponse()
         for r in records[:size]:
             info = response.auctions.add(
@@ -497,9 +515,8 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def CancelClearing(self, request: pb.CancelRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         reason = request.reason or "cancelled by a CancelClearing call"
-        record = self.storage.request_cancel(request.auction_id, reason) if request.auction_id else None
-        if record is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no auction {request.auction_id!r}")
+        self._record(request.auction_id, context)  # NOT_FOUND for an unknown id, or another client's auction
+        record = self.storage.request_cancel(request.auction_id, reason)
         AUCTION_ID.set(record.auction_id)
         log.info("cancel asked for auction %s (%s)", record.auction_id, record.state)
         handle = self._handles.get(record.auction_id)
@@ -511,6 +528,10 @@ class ClearingService(pb_grpc.ClearingServicer):
             time.sleep(POLL_S)
             record = self.storage.get(record.auction_id)
         return self._response(record)
+
+    def ListAuditRecords(self, request: pb.ListAuditRecordsRequest,
+                         context: grpc.ServicerContext) -> pb.ListAuditRecordsResponse:
+        return security.list_audit_records(self.audit, request, context)
 
     def Validate(self, request: pb.ValidateRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
         if request.WhichOneof("input") is None:

@@ -57,6 +57,7 @@ class StoredAuction:
     lease_owner: str | None = None  # the server clearing it (RUNNING)
     cancel_requested: str | None = None  # why a cancel was asked while it ran
     progress_seq: int = 0  # bumped by every stored progress snapshot
+    submitted_by: str | None = None  # the client id that submitted it (server.auth); None before security
 
 
 class Renewal(NamedTuple):
@@ -92,8 +93,8 @@ class Storage(Protocol):
 
     def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
                trading_date: str, options: dict[str, Any], state: str, idempotency_key: str | None = None,
-               owner: str | None = None, lease_s: float = 0.0,
-               max_queued: int | None = None) -> tuple[StoredAuction, bool]:
+               owner: str | None = None, lease_s: float = 0.0, max_queued: int | None = None,
+               submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
         """Store a new auction (RUNNING: leased to `owner`), or return the one stored under `idempotency_key`
         (created=False), whichever server stored it. With `max_queued`, raise QueueFull instead of storing a
         new auction when that many are QUEUED (checked atomically with the insert, over all servers)."""
@@ -110,10 +111,13 @@ class Storage(Protocol):
         """(progress_seq, the latest stored progress snapshot)."""
 
     def list(self, *, state: str | None = None, limit: int = 100,
-             before_seq: int | None = None) -> list[StoredAuction]:
-        """Newest first; `before_seq` continues a previous page."""
+             before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
+        """Newest first; `before_seq` continues a previous page; `submitted_by` keeps one client's."""
 
     def count(self, state: str) -> int: ...
+
+    def count_active(self, submitted_by: str) -> int:
+        """Auctions of one client that are QUEUED or RUNNING (the per-client limit)."""
 
     def counts(self) -> dict[str, int]:
         """Auctions per state (every state, zeros included)."""
@@ -145,7 +149,7 @@ class Storage(Protocol):
 
 _COLUMNS = ("auction_id, seq, kind, idempotency_key, document_auction_id, trading_date, input_sha256, "
             "received_at, state, reason, attempts, options, status, objective_yen, mip_gap, solve_seconds, solver, "
-            "lease_owner, cancel_requested, progress_seq")
+            "lease_owner, cancel_requested, progress_seq, submitted_by")
 
 
 def _now() -> str:
@@ -154,10 +158,10 @@ def _now() -> str:
 
 def _row(row: tuple) -> StoredAuction:
     (auction_id, seq, kind, key, doc_id, date, sha, received, state, reason, attempts, options, status,
-     objective, gap, seconds, solver, owner, cancel, progress_seq) = row
+     objective, gap, seconds, solver, owner, cancel, progress_seq, submitted_by) = row
     return StoredAuction(auction_id, seq, kind, key, doc_id, date, sha, dt.datetime.fromisoformat(received),
                          state, reason, attempts, json.loads(options), status, objective, gap, seconds, solver,
-                         owner, cancel, progress_seq)
+                         owner, cancel, progress_seq, submitted_by)
 
 
 class SqlStorage:
@@ -207,8 +211,8 @@ class SqlStorage:
 
     def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
                trading_date: str, options: dict[str, Any], state: str, idempotency_key: str | None = None,
-               owner: str | None = None, lease_s: float = 0.0,
-               max_queued: int | None = None) -> tuple[StoredAuction, bool]:
+               owner: str | None = None, lease_s: float = 0.0, max_queued: int | None = None,
+               submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
         running = state == RUNNING
         with self._tx() as cur:
             if idempotency_key:
@@ -223,12 +227,12 @@ class SqlStorage:
             rows = self._all(
                 cur,
                 "INSERT INTO auctions (auction_id, kind, idempotency_key, document_auction_id, trading_date,"
-                " input_sha256, received_at, state, options, document, attempts, lease_owner, lease_expires_at)"
-                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {self.NOW} + %s)"
+                " input_sha256, received_at, state, options, document, attempts, lease_owner, lease_expires_at,"
+                f" submitted_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {self.NOW} + %s, %s)"
                 f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}",
                 "auc_" + uuid.uuid4().hex[:20], kind, idempotency_key or None, document_auction_id, trading_date,
                 input_sha256, _now(), state, json.dumps(options), document, 1 if running else 0,
-                owner if running else None, lease_s if running else None)
+                owner if running else None, lease_s if running else None, submitted_by)
             if rows:
                 return _row(rows[0]), True
             return self._one(cur, "idempotency_key = %s", idempotency_key), False
@@ -344,8 +348,11 @@ class SqlStorage:
         return seq, json.loads(snapshot) if snapshot is not None else None
 
     def list(self, *, state: str | None = None, limit: int = 100,
-             before_seq: int | None = None) -> list[StoredAuction]:
+             before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
         where, params = ["1 = 1"], []
+        if submitted_by is not None:
+            where.append("submitted_by = %s")
+            params.append(submitted_by)
         if state is not None:
             where.append("state = %s")
             params.append(state)
@@ -360,6 +367,11 @@ class SqlStorage:
     def count(self, state: str) -> int:
         with self._tx() as cur:
             return self._all(cur, "SELECT COUNT(*) FROM auctions WHERE state = %s", state)[0][0]
+
+    def count_active(self, submitted_by: str) -> int:
+        with self._tx() as cur:
+            return self._all(cur, "SELECT COUNT(*) FROM auctions WHERE submitted_by = %s AND state IN (%s, %s)",
+                             submitted_by, QUEUED, RUNNING)[0][0]
 
     def counts(self) -> dict[str, int]:
         with self._tx() as cur:

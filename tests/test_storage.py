@@ -172,8 +172,10 @@ def test_schema_is_migrated_once_and_a_newer_schema_is_refused(opener, tmp_path)
         opener()
 
 
-def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path):
-    """SQLite files written before the schema was versioned keep their auctions."""
+@pytest.mark.parametrize("with_clients", [False, True])
+def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path, with_clients):
+    """SQLite files written before the schema was versioned keep their auctions; those written by the
+    security release (with `submitted_by` already) too."""
     old = sqlite3.connect(tmp_path / SqliteStorage.FILENAME)
     old.executescript("""
         CREATE TABLE auctions (seq INTEGER PRIMARY KEY AUTOINCREMENT, auction_id TEXT NOT NULL UNIQUE,
@@ -186,9 +188,15 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path):
             options, document) VALUES ('auc_old', 'submit', 'a', '2026-10-01', 'x', '2026-10-01T00:00:00+00:00',
             'QUEUED', '{}', X'7B7D');
     """)
+    if with_clients:
+        old.execute("ALTER TABLE auctions ADD COLUMN submitted_by TEXT")
+        old.execute("UPDATE auctions SET submitted_by = 'tso-tokyo'")
+    old.commit()
     old.close()
     with SqliteStorage(tmp_path) as storage:
         assert storage.get("auc_old").state == QUEUED and storage.document("auc_old") == b"{}"
+        assert storage.get("auc_old").submitted_by == ("tso-tokyo" if with_clients else None)
+        assert storage.count_active("tso-tokyo") == (1 if with_clients else 0)
         assert storage.claim_next("s", 30).auction_id == "auc_old"
 
 
