@@ -156,6 +156,11 @@ def test_metrics_and_json_logs(pair):
     assert lines and all({"time", "level", "message"} <= set(line) for line in lines)
     assert any("auction_id" in line and "request_id" in line for line in lines)  # a line logged by an RPC
     assert any("auction_id" in line and "request_id" not in line for line in lines)  # the dispatcher's
+    # the audit trail is in the shared database: one replica lists the calls made to both
+    records = survivor.stub.ListAuditRecords(pb.ListAuditRecordsRequest(page_size=1000), timeout=30).records
+    cancels = [r for r in records if r.method == "CancelClearing"]
+    assert {r.method for r in records} >= {"SubmitAuction", "WatchClearing", "CancelClearing"}
+    assert cancels and all(r.auction_id.startswith("auc_") for r in cancels)
 
 
 # ---- one server on SQLite: cancel, queueing, client retries -----------------------------------------
