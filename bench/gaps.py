@@ -89,8 +89,8 @@ def summarise(trace: list[list[float | None]], reference: dict[str, Any] | None)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> bool:
-    """Gap against time per size (log scale), one line per fast run with a trace; False without
-    matplotlib (`pip install 'dkw[bench]'`)."""
+    """Gap against time per size (log scale), one line per fast run with a trace; False where matplotlib
+    (a dependency, for replay's plots too) cannot be imported."""
     try:
         import matplotlib
 
