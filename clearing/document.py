@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearing.limits import plausibility_problems
 from clearing.model import (
     AUCTION_FORMAT,
     COMPOSITE,
@@ -500,6 +501,8 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
             if isinstance(sub, str) and sub not in bid_index:
                 c.add(f"bids[{i}].cost.substitutes", f"unknown bid {_show(sub)}")
 
+    for path, message in plausibility_problems(doc):  # clearing.limits: the limits, in one place
+        c.add(path, message)
     if c.problems:
         raise InvalidAuction(c.problems)
     return Auction(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
-from clearing.document import InvalidAuction, load_auction_file, parse_document
+from clearing.document import InvalidAuction, Problem, load_auction, parse_document
 from clearing.model import Auction
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from solvers.highs import DEFAULT_MIP_REL_GAP, SolveOptions
@@ -19,14 +22,55 @@ def print_problems(path: str, exc: InvalidAuction) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
+#: The file name that stands for standard input.
+STDIN = "-"
+
+
+def read_bytes(path: str) -> bytes:
+    """A file's bytes, or standard input's for `-`."""
+    return sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
+
+
+def load_auction_path(path: str) -> Auction:
+    """Read and validate an auction document (`-`: standard input); the sha256 of its bytes is kept."""
+    data = read_bytes(path)
+    return load_auction(parse_document(data), input_sha256=hashlib.sha256(data).hexdigest())
+
+
+def auction_problems(path: str) -> tuple[Auction | None, list[Problem]]:
+    """The validated auction, or None and every problem (a file error is one problem without a path)."""
+    try:
+        return load_auction_path(path), []
+    except OSError as exc:
+        return None, [Problem("", f"cannot read {path}: {exc.strerror or exc}")]
+    except InvalidAuction as exc:
+        return None, exc.problems
+
+
 def read_auction(path: str) -> Auction | None:
     """The validated auction, or None after printing every problem (and the file error) to stderr."""
     try:
-        return load_auction_file(path)
+        return load_auction_path(path)
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
     except InvalidAuction as exc:
         print_problems(path, exc)
+    return None
+
+
+def output_path_problem(output: str | None) -> str | None:
+    """Why the result could not be written to `output`, checked before solving so no result is lost to
+    a typo in a path; None when it can (or goes to stdout)."""
+    if output is None or output == STDIN:
+        return None
+    path = Path(output)
+    if path.is_dir():
+        return f"{output} is a directory; give a file name (e.g. {path / 'result.json'})"
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return f"the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"{output} is not writable"
     return None
 
 
@@ -40,16 +84,38 @@ def solve_options(args: argparse.Namespace) -> SolveOptions | None:
 
 
 def write_json(doc: dict, output: str | None) -> None:
-    text = json.dumps(doc, indent=1, ensure_ascii=False)
-    if output is None or output == "-":
+    """Write a document to a file (UTF-8) or stdout. On a console that cannot show every character
+    (cp932 has no `·`), non-ASCII characters are escaped (\\uXXXX): still the same JSON, never lossy."""
+    if output is None or output == STDIN:
+        encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("_", "-")
+        text = json.dumps(doc, indent=1, ensure_ascii=encoding not in ("utf-8", "utf8"))
         sys.stdout.write(text + "\n")
     else:
-        Path(output).write_text(text + "\n", encoding="utf-8")
+        Path(output).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_result(doc: dict, output: str | None) -> bool:
+    """Write the result; if the file cannot be written after all (the disk filled, the directory went
+    away), keep the result in a temporary file and say where, so a long solve is never lost."""
+    try:
+        write_json(doc, output)
+        return True
+    except OSError as exc:
+        fd, kept = tempfile.mkstemp(prefix="dkw-result-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        print(f"dkw clear: cannot write {output}: {exc.strerror or exc}; the result is kept in {kept}",
+              file=sys.stderr)
+        return False
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
     options = solve_options(args)
     if options is None:
+        return EXIT_BAD_INPUT
+    problem = output_path_problem(args.output)
+    if problem is not None:
+        print(f"dkw clear: --output: {problem}; nothing was cleared", file=sys.stderr)
         return EXIT_BAD_INPUT
     if getattr(args, "server", None):
         from server.client import clear_remote  # the gRPC path, when the server package provides it
@@ -78,13 +144,15 @@ def cmd_clear(args: argparse.Namespace) -> int:
         progress.close()
     doc = result.to_document()
     problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids}, policy_file=args.policy)
-    write_json(doc, args.output)
+    written = write_result(doc, args.output)
     if not args.quiet:
         print(result.summary_text(), file=sys.stderr if args.output in (None, "-") else sys.stdout)
     if problems:
         print(f"verification failed ({len(problems)} problems):", file=sys.stderr)
         for p in problems[:20]:
             print(f"  {p}", file=sys.stderr)
+        return EXIT_FAILED
+    if not written:
         return EXIT_FAILED
     return EXIT_OK if result.status in ("OPTIMAL", "TIME_LIMIT_FEASIBLE") else EXIT_FAILED
 
@@ -94,7 +162,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if auction is None or read_policy(args.policy) is None:
         return EXIT_BAD_INPUT
     try:
-        result = parse_document(Path(args.result).read_bytes())
+        result = parse_document(read_bytes(args.result))
     except OSError as exc:
         print(f"{args.result}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -132,19 +200,30 @@ def read_policy(path: str | None):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Structural check (exit 2 on any problem), then the market rules per bid (SPEC §5): verdicts and
-    monitoring flags are findings about bids, not errors of the document, so they exit 0."""
-    auction = read_auction(args.auction)
-    if auction is None:
-        return EXIT_BAD_INPUT
+    monitoring flags are findings about bids, not errors of the document, so they exit 0. With --json,
+    a document with problems gives `{"valid": false, "problems": [{path, message}]}` on stdout, exit 2."""
+    if args.json:
+        auction, problems = auction_problems(args.auction)
+        if auction is None:
+            write_json({"auction": args.auction, "valid": False,
+                        "problems": [{"path": p.path, "message": p.message} for p in problems]}, None)
+            return EXIT_BAD_INPUT
+    else:
+        auction = read_auction(args.auction)
+        if auction is None:
+            return EXIT_BAD_INPUT
     policy = read_policy(args.policy)
     if policy is None:
+        if args.json:
+            write_json({"auction": args.auction, "valid": False,
+                        "problems": [{"path": "--policy", "message": f"{args.policy}: see the problems on stderr"}]}, None)
         return EXIT_BAD_INPUT
     from clearing.rules import validate_auction
 
     validation = validate_auction(auction, policy)
     doc = validation.to_document()
     if args.json:
-        write_json(doc, None)
+        write_json({"auction": args.auction, "valid": True, "problems": [], **doc}, None)
         return EXIT_OK
     summary = doc["summary"]
     caps = doc["price_caps"]
@@ -186,7 +265,7 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("clear", help="clear an auction document and write the result document")
-    p.add_argument("auction", metavar="AUCTION.json")
+    p.add_argument("auction", metavar="AUCTION.json", help="the auction document (- for standard input)")
     p.add_argument("--output", "-o", metavar="RESULT.json", help="write the result here (default: stdout)")
     add_solve_arguments(p)
     p.add_argument("--server", metavar="HOST:PORT", help="clear through a running `dkw serve` instead")
@@ -195,7 +274,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_clear)
 
     p = subparsers.add_parser("validate", help="check an auction document and judge its bids under the market rules")
-    p.add_argument("auction", metavar="AUCTION.json")
+    p.add_argument("auction", metavar="AUCTION.json", help="the auction document (- for standard input)")
     p.add_argument("--json", action="store_true", help="the verdicts as a JSON document on stdout")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.add_argument("--problems", action="store_true", help="list only bids that are ineligible, left out or flagged")
