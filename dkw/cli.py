@@ -18,6 +18,7 @@ EXIT_BAD_INPUT = 2
 #: Modules with `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = (
     "dkw.commands",  # clear, validate, verify
+    "dkw.audit_commands",  # schema, explain
     "server.command",  # serve
     "clearing.replay.command",  # replay
     "bench.command",  # bench

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR, EXPECTED
+from test_schema import assert_valid
 
 from clearing.document import load_auction_file
 from clearing.verify import verify_result
@@ -28,6 +29,7 @@ def test_case_clears_through_the_cli_to_the_reference_optimum(name: str, tmp_pat
     result = json.loads(out.read_text())
     auction = load_auction_file(CASES_DIR / f"{name}.json")
     assert verify_result(auction, result, excluded={r["bid"] for r in result["rejected_bids"]}) == []
+    assert_valid("result", result)  # the written document matches `dkw schema result`
 
     assert result["format"] == "jp-balancing-result/1" and result["status"] == "OPTIMAL"
     assert result["input_sha256"] == auction.input_sha256
