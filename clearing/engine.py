@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from dataclasses import asdict
 
+from clearing.exact import real_objective_bound, result_prices
 from clearing.formulation import build_model
 from clearing.index import ZERO_KW, AuctionIndex, RejectedBid, below_one_kw, build_index, price_cap_yen_per_kw_h
 from clearing.model import Auction, PriceCapMode
@@ -125,7 +126,10 @@ def _finish(ix: AuctionIndex, outcome: SolveOutcome, q: dict, f: dict, s: dict, 
                  "threads": options.threads, "method": options.method, **dict(options.highs_options)},
         solves=solves,
     )
+    pricing_started = time.perf_counter()
     result = assemble_result(ix, outcome.status, q, f, s, duals, info)
+    info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
+    info.objective_bound = real_objective_bound(ix, outcome.bound, result.objective_yen)
     info.total_seconds = time.perf_counter() - started
     if progress:
         progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
@@ -182,7 +186,9 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
             shortfalls.append(Shortfall(*key, kw))
     penalty = auction.shortfall_price_yen_per_kw_h * hours * sum(short_kw.values())
 
-    prices = [MarginalPrice(*key, round(duals[key] / hours, 6)) for key in ix.balance_keys if key in duals]
+    # the solver's duals carry the tie-break; the reported prices are the real ones (clearing.exact)
+    exact = result_prices(ix, {ix.bids[i].id for i in awarded}) if duals else {}
+    prices = [MarginalPrice(*key, price) for key, price in exact.items()]
 
     # area summary: every (area, product, block) with a requirement or an offer
     offered: dict[tuple[str, str, int], float] = defaultdict(float)

@@ -185,7 +185,8 @@ FIELD_DOCS: dict[str, dict[str, tuple[Any, str]]] = {
     "price": {
         "area": ("string", "The area."), "product": ("string", "The product."), "block": ("block", "The block."),
         "marginal_yen_per_kw_h": ("price_signed", "Marginal price (限界価格) of the balance row, yen/kW·h: what one "
-                                  "more kW of requirement would cost, with every acceptance decision fixed."),
+                                  "more kW of requirement costs, with every acceptance decision fixed and the real "
+                                  "prices (no tie-break)."),
     },
     "area_summary": {
         "area": ("string", "The area."), "product": ("string", "The product."), "block": ("block", "The block."),
@@ -209,8 +210,10 @@ FIELD_DOCS: dict[str, dict[str, tuple[Any, str]]] = {
         "name": ("string", "Always `HiGHS`."),
         "version": ("string", "HiGHS version."),
         "termination": ("string", "HiGHS's own words on how it stopped (per independent component)."),
-        "mip_gap": ("number_or_null", "Proven relative gap |objective − bound| / max(|objective|, 1)."),
-        "objective_bound": ("number_or_null", "Proven lower bound on the objective, yen."),
+        "mip_gap": ("number_or_null", "HiGHS's proven relative gap on the objective it solved (tie-break terms "
+                    "included), |objective − bound| / max(|objective|, 1)."),
+        "objective_bound": ("number_or_null", "Proven lower bound on the real objective (without the tie-break "
+                            "terms), yen; never above `objective_yen`."),
         "seconds": ("seconds", "HiGHS's run time of the MIP, s."),
         "nodes": ("count0", "Branch-and-bound nodes."),
         "build_seconds": ("seconds", "Index, model and transfer to the solver, s."),

@@ -143,7 +143,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
     if progress is not None:
         progress.close()
     doc = result.to_document()
-    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids}, policy_file=args.policy)
+    problems = verify_result(auction, doc, policy_file=args.policy)  # re-judges the rules' verdicts too
     written = write_result(doc, args.output)
     if not args.quiet:
         print(result.summary_text(), file=sys.stderr if args.output in (None, "-") else sys.stdout)
@@ -174,14 +174,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     from clearing.verify import verify_result
 
-    excluded = {r["bid"] for r in result.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-    problems = verify_result(auction, result, excluded=excluded, policy_file=args.policy)
+    notes: list[str] = []
+    problems = verify_result(auction, result, policy_file=args.policy, notes=notes)
     for p in problems:
         print(p)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if problems:
         print(f"{len(problems)} violation(s)", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.result}: feasible under SPEC §3, costs consistent (objective {result.get('objective_yen')})")
+    print(f"{args.result}: feasible; objective, costs, payments and their total, area summary and prices "
+          f"recomputed and equal; rejected bids as the policy judges them (objective {result.get('objective_yen')})")
     return EXIT_OK
 
 
@@ -283,5 +286,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("verify", help="check a result document against its auction, independently")
     p.add_argument("auction", metavar="AUCTION.json")
     p.add_argument("result", metavar="RESULT.json")
-    p.add_argument("--policy", metavar="FILE", help="the policy the result was cleared under (its price caps)")
+    p.add_argument("--policy", metavar="FILE", help="the policy the result was cleared under (its verdicts and price "
+                   "caps); a result naming another policy than the one checked against is refused")
     p.set_defaults(handler=cmd_verify)
