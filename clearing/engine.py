@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import asdict
 
 from clearing.exact import real_objective_bound, result_prices
+from clearing.explain import ExplainOptions, explain, explanations_document
 from clearing.formulation import build_model
 from clearing.index import ZERO_KW, AuctionIndex, RejectedBid, below_one_kw, build_index, price_cap_yen_per_kw_h
 from clearing.model import Auction, PriceCapMode
@@ -45,13 +46,20 @@ def clean_kw(value: float) -> float:
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
           progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-          excluded: list[RejectedBid] | None = None, policy: Policy | None = None) -> ClearingResult:
+          excluded: list[RejectedBid] | None = None, policy: Policy | None = None,
+          explain_options: ExplainOptions | bool | None = None) -> ClearingResult:
     """Clear `auction` under the market rules of `policy` (default: the shipped one, SPEC §5): its price
     caps fill in where the auction lists none, and the bids it finds ineligible are left out unless
-    `excluded` says which to leave out instead. Monitoring flags and the caps used go to `result.extra`."""
+    `excluded` says which to leave out instead. Monitoring flags and the caps used go to `result.extra`,
+    and so do the explanations of every bid not accepted in full (`explain_options` False: none)."""
     auction, excluded, rules_extra = prepare_clearing(auction, policy, excluded)
     result = _clear_auction(auction, options, progress=progress, cancel=cancel, excluded=excluded)
     result.extra.update(rules_extra)
+    if explain_options is not False:  # why each bid was not accepted in full (clearing.explain)
+        result.extra["explanations"] = explanations_document(
+            explain(auction, result.to_document(), result.rejected_bids,
+                    explain_options if isinstance(explain_options, ExplainOptions)
+                    else ExplainOptions.after(result.solver.total_seconds)))
     return result
 
 

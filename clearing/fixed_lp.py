@@ -55,6 +55,8 @@ class FixedLP:
     requirement_kw: dict[Key, float] = field(default_factory=dict)
     status: str = ""
     objective_yen: float | None = None  # v(R): the LP's value, without start-up costs
+    bid_column: dict[str, int] = field(default_factory=dict)
+    free_bids: set[str] = field(default_factory=set)  # bids whose quantity the LP may still choose from 0
 
     @property
     def hours(self) -> float:
@@ -70,6 +72,21 @@ class FixedLP:
         value = h.getInfo().objective_function_value if ok else None
         h.changeRowBounds(row, base, highspy.kHighsInf)  # the next run starts from this (dual feasible) basis
         return value
+
+    def first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
+        """How much more the LP costs with at least `kw` of a bid it may choose freely (yen; None if it
+        cannot take that much). Its own cost included: 0 means the bid is worth its price."""
+        h, j = self.highs, self.bid_column[bid_id]
+        lp = h.getLp()
+        upper = lp.col_upper_[j]
+        h.changeColBounds(j, kw, upper)
+        h.run()
+        ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        value = h.getInfo().objective_function_value if ok else None
+        h.changeColBounds(j, 0.0, upper)
+        if value is None or self.objective_yen is None:
+            return None
+        return value - self.objective_yen
 
     def step_price(self, key: Key) -> float | None:
         """The price by its definition: a re-solve with one more kW (yen/kW·h)."""
@@ -164,6 +181,8 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
         row_lo[("bal", key)] = requirement.get(key, 0.0)
         row_hi[("bal", key)] = highspy.kHighsInf
 
+    bid_column: dict[str, int] = {}
+    free: set[str] = set()
     startup = {r.id for r in auction.resources if r.startup_cost_yen > 0}
     started = {by_id[b].resource for b in accepted if b in by_id and by_id[b].resource in startup}
     for bid in bids:
@@ -175,6 +194,9 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
         else:
             lower, upper = (0.0, bid.kw) if possible else (0.0, 0.0)
         j = column(bid.price_yen_per_kw_h * hours * len(bid.blocks), lower, upper)
+        bid_column[bid.id] = j
+        if not decided and upper > 0:
+            free.add(bid.id)
         for p in bid.products:
             for t in bid.blocks:
                 key = (bid.area, p, t)
@@ -247,7 +269,7 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
     h.run()
     position = {k: i for i, k in enumerate(row_keys)}
     out = FixedLP(auction, h, {key: position[("bal", key)] for key in keys},
-                  {k: v for k, v in requirement.items() if k in set(keys)})
+                  {k: v for k, v in requirement.items() if k in set(keys)}, bid_column=bid_column, free_bids=free)
     status = h.getModelStatus()
     out.status = h.modelStatusToString(status)
     if status == highspy.HighsModelStatus.kOptimal:

@@ -165,6 +165,33 @@ FIELD_DOCS: dict[str, dict[str, tuple[Any, str]]] = {
                          "`policy.source`) and the price caps that applied (`price_caps`)."),
         "monitoring_flags": ("list_any", "Price-monitoring flags (市場監視): bids whose price exceeds a monitoring "
                              "limit; they stay in the clearing."),
+        "explanations": (("list_of", "explanation"), "Why each bid was not accepted in full (see docs/result.md, "
+                         "Explanations), in document order."),
+    },
+    "explanation": {
+        "bid": ("string", "The bid's id."),
+        "reason": (("enum", ["LEFT_OUT_BY_RULES", "GROUP_ALTERNATIVE_CHOSEN", "PARENT_NOT_ACCEPTED", "RESOURCE_CAPACITY",
+                             "IMPORT_LIMITED", "ABOVE_MARGINAL_PRICE", "MARGINAL", "DID_NOT_FIT"]),
+                   "The first reason that holds, in this order of precedence."),
+        "text": ("string", "The reason in one line, with its figures and the Japanese term where it helps."),
+        "kw": ("kw_any", "Offered kW (応札量), per block."),
+        "accepted_kw": ("kw_any", "Accepted kW (落札量), per block: 0, or less than `kw`."),
+        "price_yen_per_kw_h": ("price_any", "The bid's price, yen/kW·h."),
+        "marginal_yen_per_kw_h": ("price_or_null", "Marginal price (限界価格) of its area, summed over its products and "
+                                  "averaged over its blocks, yen/kW·h."),
+        "value_yen_per_kw_h": ("price_or_null", "Exactly what its first kW is worth: price − (cost of forcing 1 kW in) / "
+                               "(hours × blocks), yen/kW·h; for bids without an acceptance decision."),
+        "other_area": ("string_or_null", "IMPORT_LIMITED: the area it was cheaper for."),
+        "other_marginal_yen_per_kw_h": ("price_or_null", "IMPORT_LIMITED: that area's marginal price, yen/kW·h."),
+        "extra_cost_yen": ("number_or_null", "DID_NOT_FIT: how much more the best clearing found that accepts it costs, "
+                           "yen (an upper bound unless `proven`)."),
+        "extra_cost_lower_bound_yen": ("number_or_null", "DID_NOT_FIT: how much more any clearing that accepts it costs at "
+                                       "least, yen."),
+        "proven": ("bool_or_null", "DID_NOT_FIT: the forced re-solve reached the optimum (within the relative gap)."),
+        "verdict": ("string_or_null", "LEFT_OUT_BY_RULES: the verdict (PRICE_ABOVE_CAP, PARENT_REJECTED, or an "
+                    "eligibility verdict)."),
+        "related": ("strings", "What the reason involves: the group alternative, the parent, the resource, or the "
+                    "lines, interfaces and import caps in the way."),
     },
     "award": {
         "bid": ("string", "The bid's id."),
@@ -225,7 +252,7 @@ FIELD_DOCS: dict[str, dict[str, tuple[Any, str]]] = {
 }
 
 #: Result sections added after the clearing by other modules (named here so the schema describes them).
-RESULT_SECTIONS = ("market_rules", "monitoring_flags")
+RESULT_SECTIONS = ("market_rules", "monitoring_flags", "explanations")
 
 
 # --- types --------------------------------------------------------------------------------------------
@@ -251,6 +278,9 @@ def _type(spec: Any) -> dict[str, Any]:
         "yen_any": {"type": "number"},
         "seconds": {"type": "number", "minimum": 0},
         "bool": {"type": "boolean"},
+        "bool_or_null": {"type": ["boolean", "null"]},
+        "string_or_null": {"type": ["string", "null"]},
+        "strings": {"type": "array", "items": {"type": "string"}},
         "object_any": {"type": "object"},
         "list_any": {"type": "array", "items": {"type": "object"}},
     }
@@ -320,6 +350,7 @@ def result_schema() -> dict[str, Any]:
     """The result document's schema: the fields of clearing.result's dataclasses, as `to_document` writes them.
     The top level stays open: sections added by other modules (market rules, signatures) are allowed."""
     from clearing import result as r
+    from clearing.explain import Explanation
 
     def fields_of(cls: type, name: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         names = set(_dataclass_fields(cls)) - set(skip)
@@ -331,6 +362,7 @@ def result_schema() -> dict[str, Any]:
         "area_summary": fields_of(r.AreaSummary, "area_summary"),
         "rejected_bid": fields_of(r.RejectedBidView, "rejected_bid"),
         "solver": fields_of(r.SolverInfo, "solver"),
+        "explanation": fields_of(Explanation, "explanation"),
     }
     defs["solver"]["additionalProperties"] = True  # a later solver may report more
     core = set(_dataclass_fields(r.ClearingResult)) - {"extra"}
