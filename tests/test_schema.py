@@ -72,7 +72,7 @@ def test_proto_messages_carry_the_documents_fields() -> None:
     result = result_schema()
     assert {f.name for f in pb.ClearingResult.DESCRIPTOR.fields} - {"extra"} <= set(result["properties"])
     for message, name in ((pb.Award, "award"), (pb.Flow, "flow"), (pb.AreaSummary, "area_summary"),
-                          (pb.SolverInfo, "solver")):
+                          (pb.SolverInfo, "solver"), (pb.Explanation, "explanation")):
         assert {f.name for f in message.DESCRIPTOR.fields} == set(result["$defs"][name]["properties"]), name
 
 
@@ -80,10 +80,11 @@ def test_result_schema_types_follow_the_dataclasses() -> None:
     import typing
 
     from clearing import result as r
+    from clearing.explain import Explanation
 
     schema = result_schema()
     for cls, name in ((r.Award, "award"), (r.AreaSummary, "area_summary"), (r.SolverInfo, "solver"),
-                      (r.MarginalPrice, "price")):
+                      (r.MarginalPrice, "price"), (Explanation, "explanation")):
         for field, hint in typing.get_type_hints(cls).items():
             prop = schema["$defs"][name]["properties"][field]
             kinds = prop.get("type")
