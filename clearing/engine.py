@@ -58,8 +58,7 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     if explain_options is not False:  # why each bid was not accepted in full (clearing.explain)
         result.extra["explanations"] = explanations_document(
             explain(auction, result.to_document(), result.rejected_bids,
-                    explain_options if isinstance(explain_options, ExplainOptions)
-                    else ExplainOptions.after(result.solver.total_seconds)))
+                    explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     return result
 
 

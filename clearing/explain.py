@@ -50,17 +50,24 @@ TOL_PRICE = 1e-6
 
 @dataclass(frozen=True, slots=True)
 class ExplainOptions:
-    """Time the forced re-solves (DID_NOT_FIT) may take, per bid and in all."""
+    """How much work the forced re-solves (DID_NOT_FIT) may take.
 
-    per_bid_s: float = 2.0
-    total_s: float = 5.0
+    `clear` uses `ExplainOptions()`: limits in work, not time, so the same document gives the same
+    explanations twice (SPEC §3's determinism): at most `max_bids` bids re-solved, in document order, each
+    within `max_nodes` branch-and-bound nodes, and none at all when more than `max_auction_bids` bids enter
+    the clearing (a national auction: `dkw explain --auction` computes them with a time limit instead)."""
+
+    max_bids: int | None = 30
+    max_nodes: int | None = 2000
+    max_auction_bids: int | None = 300
+    per_bid_s: float | None = None  # time limits: dkw explain --auction ... --time-limit
+    total_s: float | None = None
     mip_rel_gap: float = 1e-6
 
     @classmethod
-    def after(cls, clearing_seconds: float) -> ExplainOptions:
-        """The budget `clear` gives: at most as long again as the clearing took, between 0.5 and 5 s."""
-        total = min(5.0, max(0.5, clearing_seconds))
-        return cls(per_bid_s=min(2.0, total), total_s=total)
+    def timed(cls, total_s: float) -> ExplainOptions:
+        """Every DID_NOT_FIT bid re-solved, within `total_s` seconds in all (at most 30 s per bid)."""
+        return cls(max_bids=None, max_nodes=None, max_auction_bids=None, per_bid_s=min(total_s, 30.0), total_s=total_s)
 
 
 @dataclass(slots=True)
@@ -295,6 +302,12 @@ def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[Reje
     from clearing.formulation import build_model
 
     started = time.perf_counter()
+    entering = len(auction.bids) - len(left_out)
+    if options.max_auction_bids is not None and entering > options.max_auction_bids:
+        for e in explanations:
+            e.text += (f"; not re-solved: {entering} bids is more than the {options.max_auction_bids} the clearing "
+                       "re-solves for (dkw explain --auction computes it)")
+        return
     ix = build_index(auction, left_out, {e.bid for e in explanations})
     model = build_model(ix)
     persistent = Highs()
@@ -313,15 +326,19 @@ def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[Reje
         highs.changeColsCost(len(f_cols), f_cols, np.zeros(len(f_cols)))
     resources = {r.id: r for r in auction.resources}
     base = float(result["objective_yen"])
-    for e in explanations:
-        left = options.total_s - (time.perf_counter() - started)
-        if left <= 0.05:
-            e.text += "; not re-solved within the explanation time budget (dkw explain --auction computes it)"
+    if options.max_nodes is not None:
+        highs.setOptionValue("mip_max_nodes", options.max_nodes)
+    for n, e in enumerate(explanations):
+        left = None if options.total_s is None else options.total_s - (time.perf_counter() - started)
+        if (left is not None and left <= 0.05) or (options.max_bids is not None and n >= options.max_bids):
+            e.text += "; not re-solved within the explanation budget (dkw explain --auction computes it)"
             continue
         col = columns[id(model.u[ix.bid_pos[e.bid]])]
-        limit = min(options.per_bid_s, left)
+        limits = [x for x in (options.per_bid_s, left) if x is not None]
+        limit = min(limits) if limits else None
+        within = f"{limit:.3g} s" if limit is not None else f"{options.max_nodes} nodes"
         highs.changeColBounds(col, 1.0, 1.0)
-        highs.setOptionValue("time_limit", limit)
+        highs.setOptionValue("time_limit", limit if limit is not None else highspy.kHighsInf)
         highs.run()
         status, info = highs.getModelStatus(), highs.getInfo()
         highs.changeColBounds(col, 0.0, 1.0)
@@ -338,13 +355,13 @@ def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[Reje
             e.proven = proven
             e.text += (f": the best clearing that accepts it costs {e.extra_cost_yen:,.2f} yen more" if proven else
                        f": a clearing that accepts it costs {e.extra_cost_yen:,.2f} yen more, and any at least "
-                       f"{e.extra_cost_lower_bound_yen:,.2f} (not proven within {limit:.3g} s)")
+                       f"{e.extra_cost_lower_bound_yen:,.2f} (not proven within {within})")
         elif status == highspy.HighsModelStatus.kInfeasible:
             e.proven = True
             e.text += ": no feasible clearing accepts it"
         else:
             e.proven = False
-            e.text += f": no clearing accepting it was found within {limit:.3g} s"
+            e.text += f": no clearing accepting it was found within {within}"
 
 
 def explanations_document(explanations: list[Explanation]) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if caps is not None:  # the caps the clearing applied
             auction = replace(auction, price_caps=tuple(PriceCap(c["product"], c["yen_per_kw_h"]) for c in caps))
         left_out = [RejectedBid(r["bid"], r["verdict"], r["reason"]) for r in result.get("rejected_bids", [])]
-        options = ExplainOptions(per_bid_s=min(args.time_limit, 30.0), total_s=args.time_limit)
+        options = ExplainOptions.timed(args.time_limit)
         explanations = explanations_document(explain(auction, result, left_out, options))
     elif "explanations" in result:
         explanations = result["explanations"]
