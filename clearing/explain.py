@@ -55,11 +55,14 @@ class ExplainOptions:
     `clear` uses `ExplainOptions()`: limits in work, not time, so the same document gives the same
     explanations twice (SPEC §3's determinism): at most `max_bids` bids re-solved, in document order, each
     within `max_nodes` branch-and-bound nodes, and none at all when more than `max_auction_bids` bids enter
-    the clearing (a national auction: `dkw explain --auction` computes them with a time limit instead)."""
+    the clearing (a national auction: `dkw explain --auction` computes them with a time limit instead);
+    `value_yen_per_kw_h` for at most `max_value_bids` bids."""
 
-    max_bids: int | None = 30
-    max_nodes: int | None = 2000
-    max_auction_bids: int | None = 300
+    max_bids: int | None = 20
+    max_nodes: int | None = 500
+    max_auction_bids: int | None = 100
+    #: what a kW of a bid is worth (an LP re-solve each): for at most this many bids, in document order
+    max_value_bids: int | None = 500
     per_bid_s: float | None = None  # time limits: dkw explain --auction ... --time-limit
     total_s: float | None = None
     mip_rel_gap: float = 1e-6
@@ -67,7 +70,8 @@ class ExplainOptions:
     @classmethod
     def timed(cls, total_s: float) -> ExplainOptions:
         """Every DID_NOT_FIT bid re-solved, within `total_s` seconds in all (at most 30 s per bid)."""
-        return cls(max_bids=None, max_nodes=None, max_auction_bids=None, per_bid_s=min(total_s, 30.0), total_s=total_s)
+        return cls(max_bids=None, max_nodes=None, max_auction_bids=None, max_value_bids=None,
+                   per_bid_s=min(total_s, 30.0), total_s=total_s)
 
 
 @dataclass(slots=True)
@@ -101,13 +105,20 @@ def _price_text(value: float | None) -> str:
 class _Context:
     """The result laid out for the questions the reasons ask."""
 
-    def __init__(self, auction: Auction, result: dict[str, Any], lp: FixedLP | None = None):
+    def __init__(self, auction: Auction, result: dict[str, Any], lp: FixedLP | None = None,
+                 options: ExplainOptions | None = None):
         self.auction = auction
         self.lp = lp
         self.hours = auction.block_minutes / 60.0
         self.accepted = {a["bid"]: float(a["kw"]) for a in result.get("awards", []) if float(a["kw"]) > 0}
         self.price = {(p["area"], p["product"], p["block"]): float(p["marginal_yen_per_kw_h"])
                       for p in result.get("prices", [])}
+        self.by_product_block: dict[tuple[str, int], list[tuple[float, str]]] = defaultdict(list)
+        for (area, product, block), v in self.price.items():
+            self.by_product_block[(product, block)].append((v, area))
+        for entries in self.by_product_block.values():
+            entries.sort(reverse=True)
+        self.values_left = options.max_value_bids if options is not None else None
         self.priced = bool(self.price) or result.get("status") in ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
         self.bids = {b.id: b for b in auction.bids}
         self.resources = {r.id: r for r in auction.resources}
@@ -222,7 +233,10 @@ def _explain_one(ctx: _Context, bid: Bid, rejected: dict[str, RejectedBid]) -> E
         return Explanation(reason="MARGINAL", marginal_yen_per_kw_h=value,
                            text=f"the marginal bid: {accepted:g} of {bid.kw:g} kW were needed at its price {price:g}",
                            **base)
-    first_kw = ctx.lp.first_kw_cost(bid.id) if ctx.lp is not None and bid.id in ctx.lp.free_bids else None
+    first_kw = None
+    if ctx.lp is not None and bid.id in ctx.lp.free_bids and (ctx.values_left is None or ctx.values_left > 0):
+        first_kw = ctx.lp.first_kw_cost(bid.id)
+        ctx.values_left = None if ctx.values_left is None else ctx.values_left - 1
     # exact: its first kW would raise the cost by first_kw, so it is worth price − that per kW·h
     worth = round(price - first_kw / (ctx.hours * len(bid.blocks)), 6) if first_kw is not None else None
     worth_text = (f"; a kW of it is worth {_price_text(worth)} yen/kW·h here (its first kW would raise the cost by "
@@ -234,8 +248,8 @@ def _explain_one(ctx: _Context, bid: Bid, rejected: dict[str, RejectedBid]) -> E
     if above or (first_kw is not None and not tie):
         for p in bid.products:
             for t in bid.blocks:
-                dearer = sorted(((v, a) for (a, pp, tt), v in ctx.price.items()
-                                 if pp == p and tt == t and a != bid.area and v > price + TOL_PRICE), reverse=True)
+                dearer = [(v, a) for v, a in ctx.by_product_block.get((p, t), ())
+                          if a != bid.area and v > price + TOL_PRICE]
                 for other_price, area in dearer:
                     limits = ctx.limits_towards(bid, area, p, t)
                     if limits:
@@ -255,6 +269,10 @@ def _explain_one(ctx: _Context, bid: Bid, rejected: dict[str, RejectedBid]) -> E
         return Explanation(reason="MARGINAL", marginal_yen_per_kw_h=value,
                            text=f"price {price:g} is at the marginal price {_price_text(value)}: {why}{worth_text}",
                            **base)
+    if ctx.lp is not None and bid.id in ctx.lp.free_bids:  # no acceptance decision; its worth not computed
+        return Explanation(reason="MARGINAL", marginal_yen_per_kw_h=value,
+                           text=f"price {price:g} is not above the marginal price {_price_text(value)}: an equally "
+                                "cheap clearing may take it, or what it could serve is already met", **base)
     return Explanation(reason="DID_NOT_FIT", marginal_yen_per_kw_h=value,
                        text=f"price {price:g} is not above the marginal price {_price_text(value)}, but its "
                             f"{_lumpiness(bid, ctx)} does not fit", **base)
@@ -282,7 +300,7 @@ def explain(auction: Auction, result: dict[str, Any], left_out: list[RejectedBid
     if result.get("status") in ("OPTIMAL", "TIME_LIMIT_FEASIBLE"):
         lp = build_fixed_lp(auction, {a["bid"] for a in result.get("awards", [])}, set(rejected))
         lp = lp if lp.objective_yen is not None else None
-    ctx = _Context(auction, result, lp)
+    ctx = _Context(auction, result, lp, options)
     out = [_explain_one(ctx, bid, rejected) for bid in auction.bids
            if ctx.accepted.get(bid.id, 0.0) < bid.kw - TOL_KW]
     lumpy = [e for e in out if e.reason == "DID_NOT_FIT"]

@@ -269,7 +269,7 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
     h.run()
     position = {k: i for i, k in enumerate(row_keys)}
     out = FixedLP(auction, h, {key: position[("bal", key)] for key in keys},
-                  {k: v for k, v in requirement.items() if k in set(keys)}, bid_column=bid_column, free_bids=free)
+                  {k: requirement[k] for k in keys if k in requirement}, bid_column=bid_column, free_bids=free)
     status = h.getModelStatus()
     out.status = h.modelStatusToString(status)
     if status == highspy.HighsModelStatus.kOptimal:
