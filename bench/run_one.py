@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     from clearing.document import load_auction, parse_document
     from clearing.engine import clear
-    from solvers.highs import SolveOptions
+    from solvers.api import SolveOptions
 
     imported = time.perf_counter()
     raw = Path(path).read_bytes()

@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,14 @@ def _is_number(value: Any) -> bool:
 
 
 class _Checker:
-    """Collects problems while walking the raw document."""
+    """Collects problems while walking the raw document, with what the header declares (areas, products,
+    the number of blocks) for the sections that refer to it."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.areas: set[str] = set()
+        self.products: set[str] = set()
+        self.blocks: int | None = None
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -200,6 +205,43 @@ class _Checker:
                 out.append(v)
         return out if ok else None
 
+    def unique_id(self, obj: dict, path: str, seen: Container[str], what: str,
+                  first_at: Mapping[str, int] | None = None) -> str | None:
+        """The entry's `id`; None, with the problem, if an earlier entry has it (`first_at`: which one)."""
+        value = self.string(obj, "id", path)
+        if value is not None and value in seen:
+            also = f" (also {path.partition('[')[0]}[{first_at[value]}])" if first_at is not None else ""
+            self.add(f"{path}.id", f"duplicate {what} id {_show(value)}{also}")
+            return None
+        return value
+
+    def reference(self, obj: dict, key: str, path: str, known: set[str] | dict[str, Any], what: str,
+                  note: str = "") -> str | None:
+        """A string naming something declared elsewhere (`known`); None, with the problem, if it is not."""
+        value = self.string(obj, key, path)
+        if value is not None and value not in known:
+            self.add(f"{path}.{key}", f"unknown {what} {_show(value)}{note}")
+            return None
+        return value
+
+    def block(self, value: Any, where: str) -> int | None:
+        """A block number in 0..blocks-1."""
+        if not _is_number(value) or value != int(value):
+            self.add(where, f"expected a whole block number, got {_show(value)}")
+            return None
+        if self.blocks is not None and not 0 <= value < self.blocks:
+            self.add(where, f"block {_show(value)} out of range 0..{self.blocks - 1}")
+            return None
+        return int(value)
+
+    def entries(self, doc: dict, key: str, allowed: set[str], required: set[str]) -> Iterator[tuple[int, dict, str]]:
+        """(position, entry, path) of every entry of the list `doc[key]` that is an object with only
+        `allowed` fields and every `required` one; the others get their problems and are skipped."""
+        for i, raw in enumerate(self.list_of_objects(doc, key)):
+            path = f"{key}[{i}]"
+            if self.fields(raw, path, allowed, required):
+                yield i, raw, path
+
     def list_of_objects(self, doc: dict, key: str) -> list[Any]:
         value = doc.get(key, [])
         if not isinstance(value, list):
@@ -231,12 +273,34 @@ def document_sha256(doc: dict) -> str:
 
 
 def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
-    """Validate a parsed document and build the domain model; raises `InvalidAuction` listing every problem."""
+    """Validate a parsed document and build the domain model; raises `InvalidAuction` listing every problem.
+    One function per section of the document, in the document's order; the header first, since the
+    other sections refer to its areas, products and blocks."""
     c = _Checker()
     if not isinstance(doc, dict):
         raise InvalidAuction([Problem("", f"the document must be a JSON object, got {type(doc).__name__}")])
-    c.fields(doc, "", TOP_FIELDS, TOP_REQUIRED)
+    header = _header(c, doc)
+    caps = _price_caps(c, doc)
+    lines, line_ids = _lines(c, doc)
+    interfaces = _interfaces(c, doc, line_ids)
+    requirements = _requirements(c, doc)
+    resources, resource_area = _resources(c, doc)
+    bids = _bids(c, doc, resource_area)
+    for path, message in plausibility_problems(doc):  # clearing.limits: the limits, in one place
+        c.add(path, message)
+    if c.problems:
+        raise InvalidAuction(c.problems)
+    return Auction(
+        **header, lines=tuple(lines), interfaces=tuple(interfaces), requirements=tuple(requirements),
+        resources=tuple(resources), bids=tuple(bids), price_caps=tuple(caps) if caps is not None else None,
+        input_sha256=input_sha256 if input_sha256 is not None else document_sha256(doc),
+    )
 
+
+def _header(c: _Checker, doc: dict) -> dict[str, Any]:
+    """format, auction_id, trading_date, blocks, block_minutes, areas, products, prices: the Auction's own
+    fields (and the checker's context for the other sections)."""
+    c.fields(doc, "", TOP_FIELDS, TOP_REQUIRED)
     fmt = doc.get("format")
     if "format" in doc and fmt != AUCTION_FORMAT:
         c.add("format", f"unknown format {_show(fmt)} (expected {AUCTION_FORMAT!r})")
@@ -248,209 +312,164 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
         except ValueError:
             c.add("trading_date", f"{_show(trading_date)} is not an ISO 8601 date (YYYY-MM-DD)")
     blocks_f = c.number(doc, "blocks", "", integral=True, positive=True)
-    blocks = int(blocks_f) if blocks_f is not None else None
+    c.blocks = int(blocks_f) if blocks_f is not None else None
     block_minutes_f = c.number(doc, "block_minutes", "", integral=True, positive=True)
     areas = c.id_list(doc, "areas", "") or []
-    area_set = set(areas)
+    c.areas = set(areas)
     products = c.id_list(doc, "products", "", known=set(PRODUCTS), what="product") or []
-    product_set = set(products)
+    c.products = set(products)
     shortfall_price = c.number(doc, "shortfall_price_yen_per_kw_h", "")
     mode = c.enum(doc, "price_cap_mode", "", tuple(m.value for m in PriceCapMode))
+    return {"auction_id": auction_id, "trading_date": trading_date, "blocks": c.blocks,
+            "block_minutes": int(block_minutes_f) if block_minutes_f is not None else None,
+            "areas": tuple(areas), "products": tuple(products), "shortfall_price_yen_per_kw_h": shortfall_price,
+            "price_cap_mode": PriceCapMode(mode) if mode else PriceCapMode.REJECT}
 
-    def check_block(value: Any, where: str) -> int | None:
-        if not _is_number(value) or value != int(value):
-            c.add(where, f"expected a whole block number, got {_show(value)}")
-            return None
-        if blocks is not None and not 0 <= value < blocks:
-            c.add(where, f"block {_show(value)} out of range 0..{blocks - 1}")
-            return None
-        return int(value)
 
-    # price caps
-    caps: list[PriceCap] | None = None
-    if "price_caps" in doc:
-        caps = []
-        seen_caps: set[str] = set()
-        for i, raw in enumerate(c.list_of_objects(doc, "price_caps")):
-            path = f"price_caps[{i}]"
-            if not c.fields(raw, path, CAP_FIELDS, CAP_FIELDS):
-                continue
-            product = c.enum(raw, "product", path, (*PRODUCTS, COMPOSITE))
-            value = c.number(raw, "yen_per_kw_h", path)
-            if product in seen_caps:
-                c.add(f"{path}.product", f"duplicate cap for {_show(product)}")
-            elif product is not None and value is not None:
-                seen_caps.add(product)
-                caps.append(PriceCap(product, value))
+def _price_caps(c: _Checker, doc: dict) -> list[PriceCap] | None:
+    """price_caps, at most one per product (or `composite`); None where the document lists none."""
+    if "price_caps" not in doc:
+        return None
+    caps: list[PriceCap] = []
+    seen: set[str] = set()
+    for _, raw, path in c.entries(doc, "price_caps", CAP_FIELDS, CAP_FIELDS):
+        product = c.enum(raw, "product", path, (*PRODUCTS, COMPOSITE))
+        value = c.number(raw, "yen_per_kw_h", path)
+        if product in seen:
+            c.add(f"{path}.product", f"duplicate cap for {_show(product)}")
+        elif product is not None and value is not None:
+            seen.add(product)
+            caps.append(PriceCap(product, value))
+    return caps
 
-    # lines
+
+def _lines(c: _Checker, doc: dict) -> tuple[list[Line], set[str]]:
+    """lines: unique ids, two different known areas, a capacity per direction (flat or per block). Also
+    every well-formed id, for the interfaces' references (a faulty line is not also an unknown one)."""
     lines: list[Line] = []
     line_ids: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "lines")):
-        path = f"lines[{i}]"
-        if not c.fields(raw, path, LINE_FIELDS, {"id", "from_area", "to_area"}):
-            continue
-        lid = c.string(raw, "id", path)
-        if lid is not None and lid in line_ids:
-            c.add(f"{path}.id", f"duplicate line id {_show(lid)}")
-            lid = None
-        ends = []
-        for key in ("from_area", "to_area"):
-            a = c.string(raw, key, path)
-            if a is not None and a not in area_set:
-                c.add(f"{path}.{key}", f"unknown area {_show(a)}")
-                a = None
-            ends.append(a)
+    for _, raw, path in c.entries(doc, "lines", LINE_FIELDS, {"id", "from_area", "to_area"}):
+        lid = c.unique_id(raw, path, line_ids, "line")
+        ends = [c.reference(raw, key, path, c.areas, "area") for key in ("from_area", "to_area")]
         if ends[0] is not None and ends[0] == ends[1]:
             c.add(f"{path}.to_area", f"line connects area {_show(ends[0])} to itself")
         caps_by_dir = []
         for direction in ("forward", "backward"):
             flat = c.number(raw, f"{direction}_kw", path)
-            by_block = c.by_block(raw, f"{direction}_kw_by_block", path, blocks)
+            by_block = c.by_block(raw, f"{direction}_kw_by_block", path, c.blocks)
             if f"{direction}_kw" not in raw and f"{direction}_kw_by_block" not in raw:
                 c.add(f"{path}.{direction}_kw", "missing required field (or give "
                       f"{direction}_kw_by_block)")
-            if by_block is None and flat is not None and blocks is not None:
-                by_block = (flat,) * blocks
+            if by_block is None and flat is not None and c.blocks is not None:
+                by_block = (flat,) * c.blocks
             caps_by_dir.append(by_block)
-        line_products = product_set
+        line_products = c.products
         if "products" in raw:
-            listed = c.id_list(raw, "products", path, known=product_set, what="product")
+            listed = c.id_list(raw, "products", path, known=c.products, what="product")
             line_products = set(listed) if listed is not None else None
         if lid is not None:
             line_ids.add(lid)
         if None not in (lid, *ends, *caps_by_dir, line_products):
             lines.append(Line(lid, ends[0], ends[1], caps_by_dir[0], caps_by_dir[1], frozenset(line_products)))
+    return lines, line_ids
 
-    # interfaces
+
+def _interfaces(c: _Checker, doc: dict, line_ids: set[str]) -> list[Interface]:
+    """interfaces: unique ids, a limit, a non-empty list of distinct (known line, direction) members."""
     interfaces: list[Interface] = []
     interface_ids: set[str] = set()
-    for i, raw in enumerate(c.list_of_objects(doc, "interfaces")):
-        path = f"interfaces[{i}]"
-        if not c.fields(raw, path, INTERFACE_FIELDS, INTERFACE_FIELDS):
-            continue
-        iid = c.string(raw, "id", path)
-        if iid is not None and iid in interface_ids:
-            c.add(f"{path}.id", f"duplicate interface id {_show(iid)}")
-            iid = None
+    for _, raw, path in c.entries(doc, "interfaces", INTERFACE_FIELDS, INTERFACE_FIELDS):
+        iid = c.unique_id(raw, path, interface_ids, "interface")
         limit = c.number(raw, "limit_kw", path)
-        members: list[InterfaceMember] | None = []
-        raw_members = raw.get("members")
-        if not isinstance(raw_members, list) or not raw_members:
-            c.add(f"{path}.members", f"expected a non-empty list, got {_show(raw_members)}")
-            members = None
-        else:
-            seen_members = set()
-            for j, m in enumerate(raw_members):
-                mpath = f"{path}.members[{j}]"
-                if not c.fields(m, mpath, MEMBER_FIELDS, MEMBER_FIELDS):
-                    members = None
-                    continue
-                line = c.string(m, "line", mpath)
-                if line is not None and line not in line_ids:
-                    c.add(f"{mpath}.line", f"unknown line {_show(line)}")
-                    line = None
-                direction = c.enum(m, "direction", mpath, tuple(d.value for d in Direction))
-                if (line, direction) in seen_members:
-                    c.add(mpath, f"duplicate member {line} {direction}")
-                    members = None
-                seen_members.add((line, direction))
-                if line is None or direction is None:
-                    members = None
-                elif members is not None:
-                    members.append(InterfaceMember(line, Direction(direction)))
+        members = _interface_members(c, raw, path, line_ids)
         if iid is not None:
             interface_ids.add(iid)
         if iid is not None and limit is not None and members is not None:
             interfaces.append(Interface(iid, limit, tuple(members)))
+    return interfaces
 
-    # requirements
-    requirements: list[Requirement] = []
-    seen_req: dict[tuple, int] = {}
-    for i, raw in enumerate(c.list_of_objects(doc, "requirements")):
-        path = f"requirements[{i}]"
-        if not c.fields(raw, path, REQUIREMENT_FIELDS, {"area", "product", "block", "kw"}):
+
+def _interface_members(c: _Checker, raw: dict, path: str, line_ids: set[str]) -> list[InterfaceMember] | None:
+    raw_members = raw.get("members")
+    if not isinstance(raw_members, list) or not raw_members:
+        c.add(f"{path}.members", f"expected a non-empty list, got {_show(raw_members)}")
+        return None
+    members: list[InterfaceMember] | None = []
+    seen = set()
+    for j, m in enumerate(raw_members):
+        mpath = f"{path}.members[{j}]"
+        if not c.fields(m, mpath, MEMBER_FIELDS, MEMBER_FIELDS):
+            members = None
             continue
-        area = c.string(raw, "area", path)
-        if area is not None and area not in area_set:
-            c.add(f"{path}.area", f"unknown area {_show(area)}")
-            area = None
-        product = c.string(raw, "product", path)
-        if product is not None and product not in product_set:
-            c.add(f"{path}.product", f"unknown product {_show(product)} (not in products)")
-            product = None
-        block = check_block(raw.get("block"), f"{path}.block") if "block" in raw else None
+        line = c.reference(m, "line", mpath, line_ids, "line")
+        direction = c.enum(m, "direction", mpath, tuple(d.value for d in Direction))
+        if (line, direction) in seen:
+            c.add(mpath, f"duplicate member {line} {direction}")
+            members = None
+        seen.add((line, direction))
+        if line is None or direction is None:
+            members = None
+        elif members is not None:
+            members.append(InterfaceMember(line, Direction(direction)))
+    return members
+
+
+def _requirements(c: _Checker, doc: dict) -> list[Requirement]:
+    """requirements: at most one per known area, product and block."""
+    requirements: list[Requirement] = []
+    seen: dict[tuple, int] = {}
+    for i, raw, path in c.entries(doc, "requirements", REQUIREMENT_FIELDS, {"area", "product", "block", "kw"}):
+        area = c.reference(raw, "area", path, c.areas, "area")
+        product = c.reference(raw, "product", path, c.products, "product", " (not in products)")
+        block = c.block(raw.get("block"), f"{path}.block") if "block" in raw else None
         kw = c.number(raw, "kw", path)
         max_import = c.number(raw, "max_import_kw", path)
         key = (area, product, block)
-        if None not in key and key in seen_req:
+        if None not in key and key in seen:
             c.add(path, f"duplicate requirement for area {area!r}, product {product!r}, block {block} "
-                  f"(also requirements[{seen_req[key]}])")
+                  f"(also requirements[{seen[key]}])")
             continue
         if None not in key:
-            seen_req[key] = i
+            seen[key] = i
         if None not in (area, product, block, kw):
             requirements.append(Requirement(area, product, block, kw, max_import))
+    return requirements
 
-    # resources
+
+def _resources(c: _Checker, doc: dict) -> tuple[list[Resource], dict[str, str | None]]:
+    """resources: unique ids in known areas, a capacity (flat or per block, not both), a start-up cost.
+    Also every declared id with its area (None if the area is faulty), for the bids' references."""
     resources: list[Resource] = []
     resource_area: dict[str, str | None] = {}
-    for i, raw in enumerate(c.list_of_objects(doc, "resources")):
-        path = f"resources[{i}]"
-        if not c.fields(raw, path, RESOURCE_FIELDS, {"id", "area"}):
-            continue
-        rid = c.string(raw, "id", path)
-        if rid is not None and rid in resource_area:
-            c.add(f"{path}.id", f"duplicate resource id {_show(rid)}")
-            rid = None
-        area = c.string(raw, "area", path)
-        if area is not None and area not in area_set:
-            c.add(f"{path}.area", f"unknown area {_show(area)}")
-            area = None
+    for _, raw, path in c.entries(doc, "resources", RESOURCE_FIELDS, {"id", "area"}):
+        rid = c.unique_id(raw, path, resource_area.keys(), "resource")
+        area = c.reference(raw, "area", path, c.areas, "area")
         flat = c.number(raw, "capacity_kw", path)
-        by_block = c.by_block(raw, "capacity_kw_by_block", path, blocks)
+        by_block = c.by_block(raw, "capacity_kw_by_block", path, c.blocks)
         if "capacity_kw" in raw and "capacity_kw_by_block" in raw:
             c.add(f"{path}.capacity_kw_by_block", "give capacity_kw or capacity_kw_by_block, not both")
-        if by_block is None and flat is not None and blocks is not None:
-            by_block = (flat,) * blocks
+        if by_block is None and flat is not None and c.blocks is not None:
+            by_block = (flat,) * c.blocks
         startup = c.number(raw, "startup_cost_yen", path)
         if rid is not None:
             resource_area[rid] = area
             if area is not None:
                 resources.append(Resource(rid, area, by_block, startup or 0.0))
+    return resources, resource_area
 
-    # bids
+
+def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[Bid]:
+    """bids: each checked on its own, then the references between bids (parents, substitutes)."""
     bids: list[Bid] = []
     bid_index: dict[str, int] = {}
-    raw_bids = c.list_of_objects(doc, "bids")
     parents: dict[str, tuple[str, int]] = {}
-    for i, raw in enumerate(raw_bids):
-        path = f"bids[{i}]"
-        if not c.fields(raw, path, BID_FIELDS, BID_REQUIRED):
-            continue
-        bid_id = c.string(raw, "id", path)
-        if bid_id is not None and bid_id in bid_index:
-            c.add(f"{path}.id", f"duplicate bid id {_show(bid_id)} (also bids[{bid_index[bid_id]}])")
-            bid_id = None
-        elif bid_id is not None:
+    for i, raw, path in c.entries(doc, "bids", BID_FIELDS, BID_REQUIRED):
+        bid_id = c.unique_id(raw, path, bid_index, "bid", first_at=bid_index)
+        if bid_id is not None:
             bid_index[bid_id] = i
-        area = c.string(raw, "area", path)
-        if area is not None and area not in area_set:
-            c.add(f"{path}.area", f"unknown area {_show(area)}")
-            area = None
-        bid_products = c.id_list(raw, "products", path, known=product_set, what="product")
-        bid_blocks: list[int] | None = None
-        raw_blocks = raw.get("blocks")
-        if "blocks" in raw:
-            if not isinstance(raw_blocks, list) or not raw_blocks:
-                c.add(f"{path}.blocks", f"expected a non-empty list of blocks, got {_show(raw_blocks)}")
-            else:
-                checked = [check_block(b, f"{path}.blocks[{j}]") for j, b in enumerate(raw_blocks)]
-                if None not in checked:
-                    if len(set(checked)) != len(checked):
-                        c.add(f"{path}.blocks", f"duplicate block in {_show(raw_blocks)}")
-                    else:
-                        bid_blocks = sorted(checked)
+        area = c.reference(raw, "area", path, c.areas, "area")
+        bid_products = c.id_list(raw, "products", path, known=c.products, what="product")
+        bid_blocks = _bid_blocks(c, raw, path)
         kw = c.number(raw, "kw", path, integral=True, positive=True)
         min_kw = c.number(raw, "min_kw", path, integral=True) if "min_kw" in raw else 0.0
         if kw is not None and min_kw is not None and min_kw > kw:
@@ -458,15 +477,11 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
             min_kw = None
         price = c.number(raw, "price_yen_per_kw_h", path)
         category = c.enum(raw, "category", path, tuple(k.value for k in Category))
-        resource = c.string(raw, "resource", path)
-        if resource is not None:
-            if resource not in resource_area:
-                c.add(f"{path}.resource", f"unknown resource {_show(resource)}")
-                resource = None
-            elif area is not None and resource_area[resource] not in (None, area):
-                c.add(f"{path}.resource", f"resource {_show(resource)} is in area "
-                      f"{_show(resource_area[resource])}, the bid in {_show(area)}")
-                resource = None
+        resource = c.reference(raw, "resource", path, resource_area, "resource")
+        if resource is not None and area is not None and resource_area[resource] not in (None, area):
+            c.add(f"{path}.resource", f"resource {_show(resource)} is in area "
+                  f"{_show(resource_area[resource])}, the bid in {_show(area)}")
+            resource = None
         group = c.string(raw, "group", path)
         parent = c.string(raw, "parent", path)
         if parent is not None:
@@ -478,8 +493,30 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
                 and ("group" not in raw or group is not None):
             bids.append(Bid(bid_id, area, tuple(bid_products), tuple(bid_blocks), kw, min_kw, price,
                             Category(category), resource, group, parent, metering, cost))
+    _bid_references(c, doc["bids"] if isinstance(doc.get("bids"), list) else [], bid_index, parents)
+    return bids
 
-    # parent references and cycles
+
+def _bid_blocks(c: _Checker, raw: dict, path: str) -> list[int] | None:
+    """A bid's blocks: a non-empty list of distinct block numbers, sorted."""
+    if "blocks" not in raw:
+        return None
+    raw_blocks = raw["blocks"]
+    if not isinstance(raw_blocks, list) or not raw_blocks:
+        c.add(f"{path}.blocks", f"expected a non-empty list of blocks, got {_show(raw_blocks)}")
+        return None
+    checked = [c.block(b, f"{path}.blocks[{j}]") for j, b in enumerate(raw_blocks)]
+    if None in checked:
+        return None
+    if len(set(checked)) != len(checked):
+        c.add(f"{path}.blocks", f"duplicate block in {_show(raw_blocks)}")
+        return None
+    return sorted(checked)
+
+
+def _bid_references(c: _Checker, raw_bids: list[Any], bid_index: dict[str, int],
+                    parents: dict[str, tuple[str, int]]) -> None:
+    """Parents that exist and form no cycle; substitutes that exist."""
     for child, (parent, i) in parents.items():
         if parent not in bid_index:
             c.add(f"bids[{i}].parent", f"unknown bid {_show(parent)}")
@@ -500,19 +537,6 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
             sub = raw["cost"].get("substitutes")
             if isinstance(sub, str) and sub not in bid_index:
                 c.add(f"bids[{i}].cost.substitutes", f"unknown bid {_show(sub)}")
-
-    for path, message in plausibility_problems(doc):  # clearing.limits: the limits, in one place
-        c.add(path, message)
-    if c.problems:
-        raise InvalidAuction(c.problems)
-    return Auction(
-        auction_id=auction_id, trading_date=trading_date, blocks=blocks, block_minutes=int(block_minutes_f),
-        areas=tuple(areas), products=tuple(products), shortfall_price_yen_per_kw_h=shortfall_price,
-        lines=tuple(lines), interfaces=tuple(interfaces), requirements=tuple(requirements),
-        resources=tuple(resources), bids=tuple(bids), price_caps=tuple(caps) if caps is not None else None,
-        price_cap_mode=PriceCapMode(mode) if mode else PriceCapMode.REJECT,
-        input_sha256=input_sha256 if input_sha256 is not None else document_sha256(doc),
-    )
 
 
 def _metering(c: _Checker, raw: dict, path: str) -> Metering | None:

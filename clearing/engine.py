@@ -1,19 +1,26 @@
-"""Clearing an auction end to end: index → MILP → HiGHS → result (SPEC §3–§4).
+"""Clearing an auction end to end (SPEC §3–§4): prepare → index → solve → assemble.
 
-`clear` is what the CLI, the server and replay all call.
+`clear` is what the CLI, the server and replay all call. The market rules resolve the caps and the bids
+left out once (`clearing.rules.prepare_clearing`); the auction is grouped by rows (`clearing.index`) and
+described as the MILP (`clearing.formulation`); a back-end behind the solver boundary (`solvers.api`)
+solves it; the values become the result (`assemble_result`). The one loop around index and solve is
+SPEC §3's 1 kW minimum: a bid that came out below 1 kW gets an acceptance binary and the model is solved
+again (rare: the data are whole kW).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from clearing.exact import real_objective_bound, result_prices
 from clearing.explain import ExplainOptions, explain, explanations_document
-from clearing.formulation import build_model
-from clearing.index import ZERO_KW, AuctionIndex, RejectedBid, below_one_kw, build_index, price_cap_yen_per_kw_h
+from clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
+from clearing.formulation import Formulation, formulate
+from clearing.index import AuctionIndex, below_one_kw, build_index
+from clearing.left_out import RejectedBid, price_cap_yen_per_kw_h
 from clearing.model import Auction, PriceCapMode
 from clearing.result import (
     AreaSummary,
@@ -26,121 +33,103 @@ from clearing.result import (
     SolverInfo,
 )
 from clearing.rules import Policy, prepare_clearing
-from solvers.highs import (
-    Progress,
-    ProgressCallback,
-    PyomoHighsSolver,
-    SolveOptions,
-    SolveOutcome,
-    highs_version,
-)
-
-
-def clean_kw(value: float) -> float:
-    """Solver noise removed: snap to a whole kW within 1e-6, else keep 6 decimals."""
-    nearest = round(value)
-    if abs(value - nearest) < ZERO_KW:
-        return float(nearest)
-    return round(value, 6)
+from solvers.api import Progress, ProgressCallback, Solution, SolveOptions
 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
           progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-          excluded: list[RejectedBid] | None = None, policy: Policy | None = None,
-          explain_options: ExplainOptions | bool | None = None) -> ClearingResult:
-    """Clear `auction` under the market rules of `policy` (default: the shipped one, SPEC §5): its price
-    caps fill in where the auction lists none, and the bids it finds ineligible are left out unless
-    `excluded` says which to leave out instead. Monitoring flags and the caps used go to `result.extra`,
-    and so do the explanations of every bid not accepted in full (`explain_options` False: none)."""
-    auction, excluded, rules_extra = prepare_clearing(auction, policy, excluded)
-    result = _clear_auction(auction, options, progress=progress, cancel=cancel, excluded=excluded)
-    result.extra.update(rules_extra)
-    if explain_options is not False:  # why each bid was not accepted in full (clearing.explain)
-        result.extra["explanations"] = explanations_document(
-            explain(auction, result.to_document(), result.rejected_bids,
-                    explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
-    return result
-
-
-def _clear_auction(auction: Auction, options: SolveOptions | None = None, *,
-                   progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-                   excluded: list[RejectedBid] | None = None) -> ClearingResult:
-    """Clear `auction` to proven optimality (or the time limit). `excluded`: bids the market rules leave
-    out (eligibility), reported in `rejected_bids` beside those above their price cap."""
+          excluded: list[RejectedBid] | None = None, also_excluded: Sequence[RejectedBid] = (),
+          policy: Policy | None = None, explain_options: ExplainOptions | bool | None = None) -> ClearingResult:
+    """Clear `auction` to proven optimality (or the time limit) under the market rules of `policy`
+    (default: the shipped one, SPEC §5): its price caps fill in where the auction lists none, and the
+    bids it finds ineligible are left out, unless `excluded` says which to leave out instead;
+    `also_excluded` (a replay scenario's) are left out on top. Every bid left out is reported in
+    `rejected_bids`; monitoring flags and the caps used go to `result.extra`, and so do the explanations
+    of every bid not accepted in full (clearing.explain; `explain_options` False: none)."""
     options = options or SolveOptions()
+    auction, left_out, rules_extra = prepare_clearing(auction, policy, excluded, also_excluded)
     started = time.perf_counter()
-    if options.method == "fast":
-        return _clear_fast(auction, options, progress, cancel, excluded, started)
-    force_binary: set[str] = set()
-    solves = 0
-    while True:
-        if progress:
-            progress(Progress("building", time.perf_counter() - started))
-        ix = build_index(auction, excluded, force_binary)
-        model = build_model(ix)
-        solver = PyomoHighsSolver(model, options, progress, cancel)
-        build_seconds = time.perf_counter() - started
-        if progress:
-            progress(Progress("solving", time.perf_counter() - started))
-        outcome = solver.solve()
-        build_seconds += solver.transfer_seconds
-        solves += 1
-        if not outcome.has_solution:
-            break
-        if progress:
-            progress(Progress("pricing", time.perf_counter() - started))
-        pricing_started = time.perf_counter()
-        mip_values = solver.values(model.q), solver.values(model.f), solver.values(model.s)
-        polished = solver.fix_integers_and_resolve()
-        q = solver.values(model.q) if polished else mip_values[0]
-        tiny = below_one_kw(ix, q)
-        if not tiny:
-            break
-        force_binary |= tiny
+    form, solution, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
+                                                                     started)
+    from solvers.highs import highs_version
 
-    if outcome.has_solution and polished:
-        q, f, s = solver.values(model.q), solver.values(model.f), solver.values(model.s)
-        duals = solver.duals(model.balance)
-    elif outcome.has_solution:  # the pricing LP failed: the MIP's own values, no prices
-        (q, f, s), duals = mip_values, {}
-    else:
-        q, f, s, duals = {}, {}, {}, {}
-        pricing_started = time.perf_counter()
-    pricing_seconds = time.perf_counter() - pricing_started
-    return _finish(ix, outcome, q, f, s, duals, options, progress, started,
-                   build_seconds=build_seconds, pricing_seconds=pricing_seconds, solves=solves)
-
-
-def _clear_fast(auction: Auction, options: SolveOptions, progress: ProgressCallback | None,
-                cancel: threading.Event | None, excluded: list[RejectedBid] | None, started: float) -> ClearingResult:
-    """The fast path (arrays, components, highspy): same optimum, same result document."""
-    from clearing.fastpath import solve_fast
-
-    fast = solve_fast(auction, options, progress, cancel, excluded, started)
-    return _finish(fast.ix, fast.outcome, fast.q, fast.f, fast.s, fast.duals, options, progress, started,
-                   build_seconds=fast.build_seconds, pricing_seconds=fast.pricing_seconds, solves=fast.solves)
-
-
-def _finish(ix: AuctionIndex, outcome: SolveOutcome, q: dict, f: dict, s: dict, duals: dict,
-            options: SolveOptions, progress: ProgressCallback | None, started: float, *,
-            build_seconds: float, pricing_seconds: float, solves: int) -> ClearingResult:
-    """The result of either path, with the solver's figures and the options it ran with."""
+    outcome = solution.outcome
     info = SolverInfo(
         name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
         objective_bound=outcome.bound, seconds=outcome.seconds, nodes=outcome.nodes,
-        build_seconds=build_seconds, pricing_seconds=pricing_seconds,
-        options={"time_limit_s": options.time_limit_s, "mip_rel_gap": options.mip_rel_gap,
-                 "threads": options.threads, "method": options.method, **dict(options.highs_options)},
+        build_seconds=build_seconds, pricing_seconds=solution.pricing_seconds, options=options.describe(),
         solves=solves,
     )
     pricing_started = time.perf_counter()
-    result = assemble_result(ix, outcome.status, q, f, s, duals, info)
+    result = assemble_result(form.ix, outcome.status, *solution_values(form, solution), info)
     info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
-    info.objective_bound = real_objective_bound(ix, outcome.bound, result.objective_yen)
+    info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
+    result.extra.update(rules_extra)
+    if explain_options is not False:  # why each bid was not accepted in full
+        result.extra["explanations"] = explanations_document(
+            explain(auction, result.to_document(), result.rejected_bids,
+                    explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     info.total_seconds = time.perf_counter() - started
     if progress:
         progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
     return result
+
+
+def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback | None,
+          cancel: threading.Event | None, started: float) -> Solution:
+    """The back-end `options.method` names; imported here, so that only a solve loads Pyomo or highspy."""
+    if options.method == "straight":
+        from solvers.straight import solve_straight
+
+        return solve_straight(form, options, progress, cancel, started)
+    from clearing.fastpath import solve_fast
+
+    return solve_fast(form, options, progress, cancel, started)
+
+
+def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], options: SolveOptions,
+                             progress: ProgressCallback | None, cancel: threading.Event | None,
+                             started: float) -> tuple[Formulation, Solution, float, int]:
+    """Index, formulate and solve until no bid without an acceptance binary came out in (0, 1) kW (SPEC §3:
+    an accepted bid delivers at least max(min_kw, 1) kW); such bids get a binary for the next solve.
+    Returns the last formulation and solution, the build seconds and the number of solves."""
+    force_binary: set[str] = set()
+    build_seconds = 0.0
+    solves = 0
+    while True:
+        if progress:
+            progress(Progress("building", time.perf_counter() - started))
+        build_started = time.perf_counter()
+        form = formulate(build_index(auction, left_out, force_binary))
+        build_seconds += time.perf_counter() - build_started
+        solution = solve(form, options, progress, cancel, started)
+        build_seconds += solution.setup_seconds
+        solves += 1
+        if solution.x is None:
+            break
+        below_1kw = below_one_kw(form.ix, solution.x[:form.columns.num_bids])
+        if not below_1kw:
+            break
+        force_binary |= below_1kw
+    return form, solution, build_seconds, solves
+
+
+def solution_values(form: Formulation, solution: Solution) -> tuple[dict, dict, dict, dict]:
+    """The solution by entity: kW per bid position, per flow key position and per shortfall key, and the
+    balance rows' duals by (area, product, block). Empty where the solve found nothing."""
+    x = solution.x
+    if x is None:
+        return {}, {}, {}, {}
+    c = form.columns
+    q = {i: float(x[i]) for i in range(c.num_bids)}
+    f = {k: float(x[c.f_first + k]) for k in range(len(form.ix.flow_keys))}
+    s = {key: float(x[col]) for key, col in c.s_col.items()}
+    duals = {}
+    if solution.row_dual is not None:
+        first = form.first_rows()["balance"]
+        balance = next(rows for rows in form.families if rows.name == "balance")
+        duals = {key: float(solution.row_dual[first + j]) for j, key in enumerate(balance.keys)}
+    return q, f, s, duals
 
 
 def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[int, float],
@@ -149,7 +138,7 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
     All cost figures are recomputed from the cleaned values with the real prices."""
     auction = ix.auction
     hours = ix.hours
-    resources = {r.id: r for r in auction.resources}
+    resources = ix.resources
     pay_cap = auction.price_cap_mode is PriceCapMode.PAY_CAP
 
     awards: list[Award] = []
@@ -173,16 +162,10 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
     startup = sum(resources[r].startup_cost_yen for r in started)
 
     flows: list[Flow] = []
-    net_in: dict[tuple[str, str, int], float] = defaultdict(float)
     for k, (li, direction, p, t) in enumerate(ix.flow_keys):
         kw = clean_kw(f.get(k, 0.0))
-        if kw <= ZERO_KW:
-            continue
-        line = auction.lines[li]
-        src, dst = (line.from_area, line.to_area) if direction.value == "forward" else (line.to_area, line.from_area)
-        net_in[(dst, p, t)] += kw
-        net_in[(src, p, t)] -= kw
-        flows.append(Flow(line.id, direction.value, p, t, kw))
+        if kw > ZERO_KW:
+            flows.append(Flow(auction.lines[li].id, direction.value, p, t, kw))
 
     shortfalls: list[Shortfall] = []
     short_kw: dict[tuple[str, str, int], float] = {}
@@ -196,39 +179,15 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
     # the solver's duals carry the tie-break; the reported prices are the real ones (clearing.exact)
     exact = result_prices(ix, {ix.bids[i].id for i in awarded}) if duals else {}
     prices = [MarginalPrice(*key, price) for key, price in exact.items()]
-
-    # area summary: every (area, product, block) with a requirement or an offer
-    offered: dict[tuple[str, str, int], float] = defaultdict(float)
-    for bid in auction.bids:
-        for p in bid.products:
-            for t in bid.blocks:
-                offered[(bid.area, p, t)] += bid.kw
-    local_awards: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
-    for i, kw in awarded.items():
-        bid = ix.bids[i]
-        for p in bid.products:
-            for t in bid.blocks:
-                local_awards[(bid.area, p, t)].append((kw, bid.price_yen_per_kw_h))
-    requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
-    summary = []
-    for key in sorted(set(requirement) | set(offered) | set(net_in)):
-        local = local_awards.get(key, [])
-        local_kw = sum(kw for kw, _ in local)
-        prices_awarded = [price for _, price in local]
-        summary.append(AreaSummary(
-            *key, requirement_kw=requirement.get(key, 0.0), offered_kw=offered.get(key, 0.0),
-            awarded_local_kw=clean_kw(local_kw), awarded_for_area_kw=clean_kw(local_kw + net_in.get(key, 0.0)),
-            shortfall_kw=short_kw.get(key, 0.0),
-            max_price_yen_per_kw_h=max(prices_awarded) if local else None,
-            min_price_yen_per_kw_h=min(prices_awarded) if local else None,
-            avg_price_yen_per_kw_h=round(sum(kw * pr for kw, pr in local) / local_kw, 6) if local else None,
-        ))
+    net = net_import(auction, ((x.line, x.direction, x.product, x.block, x.kw) for x in flows))
+    summary = [AreaSummary(**figures) for figures in
+               area_figures(auction, ((ix.bids[i], kw) for i, kw in awarded.items()), net, short_kw)]
 
     return ClearingResult(
         auction_id=auction.auction_id, trading_date=auction.trading_date, status=status,
         objective_yen=round(procurement + startup + penalty, 6), procurement_cost_yen=round(procurement, 6),
         startup_cost_yen=startup, shortfall_penalty_yen=round(penalty, 6), payment_total_yen=round(payments, 6),
         awards=awards, flows=flows, shortfalls=shortfalls, prices=prices, area_summary=summary,
-        rejected_bids=[RejectedBidView(**asdict(r)) for r in ix.rejected], solver=info,
+        rejected_bids=[RejectedBidView(**asdict(r)) for r in ix.left_out], solver=info,
         input_sha256=auction.input_sha256,
     )

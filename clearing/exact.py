@@ -40,5 +40,5 @@ def real_objective_bound(ix: AuctionIndex, solver_bound: float | None, objective
 
 def result_prices(ix: AuctionIndex, awarded: set[str]) -> dict[tuple[str, str, int], float]:
     """Exact marginal prices (yen/kW·h) of the index's balance rows, for a clearing that accepted `awarded`."""
-    prices = exact_prices(ix.auction, awarded, {r.bid for r in ix.rejected})
+    prices = exact_prices(ix.auction, awarded, {r.bid for r in ix.left_out})
     return {key: prices[key] for key in ix.balance_keys if key in prices}

@@ -40,7 +40,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from clearing.fixed_lp import FixedLP, build_fixed_lp
-from clearing.index import RejectedBid, build_index
+from clearing.index import build_index
+from clearing.left_out import RejectedBid
 from clearing.model import Auction, Bid, Direction
 
 #: kW and yen slack for "at capacity", "equal price", "accepted in full".
@@ -311,13 +312,15 @@ def explain(auction: Auction, result: dict[str, Any], left_out: list[RejectedBid
 
 def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[RejectedBid],
                    explanations: list[Explanation], options: ExplainOptions) -> None:
-    """Fill in DID_NOT_FIT's figures: the MILP re-solved with each bid forced in, within the time budget.
-    One model, handed to HiGHS once; each bid's acceptance column is fixed at 1, solved, and released."""
+    """Fill in DID_NOT_FIT's figures: the clearing's MILP (clearing.formulation, as arrays) re-solved with
+    each bid forced in, within the budget. One HiGHS model; each bid's acceptance column is fixed at 1,
+    solved, and released."""
     import highspy
     import numpy as np
-    from pyomo.contrib.solver.solvers.highs import Highs
 
-    from clearing.formulation import build_model
+    from clearing.formulation import formulate
+    from clearing.matrix import to_matrix
+    from solvers.highs import ArrayProblem, load_problem, new_highs
 
     started = time.perf_counter()
     entering = len(auction.bids) - len(left_out)
@@ -327,31 +330,33 @@ def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[Reje
                        "re-solves for (dkw explain --auction computes it)")
         return
     ix = build_index(auction, left_out, {e.bid for e in explanations})
-    model = build_model(ix)
-    persistent = Highs()
-    persistent.set_instance(model)
-    highs: highspy.Highs = persistent._solver_model
-    columns = persistent._pyomo_var_to_solver_var_map
+    form = formulate(ix)
+    mm = to_matrix(form)
+    c = form.columns
+    # the real costs: the tie-break and flow preference only pick among equal costs, and without them the
+    # solver's bound is a bound on the real extra cost
+    cost = mm.col_cost.copy()
+    cost[:c.num_bids] = ix.cost_per_kw
+    cost[c.f_first:c.f_first + len(ix.flow_keys)] = 0.0
+    n_cols, n_rows = len(cost), len(mm.row_lower)
+    problem = ArrayProblem(cols=np.arange(n_cols), rows=np.arange(n_rows), col_cost=cost, col_lower=mm.col_lower,
+                           col_upper=mm.col_upper, integrality=mm.integrality, row_lower=mm.row_lower,
+                           row_upper=mm.row_upper, a_start=mm.a_start, a_index=mm.a_index, a_value=mm.a_value)
+    highs = new_highs()
     for name, value in (("output_flag", False), ("random_seed", 0), ("mip_rel_gap", options.mip_rel_gap)):
         highs.setOptionValue(name, value)
-    q_cols = np.array([columns[id(model.q[i])] for i in range(len(ix.bids))], dtype=np.int64)
-    s_cols = np.array([columns[id(model.s[k])] for k in model.S], dtype=np.int64)
-    # the real costs: the tie-break and flow preference only pick among equal costs, and without them
-    # the solver's bound is a bound on the real extra cost
-    f_cols = np.array([columns[id(model.f[k])] for k in model.K], dtype=np.int32)
-    highs.changeColsCost(len(q_cols), q_cols.astype(np.int32), np.asarray(ix.cost_per_kw, dtype=float))
-    if len(f_cols):
-        highs.changeColsCost(len(f_cols), f_cols, np.zeros(len(f_cols)))
-    resources = {r.id: r for r in auction.resources}
-    base = float(result["objective_yen"])
     if options.max_nodes is not None:
         highs.setOptionValue("mip_max_nodes", options.max_nodes)
+    load_problem(highs, problem)
+    s_cols = np.array(list(c.s_col.values()), dtype=np.int64)
+    resources = {r.id: r for r in auction.resources}
+    base = float(result["objective_yen"])
     for n, e in enumerate(explanations):
         left = None if options.total_s is None else options.total_s - (time.perf_counter() - started)
         if (left is not None and left <= 0.05) or (options.max_bids is not None and n >= options.max_bids):
             e.text += "; not re-solved within the explanation budget (dkw explain --auction computes it)"
             continue
-        col = columns[id(model.u[ix.bid_pos[e.bid]])]
+        col = c.u_col[ix.bid_pos[e.bid]]
         limits = [x for x in (options.per_bid_s, left) if x is not None]
         limit = min(limits) if limits else None
         within = f"{limit:.3g} s" if limit is not None else f"{options.max_nodes} nodes"
@@ -363,11 +368,11 @@ def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[Reje
         proven = status == highspy.HighsModelStatus.kOptimal
         if info.primal_solution_status == 2:
             x = np.asarray(highs.getSolution().col_value)
-            q = x[q_cols]
+            q = x[:c.num_bids]
             on = {ix.bids[j].resource for j in np.flatnonzero(q > TOL_KW) if ix.bids[j].resource}
-            cost = (float(np.dot(ix.cost_per_kw, q)) + sum(resources[r].startup_cost_yen for r in on)
-                    + auction.shortfall_price_yen_per_kw_h * ix.hours * float(x[s_cols].sum()))
-            e.extra_cost_yen = round(max(cost - base, 0.0), 6)
+            total = (float(np.dot(ix.cost_per_kw, q)) + sum(resources[r].startup_cost_yen for r in on)
+                     + auction.shortfall_price_yen_per_kw_h * ix.hours * float(x[s_cols].sum()))
+            e.extra_cost_yen = round(max(total - base, 0.0), 6)
             bound = info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else -np.inf
             e.extra_cost_lower_bound_yen = e.extra_cost_yen if proven else round(max(bound - base, 0.0), 6)
             e.proven = proven

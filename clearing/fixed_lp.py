@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-import highspy
 import numpy as np
 
 from clearing.model import Auction, Direction
-from solvers.fast import new_highs
+
+INF = float("inf")
 
 #: The requirement step that defines a price (kW).
 PRICE_STEP_KW = 1.0
@@ -50,7 +51,7 @@ class FixedLP:
     """The LP and where its rows and columns are."""
 
     auction: Auction
-    highs: highspy.Highs
+    highs: Any  # a highspy.Highs holding the LP (highspy is imported only when an LP is built)
     balance_row: dict[Key, int] = field(default_factory=dict)
     requirement_kw: dict[Key, float] = field(default_factory=dict)
     status: str = ""
@@ -64,18 +65,22 @@ class FixedLP:
 
     def value_with(self, key: Key, extra_kw: float) -> float | None:
         """v with the requirement of `key` raised by `extra_kw`, re-solved from the current basis."""
+        import highspy
+
         h, row = self.highs, self.balance_row[key]
         base = self.requirement_kw.get(key, 0.0)
-        h.changeRowBounds(row, base + extra_kw, highspy.kHighsInf)
+        h.changeRowBounds(row, base + extra_kw, INF)
         h.run()
         ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         value = h.getInfo().objective_function_value if ok else None
-        h.changeRowBounds(row, base, highspy.kHighsInf)  # the next run starts from this (dual feasible) basis
+        h.changeRowBounds(row, base, INF)  # the next run starts from this (dual feasible) basis
         return value
 
     def first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
         """How much more the LP costs with at least `kw` of a bid it may choose freely (yen; None if it
         cannot take that much). Its own cost included: 0 means the bid is worth its price."""
+        import highspy
+
         h, j = self.highs, self.bid_column[bid_id]
         lp = h.getLp()
         upper = lp.col_upper_[j]
@@ -99,6 +104,8 @@ class FixedLP:
         """Every balance row's price (yen/kW·h): the dual where the basis shows it holds for the next kW
         (a binding row whose ranging covers one more kW: price = dual; a row with more than 1 kW of
         surplus: price 0), else a re-solve with one more kW."""
+        import highspy
+
         if self.objective_yen is None:
             return {}
         h = self.highs
@@ -148,6 +155,10 @@ def balance_keys(auction: Auction) -> list[Key]:
 def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> FixedLP:
     """The LP with the decisions of a clearing that accepted `accepted` and left `left_out` out of the
     clearing (price caps, eligibility), solved once."""
+    import highspy
+
+    from solvers.highs import new_highs
+
     hours = auction.block_minutes / 60.0
     bids = [b for b in auction.bids if b.id not in left_out]
     has_children = {b.parent for b in bids if b.parent is not None}
@@ -179,7 +190,7 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
     requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
     for key in keys:
         row_lo[("bal", key)] = requirement.get(key, 0.0)
-        row_hi[("bal", key)] = highspy.kHighsInf
+        row_hi[("bal", key)] = INF
 
     bid_column: dict[str, int] = {}
     free: set[str] = set()
@@ -208,12 +219,12 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
     for r in auction.resources:
         if r.capacity_kw_by_block is not None:
             for t in range(auction.blocks):
-                row_lo[("res", r.id, t)] = -highspy.kHighsInf
+                row_lo[("res", r.id, t)] = -INF
                 row_hi[("res", r.id, t)] = r.capacity_kw_by_block[t]
 
     caps = {(r.area, r.product, r.block): r.max_import_kw for r in auction.requirements if r.max_import_kw is not None}
     for key, cap in caps.items():
-        row_lo[("imp", key)] = -highspy.kHighsInf
+        row_lo[("imp", key)] = -INF
         row_hi[("imp", key)] = cap
     for line in auction.lines:
         for direction in Direction:
@@ -222,7 +233,7 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
             for t in range(auction.blocks):
                 if by_block[t] <= 0:
                     continue
-                row_lo[("line", line.id, direction.value, t)] = -highspy.kHighsInf
+                row_lo[("line", line.id, direction.value, t)] = -INF
                 row_hi[("line", line.id, direction.value, t)] = by_block[t]
                 for p in auction.products:
                     if p not in line.products:
@@ -240,11 +251,11 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
                             rows[("ifc", interface.id, t)][j] = 1.0
     for interface in auction.interfaces:
         for t in range(auction.blocks):
-            row_lo[("ifc", interface.id, t)] = -highspy.kHighsInf
+            row_lo[("ifc", interface.id, t)] = -INF
             row_hi[("ifc", interface.id, t)] = interface.limit_kw
     shortfall_cost = auction.shortfall_price_yen_per_kw_h * hours
     for key in keys:
-        j = column(shortfall_cost, 0.0, highspy.kHighsInf)
+        j = column(shortfall_cost, 0.0, INF)
         rows[("bal", key)][j] = 1.0
 
     row_keys = list(row_lo)

@@ -1,8 +1,8 @@
 """The auction grouped once by the rows it touches, and the set of bids that enter the clearing.
 
 Built before any model: every constraint family then takes its pre-grouped data in one pass
-(no scanning all bids per row). Bids left out of the clearing (above their price cap in REJECT mode,
-or ineligible under the market rules) are recorded with the reason, never dropped silently.
+(no scanning all bids per row). The bids left out of the clearing come resolved, with their reasons
+(`clearing/left_out.py`), and stay in the index for the result's `rejected_bids`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from clearing.model import COMPOSITE, Auction, Bid, Direction, PriceCapMode
+from clearing.figures import ZERO_KW
+from clearing.left_out import RejectedBid, left_out_bids
+from clearing.model import Auction, Bid, Direction, Resource
 
 #: Objective perturbation per kW of accepted quantity per rank among equal-price bids (yen). Breaks
 #: ties toward the bid earlier in the document; far below any real price difference (0.01 yen).
 TIE_BREAK_YEN_PER_KW = 1e-6
-#: Solver values closer than this to zero are zero; closer to a whole kW, that whole kW.
-ZERO_KW = 1e-6
+#: Objective cost per kW of flow per line direction and block (yen): among equal-cost solutions,
+#: prefer less total flow (SPEC §3). Real cost figures never include it.
+FLOW_PREFERENCE_YEN_PER_KW = 1e-5
 
 
 def below_one_kw(ix: AuctionIndex, q) -> set[str]:
@@ -25,69 +28,6 @@ def below_one_kw(ix: AuctionIndex, q) -> set[str]:
     the data are whole kW). `q`: quantity per bid position, a sequence or a dict."""
     pairs = q.items() if isinstance(q, dict) else enumerate(q)
     return {ix.bids[i].id for i, v in pairs if ZERO_KW < v < 1 - ZERO_KW and i not in ix.needs_binary}
-
-
-#: Objective cost per kW of flow per line direction and block (yen): among equal-cost solutions,
-#: prefer less total flow (SPEC §3). Real cost figures never include it.
-FLOW_PREFERENCE_YEN_PER_KW = 1e-5
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedBid:
-    bid: str
-    verdict: str  # PRICE_ABOVE_CAP, PARENT_REJECTED, or an eligibility verdict
-    reason: str
-
-
-def price_cap_yen_per_kw_h(auction: Auction, bid: Bid) -> float | None:
-    """The cap that applies to a bid (SPEC §3): its product's; for a composite bid the `composite` cap
-    or, where the auction gives none, the lowest cap among its products. None: no cap. An auction that
-    lists no `price_caps` gets the shipped policy's schedule for its trading date (clearing.rules);
-    `clear` fills in the caps of the policy it was given before it gets here."""
-    listed = auction.price_caps
-    if listed is None:
-        from clearing.rules import effective_price_caps  # late: clearing.rules builds on this module
-
-        listed, _ = effective_price_caps(auction)
-    if not listed:
-        return None
-    caps = {c.product: c.yen_per_kw_h for c in listed}
-    if bid.is_composite:
-        if COMPOSITE in caps:
-            return caps[COMPOSITE]
-        own = [caps[p] for p in bid.products if p in caps]
-        return min(own) if own else None
-    return caps.get(bid.products[0])
-
-
-def cap_rejections(auction: Auction) -> list[RejectedBid]:
-    """Bids above their cap, in REJECT mode (上限価格超過); empty in PAY_CAP mode."""
-    if auction.price_cap_mode is not PriceCapMode.REJECT:
-        return []
-    out = []
-    for bid in auction.bids:
-        cap = price_cap_yen_per_kw_h(auction, bid)
-        if cap is not None and bid.price_yen_per_kw_h > cap + 1e-12:
-            out.append(RejectedBid(bid.id, "PRICE_ABOVE_CAP",
-                                   f"price {bid.price_yen_per_kw_h:g} yen/kW·h above the cap {cap:g} "
-                                   f"(上限価格超過)"))
-    return out
-
-
-def with_orphaned_children(auction: Auction, rejected: list[RejectedBid]) -> list[RejectedBid]:
-    """Add the bids whose parent (directly or further up) is left out: they can never be accepted."""
-    out = list(rejected)
-    gone = {r.bid for r in rejected}
-    changed = True
-    while changed:
-        changed = False
-        for bid in auction.bids:
-            if bid.parent in gone and bid.id not in gone:
-                gone.add(bid.id)
-                out.append(RejectedBid(bid.id, "PARENT_REJECTED",
-                                       f"its parent bid {bid.parent!r} is left out of the clearing"))
-                changed = True
-    return out
 
 
 _GOLDEN = 0.6180339887498949
@@ -118,8 +58,9 @@ class AuctionIndex:
 
     auction: Auction
     bids: list[Bid]
-    rejected: list[RejectedBid]
+    left_out: list[RejectedBid]  # the bids not in `bids`, with the reason (clearing/left_out.py)
     hours: float
+    resources: dict[str, Resource] = field(default_factory=dict)
     bid_pos: dict[str, int] = field(default_factory=dict)
     bids_at: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)  # (area, product, block)
     requirement_kw: dict[tuple[str, str, int], float] = field(default_factory=dict)
@@ -130,6 +71,8 @@ class AuctionIndex:
     flows_out_of: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
     flows_on: dict[tuple[int, Direction, int], list[int]] = field(default_factory=dict)
     resource_bids: dict[str, list[int]] = field(default_factory=dict)
+    #: (resource, block) → its bids covering the block, for the resources with a capacity
+    resource_block_bids: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     group_bids: dict[str, list[int]] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
     parent_of: dict[int, int] = field(default_factory=dict)
@@ -139,19 +82,18 @@ class AuctionIndex:
     cost_per_kw: list[float] = field(default_factory=list)  # price × hours × |blocks|: yen per kW accepted
 
 
-def build_index(auction: Auction, extra_rejected: list[RejectedBid] | None = None,
+def build_index(auction: Auction, left_out: list[RejectedBid] | None = None,
                 force_binary: set[str] | None = None) -> AuctionIndex:
-    """Group the auction by rows. `extra_rejected`: bids left out by the market rules (eligibility).
-    `force_binary`: bids given an acceptance binary so they deliver ≥ 1 kW when accepted."""
-    ruled_out = list(extra_rejected or [])
-    ruled_ids = {r.bid for r in ruled_out}  # an ineligible bid above its cap is listed once, as ineligible
-    rejected = with_orphaned_children(auction, [r for r in cap_rejections(auction) if r.bid not in ruled_ids]
-                                      + ruled_out)
-    gone = {r.bid for r in rejected}
-    bids = [b for b in auction.bids if b.id not in gone]
-    ix = AuctionIndex(auction, bids, rejected, auction.hours_per_block)
+    """Group the auction by rows. `left_out`: every bid the clearing leaves out (`clearing.rules.
+    prepare_clearing` resolves them once); None: those above the caps the auction lists, and their
+    children. `force_binary`: bids given an acceptance binary so they deliver ≥ 1 kW when accepted."""
+    if left_out is None:
+        left_out = left_out_bids(auction, [])
+    left_out_ids = {r.bid for r in left_out}
+    bids = [b for b in auction.bids if b.id not in left_out_ids]
+    ix = AuctionIndex(auction, bids, left_out, auction.hours_per_block)
     ix.bid_pos = {b.id: i for i, b in enumerate(bids)}
-    resources = {r.id: r for r in auction.resources}
+    ix.resources = resources = {r.id: r for r in auction.resources}
 
     bids_at: dict[tuple[str, str, int], list[int]] = defaultdict(list)
     resource_bids: dict[str, list[int]] = defaultdict(list)
@@ -171,6 +113,11 @@ def build_index(auction: Auction, extra_rejected: list[RejectedBid] | None = Non
             ix.parent_of[i] = parent
     ix.bids_at, ix.resource_bids, ix.group_bids, ix.children = (
         dict(bids_at), dict(resource_bids), dict(group_bids), dict(children))
+    for r, members in ix.resource_bids.items():
+        if resources[r].capacity_kw_by_block is not None:
+            for i in members:
+                for t in bids[i].blocks:
+                    ix.resource_block_bids.setdefault((r, t), []).append(i)
 
     for r in auction.requirements:
         if r.kw > 0:

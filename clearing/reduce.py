@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from clearing.index import TIE_BREAK_YEN_PER_KW, AuctionIndex
-from clearing.model import Direction
 
 #: Slack (kW) by which a row must be short to count: far above solver tolerances, far below a real kW.
 SHORT_MARGIN_KW = 1e-3
@@ -36,14 +35,14 @@ def max_import_kw(ix: AuctionIndex, key: tuple[str, str, int]) -> float:
     total = 0.0
     for k in ix.flows_into.get(key, ()):
         li, direction, _p, t = ix.flow_keys[k]
-        total += ix.auction.lines[li].capacity_kw(Direction(direction), t)
+        total += ix.auction.lines[li].capacity_kw(direction, t)
     cap = ix.max_import_kw.get(key)
     return total if cap is None else min(total, max(cap, 0.0))
 
 
 def structurally_short_rows(ix: AuctionIndex) -> set[tuple[str, str, int]]:
     """Balance rows with shortfall in every feasible solution (see the module docstring)."""
-    resources = {r.id: r for r in ix.auction.resources}
+    resources = ix.resources
     short = set()
     for key, requirement in ix.requirement_kw.items():
         _area, _product, t = key
@@ -75,7 +74,7 @@ def always_full_bids(ix: AuctionIndex) -> list[int]:
     short = structurally_short_rows(ix)
     if not short:
         return []
-    resources = {r.id: r for r in ix.auction.resources}
+    resources = ix.resources
     shortfall_per_kw_row = ix.auction.shortfall_price_yen_per_kw_h * ix.hours
     # resources whose capacity can never bind: the sum of all their bids' kW fits in every block
     loose = set()

@@ -3,7 +3,7 @@ are views of it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from clearing.model import RESULT_FORMAT
@@ -124,6 +124,28 @@ class ClearingResult:
         }
         doc.update(self.extra)
         return doc
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> ClearingResult:
+        """The result object behind a result document (to print the same summary for a result cleared
+        elsewhere, e.g. by `dkw serve`)."""
+        known = {f.name for f in fields(cls)}
+        solver_fields = {f.name for f in fields(SolverInfo)}
+        return cls(
+            auction_id=doc["auction_id"], trading_date=doc["trading_date"], status=doc["status"],
+            objective_yen=doc["objective_yen"], procurement_cost_yen=doc["procurement_cost_yen"],
+            startup_cost_yen=doc["startup_cost_yen"], shortfall_penalty_yen=doc["shortfall_penalty_yen"],
+            payment_total_yen=doc["payment_total_yen"],
+            awards=[Award(**a) for a in doc["awards"]],
+            flows=[Flow(**f) for f in doc["flows"]],
+            shortfalls=[Shortfall(**s) for s in doc["shortfalls"]],
+            prices=[MarginalPrice(**p) for p in doc["prices"]],
+            area_summary=[AreaSummary(**s) for s in doc["area_summary"]],
+            rejected_bids=[RejectedBidView(**r) for r in doc["rejected_bids"]],
+            solver=SolverInfo(**{k: v for k, v in doc["solver"].items() if k in solver_fields}),
+            input_sha256=doc["input_sha256"],
+            extra={k: v for k, v in doc.items() if k not in known and k != "format"},
+        )
 
     def summary_text(self) -> str:
         """A few lines for a human at a terminal: cost, shortfall by area, solve time, gap."""

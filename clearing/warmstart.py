@@ -23,7 +23,7 @@ def greedy_start(mm: MatrixModel) -> np.ndarray:
     """A feasible point of the model `mm` (all columns), by the merit-order greedy above."""
     ix = mm.ix
     bids = ix.bids
-    resources = {r.id: r for r in ix.auction.resources}
+    resources = ix.resources
     per_row = ix.auction.shortfall_price_yen_per_kw_h * ix.hours  # yen saved per kW short removed per row
     remaining: dict[tuple[str, str, int], float] = dict(ix.requirement_kw)
     capacity_left: dict[tuple[str, int], float] = {}
@@ -44,7 +44,7 @@ def greedy_start(mm: MatrixModel) -> np.ndarray:
         _try_accept(i, mm, x, remaining, capacity_left, started, used_groups, accepted, forced, per_row,
                     resources, rows_of, children_waiting)
     # shortfall: what is still uncovered (no flows in the start)
-    for key, col in mm.s_col.items():
+    for key, col in mm.columns.s_col.items():
         x[col] = max(0.0, remaining.get(key, 0.0))
     return x
 
@@ -78,20 +78,20 @@ def _try_accept(i, mm, x, remaining, capacity_left, started, used_groups, accept
         return
     gain = sum(min(q, max(remaining.get(r, 0.0), 0.0)) for r in rows) * per_row
     cost = q * ix.cost_per_kw[i]
-    if resource is not None and b.resource in mm.v_col and b.resource not in started:
+    if resource is not None and b.resource in mm.columns.v_col and b.resource not in started:
         cost += resource.startup_cost_yen
     if not forced[i] and gain <= cost:
         return
     # accept
     x[i] = q
     accepted[i] = True
-    if i in mm.u_col:
-        x[mm.u_col[i]] = 1.0
+    if i in mm.columns.u_col:
+        x[mm.columns.u_col[i]] = 1.0
     if b.group is not None:
         used_groups.add(b.group)
     if resource is not None:
-        if b.resource in mm.v_col:
-            x[mm.v_col[b.resource]] = 1.0
+        if b.resource in mm.columns.v_col:
+            x[mm.columns.v_col[b.resource]] = 1.0
             started.add(b.resource)
         if resource.capacity_kw_by_block is not None:
             for t in b.blocks:
@@ -103,16 +103,3 @@ def _try_accept(i, mm, x, remaining, capacity_left, started, used_groups, accept
     for child in children_waiting.pop(i, []):
         _try_accept(child, mm, x, remaining, capacity_left, started, used_groups, accepted, forced, per_row,
                     resources, rows_of, children_waiting)
-
-
-def violation(mm: MatrixModel, x: np.ndarray, tol: float = 1e-6) -> float:
-    """Largest bound or row violation of `x` (0 for a feasible point); used by tests and as a guard."""
-    worst = float(max(np.max(mm.col_lower - x, initial=0.0), np.max(x - mm.col_upper, initial=0.0)))
-    row_of_nz = np.repeat(np.arange(mm.num_rows), np.diff(mm.a_start))
-    activity = np.bincount(row_of_nz, weights=mm.a_value * x[mm.a_index], minlength=mm.num_rows)
-    worst = max(worst, float(np.max(mm.row_lower - activity, initial=0.0)),
-                float(np.max(activity - mm.row_upper, initial=0.0)))
-    ints = mm.integrality == 1
-    if ints.any():
-        worst = max(worst, float(np.max(np.abs(x[ints] - np.round(x[ints])), initial=0.0)))
-    return worst if worst > tol else 0.0

@@ -17,7 +17,7 @@ EXIT_BAD_INPUT = 2
 
 #: Modules with `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = (
-    "dkw.commands",  # clear, validate, verify
+    "dkw.commands",  # clear, validate, verify, model
     "dkw.audit_commands",  # schema, explain
     "server.command",  # serve
     "clearing.replay.command",  # replay
@@ -77,6 +77,13 @@ def use_console_fallback() -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure") and getattr(stream, "errors", "strict") == "strict":
             stream.reconfigure(errors="dkw-console")
+
+
+def print_problems(subject: str, problems: Sequence[object], nothing_was: str = "cleared") -> None:
+    """Every problem of a refused input, one line each, on stderr (exit code 2 follows)."""
+    print(f"{subject}: {len(problems)} problem(s), nothing was {nothing_was}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

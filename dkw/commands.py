@@ -1,4 +1,4 @@
-"""`dkw clear`, `dkw validate` and `dkw verify`: the in-process clearing commands."""
+"""`dkw clear`, `dkw validate`, `dkw verify` and `dkw model`: the clearing commands."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clearing.document import InvalidAuction, Problem, load_auction, parse_document
 from clearing.model import Auction
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-from solvers.highs import DEFAULT_MIP_REL_GAP, SolveOptions
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from solvers.api import DEFAULT_MIP_REL_GAP, SolveOptions
 
-
-def print_problems(path: str, exc: InvalidAuction) -> None:
-    print(f"{path}: {len(exc.problems)} problem(s), nothing was cleared:", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
+if TYPE_CHECKING:
+    from clearing.rules import Policy
 
 
 #: The file name that stands for standard input.
@@ -54,7 +52,7 @@ def read_auction(path: str) -> Auction | None:
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
     except InvalidAuction as exc:
-        print_problems(path, exc)
+        print_problems(path, exc.problems)
     return None
 
 
@@ -74,7 +72,7 @@ def output_path_problem(output: str | None) -> str | None:
     return None
 
 
-def solve_options(args: argparse.Namespace) -> SolveOptions | None:
+def options_from_args(args: argparse.Namespace) -> SolveOptions | None:
     try:
         extra = {"method": args.method} if getattr(args, "method", None) else {}
         return SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, threads=args.threads, **extra)
@@ -110,43 +108,29 @@ def write_result(doc: dict, output: str | None) -> bool:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    options = solve_options(args)
+    """Clear here or on `--server`; either way the result is verified here, independently of whoever
+    cleared it, before it is written and the exit code chosen."""
+    options = options_from_args(args)
     if options is None:
         return EXIT_BAD_INPUT
     problem = output_path_problem(args.output)
     if problem is not None:
         print(f"dkw clear: --output: {problem}; nothing was cleared", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if getattr(args, "server", None):
-        from server.client import clear_remote  # the gRPC path, when the server package provides it
-
-        if args.policy:
-            print("dkw clear: --policy applies to in-process clearing; a server clears under its own policy",
-                  file=sys.stderr)
-            return EXIT_BAD_INPUT
-        return clear_remote(args, options)
-    auction = read_auction(args.auction)
-    if auction is None:
-        return EXIT_BAD_INPUT
-    policy = read_policy(args.policy)
-    if policy is None:
-        return EXIT_BAD_INPUT
-    from clearing.engine import clear
+    cleared = clear_on_server(args, options) if args.server else clear_here(args, options)
+    if isinstance(cleared, int):
+        return cleared
+    auction, result, doc, note = cleared
     from clearing.verify import verify_result
 
-    progress = None
-    if sys.stderr.isatty() and not args.quiet:
-        from dkw.progress import TerminalProgress
-
-        progress = TerminalProgress()
-    result = clear(auction, options, progress=progress, policy=policy)
-    if progress is not None:
-        progress.close()
-    doc = result.to_document()
-    problems = verify_result(auction, doc, policy_file=args.policy)  # re-judges the rules' verdicts too
+    # re-judges the rules' verdicts under the policy, rechecks every figure and price
+    problems = verify_result(auction, doc, policy_file=args.policy)
     written = write_result(doc, args.output)
     if not args.quiet:
-        print(result.summary_text(), file=sys.stderr if args.output in (None, "-") else sys.stdout)
+        out = sys.stderr if args.output in (None, "-") else sys.stdout
+        print(result.summary_text(), file=out)
+        if note:
+            print(note, file=out)
     if problems:
         print(f"verification failed ({len(problems)} problems):", file=sys.stderr)
         for p in problems[:20]:
@@ -157,17 +141,68 @@ def cmd_clear(args: argparse.Namespace) -> int:
     return EXIT_OK if result.status in ("OPTIMAL", "TIME_LIMIT_FEASIBLE") else EXIT_FAILED
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    auction = read_auction(args.auction)
-    if auction is None or read_policy(args.policy) is None:
+def clear_here(args: argparse.Namespace, options: SolveOptions):
+    """(auction, result, result document, note) cleared in this process, or an exit code."""
+    inputs = read_auction_and_policy(args)
+    if inputs is None:
         return EXIT_BAD_INPUT
+    auction, policy = inputs
+    from clearing.engine import clear
+
+    progress = None
+    if sys.stderr.isatty() and not args.quiet:
+        from dkw.progress import TerminalProgress
+
+        progress = TerminalProgress()
+    result = clear(auction, options, progress=progress, policy=policy)
+    if progress is not None:
+        progress.close()
+    return auction, result, result.to_document(), ""
+
+
+def clear_on_server(args: argparse.Namespace, options: SolveOptions):
+    """(auction, result, result document, note) cleared by the `dkw serve` at `args.server`, or an exit code."""
+    if args.policy:
+        print("dkw clear: --policy applies to in-process clearing; a server clears under its own policy",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from clearing.result import ClearingResult
+    from server.client import RemoteFailed, RemoteInvalid, clear_remote  # the gRPC path, where installed
+
+    path = args.auction
+    try:
+        data = read_bytes(path)
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        doc, stored_as = clear_remote(args.server, data, options)
+    except RemoteInvalid as exc:
+        print_problems(path, exc.problems)
+        return EXIT_BAD_INPUT
+    except RemoteFailed as exc:
+        print(f"dkw: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:  # the server accepted these bytes, so this does not fail
+        auction = load_auction(parse_document(data), input_sha256=hashlib.sha256(data).hexdigest())
+    except InvalidAuction as exc:
+        print_problems(path, exc.problems)
+        return EXIT_BAD_INPUT
+    return auction, ClearingResult.from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    inputs = read_auction_and_policy(args)
+    if inputs is None:
+        return EXIT_BAD_INPUT
+    auction, _ = inputs
     try:
         result = parse_document(read_bytes(args.result))
     except OSError as exc:
         print(f"{args.result}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except InvalidAuction as exc:
-        print_problems(args.result, exc)
+        print_problems(args.result, exc.problems)
         return EXIT_BAD_INPUT
     if not isinstance(result, dict):
         print(f"{args.result}: the result must be a JSON object", file=sys.stderr)
@@ -186,6 +221,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"{args.result}: feasible; objective, costs, payments and their total, area summary and prices "
           f"recomputed and equal; rejected bids as the policy judges them (objective {result.get('objective_yen')})")
     return EXIT_OK
+
+
+def read_auction_and_policy(args: argparse.Namespace) -> tuple[Auction, Policy] | None:
+    """`args.auction` validated and `args.policy` loaded, or None after printing what is wrong."""
+    auction = read_auction(args.auction)
+    if auction is None:
+        return None
+    policy = read_policy(args.policy)
+    return None if policy is None else (auction, policy)
 
 
 def read_policy(path: str | None):
@@ -211,16 +255,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
             write_json({"auction": args.auction, "valid": False,
                         "problems": [{"path": p.path, "message": p.message} for p in problems]}, None)
             return EXIT_BAD_INPUT
-    else:
-        auction = read_auction(args.auction)
-        if auction is None:
-            return EXIT_BAD_INPUT
-    policy = read_policy(args.policy)
-    if policy is None:
-        if args.json:
+        policy = read_policy(args.policy)
+        if policy is None:
             write_json({"auction": args.auction, "valid": False,
-                        "problems": [{"path": "--policy", "message": f"{args.policy}: see the problems on stderr"}]}, None)
-        return EXIT_BAD_INPUT
+                        "problems": [{"path": "--policy", "message": f"{args.policy}: see the problems on stderr"}]},
+                       None)
+            return EXIT_BAD_INPUT
+    else:
+        inputs = read_auction_and_policy(args)
+        if inputs is None:
+            return EXIT_BAD_INPUT
+        auction, policy = inputs
     from clearing.rules import validate_auction
 
     validation = validate_auction(auction, policy)
@@ -256,6 +301,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    """The MILP that `dkw clear` would solve, as its families and sizes, and with --lp as an LP file."""
+    inputs = read_auction_and_policy(args)
+    if inputs is None:
+        return EXIT_BAD_INPUT
+    auction, policy = inputs
+    from clearing.formulation import formulate
+    from clearing.index import build_index
+    from clearing.rules import prepare_clearing
+
+    auction, left_out, _ = prepare_clearing(auction, policy)
+    form = formulate(build_index(auction, left_out))
+    c = form.columns
+    print(f"{auction.auction_id}: {c.num_cols} columns ({int(c.integrality.sum())} binary), "
+          f"{sum(len(rows.keys) for rows in form.families)} rows; {len(left_out)} bids left out")
+    for group in c.groups:
+        print(f"  column {group.name}[{', '.join(group.key_names)}]: {len(group.keys)}")
+    for rows in form.families:
+        print(f"  rows {rows.name}[{', '.join(rows.key_names)}]: {len(rows.keys)}")
+    if args.lp:
+        from solvers.pyomo_model import build_pyomo_model, write_lp
+
+        model, _, _ = build_pyomo_model(form)
+        write_lp(model, args.lp)
+        print(f"LP file written to {args.lp}")
+    return EXIT_OK
+
+
 def add_solve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time limit in seconds")
     p.add_argument("--gap", type=float, default=DEFAULT_MIP_REL_GAP, metavar="G",
@@ -282,6 +355,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.add_argument("--problems", action="store_true", help="list only bids that are ineligible, left out or flagged")
     p.set_defaults(handler=cmd_validate)
+
+    p = subparsers.add_parser("model", help="show the MILP an auction clears as (its constraint families), or "
+                              "write it as an LP file")
+    p.add_argument("auction", metavar="AUCTION.json")
+    p.add_argument("--lp", metavar="FILE", help="write the Pyomo model as an LP file a person can read")
+    p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
+    p.set_defaults(handler=cmd_model)
 
     p = subparsers.add_parser("verify", help="check a result document against its auction, independently")
     p.add_argument("auction", metavar="AUCTION.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from solvers.highs import Progress
+from solvers.api import Progress
 
 #: The fast path reports "components DONE/TOTAL" in `Progress.message` (solvers/fast.py).
 COMPONENTS = re.compile(r"components (\d+)/(\d+)")

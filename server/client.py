@@ -1,25 +1,20 @@
 """`dkw clear AUCTION.json --server HOST:PORT`: the same command, cleared by a running `dkw serve`.
 
 The file's bytes are sent as they are (`auction_json`), so the server stores and hashes exactly what the
-CLI would; the answer is written as the same result document and summary as an in-process clear, and
-verified here, independently of the server, before the exit code is chosen.
+CLI would. `dkw clear` (dkw/commands.py) owns the rest of the flow, the same for both paths: the answer
+is verified by the CLI, independently of the server, and written as the same result document and summary.
 """
 
 from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.convert import result_document, result_from_document
-from solvers.highs import SolveOptions
+from server.convert import result_document
+from solvers.api import SolveOptions
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
@@ -57,48 +52,30 @@ def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
     return out
 
 
-def clear_remote(args: argparse.Namespace, options: SolveOptions) -> int:
-    from dkw.commands import read_auction, write_json
+class RemoteInvalid(ValueError):
+    """The server refused the auction as invalid (INVALID_ARGUMENT): its problems, one line each."""
 
-    path = args.auction
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    with connect(args.server) as channel:
+    def __init__(self, problems: list[str]):
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+class RemoteFailed(RuntimeError):
+    """The server could not be reached or did not clear the auction."""
+
+
+def clear_remote(target: str, data: bytes, options: SolveOptions) -> tuple[dict, str]:
+    """Clear the auction document `data` (its bytes as they are) on the `dkw serve` at `target`. Returns
+    the result document and the id the server stored the auction under. Raises `RemoteInvalid` or
+    `RemoteFailed`."""
+    with connect(target) as channel:
         stub = pb_grpc.ClearingStub(channel)
         try:
             response = stub.Clear(pb.ClearRequest(auction_json=data, options=options_message(options)))
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 violations = field_violations(exc)
-                if violations:
-                    print(f"{path}: {len(violations)} problem(s), nothing was cleared:", file=sys.stderr)
-                    for field, description in violations:
-                        print(f"  {field}: {description}" if field else f"  {description}", file=sys.stderr)
-                else:
-                    print(f"{path}: {exc.details()}", file=sys.stderr)
-                return EXIT_BAD_INPUT
-            print(f"dkw: server {args.server}: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return EXIT_FAILED
-
-    doc = result_document(response.result)
-    result = result_from_document(doc)
-    auction = read_auction(path)  # the server accepted it, so this only fails if the file changed meanwhile
-    if auction is None:
-        return EXIT_BAD_INPUT
-    from clearing.verify import verify_result
-
-    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids})
-    write_json(doc, args.output)
-    if not args.quiet:
-        out = sys.stderr if args.output in (None, "-") else sys.stdout
-        print(result.summary_text(), file=out)
-        print(f"  cleared by {args.server}, stored as {response.auction_id}", file=out)
-    if problems:
-        print(f"verification failed ({len(problems)} problems):", file=sys.stderr)
-        for p in problems[:20]:
-            print(f"  {p}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK if result.status in ("OPTIMAL", "TIME_LIMIT_FEASIBLE") else EXIT_FAILED
+                problems = [f"{field}: {description}" if field else description for field, description in violations]
+                raise RemoteInvalid(problems or [exc.details()]) from None
+            raise RemoteFailed(f"server {target}: {exc.code().name}: {exc.details()}") from None
+    return result_document(response.result), response.auction_id

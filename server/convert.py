@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields
 from typing import Any
 
 from google.protobuf import json_format
@@ -15,16 +14,6 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from clearing.document import document_sha256, parse_document
-from clearing.result import (
-    AreaSummary,
-    Award,
-    ClearingResult,
-    Flow,
-    MarginalPrice,
-    RejectedBidView,
-    Shortfall,
-    SolverInfo,
-)
 from dkw.v1 import clearing_pb2 as pb
 
 #: Lists the document requires even when empty (an auction with no bid is legal: all is shortfall).
@@ -113,24 +102,3 @@ def result_document(message: pb.ClearingResult) -> dict[str, Any]:
         doc["status"] = extra.pop("status_text")
     doc.update(extra)
     return doc
-
-
-def result_from_document(doc: dict[str, Any]) -> ClearingResult:
-    """The result object behind a result document (to print the same summary as an in-process clear)."""
-    known = {f.name for f in fields(ClearingResult)}
-    solver_fields = {f.name for f in fields(SolverInfo)}
-    return ClearingResult(
-        auction_id=doc["auction_id"], trading_date=doc["trading_date"], status=doc["status"],
-        objective_yen=doc["objective_yen"], procurement_cost_yen=doc["procurement_cost_yen"],
-        startup_cost_yen=doc["startup_cost_yen"], shortfall_penalty_yen=doc["shortfall_penalty_yen"],
-        payment_total_yen=doc["payment_total_yen"],
-        awards=[Award(**a) for a in doc["awards"]],
-        flows=[Flow(**f) for f in doc["flows"]],
-        shortfalls=[Shortfall(**s) for s in doc["shortfalls"]],
-        prices=[MarginalPrice(**p) for p in doc["prices"]],
-        area_summary=[AreaSummary(**s) for s in doc["area_summary"]],
-        rejected_bids=[RejectedBidView(**r) for r in doc["rejected_bids"]],
-        solver=SolverInfo(**{k: v for k, v in doc["solver"].items() if k in solver_fields}),
-        input_sha256=doc["input_sha256"],
-        extra={k: v for k, v in doc.items() if k not in known and k != "format"},
-    )

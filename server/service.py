@@ -29,7 +29,7 @@ from server import storage as st
 from server.convert import request_document, result_message
 from server.storage import Storage, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
-from solvers.highs import Progress, SolveOptions
+from solvers.api import Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 
@@ -65,7 +65,7 @@ def bad_request(context: grpc.ServicerContext, problems: list[Problem], what: st
     context.abort_with_status(rpc_status.to_status(status))
 
 
-def solve_options(message: pb.SolveOptions, context: grpc.ServicerContext,
+def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext,
                   default_threads: int | None) -> dict[str, Any]:
     """The request's options as a dict for the worker, checked the way the CLI checks its flags."""
     options: dict[str, Any] = {
@@ -83,7 +83,7 @@ def solve_options(message: pb.SolveOptions, context: grpc.ServicerContext,
     return options
 
 
-class Run:
+class ProgressFeed:
     """Progress of one auction being cleared, for WatchClearing: the recent events and who waits for them."""
 
     def __init__(self) -> None:
@@ -110,7 +110,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self.default_threads = default_threads
         self._wake = threading.Condition()
         self.pool = WorkerPool(pool_size, on_release=self._notify_dispatcher)
-        self._runs: dict[str, Run] = {}
+        self._runs: dict[str, ProgressFeed] = {}
         self._runs_lock = threading.Lock()
         self._handles: dict[str, JobHandle] = {}
         self._stopping = False
@@ -162,11 +162,11 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     # ---- running a job ------------------------------------------------------------------------------
 
-    def _run(self, auction_id: str) -> Run:
+    def _run(self, auction_id: str) -> ProgressFeed:
         with self._runs_lock:
             run = self._runs.get(auction_id)
             if run is None:
-                run = self._runs[auction_id] = Run()
+                run = self._runs[auction_id] = ProgressFeed()
             return run
 
     def _start_job(self, slot, auction_id: str, job: Job) -> JobHandle:
@@ -174,7 +174,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         started = time.perf_counter()
 
         def on_progress(p: Progress) -> None:
-            if p.phase == "done":  # the terminal event, with the result, comes from _finish
+            if p.phase == "done":  # the terminal event, with the result, comes from _record_outcome
                 return
             run.publish(pb.ClearingProgress(
                 auction_id=auction_id, phase=PHASES.get(p.phase, pb.ClearingProgress.PHASE_UNSPECIFIED),
@@ -183,14 +183,14 @@ class ClearingService(pb_grpc.ClearingServicer):
 
         def on_done(handle: JobHandle) -> None:
             self._handles.pop(auction_id, None)
-            self._finish(auction_id, handle.outcome, time.perf_counter() - started)
+            self._record_outcome(auction_id, handle.outcome, time.perf_counter() - started)
 
         handle = slot.start(job, on_progress, on_done)
         if not handle.done.is_set():
             self._handles[auction_id] = handle
         return handle
 
-    def _finish(self, auction_id: str, outcome: Outcome, elapsed: float) -> None:
+    def _record_outcome(self, auction_id: str, outcome: Outcome, elapsed: float) -> None:
         """Store how a job ended and tell the watchers; the one place results are written."""
         result_doc = None
         if outcome.kind == "result":
@@ -255,7 +255,7 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def Clear(self, request: pb.ClearRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = solve_options(request.options, context, self.default_threads)
+        options = options_from_message(request.options, context, self.default_threads)
         slot = self.pool.reserve()
         if slot is None:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -285,7 +285,7 @@ class ClearingService(pb_grpc.ClearingServicer):
     def SubmitAuction(self, request: pb.SubmitAuctionRequest,
                       context: grpc.ServicerContext) -> pb.SubmitAuctionResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = solve_options(request.options, context, self.default_threads)
+        options = options_from_message(request.options, context, self.default_threads)
         key = request.idempotency_key or None
         existing = self.storage.get_by_key(key) if key else None
         if existing is None and self.storage.count(st.QUEUED) >= self.max_queued:

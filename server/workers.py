@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from solvers.highs import Progress
+from solvers.api import Progress
 
 log = logging.getLogger("dkw.server")
 
@@ -53,9 +53,9 @@ class Outcome:
     message: str = ""
 
 
-def solve_options_for(options: dict[str, Any], deadline: float | None, now: float):
+def options_for_deadline(options: dict[str, Any], deadline: float | None, now: float):
     """The SolveOptions of a job: the caller's time limit, shortened so the answer comes before its deadline."""
-    from solvers.highs import SolveOptions
+    from solvers.api import SolveOptions
 
     limit = options.get("time_limit_s")
     if deadline is not None:
@@ -76,7 +76,7 @@ def run_job(job: Job, progress: Callable[[Progress], None]) -> Outcome:
         auction = load_auction(parse_document(job.document), input_sha256=job.input_sha256)
     except InvalidAuction as exc:
         return Outcome("invalid", problems=[(p.path, p.message) for p in exc.problems])
-    options = solve_options_for(job.options, job.deadline, time.time())
+    options = options_for_deadline(job.options, job.deadline, time.time())
     policy = _policy(job.policy_path)
 
     def relay(p: Progress) -> None:  # elapsed counts from the start of the job, validation included
@@ -106,7 +106,11 @@ def worker_main(conn: Connection, parent_pid: int) -> None:
     """Entry point of a worker process: serve jobs from the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    import clearing.engine  # noqa: F401  (warm: the first job should not pay for the imports)
+    # warm: the first job should not pay for the imports (both back-ends: HiGHS, and Pyomo for `straight`)
+    import clearing.engine  # noqa: F401
+    import clearing.fastpath  # noqa: F401
+    import solvers.fast  # noqa: F401
+    import solvers.straight  # noqa: F401
 
     while True:
         try:
@@ -195,7 +199,7 @@ class _Slot:
             self.conn.send(job)
         except Exception as exc:
             handle.outcome = Outcome("crashed", message=f"could not start a worker: {exc}")
-            self._finish(handle, on_done)
+            self._complete(handle, on_done)
             return handle
         threading.Thread(target=self._read, args=(handle, on_progress, on_done), daemon=True,
                          name=f"dkw-job-reader-{self.index}").start()
@@ -225,12 +229,12 @@ class _Slot:
             else:
                 outcome = message[1]
         handle.outcome = outcome
-        self._finish(handle, on_done)
+        self._complete(handle, on_done)
 
     def release(self) -> None:
         self.pool._release(self)
 
-    def _finish(self, handle: JobHandle, on_done: Callable[[JobHandle], None]) -> None:
+    def _complete(self, handle: JobHandle, on_done: Callable[[JobHandle], None]) -> None:
         try:
             on_done(handle)
         except Exception:
@@ -272,10 +276,6 @@ class WorkerPool:
                     slot.busy = True
                     return slot
         return None
-
-    def busy(self) -> int:
-        with self._lock:
-            return sum(slot.busy for slot in self.slots)
 
     def _release(self, slot: _Slot) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""The fast path: the MILP as arrays, cut into independent components, each solved by highspy directly.
+"""The fast back-end: the MILP's arrays cut into independent components, each solved by highspy directly.
 
 Why it is exact: a component is a connected component of the bipartite graph of columns and rows of the
 constraint matrix (a union-find over every coupling the model has: bids spanning blocks and products,
@@ -8,29 +8,37 @@ components' optima, and proving each component within relative gap g proves the 
 (all objective terms are non-negative). The solutions are stitched back by column index.
 
 Marginal prices: per component, the LP with every integer column fixed at its MIP value (SPEC §1),
-exactly as the straight path does for the whole model; the row duals of the balance rows are the prices.
+exactly as the straight back-end does for the whole model (`solvers.highs.price_with_integers_fixed`);
+the row duals of the balance rows are the prices.
 
 Components big enough to matter are solved in parallel processes (spawned, so a threaded caller such as
-the gRPC server is safe); small ones inline.
+the gRPC server is safe); small ones inline. MIP starts: the caller's (a merit-order greedy,
+`clearing/warmstart.py`) and, here, LP roundings polished block by block.
 """
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any
 
 import highspy
 import numpy as np
 
-from solvers.highs import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from solvers.api import Progress, ProgressCallback, Solution, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from solvers.highs import (
+    ArrayProblem,
+    MipEvents,
+    ProblemSolution,
+    load_problem,
+    new_highs,
+    run_problem,
+    set_options,
+    violation,
+)
 
 #: The start's polishing (`polish_by_splitting`) may take this share of the time left, at most HEURISTIC_MAX_S,
 #: and solves its pieces to this gap (it only looks for a good incumbent; the proof is the full model's).
@@ -39,55 +47,27 @@ HEURISTIC_MAX_S = 30.0
 HEURISTIC_GAP = 1e-4
 #: Components with fewer columns than this are solved inline (a process costs more than the solve).
 PARALLEL_MIN_COLS = 3000
+#: HiGHS options the start heuristics take over from the caller's (not the gap: theirs is HEURISTIC_GAP)
+HEURISTIC_OPTIONS = ("output_flag", "random_seed", "threads")
 
 
-@dataclass
-class SubProblem:
-    """One component as a self-contained MILP (picklable: plain numpy arrays)."""
-
-    cols: np.ndarray  # global column indices
-    rows: np.ndarray  # global row indices
-    col_cost: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    integrality: np.ndarray
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    a_start: np.ndarray
-    a_index: np.ndarray  # local column indices
-    a_value: np.ndarray
-    start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
-    #: columns whose fixing falls the component apart (e.g. bids spanning blocks): the start is polished by
-    #: fixing them and solving the pieces apart (`polish_by_splitting`); None: no polishing
-    cross: np.ndarray | None = None
-
-    @property
-    def num_int(self) -> int:
-        return int(self.integrality.sum())
-
-
-@dataclass
-class SubSolution:
-    status: str
-    x: np.ndarray | None
-    row_dual: np.ndarray | None
-    objective: float | None
-    bound: float | None
-    seconds: float
-    nodes: int
-    message: str = ""
-    pricing_seconds: float = 0.0
-
-
-@dataclass
-class FastOutcome:
-    """What the fast path hands back to the engine: the stitched solution and how it was found."""
-
-    outcome: SolveOutcome
-    x: np.ndarray | None
-    row_dual: np.ndarray | None
-    components: list[dict[str, Any]] = field(default_factory=list)
-    pricing_seconds: float = 0.0
+def solve_arrays(model, options: SolveOptions, progress: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None, started: float | None = None,
+                 start: np.ndarray | None = None, block_tying: np.ndarray | None = None) -> Solution:
+    """Solve the MILP `model` (anything with the arrays of an `ArrayProblem`: col_cost … a_value) by its
+    components. `start`: a feasible point of the whole model (used where given); `block_tying`: the columns
+    that tie blocks together (a boolean per column), for the start polishing."""
+    subs = subproblems(model.col_cost, model.col_lower, model.col_upper, model.integrality, model.row_lower,
+                       model.row_upper, model.a_start, model.a_index, model.a_value)
+    for sub in subs:
+        if start is not None:
+            sub.start = start[sub.cols]
+        if block_tying is not None:
+            sub.block_tying = block_tying[sub.cols]
+    if progress:
+        progress(Progress("solving", time.perf_counter() - (started or time.perf_counter()),
+                          message=f"{len(subs)} component(s)"))
+    return solve_components(subs, len(model.col_cost), len(model.row_lower), options, progress, cancel, started)
 
 
 def split_components(num_cols: int, a_start: np.ndarray, a_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -118,7 +98,7 @@ def split_components(num_cols: int, a_start: np.ndarray, a_index: np.ndarray) ->
 
 
 def subproblems(col_cost, col_lower, col_upper, integrality, row_lower, row_upper, a_start, a_index, a_value,
-                ) -> list[SubProblem]:
+                ) -> list[ArrayProblem]:
     """The model cut into its components, largest first; columns and rows keep their relative order."""
     num_cols = len(col_cost)
     col_label, row_label, count = split_components(num_cols, a_start, a_index)
@@ -128,7 +108,7 @@ def subproblems(col_cost, col_lower, col_upper, integrality, row_lower, row_uppe
     row_bounds = np.searchsorted(row_label[row_order], np.arange(count + 1))
     local = np.empty(num_cols, dtype=np.int32)
     lengths = np.diff(a_start)
-    out: list[SubProblem] = []
+    out: list[ArrayProblem] = []
     for c in range(count):
         cols = col_order[col_bounds[c]:col_bounds[c + 1]]
         rows = row_order[row_bounds[c]:row_bounds[c + 1]]
@@ -141,7 +121,7 @@ def subproblems(col_cost, col_lower, col_upper, integrality, row_lower, row_uppe
                 _gather_ranges(a_start[rows], row_len)
         else:
             nz = np.zeros(0, dtype=np.int64)
-        out.append(SubProblem(
+        out.append(ArrayProblem(
             cols=cols, rows=rows, col_cost=col_cost[cols], col_lower=col_lower[cols], col_upper=col_upper[cols],
             integrality=integrality[cols], row_lower=row_lower[rows], row_upper=row_upper[rows],
             a_start=start, a_index=local[a_index[nz]], a_value=a_value[nz]))
@@ -158,157 +138,52 @@ def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total, dtype=np.int64)
 
 
-def solver_options(options: SolveOptions) -> dict[str, Any]:
-    opts: dict[str, Any] = {"output_flag": False, "random_seed": 0, "mip_rel_gap": options.mip_rel_gap}
-    if options.time_limit_s is not None:
-        opts["time_limit"] = float(options.time_limit_s)
-    if options.threads is not None:
-        opts["threads"] = int(options.threads)
-    opts.update(options.highs_options)
-    return opts
-
-
-_banner_lock = threading.Lock()
-_banner_shown = False
-
-
-def new_highs() -> highspy.Highs:
-    """A Highs instance. HiGHS prints its banner on stdout when the process makes its first one; that would
-    corrupt a result written to stdout, so the first one is made with stdout pointed at /dev/null."""
-    global _banner_shown
-    with _banner_lock:
-        if _banner_shown:
-            return highspy.Highs()
-        sys.stdout.flush()
-        saved = os.dup(1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 1)
-            highs = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-            os.close(devnull)
-        _banner_shown = True
-        return highs
-
-
-def _pass(highs: highspy.Highs, sub: SubProblem) -> None:
-    lp = highspy.HighsLp()
-    lp.num_col_ = len(sub.cols)
-    lp.num_row_ = len(sub.rows)
-    lp.col_cost_ = sub.col_cost
-    lp.col_lower_ = sub.col_lower
-    lp.col_upper_ = sub.col_upper
-    lp.row_lower_ = sub.row_lower
-    lp.row_upper_ = sub.row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = sub.a_start
-    lp.a_matrix_.index_ = sub.a_index
-    lp.a_matrix_.value_ = sub.a_value
-    lp.a_matrix_.num_col_ = len(sub.cols)
-    lp.a_matrix_.num_row_ = len(sub.rows)
-    if sub.num_int:
-        lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
-                           for v in sub.integrality]
-    highs.passModel(lp)
-
-
-def solve_subproblem(sub: SubProblem, options: SolveOptions, price: bool = True,
-                     on_event: Callable[[Any], None] | None = None,
-                     deadline: float | None = None) -> SubSolution:
-    """Solve one component to the requested gap, then (if `price`) the LP with its integers fixed."""
-    highs = new_highs()
-    opts = solver_options(options)
-    if deadline is None and "time_limit" in opts:
-        deadline = time.time() + opts["time_limit"]
-    if deadline is not None:
-        opts["time_limit"] = max(0.01, deadline - time.time())
-    for name, value in opts.items():
-        highs.setOptionValue(name, value)
-    _pass(highs, sub)
+def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True, on_event: MipEvents | None = None,
+                    deadline: float | None = None) -> ProblemSolution:
+    """Solve one component to the requested gap from the best start found, then (if `price`) the LP with
+    its integers fixed."""
+    settings = options.highs_settings()
+    if deadline is None and "time_limit" in settings:
+        deadline = time.time() + settings["time_limit"]
     if options.warm_start and sub.num_int:
-        candidates = lp_rounding_starts(sub, opts)
-        if sub.cross is not None and sub.cross.any():
+        if deadline is not None:
+            settings["time_limit"] = max(0.01, deadline - time.time())
+        candidates = lp_rounding_starts(sub, settings)
+        if sub.block_tying is not None and sub.block_tying.any():
             budget = HEURISTIC_SHARE * (deadline - time.time()) if deadline is not None else HEURISTIC_MAX_S
             polish_until = time.time() + min(HEURISTIC_MAX_S, max(budget, 0.0))
-            # the cross-rounded candidate first: it is the one that polishes well on national auctions
-            polished = [polish_by_splitting(sub, c, sub.cross, opts, polish_until) for c in reversed(candidates)]
+            # the candidate with the block-tying columns rounded up first: it is the one that polishes well on national auctions
+            polished = [polish_by_splitting(sub, c, sub.block_tying, settings, polish_until) for c in reversed(candidates)]
             candidates = [c for c in candidates[:1] + polished if c is not None]
         for candidate in candidates:
             if sub.start is None or sub.col_cost @ candidate < sub.col_cost @ sub.start:
                 sub.start = candidate
-        if deadline is not None:  # the start's LPs count against the caller's time limit
-            highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
-    if sub.start is not None and sub.num_int:
-        sol = highspy.HighsSolution()
-        sol.col_value = list(sub.start)
-        sol.value_valid = True
-        highs.setSolution(sol)
-    if on_event is not None:
-        highs.cbMipInterrupt.subscribe(on_event)
-    if options.threads is not None:
-        # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
-        # explicit count is refused ("scheduler already initialized") unless this thread's is reset
-        highspy.Highs.resetThreadScheduler(True)
-    started = time.perf_counter()
-    highs.run()
-    seconds = time.perf_counter() - started
-    info = highs.getInfo()
-    status = highs.getModelStatus()
-    has_solution = info.primal_solution_status == 2
-    objective = info.objective_function_value if has_solution else None
-    if sub.num_int:
-        bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
-    else:
-        bound = objective if status == highspy.HighsModelStatus.kOptimal else None
-    if status == highspy.HighsModelStatus.kOptimal:
-        name = "OPTIMAL"
-    elif status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
-        name = "TIME_LIMIT_FEASIBLE" if has_solution else "TIME_LIMIT_NO_SOLUTION"
-    else:
-        name = "ERROR"
-    nodes = max(int(info.mip_node_count), 0) if sub.num_int else 0
-    message = highs.modelStatusToString(status)
-    if not has_solution:
-        return SubSolution(name, None, None, None, bound, seconds, nodes, message)
-    x = np.array(highs.getSolution().col_value)
-    row_dual = None
-    pricing_seconds = 0.0
-    if price:
-        pricing_started = time.perf_counter()
-        priced = _price_with_integers_fixed(highs, sub, x)
-        if priced is not None:
-            row_dual, x = priced  # the LP's values: exact in the integers (no tolerance crumbs)
-        pricing_seconds = time.perf_counter() - pricing_started
-    return SubSolution(name, x, row_dual, objective, bound, seconds, nodes, message, pricing_seconds)
+    return run_problem(sub, options, deadline=deadline, on_event=on_event, price=price)
 
 
-def lp_rounding_starts(sub: SubProblem, opts: dict[str, Any]) -> list[np.ndarray]:
-    """MIP start candidates from the LP relaxation, each a point whose `cross` columns are integral:
+def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarray]:
+    """MIP start candidates from the LP relaxation, each a point whose `block_tying` columns are integral:
 
     1. every binary above one half to 1, the rest 0, the LP over the continuous columns (a full start);
-    2. with `sub.cross` (the columns tying blocks together): those binaries rounded up (what the LP uses
+    2. with `sub.block_tying` (the columns tying blocks together): those binaries rounded up (what the LP uses
        at all is taken), the other binaries left relaxed, the LP again (to be polished block by block).
 
     Rounding keeps the coupling rows (Σu ≤ 1 in a group, u[child] ≤ u[parent], u ≤ v[resource])
     satisfied in the usual cases; a rounding HiGHS finds infeasible gives no candidate."""
     highs = new_highs()
-    for name in ("output_flag", "random_seed", "threads", "time_limit"):
-        if name in opts:
-            highs.setOptionValue(name, opts[name])
-    relaxed = SubProblem(sub.cols, sub.rows, sub.col_cost, sub.col_lower, sub.col_upper,
+    set_options(highs, opts, HEURISTIC_OPTIONS + ("time_limit",))
+    relaxed = ArrayProblem(sub.cols, sub.rows, sub.col_cost, sub.col_lower, sub.col_upper,
                          np.zeros_like(sub.integrality), sub.row_lower, sub.row_upper, sub.a_start, sub.a_index,
                          sub.a_value)
-    _pass(highs, relaxed)
+    load_problem(highs, relaxed)
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return []
     x = np.array(highs.getSolution().col_value)
     is_int = sub.integrality == 1
     roundings = [(is_int, x > 0.5)]
-    if sub.cross is not None and sub.cross.any():
-        roundings.append((is_int & sub.cross, x > 1e-6))
+    if sub.block_tying is not None and sub.block_tying.any():
+        roundings.append((is_int & sub.block_tying, x > 1e-6))
     out = []
     for mask, up in roundings:
         ints = np.flatnonzero(mask).astype(np.int32)
@@ -324,43 +199,24 @@ def lp_rounding_starts(sub: SubProblem, opts: dict[str, Any]) -> list[np.ndarray
     return out
 
 
-def _price_with_integers_fixed(highs: highspy.Highs, sub: SubProblem,
-                               x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Row duals and column values of the LP with every integer column fixed at its (rounded) MIP value.
-
-    The values replace the MIP's: branch-and-bound accepts u = 5e-7 as 0 yet leaves q = 0.0005 kW beside
-    it, which breaks the minimum-quantity rule; in the LP the fixed u is exactly 0. None if the LP failed."""
-    if sub.num_int:
-        ints = np.flatnonzero(sub.integrality).astype(np.int32)
-        fixed = np.round(x[ints])
-        highs.changeColsIntegrality(len(ints), ints, np.zeros(len(ints), dtype=np.uint8))
-        highs.changeColsBounds(len(ints), ints, fixed, fixed)
-        highs.setOptionValue("time_limit", highspy.kHighsInf)
-        highs.run()
-    sol = highs.getSolution()
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal or not sol.dual_valid:
-        return None
-    return np.array(sol.row_dual), np.array(sol.col_value)
-
-
-def polish_by_splitting(sub: SubProblem, start: np.ndarray, cross: np.ndarray, opts: dict[str, Any],
+def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.ndarray, opts: dict[str, Any],
                         deadline: float) -> np.ndarray | None:
-    """A start from a point whose `cross` columns are integral and consistent (the rest may be fractional):
-    fix the cross columns there (moving their terms into the row bounds), split what is left into its
+    """A start from a point whose `block_tying` columns are integral and consistent (the rest may be fractional):
+    fix the block-tying columns there (moving their terms into the row bounds), split what is left into its
     components (per block, typically) and solve each piece as a small MIP. Every piece has a feasible
     point (nothing accepted, the rest short), so all solve unless time runs out (then None). A heuristic
     for the incumbent only: the proof of optimality is still the full model's."""
-    fixed_value = np.where(cross, start, 0.0)
+    fixed_value = np.where(block_tying, start, 0.0)
     row_len = np.diff(sub.a_start)
     row_of_nz = np.repeat(np.arange(len(sub.rows)), row_len)
-    in_fixed = cross[sub.a_index]
+    in_fixed = block_tying[sub.a_index]
     moved = np.bincount(row_of_nz, weights=np.where(in_fixed, sub.a_value * fixed_value[sub.a_index], 0.0),
                         minlength=len(sub.rows))
     keep = ~in_fixed
     start_ptr = np.zeros(len(sub.rows) + 1, dtype=np.int32)
     np.cumsum(np.bincount(row_of_nz[keep], minlength=len(sub.rows)), out=start_ptr[1:])
-    lower = np.where(cross, start, sub.col_lower)
-    upper = np.where(cross, start, sub.col_upper)
+    lower = np.where(block_tying, start, sub.col_lower)
+    upper = np.where(block_tying, start, sub.col_upper)
     pieces = subproblems(sub.col_cost, lower, upper, sub.integrality, sub.row_lower - moved, sub.row_upper - moved,
                          start_ptr, sub.a_index[keep], sub.a_value[keep])
     x = start.copy()
@@ -368,73 +224,49 @@ def polish_by_splitting(sub: SubProblem, start: np.ndarray, cross: np.ndarray, o
         if len(piece.rows) == 0:  # a column in no row: its cheaper bound
             x[piece.cols] = np.where(piece.col_cost >= 0, piece.col_lower, piece.col_upper)
             continue
-        if not (~cross[piece.cols]).any():
+        if not (~block_tying[piece.cols]).any():
             continue
         remaining = deadline - time.time()
         if remaining <= 0:
             return None
         highs = new_highs()
-        for name in ("output_flag", "random_seed", "threads"):
-            if name in opts:
-                highs.setOptionValue(name, opts[name])
+        set_options(highs, opts, HEURISTIC_OPTIONS)
         highs.setOptionValue("time_limit", remaining)
         highs.setOptionValue("mip_rel_gap", HEURISTIC_GAP)
-        _pass(highs, piece)
+        load_problem(highs, piece)
         highs.run()
         if highs.getInfo().primal_solution_status != 2:
             return None
         x[piece.cols] = np.array(highs.getSolution().col_value)
-    if piece_violation(sub, x) > 1e-6:
+    if violation(sub, x) > 1e-6:
         return None
     return x
 
 
-def piece_violation(sub: SubProblem, x: np.ndarray) -> float:
-    """Largest bound, row or integrality violation of `x` in `sub`."""
-    row_of_nz = np.repeat(np.arange(len(sub.rows)), np.diff(sub.a_start))
-    activity = np.bincount(row_of_nz, weights=sub.a_value * x[sub.a_index], minlength=len(sub.rows))
-    ints = sub.integrality == 1
-    return float(max(np.max(sub.col_lower - x, initial=0.0), np.max(x - sub.col_upper, initial=0.0),
-                     np.max(sub.row_lower - activity, initial=0.0), np.max(activity - sub.row_upper, initial=0.0),
-                     np.max(np.abs(x[ints] - np.round(x[ints])), initial=0.0)))
+def _solve_in_worker(sub: ArrayProblem, options: SolveOptions, deadline: float | None) -> ProblemSolution:
+    return solve_component(sub, options, deadline=deadline)
 
 
-def _solve_in_worker(sub: SubProblem, options: SolveOptions, deadline: float | None) -> SubSolution:
-    return solve_subproblem(sub, options, deadline=deadline)
-
-
-def solve_components(subs: list[SubProblem], num_cols: int, num_rows: int, options: SolveOptions,
+def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, options: SolveOptions,
                      progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-                     started: float | None = None, workers: int | None = None) -> FastOutcome:
+                     started: float | None = None, workers: int | None = None) -> Solution:
     """Solve every component (big ones in parallel processes), stitch columns, duals and figures."""
     started = time.perf_counter() if started is None else started
     deadline = time.time() + options.time_limit_s if options.time_limit_s is not None else None
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     big = [s for s in subs if len(s.cols) >= PARALLEL_MIN_COLS]
-    results: dict[int, SubSolution] = {}
+    results: dict[int, ProblemSolution] = {}
     done = 0
     total = len(subs)
-    state = {"last": 0.0}
 
-    def report(message: str, incumbent=None, bound=None) -> None:
+    def components_done() -> str:
+        return f"components {done}/{total}"
+
+    def report() -> None:
         if progress is not None:
-            progress(Progress("solving", time.perf_counter() - started, incumbent, bound,
-                              relative_gap(incumbent, bound), message))
+            progress(Progress("solving", time.perf_counter() - started, message=components_done()))
 
-    def inline_event(event) -> None:
-        if cancel is not None and cancel.is_set():
-            event.interrupt()
-        if progress is None:
-            return
-        now = time.perf_counter()
-        if now - state["last"] < 0.2:
-            return
-        state["last"] = now
-        out = event.data_out
-        incumbent = out.mip_primal_bound if math.isfinite(out.mip_primal_bound) else None
-        bound = out.mip_dual_bound if math.isfinite(out.mip_dual_bound) else None
-        report(f"components {done}/{total}", incumbent, bound)
-
+    inline_events = MipEvents(progress, cancel, started, components_done)
     pool = None
     futures = {}
     if len(big) >= 2 and workers >= 2:
@@ -450,16 +282,16 @@ def solve_components(subs: list[SubProblem], num_cols: int, num_rows: int, optio
                 continue
             if cancel is not None and cancel.is_set():
                 raise SolveCancelled("cancelled while solving")
-            results[pos] = solve_subproblem(sub, options, on_event=inline_event, deadline=deadline)
+            results[pos] = solve_component(sub, options, on_event=inline_events, deadline=deadline)
             done += 1
-            report(f"components {done}/{total}")
+            report()
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in finished:
                 results[futures[fut]] = fut.result()
                 done += 1
-                report(f"components {done}/{total}")
+                report()
             if cancel is not None and cancel.is_set():
                 for proc in list(getattr(pool, "_processes", {}).values()):
                     proc.terminate()
@@ -471,8 +303,10 @@ def solve_components(subs: list[SubProblem], num_cols: int, num_rows: int, optio
     return _stitch(subs, results, num_cols, num_rows, cancel)
 
 
-def _stitch(subs: list[SubProblem], results: dict[int, SubSolution], num_cols: int, num_rows: int,
-            cancel: threading.Event | None) -> FastOutcome:
+def _stitch(subs: list[ArrayProblem], results: dict[int, ProblemSolution], num_cols: int, num_rows: int,
+            cancel: threading.Event | None) -> Solution:
+    """The components' solutions as one: values and duals by global index, the objectives and bounds
+    summed, the status the worst of theirs."""
     x = np.zeros(num_cols)
     row_dual = np.zeros(num_rows)
     objective = bound = 0.0
@@ -480,7 +314,6 @@ def _stitch(subs: list[SubProblem], results: dict[int, SubSolution], num_cols: i
     nodes = 0
     statuses = []
     priced = True
-    components = []
     pricing_seconds = 0.0
     for pos, sub in enumerate(subs):
         res = results[pos]
@@ -488,14 +321,10 @@ def _stitch(subs: list[SubProblem], results: dict[int, SubSolution], num_cols: i
         seconds = max(seconds, res.seconds)
         nodes += res.nodes
         pricing_seconds += res.pricing_seconds
-        components.append({"columns": int(len(sub.cols)), "rows": int(len(sub.rows)), "integers": sub.num_int,
-                           "status": res.status, "seconds": round(res.seconds, 3), "nodes": res.nodes})
         if res.x is None:
-            objective = None if objective is None else None
             continue
         x[sub.cols] = res.x
-        if objective is not None:
-            objective += res.objective
+        objective += res.objective
         if res.row_dual is not None:
             row_dual[sub.rows] = res.row_dual
         else:
@@ -518,5 +347,5 @@ def _stitch(subs: list[SubProblem], results: dict[int, SubSolution], num_cols: i
     gap = relative_gap(objective, bound)
     message = f"{len(subs)} component(s): " + ", ".join(sorted(set(statuses)))
     outcome = SolveOutcome(name, objective, bound, gap, seconds, nodes, has_solution, message)
-    return FastOutcome(outcome, x if has_solution else None, row_dual if (has_solution and priced) else None,
-                       components, pricing_seconds)
+    return Solution(outcome, x if has_solution else None, row_dual if (has_solution and priced) else None,
+                    pricing_seconds=pricing_seconds)

@@ -1,198 +1,251 @@
-"""Running HiGHS on a Pyomo model: options in, status + values + timings out.
+"""One MILP in arrays, solved by highspy: options, MIP start, progress and cancel, status, pricing.
 
-Uses Pyomo's persistent HiGHS interface (`pyomo.contrib.solver.solvers.highs.Highs`), so the same solver
-instance is changed in place for the pricing LP (integers fixed) instead of rebuilding the model.
-Progress comes from HiGHS's MIP callbacks; a `threading.Event` cancels a running solve.
+Both back-ends end here: the fast path once per independent component (`solvers/fast.py`), the straight
+path once for the whole model compiled from Pyomo (`solvers/straight.py`). So the status mapping, the
+MIP progress callback and the pricing LP exist once.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.contrib.solver.solvers.highs import Highs
 
-DEFAULT_MIP_REL_GAP = 1e-6
+from solvers.api import Progress, ProgressCallback, SolveOptions, relative_gap
 
-
-@dataclass(frozen=True, slots=True)
-class SolveOptions:
-    """What a caller may set. `time_limit_s` None: no limit. `threads` None: HiGHS's default."""
-
-    time_limit_s: float | None = None
-    mip_rel_gap: float = DEFAULT_MIP_REL_GAP
-    threads: int | None = None
-    highs_options: Mapping[str, Any] = field(default_factory=dict)
-    #: "fast": the MILP as arrays, split into independent components, highspy (clearing/fastpath.py);
-    #: "straight": the one Pyomo model (clearing/formulation.py). Both reach the same proven optimum.
-    method: str = "fast"
-    #: fast path only: hand HiGHS a merit-order greedy clearing as a MIP start (clearing/warmstart.py)
-    warm_start: bool = True
-
-    def __post_init__(self) -> None:
-        if self.method not in ("fast", "straight"):
-            raise ValueError(f"method {self.method!r} must be 'fast' or 'straight'")
-        if self.time_limit_s is not None and not (self.time_limit_s > 0 and math.isfinite(self.time_limit_s)):
-            raise ValueError(f"time limit {self.time_limit_s!r} must be a positive number of seconds")
-        if not (0 <= self.mip_rel_gap < 1):
-            raise ValueError(f"relative gap {self.mip_rel_gap!r} must be in [0, 1)")
+#: Progress from HiGHS's MIP callback at most this often (seconds).
+PROGRESS_INTERVAL_S = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A snapshot of a running clearing, for progress bars and the WatchClearing stream."""
+@dataclass
+class ArrayProblem:
+    """A MILP `min c·x  s.t.  row_lower ≤ A x ≤ row_upper,  col_lower ≤ x ≤ col_upper`, A in CSR, as a piece
+    of a bigger model (`cols`, `rows`: its global indices). Picklable: plain numpy arrays."""
 
-    phase: str  # validating | building | solving | pricing | done
-    elapsed_s: float = 0.0
-    incumbent: float | None = None
-    bound: float | None = None
-    gap: float | None = None
-    message: str = ""
+    cols: np.ndarray
+    rows: np.ndarray
+    col_cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    a_start: np.ndarray
+    a_index: np.ndarray  # local column indices
+    a_value: np.ndarray
+    start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
+    #: columns whose fixing falls the problem apart (e.g. bids spanning blocks): the fast path polishes its
+    #: start by fixing them and solving the pieces apart (`solvers.fast.polish_by_splitting`); None: no polishing
+    block_tying: np.ndarray | None = None
+
+    @property
+    def num_int(self) -> int:
+        return int(self.integrality.sum())
 
 
-ProgressCallback = Callable[[Progress], None]
+@dataclass
+class ProblemSolution:
+    """How one `ArrayProblem` solved: values and duals over its local columns and rows."""
 
-
-class SolveCancelled(RuntimeError):
-    """The caller cancelled the solve before a result existed."""
-
-
-@dataclass(slots=True)
-class SolveOutcome:
-    status: str  # OPTIMAL | TIME_LIMIT_FEASIBLE | TIME_LIMIT_NO_SOLUTION | CANCELLED | ERROR
+    status: str
+    x: np.ndarray | None
+    row_dual: np.ndarray | None
     objective: float | None
     bound: float | None
-    gap: float | None
     seconds: float
     nodes: int
-    has_solution: bool
     message: str = ""
+    pricing_seconds: float = 0.0
 
 
 def highs_version() -> str:
     return f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
 
 
-def relative_gap(objective: float | None, bound: float | None) -> float | None:
-    """HiGHS's definition: |primal − dual| / max(1, |primal|)... kept as |p − d| / max(|p|, 1)."""
-    if objective is None or bound is None or not math.isfinite(bound):
-        return None
-    return abs(objective - bound) / max(abs(objective), 1.0)
+_banner_lock = threading.Lock()
+_banner_shown = False
 
 
-class PyomoHighsSolver:
-    """One model, one persistent HiGHS instance: solve the MIP, then price with integers fixed."""
+def new_highs() -> highspy.Highs:
+    """A Highs instance. HiGHS prints its banner on stdout when the process makes its first one; that would
+    corrupt a result written to stdout, so the first one is made with stdout pointed at /dev/null."""
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            highs = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _banner_shown = True
+        return highs
 
-    def __init__(self, model: pyo.ConcreteModel, options: SolveOptions,
-                 progress: ProgressCallback | None = None, cancel: threading.Event | None = None):
-        self.model = model
-        self.options = options
+
+def load_problem(highs: highspy.Highs, problem: ArrayProblem) -> None:
+    """Pass `problem` to `highs` as its model (row-wise matrix)."""
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(problem.cols)
+    lp.num_row_ = len(problem.rows)
+    lp.col_cost_ = problem.col_cost
+    lp.col_lower_ = problem.col_lower
+    lp.col_upper_ = problem.col_upper
+    lp.row_lower_ = problem.row_lower
+    lp.row_upper_ = problem.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = problem.a_start
+    lp.a_matrix_.index_ = problem.a_index
+    lp.a_matrix_.value_ = problem.a_value
+    lp.a_matrix_.num_col_ = len(problem.cols)
+    lp.a_matrix_.num_row_ = len(problem.rows)
+    if problem.num_int:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
+                           for v in problem.integrality]
+    highs.passModel(lp)
+
+
+def set_options(highs: highspy.Highs, settings: dict[str, Any], names: tuple[str, ...] | None = None) -> None:
+    """Set HiGHS options from `settings` (only `names`, if given)."""
+    for name, value in settings.items():
+        if names is None or name in names:
+            highs.setOptionValue(name, value)
+
+
+class MipEvents:
+    """HiGHS's MIP interrupt callback: stops the solve when `cancel` is set, and reports the incumbent and
+    bound to `progress` at most every PROGRESS_INTERVAL_S (with `message()` as the message)."""
+
+    def __init__(self, progress: ProgressCallback | None, cancel: threading.Event | None, started: float,
+                 message: Callable[[], str] = str):
         self.progress = progress
         self.cancel = cancel
-        self.opt = Highs()
-        self.opt.config.load_solutions = False
-        self.opt.config.raise_exception_on_nonoptimal_result = False
-        self._results = None
-        self._started = 0.0
-        self._last_report = 0.0
-        self.transfer_seconds = 0.0
-        self.priced = False
+        self.started = started
+        self.message = message
+        self.last = 0.0
 
-    def _solver_options(self) -> dict[str, Any]:
-        opts: dict[str, Any] = {"output_flag": False, "random_seed": 0}
-        opts.update(self.options.highs_options)
-        return opts
-
-    def _on_mip_event(self, event) -> None:
+    def __call__(self, event) -> None:
         if self.cancel is not None and self.cancel.is_set():
             event.interrupt()
         if self.progress is None:
             return
         now = time.perf_counter()
-        if now - self._last_report < 0.2:
+        if now - self.last < PROGRESS_INTERVAL_S:
             return
-        self._last_report = now
+        self.last = now
         out = event.data_out
         incumbent = out.mip_primal_bound if math.isfinite(out.mip_primal_bound) else None
         bound = out.mip_dual_bound if math.isfinite(out.mip_dual_bound) else None
-        self.progress(Progress("solving", now - self._started, incumbent, bound,
-                               relative_gap(incumbent, bound)))
+        self.progress(Progress("solving", now - self.started, incumbent, bound, relative_gap(incumbent, bound),
+                               self.message()))
 
-    def solve(self) -> SolveOutcome:
-        started = time.perf_counter()
-        self.opt.set_instance(self.model)
-        self.transfer_seconds = time.perf_counter() - started
-        highs: highspy.Highs = self.opt._solver_model  # the persistent instance Pyomo drives
-        if self.progress is not None or self.cancel is not None:
-            highs.cbMipInterrupt.subscribe(self._on_mip_event)
-        self._started = time.perf_counter()
-        if self.cancel is not None and self.cancel.is_set():
-            raise SolveCancelled("cancelled before solving")
-        results = self.opt.solve(
-            self.model, time_limit=self.options.time_limit_s, rel_gap=self.options.mip_rel_gap,
-            threads=self.options.threads, solver_options=self._solver_options())
-        self._results = results
-        info = highs.getInfo()
-        status = highs.getModelStatus()
-        has_solution = info.primal_solution_status == 2
-        objective = info.objective_function_value if has_solution else None
-        bound = info.mip_dual_bound if info.mip_node_count >= 0 else objective
-        gap = relative_gap(objective, bound)
-        if status == highspy.HighsModelStatus.kOptimal:
-            name = "OPTIMAL"
-        elif self.cancel is not None and self.cancel.is_set():
-            name = "CANCELLED"
-        elif status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
-            name = "TIME_LIMIT_FEASIBLE" if has_solution else "TIME_LIMIT_NO_SOLUTION"
-        else:
-            name = "ERROR"
-        return SolveOutcome(name, objective, bound, gap, highs.getRunTime(), max(info.mip_node_count, 0),
-                            has_solution, highs.modelStatusToString(status))
 
-    def _column_values(self) -> np.ndarray:
-        return np.asarray(self.opt._solver_model.getSolution().col_value)
+def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
+    """HiGHS's model status in the result document's terms."""
+    if model_status == highspy.HighsModelStatus.kOptimal:
+        return "OPTIMAL"
+    if cancelled:
+        return "CANCELLED"
+    if model_status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
+        return "TIME_LIMIT_FEASIBLE" if has_solution else "TIME_LIMIT_NO_SOLUTION"
+    return "ERROR"
 
-    def values(self, var: pyo.Var) -> dict[Any, float]:
-        """Primal values of an indexed variable from the last run, read straight off the HiGHS instance
-        through Pyomo's variable → column map (a ComponentMap per call is slow at national scale)."""
-        x = self._column_values()
-        columns = self.opt._pyomo_var_to_solver_var_map
-        return {idx: float(x[columns[id(v)]]) if id(v) in columns else 0.0 for idx, v in var.items()}
 
-    def fix_integers_and_resolve(self) -> bool:
-        """Fix every integer column at its rounded MIP value, make it continuous, and re-solve the LP in
-        place. The LP's solution replaces the MIP's: it is exact in the binaries (no integrality-tolerance
-        crumbs such as q = 0.0005 kW beside u = 5e-7) and its duals are the marginal prices (SPEC §1).
-        Done on the HiGHS instance directly: fixing through Pyomo rebuilds every row that holds a fixed
-        variable, minutes at 20k bids. False if the LP failed: read the MIP's values before calling this."""
-        highs: highspy.Highs = self.opt._solver_model
-        columns = self.opt._pyomo_var_to_solver_var_map
-        integers = np.array(sorted(columns[id(v)] for v in self.model.component_data_objects(pyo.Var)
-                                   if v.is_integer() and id(v) in columns), dtype=np.int32)
-        if len(integers):
-            fixed = np.round(self._column_values()[integers])
-            highs.changeColsIntegrality(len(integers), integers,
-                                        np.full(len(integers), highspy.HighsVarType.kContinuous))
-            highs.changeColsBounds(len(integers), integers, fixed, fixed)
+def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
+                on_event: MipEvents | None = None, cancel: threading.Event | None = None,
+                price: bool = True, on_pricing: Callable[[], None] | None = None) -> ProblemSolution:
+    """Solve `problem` to the requested gap from its MIP start (if any), then, if `price`, the LP with
+    its integers fixed (`on_pricing` called before it). `deadline` (time.time()) overrides the options'
+    time limit."""
+    highs = new_highs()
+    settings = options.highs_settings()
+    if deadline is None and "time_limit" in settings:
+        deadline = time.time() + settings["time_limit"]
+    if deadline is not None:
+        settings["time_limit"] = max(0.01, deadline - time.time())
+    set_options(highs, settings)
+    load_problem(highs, problem)
+    if problem.start is not None and problem.num_int:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(problem.start)
+        sol.value_valid = True
+        highs.setSolution(sol)
+    if on_event is not None:
+        highs.cbMipInterrupt.subscribe(on_event)
+    if options.threads is not None:
+        # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
+        # explicit count is refused ("scheduler already initialized") unless this thread's is reset
+        highspy.Highs.resetThreadScheduler(True)
+    started = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - started
+    info = highs.getInfo()
+    status = highs.getModelStatus()
+    has_solution = info.primal_solution_status == 2
+    objective = info.objective_function_value if has_solution else None
+    if problem.num_int:
+        bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
+    else:
+        bound = objective if status == highspy.HighsModelStatus.kOptimal else None
+    name = status_name(status, has_solution, cancel is not None and cancel.is_set())
+    nodes = max(int(info.mip_node_count), 0) if problem.num_int else 0
+    message = highs.modelStatusToString(status)
+    if not has_solution:
+        return ProblemSolution(name, None, None, None, bound, seconds, nodes, message)
+    x = np.array(highs.getSolution().col_value)
+    row_dual = None
+    pricing_seconds = 0.0
+    if price:
+        if on_pricing is not None:
+            on_pricing()
+        pricing_started = time.perf_counter()
+        priced = price_with_integers_fixed(highs, problem, x)
+        if priced is not None:
+            row_dual, x = priced  # the LP's values: exact in the integers (no tolerance crumbs)
+        pricing_seconds = time.perf_counter() - pricing_started
+    return ProblemSolution(name, x, row_dual, objective, bound, seconds, nodes, message, pricing_seconds)
+
+
+def price_with_integers_fixed(highs: highspy.Highs, problem: ArrayProblem,
+                              x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row duals and column values of the LP with every integer column fixed at its (rounded) MIP value,
+    re-solved in place on the MIP's own instance. The duals are the marginal prices (SPEC §1).
+
+    The values replace the MIP's: branch-and-bound accepts u = 5e-7 as 0 yet leaves q = 0.0005 kW beside
+    it, which breaks the minimum-quantity rule; in the LP the fixed u is exactly 0. None if the LP failed."""
+    if problem.num_int:
+        ints = np.flatnonzero(problem.integrality).astype(np.int32)
+        fixed = np.round(x[ints])
+        highs.changeColsIntegrality(len(ints), ints, np.zeros(len(ints), dtype=np.uint8))
+        highs.changeColsBounds(len(ints), ints, fixed, fixed)
         # no time limit: the LP is cheap, and HiGHS would otherwise count the MIP's time against it
         highs.setOptionValue("time_limit", highspy.kHighsInf)
         highs.run()
-        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return False
-        self.priced = True
-        return True
+    sol = highs.getSolution()
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal or not sol.dual_valid:
+        return None
+    return np.array(sol.row_dual), np.array(sol.col_value)
 
-    def duals(self, constraint: pyo.Constraint) -> dict[Any, float]:
-        """Duals of `constraint` after `fix_integers_and_resolve` succeeded; empty otherwise."""
-        if not self.priced:
-            return {}
-        y = np.asarray(self.opt._solver_model.getSolution().row_dual)
-        rows = self.opt._pyomo_con_to_solver_con_map
-        return {idx: float(y[rows[c]]) for idx, c in constraint.items() if c in rows}
+
+def violation(problem, x: np.ndarray) -> float:
+    """Largest bound, row or integrality violation of `x` in `problem` (an `ArrayProblem` or anything with
+    its arrays, such as `clearing.matrix.MatrixModel`); 0.0 for a feasible point."""
+    num_rows = len(problem.row_lower)
+    row_of_nz = np.repeat(np.arange(num_rows), np.diff(problem.a_start))
+    activity = np.bincount(row_of_nz, weights=problem.a_value * x[problem.a_index], minlength=num_rows)
+    ints = problem.integrality == 1
+    return float(max(np.max(problem.col_lower - x, initial=0.0), np.max(x - problem.col_upper, initial=0.0),
+                     np.max(problem.row_lower - activity, initial=0.0), np.max(activity - problem.row_upper, initial=0.0),
+                     np.max(np.abs(x[ints] - np.round(x[ints])), initial=0.0)))

@@ -12,7 +12,7 @@ from clearing.engine import clear
 from clearing.model import Auction
 from clearing.result import ClearingResult
 from clearing.verify import verify_result
-from solvers.highs import SolveOptions
+from solvers.api import SolveOptions
 
 CASES_DIR = Path(__file__).parent / "cases"
 EXPECTED = json.loads((CASES_DIR / "expected.json").read_text())

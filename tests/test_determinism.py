@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_properties import auctions
 
 from clearing.document import load_auction
-from solvers.highs import SolveOptions
+from solvers.api import SolveOptions
 
 EXACT = SolveOptions(mip_rel_gap=0.0)
 

@@ -81,7 +81,7 @@ def test_area_summary_decomposes_flows(case_doc) -> None:
 
 
 def test_time_limit_returns_the_incumbent_with_its_gap(case_doc) -> None:
-    from solvers.highs import SolveOptions
+    from solvers.api import SolveOptions
 
     result = clear_and_verify(load_auction(case_doc("09-national-30min")), SolveOptions(time_limit_s=1.0))
     assert result.status in ("TIME_LIMIT_FEASIBLE", "OPTIMAL")

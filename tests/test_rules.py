@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from clearing.document import load_auction
-from clearing.index import price_cap_yen_per_kw_h
+from clearing.left_out import price_cap_yen_per_kw_h
 from clearing.rules import PolicyError, default_policy, effective_price_caps, load_policy, validate_auction
 
 GENERATION = ("POSITIVE", "PUMPED_GENERATION", "PUMPED_LOAD_STORAGE")
@@ -247,7 +248,8 @@ CAP_BOUNDARIES = [  # date, caps in yen per kW per hour (EPRX's per-30-min figur
 def test_price_cap_schedule_boundaries(date: str, caps: dict) -> None:
     single = [bid(f"B-{p}", products=(p,)) for p in ("primary", "secondary1", "secondary2", "tertiary1", "tertiary2")]
     composite = bid("B-composite", products=("secondary2", "tertiary1"))  # the composite cap, not min of its own
-    auction = load_auction(auction_doc(single + [composite], date))
+    listed = load_auction(auction_doc(single + [composite], date))
+    auction = replace(listed, price_caps=effective_price_caps(listed)[0])  # the schedule's, as `clear` fills in
     for b in auction.bids:
         product = "composite" if b.is_composite else b.products[0]
         assert price_cap_yen_per_kw_h(auction, b) == pytest.approx(caps[product]) if caps[product] else \

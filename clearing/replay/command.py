@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
 
 SCENARIO_HELP = ("what-if scenario, repeatable; parts joined with '+' apply left to right: baseline, "
                  "no-cross-area (interconnectors at zero), reduction:F (requirements × F), cap:X (price cap "
@@ -37,9 +37,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         outcome = replay(config, log=(lambda m: None) if args.quiet else None)
     except ReplayInputError as exc:
-        print(f"dkw replay: {len(exc.problems)} problem(s), nothing was replayed:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems("dkw replay", exc.problems, "replayed")
         return EXIT_BAD_INPUT
     except OSError as exc:
         print(f"dkw replay: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)

@@ -233,6 +233,17 @@ def _cell(value: float | None) -> str:
 
 # --- the comparison ---------------------------------------------------------------------------------------
 
+#: Each compared EPRX figure: dkw's BlockFigures field and what it is divided by (kW → MW; yen per kW·h →
+#: yen per kW·30 min, EPRX's unit for half-hour blocks)
+DKW_FIGURE_OF = {
+    "requirement_mw": ("requirement_kw", 1000.0),
+    "offered_local_mw": ("offered_kw", 1000.0),
+    "awarded_local_mw": ("awarded_local_kw", 1000.0),
+    "awarded_for_area_mw": ("awarded_for_area_kw", 1000.0),
+    "max_price_yen_per_kw_30min": ("max_price_yen_per_kw_h", 2.0),
+    "min_price_yen_per_kw_30min": ("min_price_yen_per_kw_h", 2.0),
+    "avg_price_yen_per_kw_30min": ("avg_price_yen_per_kw_h", 2.0),
+}
 COMPARISON_COLUMNS = (
     "trading_date", "block", "eprx_block", "area", "product",
     "eprx_requirement_mw", "dkw_requirement_mw", "eprx_offered_local_mw", "dkw_offered_local_mw",
@@ -288,26 +299,15 @@ def compare_with_replay(tables: Iterable[EprxTable], days: list,
                     if all(v is None for v in eprx.values()) and area not in day.areas:
                         continue
                     f = figures.get((area, block))
-                    mw = (lambda kw: None if kw is None else round(kw / 1000.0, 6))  # noqa: E731
-                    half = (lambda p: None if p is None else round(p / 2.0, 6))  # noqa: E731
-                    rows.append({
-                        "trading_date": date, "block": block, "eprx_block": f"B{block + 1:02d}", "area": area,
-                        "product": table.product,
-                        "eprx_requirement_mw": eprx["requirement_mw"],
-                        "dkw_requirement_mw": mw(f.requirement_kw) if f else (0.0 if area in day.areas else None),
-                        "eprx_offered_local_mw": eprx["offered_local_mw"],
-                        "dkw_offered_local_mw": mw(f.offered_kw) if f else None,
-                        "eprx_awarded_local_mw": eprx["awarded_local_mw"],
-                        "dkw_awarded_local_mw": mw(f.awarded_local_kw) if f else None,
-                        "eprx_awarded_for_area_mw": eprx["awarded_for_area_mw"],
-                        "dkw_awarded_for_area_mw": mw(f.awarded_for_area_kw) if f else None,
-                        "eprx_max_price_yen_per_kw_30min": eprx["max_price_yen_per_kw_30min"],
-                        "dkw_max_price_yen_per_kw_30min": half(f.max_price_yen_per_kw_h) if f else None,
-                        "eprx_min_price_yen_per_kw_30min": eprx["min_price_yen_per_kw_30min"],
-                        "dkw_min_price_yen_per_kw_30min": half(f.min_price_yen_per_kw_h) if f else None,
-                        "eprx_avg_price_yen_per_kw_30min": eprx["avg_price_yen_per_kw_30min"],
-                        "dkw_avg_price_yen_per_kw_30min": half(f.avg_price_yen_per_kw_h) if f else None,
-                    })
+                    row = {"trading_date": date, "block": block, "eprx_block": f"B{block + 1:02d}", "area": area,
+                           "product": table.product}
+                    for label, (attr, scale) in DKW_FIGURE_OF.items():
+                        value = getattr(f, attr) if f else None
+                        row[f"eprx_{label}"] = eprx[label]
+                        row[f"dkw_{label}"] = None if value is None else round(value / scale, 6)
+                    if f is None and area in day.areas:
+                        row["dkw_requirement_mw"] = 0.0  # an area of the auction without a requirement there
+                    rows.append(row)
                     matched += 1
         if matched == 0:
             notes.append(f"{label}: no trading date in common with the replay")
@@ -317,10 +317,6 @@ def compare_with_replay(tables: Iterable[EprxTable], days: list,
 
 
 def write_comparison_csv(path: Path, comparison: Comparison) -> None:
-    from clearing.replay.summary import format_value
+    from clearing.replay.summary import write_csv
 
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(COMPARISON_COLUMNS)
-        for r in comparison.rows:
-            writer.writerow([format_value(r[c]) for c in COMPARISON_COLUMNS])
+    write_csv(path, COMPARISON_COLUMNS, comparison.rows)

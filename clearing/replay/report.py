@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from clearing.replay.eprx import Comparison
-    from clearing.replay.runner import ReplayOutcome
+    from clearing.replay.outcome import ReplayOutcome
 
 BASELINE = "baseline"
 HISTORY = "history"

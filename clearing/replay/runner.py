@@ -21,7 +21,6 @@ and the same scenario name; a changed input day is cleared again.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import hashlib
 import json
 import multiprocessing
@@ -31,13 +30,13 @@ import time
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clearing.document import InvalidAuction, document_sha256, load_auction, parse_document
 from clearing.engine import clear
-from clearing.index import cap_rejections
+from clearing.replay.outcome import Day, ReplayOutcome
 from clearing.replay.scenarios import BASELINE, ScenarioError, file_slug, parse_scenario
 from clearing.replay.summary import (
     block_figures,
@@ -46,9 +45,9 @@ from clearing.replay.summary import (
     with_baseline_deltas,
     write_summary_csv,
 )
-from clearing.rules import load_policy, validate_auction
+from clearing.rules import load_policy
 from clearing.verify import verify_result
-from solvers.highs import SolveOptions
+from solvers.api import SolveOptions
 
 RECORD_FORMAT = "dkw-replay-day/1"
 HISTORY = "history"
@@ -69,19 +68,6 @@ class ReplayInputError(ValueError):
 
 class ReplayFailure(RuntimeError):
     """A day × scenario produced no verified result (no solution, or the independent check failed)."""
-
-
-@dataclass(frozen=True)
-class Day:
-    """One auction document of the input directory, and the historical result beside it if any."""
-
-    trading_date: str
-    path: Path
-    sha256: str
-    history_path: Path | None
-    blocks: int
-    areas: tuple[str, ...]
-    products: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -127,25 +113,6 @@ class ReplayConfig:
     report: bool = True
 
 
-@dataclass
-class ReplayOutcome:
-    days: list[Day]
-    scenarios: list[str]
-    cleared: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failed: list[tuple[str, str, str]] = field(default_factory=list)  # date, scenario, message
-    records: list[dict[str, Any]] = field(default_factory=list)  # per run, without the per-block figures
-    durations: dict[tuple[str, str], array] = field(default_factory=dict)  # (scenario, product) → prices
-    history: list[dict[str, Any]] = field(default_factory=list)
-    earlier_scenarios: list[str] = field(default_factory=list)  # found in OUTDIR from earlier runs
-    summary_path: Path | None = None
-    report_path: Path | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
 # --- the work of one day × scenario (runs in a worker) -----------------------------------------------
 
 def run_task(task: ReplayTask) -> TaskOutcome:
@@ -162,13 +129,8 @@ def run_task(task: ReplayTask) -> TaskOutcome:
         auction = load_auction(inp.document, input_sha256=sha)
     except InvalidAuction as exc:
         raise ReplayFailure(f"{where}: the scenario made an invalid auction: {exc.problems[0]}") from None
-    validation = validate_auction(auction, policy)
-    ruled_out = validation.rule_rejections()
-    above_cap = cap_rejections(replace(auction, price_caps=validation.price_caps))
-    gone = {r.bid for r in ruled_out} | {r.bid for r in above_cap}
-    excluded = ruled_out + [r for r in inp.excluded if r.bid not in gone]
     options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads)
-    result = clear(auction, options, excluded=excluded, policy=policy)
+    result = clear(auction, options, also_excluded=inp.excluded, policy=policy)
     if result.status not in SOLVED:
         raise ReplayFailure(f"{where}: no result ({result.status}: {result.solver.termination})")
     result.extra["replay"] = {"scenario": task.scenario, "source_sha256": task.source_sha256,
@@ -334,9 +296,9 @@ def run_inline(tasks: list[ReplayTask]) -> Iterator[Completion]:
 
 def run_pool(tasks: list[ReplayTask], workers: int) -> Iterator[Completion]:
     """A process pool; the forkserver start method keeps workers clean of this process's threads and
-    preloads the engine once, so each worker does not pay for importing Pyomo again."""
+    preloads the engine and the fast back-end once, so each worker does not pay for importing them again."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["clearing.replay.runner"])
+    ctx.set_forkserver_preload(["clearing.replay.runner", "clearing.fastpath", "solvers.fast"])
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in cf.as_completed(futures):
@@ -544,13 +506,6 @@ def history_records(days: list[Day], policy_file: Path | None = None) -> list[di
 
 
 def write_days_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    from clearing.replay.summary import format_value
+    from clearing.replay.summary import write_csv
 
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(DAY_COLUMNS)
-        for rec in records:
-            writer.writerow([format_value("; ".join(rec.get("notes", [])) if c == "notes" else rec.get(c))
-                             for c in DAY_COLUMNS])
-    tmp.replace(path)
+    write_csv(path, DAY_COLUMNS, (dict(rec, notes="; ".join(rec.get("notes", []))) for rec in records))

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from clearing.figures import area_figures, clean_kw, net_import
 from clearing.model import Auction
 
 SUMMARY_COLUMNS = (
@@ -49,12 +50,6 @@ class BlockFigures:
     avg_price_yen_per_kw_h: float | None
 
 
-def _kw(value: float) -> float:
-    """Sums of kW without float noise: whole kW where within 1e-6, else 6 decimals."""
-    nearest = round(value)
-    return float(nearest) if abs(value - nearest) < 1e-6 else round(value, 6)
-
-
 def _awarded(auction: Auction, result: dict[str, Any]) -> list[tuple[Any, float]]:
     bids = {b.id: b for b in auction.bids}
     out = []
@@ -65,50 +60,14 @@ def _awarded(auction: Auction, result: dict[str, Any]) -> list[tuple[Any, float]
     return out
 
 
-def _net_import(auction: Auction, result: dict[str, Any]) -> dict[tuple[str, str, int], float]:
-    lines = {line.id: line for line in auction.lines}
-    net: dict[tuple[str, str, int], float] = defaultdict(float)
-    for flow in result.get("flows", []):
-        line = lines[flow["line"]]
-        src, dst = ((line.from_area, line.to_area) if flow["direction"] == "forward"
-                    else (line.to_area, line.from_area))
-        kw = float(flow["kw"])
-        net[(dst, flow["product"], int(flow["block"]))] += kw
-        net[(src, flow["product"], int(flow["block"]))] -= kw
-    return net
-
-
 def block_figures(auction: Auction, result: dict[str, Any]) -> list[BlockFigures]:
     """Every (area, product, block) with a requirement, an offer, an award or a flow, sorted."""
-    requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
-    offered: dict[tuple[str, str, int], float] = defaultdict(float)
-    for bid in auction.bids:
-        for p in bid.products:
-            for t in bid.blocks:
-                offered[(bid.area, p, t)] += bid.kw
-    local: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
-    for bid, kw in _awarded(auction, result):
-        for p in bid.products:
-            for t in bid.blocks:
-                local[(bid.area, p, t)].append((kw, bid.price_yen_per_kw_h))
-    net = _net_import(auction, result)
+    net = net_import(auction, ((x["line"], x["direction"], x["product"], int(x["block"]), float(x["kw"]))
+                               for x in result.get("flows", [])))
     short: dict[tuple[str, str, int], float] = defaultdict(float)
     for s in result.get("shortfalls", []):
         short[(s["area"], s["product"], int(s["block"]))] += float(s["kw"])
-    out = []
-    for key in sorted(set(requirement) | set(offered) | set(local) | set(net) | set(short)):
-        awards = local.get(key, [])
-        local_kw = sum(kw for kw, _ in awards)
-        prices = [price for _, price in awards]
-        out.append(BlockFigures(
-            *key, requirement_kw=requirement.get(key, 0.0), offered_kw=_kw(offered.get(key, 0.0)),
-            awarded_local_kw=_kw(local_kw), awarded_for_area_kw=_kw(local_kw + net.get(key, 0.0)),
-            shortfall_kw=_kw(short.get(key, 0.0)),
-            min_price_yen_per_kw_h=min(prices) if prices else None,
-            max_price_yen_per_kw_h=max(prices) if prices else None,
-            avg_price_yen_per_kw_h=round(sum(kw * pr for kw, pr in awards) / local_kw, 6) if local_kw > 0 else None,
-        ))
-    return out
+    return [BlockFigures(**figures) for figures in area_figures(auction, _awarded(auction, result), net, short)]
 
 
 def cost_by_area_product(auction: Auction, result: dict[str, Any]) -> dict[tuple[str, str], float]:
@@ -142,11 +101,11 @@ def summary_rows(auction: Auction, result: dict[str, Any], scenario: str) -> lis
             volume = sum(kw for kw, _ in pr)
             rows.append({
                 "trading_date": auction.trading_date, "scenario": scenario, "area": area, "product": product,
-                "requirement_kw": _kw(sum(f.requirement_kw for f in fs)),
-                "offered_kw": _kw(sum(f.offered_kw for f in fs)),
-                "awarded_local_kw": _kw(sum(f.awarded_local_kw for f in fs)),
-                "awarded_for_area_kw": _kw(sum(f.awarded_for_area_kw for f in fs)),
-                "shortfall_kw": _kw(sum(f.shortfall_kw for f in fs)),
+                "requirement_kw": clean_kw(sum(f.requirement_kw for f in fs)),
+                "offered_kw": clean_kw(sum(f.offered_kw for f in fs)),
+                "awarded_local_kw": clean_kw(sum(f.awarded_local_kw for f in fs)),
+                "awarded_for_area_kw": clean_kw(sum(f.awarded_for_area_kw for f in fs)),
+                "shortfall_kw": clean_kw(sum(f.shortfall_kw for f in fs)),
                 "procurement_cost_yen": round(cost.get((area, product), 0.0), 6),
                 "min_price_yen_per_kw_h": min(p for _, p in pr) if pr else None,
                 "max_price_yen_per_kw_h": max(p for _, p in pr) if pr else None,
@@ -178,14 +137,19 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def write_summary_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """A CSV file with `columns`, written whole or not at all (a temporary file, then renamed)."""
+    tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(SUMMARY_COLUMNS)
+        writer.writerow(columns)
         for r in rows:
-            writer.writerow([format_value(r[c]) for c in SUMMARY_COLUMNS])
+            writer.writerow([format_value(r.get(c)) for c in columns])
     tmp.replace(path)
+
+
+def write_summary_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    write_csv(path, SUMMARY_COLUMNS, rows)
 
 
 def read_summary_csv(path: Path) -> list[dict[str, Any]]:

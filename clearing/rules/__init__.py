@@ -5,17 +5,19 @@ The rules are data (`policy.json`, overridable with `--policy FILE`), evaluated 
 
 - `validate_auction(auction, policy)` → `Validation`: one `BidReport` per bid (verdict, reasons,
   monitoring flags), beside the price caps in force and the bids the clearing will leave out;
-- `prepare_clearing(auction, policy, excluded)` → the auction with its effective price caps, the
-  bids the rules leave out, and the sections the result reports (`market_rules`, `monitoring_flags`).
+- `prepare_clearing(auction, policy, excluded, also_excluded)` → the auction with its effective price
+  caps, every bid the clearing leaves out (resolved once, `clearing/left_out.py`), and the sections the
+  result reports (`market_rules`, `monitoring_flags`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from clearing.index import RejectedBid, cap_rejections, with_orphaned_children
+from clearing.left_out import RejectedBid, above_cap, cap_rejections, left_out_bids
 from clearing.model import Auction, PriceCap, PriceCapMode
 from clearing.rules.engine import BidReport, Finding, Flag, judge_bid
 from clearing.rules.policy import DEFAULT_POLICY_PATH, Policy, PolicyError, default_policy, load_policy
@@ -45,9 +47,10 @@ class Validation:
     reports: list[BidReport]
     price_caps: tuple[PriceCap, ...]
     price_caps_from: dict[str, Any]
-    left_out: list[RejectedBid]  # everything the clearing leaves out: ineligible, above the cap, orphaned
+    cap_rejected: list[RejectedBid]  # above their cap (REJECT mode), ineligible or not
+    left_out: list[RejectedBid]  # everything the clearing leaves out: above the cap, ineligible, orphaned
 
-    def rule_rejections(self) -> list[RejectedBid]:
+    def ineligible(self) -> list[RejectedBid]:
         """The ineligible bids, as the clearing's `excluded` list."""
         return [RejectedBid(r.bid, r.verdict, r.reason_text()) for r in self.reports if not r.eligible]
 
@@ -66,10 +69,10 @@ class Validation:
         bids = []
         for report in self.reports:
             doc = report.to_dict()
-            gone = left_out.get(report.bid)
-            doc["clearing"] = "LEFT_OUT" if gone else "ENTERS"
-            if gone is not None and gone.verdict != report.verdict:
-                doc["left_out_because"] = {"verdict": gone.verdict, "reason": gone.reason}
+            out = left_out.get(report.bid)
+            doc["clearing"] = "LEFT_OUT" if out else "ENTERS"
+            if out is not None and out.verdict != report.verdict:
+                doc["left_out_because"] = {"verdict": out.verdict, "reason": out.reason}
             bids.append(doc)
         by_verdict = Counter(r.verdict for r in self.reports)
         return {
@@ -99,29 +102,32 @@ def validate_auction(auction: Auction, policy: Policy | None = None) -> Validati
         reports.append(report)
     caps, caps_from = effective_price_caps(auction, policy)
     with_caps = replace(auction, price_caps=caps)
-    ineligible = [RejectedBid(r.bid, r.verdict, r.reason_text()) for r in reports if not r.eligible]
-    ineligible_ids = {r.bid for r in ineligible}
-    above_cap = [r for r in cap_rejections(with_caps) if r.bid not in ineligible_ids]
-    left_out = with_orphaned_children(auction, ineligible + above_cap)
+    cap_rejected = cap_rejections(with_caps)
     if auction.price_cap_mode is PriceCapMode.PAY_CAP:
-        from clearing.index import price_cap_yen_per_kw_h
-
         for report, bid in zip(reports, auction.bids, strict=True):
-            cap = price_cap_yen_per_kw_h(with_caps, bid)
-            if cap is not None and bid.price_yen_per_kw_h > cap + 1e-12:
+            cap = above_cap(with_caps, bid)
+            if cap is not None:
                 report.flags.append(Flag("PAID_AT_CAP", "price-cap", bid.price_yen_per_kw_h, cap,
                                          "price above the cap: ranked by its own price, paid the cap (PAY_CAP)",
                                          "上限価格"))
-    return Validation(auction, policy, reports, caps, caps_from, left_out)
+    validation = Validation(with_caps, policy, reports, caps, caps_from, cap_rejected, [])
+    validation.left_out = left_out_bids(with_caps, validation.ineligible(), cap_rejected)
+    return validation
 
 
-def prepare_clearing(auction: Auction, policy: Policy | None = None,
-                     excluded: list[RejectedBid] | None = None) -> tuple[Auction, list[RejectedBid], dict[str, Any]]:
-    """What `clear` needs from the rules: the auction with its effective caps filled in, the bids to
-    leave out (the given `excluded`, or else the ineligible ones), and the result's extra sections."""
+def prepare_clearing(auction: Auction, policy: Policy | None = None, excluded: list[RejectedBid] | None = None,
+                     also_excluded: Sequence[RejectedBid] = ()) -> tuple[Auction, list[RejectedBid], dict[str, Any]]:
+    """What `clear` needs from the rules, each computed once: the auction with its effective caps filled
+    in; every bid the clearing leaves out (above the cap, then `excluded` — by default the ineligible
+    ones — then `also_excluded` where not already out for another reason, then orphaned children); and
+    the result's extra sections."""
     validation = validate_auction(auction, policy)
-    if excluded is None:
-        excluded = validation.rule_rejections()
+    left_out = validation.left_out
+    if excluded is not None or also_excluded:
+        excluded = validation.ineligible() if excluded is None else list(excluded)
+        already_out = {r.bid for r in excluded} | {r.bid for r in validation.cap_rejected}
+        excluded += [r for r in also_excluded if r.bid not in already_out]
+        left_out = left_out_bids(validation.auction, excluded, validation.cap_rejected)
     extra = {"market_rules": {"policy": validation.policy.describe(), "price_caps": validation.caps_document()},
              "monitoring_flags": validation.flags_document()}
-    return replace(auction, price_caps=validation.price_caps), excluded, extra
+    return validation.auction, left_out, extra

@@ -45,7 +45,7 @@ from clearing.engine import clear  # noqa: E402
 from clearing.replay.eprx import write_eprx_csv  # noqa: E402
 from clearing.replay.summary import block_figures  # noqa: E402
 from clearing.verify import verify_result  # noqa: E402
-from solvers.highs import SolveOptions  # noqa: E402
+from solvers.api import SolveOptions  # noqa: E402
 
 FIRST_DAY = dt.date(2026, 10, 5)
 DAYS = 7

@@ -1,0 +1,86 @@
+"""The bids left out of the clearing, resolved once: above their price cap, excluded, or orphaned.
+
+Below both the index and the market rules: `clearing.rules` decides which bids are ineligible and which
+caps apply (`effective_price_caps`), then calls `left_out_bids` once; `build_index` takes the list as
+given. A bid left out is recorded with its reason (`rejected_bids` in the result), never dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clearing.model import COMPOSITE, Auction, Bid, PriceCapMode
+
+#: A price this far above the cap is still within it (float noise in documents, not a real yen).
+CAP_TOLERANCE_YEN = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedBid:
+    """A bid left out of the clearing and why (the result document's `rejected_bids` entry)."""
+
+    bid: str
+    verdict: str  # PRICE_ABOVE_CAP, PARENT_REJECTED, or an eligibility verdict
+    reason: str
+
+
+def price_cap_yen_per_kw_h(auction: Auction, bid: Bid) -> float | None:
+    """The cap that applies to a bid (SPEC §3): its product's; for a composite bid the `composite` cap
+    or, where the auction gives none, the lowest cap among its products. None: no cap. Reads the
+    auction's caps as they stand: `clear` and `validate_auction` fill in the policy's schedule first
+    (`clearing.rules.effective_price_caps`) where the document lists none."""
+    if not auction.price_caps:
+        return None
+    caps = {c.product: c.yen_per_kw_h for c in auction.price_caps}
+    if bid.is_composite:
+        if COMPOSITE in caps:
+            return caps[COMPOSITE]
+        own = [caps[p] for p in bid.products if p in caps]
+        return min(own) if own else None
+    return caps.get(bid.products[0])
+
+
+def above_cap(auction: Auction, bid: Bid) -> float | None:
+    """The bid's cap if its price is above it, else None."""
+    cap = price_cap_yen_per_kw_h(auction, bid)
+    return cap if cap is not None and bid.price_yen_per_kw_h > cap + CAP_TOLERANCE_YEN else None
+
+
+def cap_rejections(auction: Auction) -> list[RejectedBid]:
+    """Bids above their cap, in REJECT mode (上限価格超過); empty in PAY_CAP mode."""
+    if auction.price_cap_mode is not PriceCapMode.REJECT:
+        return []
+    out = []
+    for bid in auction.bids:
+        cap = above_cap(auction, bid)
+        if cap is not None:
+            out.append(RejectedBid(bid.id, "PRICE_ABOVE_CAP",
+                                   f"price {bid.price_yen_per_kw_h:g} yen/kW·h above the cap {cap:g} (上限価格超過)"))
+    return out
+
+
+def with_orphaned_children(auction: Auction, left_out: list[RejectedBid]) -> list[RejectedBid]:
+    """Add the bids whose parent (directly or further up) is left out: they can never be accepted."""
+    out = list(left_out)
+    out_ids = {r.bid for r in left_out}
+    changed = True
+    while changed:
+        changed = False
+        for bid in auction.bids:
+            if bid.parent in out_ids and bid.id not in out_ids:
+                out_ids.add(bid.id)
+                out.append(RejectedBid(bid.id, "PARENT_REJECTED",
+                                       f"its parent bid {bid.parent!r} is left out of the clearing"))
+                changed = True
+    return out
+
+
+def left_out_bids(auction: Auction, excluded: list[RejectedBid],
+                  cap_rejected: list[RejectedBid] | None = None) -> list[RejectedBid]:
+    """Everything the clearing leaves out: the bids above their cap (`cap_rejected`, computed here if not
+    given), then `excluded` (an excluded bid above its cap is listed once, as excluded), then the bids
+    whose parent is among them."""
+    excluded_ids = {r.bid for r in excluded}
+    if cap_rejected is None:
+        cap_rejected = cap_rejections(auction)
+    return with_orphaned_children(auction, [r for r in cap_rejected if r.bid not in excluded_ids] + list(excluded))

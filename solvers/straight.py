@@ -1,0 +1,32 @@
+"""The straight back-end: the Pyomo model of the formulation, compiled through Pyomo's LP writer, solved
+whole by HiGHS (no decomposition, no reductions, no MIP start). The reference the fast path is held to."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from clearing.formulation import Formulation
+from solvers.api import Progress, ProgressCallback, Solution, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from solvers.highs import MipEvents, run_problem
+from solvers.pyomo_model import compile_to_arrays
+
+
+def solve_straight(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,
+                   cancel: threading.Event | None = None, started: float | None = None) -> Solution:
+    started = time.perf_counter() if started is None else started
+    problem, setup_seconds = compile_to_arrays(form)
+    if cancel is not None and cancel.is_set():
+        raise SolveCancelled("cancelled before solving")
+    if progress:
+        progress(Progress("solving", time.perf_counter() - started))
+    events = MipEvents(progress, cancel, started) if progress is not None or cancel is not None else None
+    def pricing() -> None:
+        if progress:
+            progress(Progress("pricing", time.perf_counter() - started))
+
+    res = run_problem(problem, options, on_event=events, cancel=cancel, on_pricing=pricing)
+    bound = res.bound if res.bound is None or res.objective is None else min(res.bound, res.objective)
+    outcome = SolveOutcome(res.status, res.objective, bound, relative_gap(res.objective, bound), res.seconds,
+                           res.nodes, res.x is not None, res.message)
+    return Solution(outcome, res.x, res.row_dual, setup_seconds=setup_seconds, pricing_seconds=res.pricing_seconds)
