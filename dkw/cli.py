@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "dkw.commands",  # clear, validate, verify, model
     "dkw.audit_commands",  # schema, explain
     "server.command",  # serve
+    "server.security_command",  # clients, keys, audit
     "clearing.replay.command",  # replay
     "bench.command",  # bench
 )

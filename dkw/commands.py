@@ -177,8 +177,15 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from server.tls import TlsFileError, channel_from_args
+
     try:
-        doc, stored_as = clear_remote(args.server, data, options)
+        channel = channel_from_args(args)  # TLS and the token, when given
+    except TlsFileError as exc:
+        print(f"dkw clear: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        doc, stored_as = clear_remote(args.server, data, options, channel=channel)
     except RemoteInvalid as exc:
         print_problems(path, exc.problems)
         return EXIT_BAD_INPUT
@@ -209,6 +216,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not isinstance(result, dict):
         print(f"{args.result}: the result must be a JSON object", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.public_key:
+        from clearing.signing import KeyFileError, check_signature, load_public_key
+
+        try:
+            why = check_signature(result, load_public_key(args.public_key))
+        except KeyFileError as exc:
+            print(f"dkw verify: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if why is not None:
+            print(f"{args.result}: signature check failed: {why}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{args.result}: signature valid (key {result['signature']['key_id']})")
+    elif isinstance(result.get("signature"), dict):
+        print(f"{args.result}: signed by key {result['signature'].get('key_id')!r}; not checked (give --public-key)",
+              file=sys.stderr)
     from clearing.verify import verify_result
 
     notes: list[str] = []
@@ -347,6 +369,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", metavar="RESULT.json", help="write the result here (default: stdout)")
     add_solve_arguments(p)
     p.add_argument("--server", metavar="HOST:PORT", help="clear through a running `dkw serve` instead")
+    add_connection_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no summary, no progress")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.set_defaults(handler=cmd_clear)
@@ -370,4 +393,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("result", metavar="RESULT.json")
     p.add_argument("--policy", metavar="FILE", help="the policy the result was cleared under (its verdicts and price "
                    "caps); a result naming another policy than the one checked against is refused")
+    p.add_argument("--public-key", metavar="FILE", help="also check the result's signature against this Ed25519 "
+                   "public key (`dkw keys new`, `dkw serve --signing-key`)")
     p.set_defaults(handler=cmd_verify)
+
+
+def add_connection_arguments(p: argparse.ArgumentParser) -> None:
+    """--tls-ca/--tls-cert/--tls-key/--token, when the server package provides them."""
+    try:
+        from server.tls import add_client_arguments
+    except ModuleNotFoundError:
+        return
+    add_client_arguments(p)

@@ -64,11 +64,12 @@ class RemoteFailed(RuntimeError):
     """The server could not be reached or did not clear the auction."""
 
 
-def clear_remote(target: str, data: bytes, options: SolveOptions) -> tuple[dict, str]:
-    """Clear the auction document `data` (its bytes as they are) on the `dkw serve` at `target`. Returns
-    the result document and the id the server stored the auction under. Raises `RemoteInvalid` or
-    `RemoteFailed`."""
-    with connect(target) as channel:
+def clear_remote(target: str, data: bytes, options: SolveOptions,
+                 channel: grpc.Channel | None = None) -> tuple[dict, str]:
+    """Clear the auction document `data` (its bytes as they are) on the `dkw serve` at `target`, over
+    `channel` when given (TLS, a token: `server.tls.channel_from_args`). Returns the result document and
+    the id the server stored the auction under. Raises `RemoteInvalid` or `RemoteFailed`."""
+    with channel or connect(target) as channel:
         stub = pb_grpc.ClearingStub(channel)
         try:
             response = stub.Clear(pb.ClearRequest(auction_json=data, options=options_message(options)))

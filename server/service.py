@@ -25,6 +25,7 @@ from clearing.document import InvalidAuction, Problem, load_auction
 from clearing.rules import load_policy, validate_auction
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
+from server import security
 from server import storage as st
 from server.convert import request_document, result_message
 from server.storage import Storage, StoredAuction
@@ -101,6 +102,12 @@ class ProgressFeed:
 
 
 class ClearingService(pb_grpc.ClearingServicer):
+    #: Set by `dkw serve` (server.security): signs every stored result, and the audit trail admins read.
+    signer: security.Signer | None = None
+    audit: security.AuditTrail | None = None
+    #: Auctions one client may have queued or running at once (a client's own `max_active` overrides it).
+    max_active_per_client: int = security.DEFAULT_MAX_ACTIVE_PER_CLIENT
+
     def __init__(self, storage: Storage, pool_size: int = 2, *, max_queued: int = 100,
                  default_threads: int | None = None, policy_path: str | None = None):
         self.storage = storage
@@ -194,7 +201,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         """Store how a job ended and tell the watchers; the one place results are written."""
         result_doc = None
         if outcome.kind == "result":
-            result_doc = outcome.result
+            result_doc = self.signer.sign(outcome.result) if self.signer else outcome.result
             self.storage.store_result(auction_id, result_doc)
             state, reason = st.DONE, ""
         elif outcome.kind == "cancelled" and self._stopping and self.storage.get(auction_id).kind == st.SUBMIT:
@@ -238,7 +245,7 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def _record(self, auction_id: str, context: grpc.ServicerContext) -> StoredAuction:
         record = self.storage.get(auction_id) if auction_id else None
-        if record is None:
+        if record is None or not security.may_see(security.caller_of(context), record):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no auction {auction_id!r}")
         return record
 
@@ -256,6 +263,7 @@ class ClearingService(pb_grpc.ClearingServicer):
     def Clear(self, request: pb.ClearRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         _, raw, sha, auction = self._read_auction(request, context)
         options = options_from_message(request.options, context, self.default_threads)
+        caller = security.within_limit(self, context)
         slot = self.pool.reserve()
         if slot is None:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -265,7 +273,9 @@ class ClearingService(pb_grpc.ClearingServicer):
         try:
             record, _ = self.storage.create(kind=st.CLEAR, document=raw, input_sha256=sha,
                                             document_auction_id=auction.auction_id,
-                                            trading_date=auction.trading_date, options=options, state=st.RUNNING)
+                                            trading_date=auction.trading_date, options=options, state=st.RUNNING,
+                                            submitted_by=caller.id)
+            security.stored(context)
         except BaseException:
             slot.release()
             raise
@@ -286,14 +296,19 @@ class ClearingService(pb_grpc.ClearingServicer):
                       context: grpc.ServicerContext) -> pb.SubmitAuctionResponse:
         _, raw, sha, auction = self._read_auction(request, context)
         options = options_from_message(request.options, context, self.default_threads)
-        key = request.idempotency_key or None
+        caller = security.caller_of(context)
+        key = security.scoped_key(caller, request.idempotency_key) or None  # one client's keys never meet another's
         existing = self.storage.get_by_key(key) if key else None
+        if existing is None:
+            security.within_limit(self, context)
         if existing is None and self.storage.count(st.QUEUED) >= self.max_queued:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"{self.max_queued} auctions are already waiting to be cleared; retry later")
         record, created = self.storage.create(
             kind=st.SUBMIT, document=raw, input_sha256=sha, document_auction_id=auction.auction_id,
-            trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key)
+            trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key,
+            submitted_by=caller.id)
+        security.stored(context)
         if not created and record.input_sha256 != sha:
             context.abort(grpc.StatusCode.ALREADY_EXISTS,
                           f"idempotency key {key!r} was used for auction {record.auction_id} with a different "
@@ -318,8 +333,12 @@ class ClearingService(pb_grpc.ClearingServicer):
             if not request.page_token.isdigit():
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad page_token {request.page_token!r}")
             before = int(request.page_token)
+        if request.state not in pb.AuctionState.values():
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"state {request.state} is not an AuctionState")
         state = None if request.state == pb.AUCTION_STATE_UNSPECIFIED else pb.AuctionState.Name(request.state)
-        records = self.storage.list(state=state, limit=size + 1, before_seq=before)
+        caller = security.caller_of(context)
+        records = self.storage.list(state=state, limit=size + 1, before_seq=before,
+                                    submitted_by=caller.id if caller.owns_only() else None)
         response = pb.ListAuctionsResponse()
         for r in records[:size]:
             info = response.auctions.add(
@@ -371,6 +390,10 @@ class ClearingService(pb_grpc.ClearingServicer):
                 event.result.CopyFrom(result_message(result))
                 final_figures(event, result)
         return event
+
+    def ListAuditRecords(self, request: pb.ListAuditRecordsRequest,
+                         context: grpc.ServicerContext) -> pb.ListAuditRecordsResponse:
+        return security.list_audit_records(self.audit, request, context)
 
     def Validate(self, request: pb.ValidateRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
         if request.WhichOneof("input") is None:

@@ -45,6 +45,7 @@ class StoredAuction:
     mip_gap: float | None
     solve_seconds: float | None
     solver: str | None  # "HiGHS 1.16.0"
+    submitted_by: str | None = None  # the client id that submitted it (server.auth); None before security
 
 
 class Storage(Protocol):
@@ -52,7 +53,7 @@ class Storage(Protocol):
 
     def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
                trading_date: str, options: dict[str, Any], state: str,
-               idempotency_key: str | None = None) -> tuple[StoredAuction, bool]:
+               idempotency_key: str | None = None, submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
         """Store a new auction, or return the one stored under `idempotency_key` (created=False)."""
 
     def get(self, auction_id: str) -> StoredAuction | None: ...
@@ -64,10 +65,13 @@ class Storage(Protocol):
     def result(self, auction_id: str) -> dict[str, Any] | None: ...
 
     def list(self, *, state: str | None = None, limit: int = 100,
-             before_seq: int | None = None) -> list[StoredAuction]:
-        """Newest first; `before_seq` continues a previous page."""
+             before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
+        """Newest first; `before_seq` continues a previous page; `submitted_by` keeps one client's."""
 
     def count(self, state: str) -> int: ...
+
+    def count_active(self, submitted_by: str) -> int:
+        """Auctions of one client that are QUEUED or RUNNING (the per-client limit)."""
 
     def claim_next_queued(self) -> StoredAuction | None:
         """The oldest QUEUED auction, atomically moved to RUNNING with one more attempt."""
@@ -106,13 +110,15 @@ CREATE TABLE IF NOT EXISTS auctions (
     mip_gap REAL,
     solve_seconds REAL,
     solver TEXT,
-    finished_at TEXT
+    finished_at TEXT,
+    submitted_by TEXT
 );
 CREATE INDEX IF NOT EXISTS auctions_state ON auctions (state, seq);
 """
 
 _COLUMNS = ("auction_id, seq, kind, idempotency_key, document_auction_id, trading_date, input_sha256, "
-            "received_at, state, reason, attempts, options, status, objective_yen, mip_gap, solve_seconds, solver")
+            "received_at, state, reason, attempts, options, status, objective_yen, mip_gap, solve_seconds, solver, "
+            "submitted_by")
 
 
 def _now() -> str:
@@ -121,9 +127,10 @@ def _now() -> str:
 
 def _row(row: tuple) -> StoredAuction:
     (auction_id, seq, kind, key, doc_id, date, sha, received, state, reason, attempts, options, status,
-     objective, gap, seconds, solver) = row
+     objective, gap, seconds, solver, submitted_by) = row
     return StoredAuction(auction_id, seq, kind, key, doc_id, date, sha, dt.datetime.fromisoformat(received),
-                         state, reason, attempts, json.loads(options), status, objective, gap, seconds, solver)
+                         state, reason, attempts, json.loads(options), status, objective, gap, seconds, solver,
+                         submitted_by)
 
 
 class SqliteStorage:
@@ -140,6 +147,9 @@ class SqliteStorage:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(auctions)")}
+        if "submitted_by" not in columns:  # a store written before clients were known
+            self._db.execute("ALTER TABLE auctions ADD COLUMN submitted_by TEXT")
 
     def _one(self, sql: str, *params: Any) -> StoredAuction | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM auctions WHERE {sql}", params).fetchone()
@@ -147,7 +157,7 @@ class SqliteStorage:
 
     def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
                trading_date: str, options: dict[str, Any], state: str,
-               idempotency_key: str | None = None) -> tuple[StoredAuction, bool]:
+               idempotency_key: str | None = None, submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -159,10 +169,10 @@ class SqliteStorage:
                 auction_id = "auc_" + uuid.uuid4().hex[:20]
                 self._db.execute(
                     "INSERT INTO auctions (auction_id, kind, idempotency_key, document_auction_id, trading_date,"
-                    " input_sha256, received_at, state, options, document, attempts)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " input_sha256, received_at, state, options, document, attempts, submitted_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (auction_id, kind, idempotency_key or None, document_auction_id, trading_date, input_sha256,
-                     _now(), state, json.dumps(options), document, 1 if state == RUNNING else 0))
+                     _now(), state, json.dumps(options), document, 1 if state == RUNNING else 0, submitted_by))
                 created = self._one("auction_id = ?", auction_id)
                 self._db.execute("COMMIT")
             except BaseException:
@@ -191,8 +201,11 @@ class SqliteStorage:
         return json.loads(row[0]) if row and row[0] is not None else None
 
     def list(self, *, state: str | None = None, limit: int = 100,
-             before_seq: int | None = None) -> list[StoredAuction]:
+             before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
         where, params = ["1 = 1"], []
+        if submitted_by is not None:
+            where.append("submitted_by = ?")
+            params.append(submitted_by)
         if state is not None:
             where.append("state = ?")
             params.append(state)
@@ -207,6 +220,11 @@ class SqliteStorage:
     def count(self, state: str) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM auctions WHERE state = ?", (state,)).fetchone()[0]
+
+    def count_active(self, submitted_by: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM auctions WHERE submitted_by = ? AND state IN (?, ?)",
+                                    (submitted_by, QUEUED, RUNNING)).fetchone()[0]
 
     def claim_next_queued(self) -> StoredAuction | None:
         with self._lock:

@@ -708,3 +708,41 @@ class ValidateResponse(_message.Message):
     verdicts: _containers.RepeatedCompositeFieldContainer[BidVerdict]
     market_rules: _struct_pb2.Struct
     def __init__(self, valid: _Optional[bool] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., input_sha256: _Optional[str] = ..., bids: _Optional[int] = ..., requirements: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[BidVerdict, _Mapping]]] = ..., market_rules: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ListAuditRecordsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "client_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    client_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("record_id", "at", "client_id", "peer", "method", "auction_id", "status_code", "detail")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    AUCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    at: str
+    client_id: str
+    peer: str
+    method: str
+    auction_id: str
+    status_code: str
+    detail: str
+    def __init__(self, record_id: _Optional[str] = ..., at: _Optional[str] = ..., client_id: _Optional[str] = ..., peer: _Optional[str] = ..., method: _Optional[str] = ..., auction_id: _Optional[str] = ..., status_code: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ListAuditRecordsResponse(_message.Message):
+    __slots__ = ("records", "next_page_token")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
+    next_page_token: str
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

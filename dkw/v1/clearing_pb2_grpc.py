@@ -64,6 +64,11 @@ class ClearingStub:
                 request_serializer=dkw_dot_v1_dot_clearing__pb2.ValidateRequest.SerializeToString,
                 response_deserializer=dkw_dot_v1_dot_clearing__pb2.ValidateResponse.FromString,
                 _registered_method=True)
+        self.ListAuditRecords = channel.unary_unary(
+                '/dkw.v1.Clearing/ListAuditRecords',
+                request_serializer=dkw_dot_v1_dot_clearing__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=dkw_dot_v1_dot_clearing__pb2.ListAuditRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingServicer:
@@ -115,6 +120,14 @@ class ClearingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditRecords(self, request, context):
+        """The audit trail, newest first: one record per call to this service, refused calls included (admin
+        role only). Records are only ever appended; no call changes or deletes one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +160,11 @@ def add_ClearingServicer_to_server(servicer, server):
                     servicer.Validate,
                     request_deserializer=dkw_dot_v1_dot_clearing__pb2.ValidateRequest.FromString,
                     response_serializer=dkw_dot_v1_dot_clearing__pb2.ValidateResponse.SerializeToString,
+            ),
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=dkw_dot_v1_dot_clearing__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=dkw_dot_v1_dot_clearing__pb2.ListAuditRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +329,33 @@ class Clearing:
             '/dkw.v1.Clearing/Validate',
             dkw_dot_v1_dot_clearing__pb2.ValidateRequest.SerializeToString,
             dkw_dot_v1_dot_clearing__pb2.ValidateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dkw.v1.Clearing/ListAuditRecords',
+            dkw_dot_v1_dot_clearing__pb2.ListAuditRecordsRequest.SerializeToString,
+            dkw_dot_v1_dot_clearing__pb2.ListAuditRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

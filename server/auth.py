@@ -1,0 +1,273 @@
+"""Who may call the service: the clients file, token hashes, the three roles and what each may call.
+
+A clients file (`dkw serve --clients FILE`) lists each client's id, role and a scrypt hash of its token;
+a token is never stored. A token reads `dkw_<token id>_<secret>`: the token id (not secret) finds the one
+client whose hash to check, so a call costs one scrypt, and a verified token is remembered (by its
+SHA-256) until the file changes. The server re-reads the file when its modification time changes, so
+`dkw clients add` (rotation) and `dkw clients remove` take effect without a restart.
+
+With mutual TLS a client certificate whose subject common name (CN) is a client's id names that client
+when the call carries no token.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CLIENTS_FORMAT = "dkw-clients/1"
+SUBMITTER, READER, ADMIN = "submitter", "reader", "admin"
+ROLES = (SUBMITTER, READER, ADMIN)
+log = logging.getLogger("dkw.server")
+ANONYMOUS = "anonymous"
+
+#: scrypt cost: 16 MiB of memory and some 50 ms per check, once per token and server (verified tokens
+#: are remembered); stored with each hash so it can be raised later without invalidating old tokens.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+#: Methods of dkw.v1.Clearing and the roles that may call them. A submitter sees only the auctions it
+#: submitted (the service checks ownership); a method missing here (one added later) is admin-only.
+METHOD_ROLES: dict[str, frozenset[str]] = {
+    "Clear": frozenset({SUBMITTER, ADMIN}),
+    "SubmitAuction": frozenset({SUBMITTER, ADMIN}),
+    "Validate": frozenset({SUBMITTER, ADMIN}),
+    "GetResult": frozenset(ROLES),
+    "ListAuctions": frozenset(ROLES),
+    "WatchClearing": frozenset(ROLES),
+    "CancelClearing": frozenset({SUBMITTER, ADMIN}),
+    "ListAuditRecords": frozenset({ADMIN}),
+}
+
+
+class ClientsFileError(ValueError):
+    """The clients file cannot be read or is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    id: str
+    role: str
+    token_id: str
+    token_hash: str  # "scrypt$N$r$p$<salt b64>$<hash b64>"
+    created_at: str = ""
+    max_active: int | None = None  # this client's cap on auctions queued or running; None: the server's
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {"id": self.id, "role": self.role, "token_id": self.token_id, "token_hash": self.token_hash,
+               "created_at": self.created_at}
+        if self.max_active is not None:
+            doc["max_active"] = self.max_active
+        return doc
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated caller of one call. `restricted` is False when the server has no clients file
+    (today's loopback-only behaviour: every caller may do everything)."""
+
+    id: str
+    role: str
+    restricted: bool = True
+    max_active: int | None = None
+
+    def owns_only(self) -> bool:
+        """True when the caller may see only the auctions it submitted."""
+        return self.restricted and self.role == SUBMITTER
+
+
+#: The caller when no clients file is given.
+OPEN_CALLER = Caller(ANONYMOUS, ADMIN, restricted=False)
+
+
+def hash_token(token: str, *, salt: bytes | None = None, n: int = SCRYPT_N, r: int = SCRYPT_R,
+               p: int = SCRYPT_P) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(token.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32)
+    return f"scrypt${n}${r}${p}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def token_matches(token: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(token.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                maxmem=256 * 1024 * 1024, dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def new_token() -> tuple[str, str]:
+    """(token id, token): the id is stored in plain to find the client, the secret only as a hash."""
+    token_id = secrets.token_hex(6)
+    return token_id, f"dkw_{token_id}_{secrets.token_urlsafe(32)}"
+
+
+def _token_id(token: str) -> str | None:
+    parts = token.split("_", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "dkw" else None
+
+
+# ---- the clients file -----------------------------------------------------------------------------
+
+
+def read_clients(path: str | Path) -> dict[str, Client]:
+    """The clients by id; raises ClientsFileError naming the file and the bad field."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClientsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ClientsFileError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != CLIENTS_FORMAT or not isinstance(doc.get("clients"), list):
+        raise ClientsFileError(f'{path}: expected {{"format": "{CLIENTS_FORMAT}", "clients": [...]}}')
+    clients: dict[str, Client] = {}
+    for i, c in enumerate(doc["clients"]):
+        where = f"{path}: clients[{i}]"
+        if not isinstance(c, dict):
+            raise ClientsFileError(f"{where}: must be an object")
+        for key in ("id", "role", "token_id", "token_hash"):
+            if not isinstance(c.get(key), str) or not c[key]:
+                raise ClientsFileError(f"{where}.{key}: must be a non-empty string, got {c.get(key)!r}")
+        if c["role"] not in ROLES:
+            raise ClientsFileError(f"{where}.role: {c['role']!r} is not one of {', '.join(ROLES)}")
+        if c["id"] in clients:
+            raise ClientsFileError(f"{where}.id: {c['id']!r} appears twice")
+        if not c["token_hash"].startswith("scrypt$"):
+            raise ClientsFileError(f"{where}.token_hash: not a scrypt hash (plain tokens are never stored)")
+        limit = c.get("max_active")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ClientsFileError(f"{where}.max_active: must be a whole number ≥ 1, got {limit!r}")
+        clients[c["id"]] = Client(c["id"], c["role"], c["token_id"], c["token_hash"], c.get("created_at", ""),
+                                  limit)
+    return clients
+
+
+def write_clients(path: str | Path, clients: Mapping[str, Client]) -> None:
+    """Replace the file atomically (a server re-reading it never sees half a file), readable by the owner only."""
+    path = Path(path)
+    doc = {"format": CLIENTS_FORMAT, "clients": [c.to_json() for c in sorted(clients.values(), key=lambda c: c.id)]}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def add_client(path: str | Path, client_id: str, role: str, max_active: int | None = None) -> str:
+    """Create or rotate `client_id` (a new token replaces the old one); returns the new token."""
+    path = Path(path)
+    clients = read_clients(path) if path.exists() else {}
+    token_id, token = new_token()
+    clients[client_id] = Client(client_id, role, token_id, hash_token(token),
+                                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), max_active)
+    write_clients(path, clients)
+    return token
+
+
+# ---- authenticating a call ------------------------------------------------------------------------
+
+
+class AuthError(Exception):
+    """No or a wrong credential (UNAUTHENTICATED)."""
+
+
+class Authenticator:
+    """Finds the caller of a call from its `authorization: Bearer` metadata or its client certificate."""
+
+    def __init__(self, clients_path: str | Path | None):
+        self.path = Path(clients_path) if clients_path else None
+        self._lock = threading.Lock()
+        self._clients: dict[str, Client] = {}
+        self._by_token_id: dict[str, Client] = {}
+        self._verified: dict[bytes, str] = {}  # sha256(token) → client id
+        self._mtime: float | None = None
+        if self.path is not None:
+            self._reload()  # raises ClientsFileError before the server starts
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def _reload(self) -> None:
+        clients = read_clients(self.path)
+        self._clients = clients
+        self._by_token_id = {c.token_id: c for c in clients.values()}
+        self._verified = {}
+        self._mtime = self.path.stat().st_mtime_ns
+
+    def _current(self) -> None:
+        """Re-read the file if it changed; a file broken meanwhile keeps the last good clients."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._mtime:
+            try:
+                self._reload()
+                log.info("clients file %s re-read: %d client(s)", self.path, len(self._clients))
+            except ClientsFileError as exc:
+                self._mtime = mtime  # logged once per change; the last good list stays in force
+                log.error("clients file changed but cannot be used, keeping the previous %d client(s): %s",
+                          len(self._clients), exc)
+
+    def authenticate(self, metadata: Sequence[tuple[str, Any]] | None,
+                     auth_context: Mapping[str, Sequence[bytes]] | None) -> Caller:
+        if self.path is None:
+            return OPEN_CALLER
+        token = None
+        for key, value in metadata or ():
+            if key == "authorization":
+                if isinstance(value, bytes):
+                    value = value.decode(errors="replace")
+                scheme, _, rest = value.partition(" ")
+                if scheme.lower() != "bearer" or not rest.strip():
+                    raise AuthError("the authorization metadata must read 'Bearer TOKEN'")
+                token = rest.strip()
+        with self._lock:
+            self._current()
+            if token is not None:
+                client = self._check_token(token)
+                if client is None:
+                    raise AuthError("unknown or revoked token")
+                return Caller(client.id, client.role, max_active=client.max_active)
+            for cn in (auth_context or {}).get("x509_common_name", ()):
+                client = self._clients.get(cn.decode(errors="replace"))
+                if client is not None:
+                    return Caller(client.id, client.role, max_active=client.max_active)
+        raise AuthError("no credentials: send 'authorization: Bearer TOKEN' metadata (dkw --token or DKW_TOKEN)")
+
+    def _check_token(self, token: str) -> Client | None:
+        key = hashlib.sha256(token.encode()).digest()
+        known = self._verified.get(key)
+        if known is not None and known in self._clients:
+            return self._clients[known]
+        client = self._by_token_id.get(_token_id(token) or "")
+        if client is None or not token_matches(token, client.token_hash):
+            return None
+        self._verified[key] = client.id
+        return client
+
+
+def allowed(caller: Caller, method: str) -> bool:
+    return not caller.restricted or caller.role in METHOD_ROLES.get(method, frozenset({ADMIN}))

@@ -1,0 +1,126 @@
+"""TLS on both ends: the server's credentials (`dkw serve --tls-cert/--tls-key[/--tls-client-ca]`) and the
+channel a CLI command opens to a server (`--tls-ca [--tls-cert --tls-key] --token`)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_metadata_size", 1024 * 1024),  # room for the field violations of an invalid auction
+]
+
+
+class TlsFileError(ValueError):
+    """A certificate or key file that cannot be read; the message names the flag and the file."""
+
+
+def _read(flag: str, path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TlsFileError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
+    if b"-----BEGIN" not in data:
+        raise TlsFileError(f"{flag} {path}: not a PEM file")
+    return data
+
+
+def server_credentials(cert: str | None, key: str | None, client_ca: str | None) -> grpc.ServerCredentials | None:
+    """TLS credentials, requiring client certificates signed by `client_ca` when given; None without TLS."""
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise TlsFileError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)")
+        return None
+    if cert is None or key is None:
+        raise TlsFileError("--tls-cert and --tls-key go together")
+    return grpc.ssl_server_credentials([(_read("--tls-key", key), _read("--tls-cert", cert))],
+                                       root_certificates=_read("--tls-client-ca", client_ca),
+                                       require_client_auth=client_ca is not None)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                   grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds `authorization: Bearer TOKEN` to every call (on TLS and plaintext loopback channels alike)."""
+
+    def __init__(self, token: str):
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = [*(details.metadata or ()), self.header]
+        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(details, metadata)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, request_iterator):
+        return continuation(self._details(details), request_iterator)
+
+    def intercept_stream_stream(self, continuation, details, request_iterator):
+        return continuation(self._details(details), request_iterator)
+
+
+class _Details(grpc.ClientCallDetails):
+    def __init__(self, details: grpc.ClientCallDetails, metadata: Sequence[tuple[str, str]]):
+        self.method = details.method
+        self.timeout = details.timeout
+        self.metadata = metadata
+        self.credentials = details.credentials
+        self.wait_for_ready = getattr(details, "wait_for_ready", None)
+        self.compression = getattr(details, "compression", None)
+
+
+def open_channel(target: str, *, ca: str | None = None, cert: str | None = None, key: str | None = None,
+                 token: str | None = None, server_name: str | None = None) -> grpc.Channel:
+    """A channel to `dkw serve`: TLS when `ca` is given (with a client certificate for mutual TLS),
+    plaintext otherwise; every call carries the token when there is one."""
+    options = list(CHANNEL_OPTIONS)
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    if ca is None and (cert or key):
+        raise TlsFileError("--tls-cert/--tls-key need --tls-ca (the CA that signed the server's certificate)")
+    if (cert is None) != (key is None):
+        raise TlsFileError("--tls-cert and --tls-key go together")
+    if ca is not None:
+        credentials = grpc.ssl_channel_credentials(_read("--tls-ca", ca), _read("--tls-key", key),
+                                                   _read("--tls-cert", cert))
+        channel = grpc.secure_channel(target, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(target, options=options)
+    return grpc.intercept_channel(channel, _BearerToken(token)) if token else channel
+
+
+def add_client_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of a command that talks to a server (`dkw clear --server`, `dkw audit --server`)."""
+    p.add_argument("--tls-ca", metavar="FILE", help="talk TLS to the server, trusting this CA certificate (PEM)")
+    p.add_argument("--tls-cert", metavar="FILE", help="client certificate for mutual TLS (PEM)")
+    p.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")
+    p.add_argument("--token", metavar="TOKEN", default=None,
+                   help="client token (`dkw clients add`); default: the DKW_TOKEN environment variable")
+
+
+def channel_from_args(args: argparse.Namespace) -> grpc.Channel:
+    token = getattr(args, "token", None) or os.environ.get("DKW_TOKEN") or None
+    return open_channel(args.server, ca=getattr(args, "tls_ca", None), cert=getattr(args, "tls_cert", None),
+                        key=getattr(args, "tls_key", None), token=token)
