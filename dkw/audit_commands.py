@@ -36,18 +36,12 @@ def _explanation_lines(e: dict) -> list[str]:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Why bids were not accepted in full: the result's `explanations`, or recomputed with --auction."""
-    from clearing.document import InvalidAuction, parse_document
-    from dkw.commands import print_problems, read_auction, read_bytes, write_json
+    from dkw.commands import read_auction, read_result, write_json
 
-    try:
-        result = parse_document(read_bytes(args.result))
-    except OSError as exc:
-        print(f"{args.result}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+    result = read_result(args.result)
+    if result is None:
         return EXIT_BAD_INPUT
-    except InvalidAuction as exc:
-        print_problems(args.result, exc)
-        return EXIT_BAD_INPUT
-    if not isinstance(result, dict) or "awards" not in result:
+    if "awards" not in result:
         print(f"{args.result}: not a result document", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.auction:

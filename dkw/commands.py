@@ -200,21 +200,29 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
     return auction, ClearingResult.from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
 
 
+def read_result(path: str) -> dict | None:
+    """A result document as a JSON object (`-`: standard input), or None after saying what is wrong."""
+    try:
+        result = parse_document(read_bytes(path))
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    except InvalidAuction as exc:
+        print_problems(path, exc.problems, "checked")
+        return None
+    if not isinstance(result, dict):
+        print(f"{path}: the result must be a JSON object", file=sys.stderr)
+        return None
+    return result
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     inputs = read_auction_and_policy(args)
     if inputs is None:
         return EXIT_BAD_INPUT
     auction, _ = inputs
-    try:
-        result = parse_document(read_bytes(args.result))
-    except OSError as exc:
-        print(f"{args.result}: cannot read: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except InvalidAuction as exc:
-        print_problems(args.result, exc.problems)
-        return EXIT_BAD_INPUT
-    if not isinstance(result, dict):
-        print(f"{args.result}: the result must be a JSON object", file=sys.stderr)
+    result = read_result(args.result)
+    if result is None:
         return EXIT_BAD_INPUT
     if args.public_key:
         from clearing.signing import KeyFileError, check_signature, load_public_key

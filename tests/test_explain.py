@@ -149,3 +149,6 @@ def test_dkw_explain(tmp_path: Path, capsys) -> None:
     del doc["explanations"]
     out.write_text(json.dumps(doc))
     assert main(["explain", str(out)]) == 2
+    out.write_text("{not json")
+    assert main(["explain", str(out)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
