@@ -7,6 +7,8 @@ is verified by the CLI, independently of the server, and written as the same res
 
 from __future__ import annotations
 
+import json
+
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -17,15 +19,40 @@ from server.convert import result_document
 from solvers.api import SolveOptions
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS = [
+#: Retries of calls a server refused for now: UNAVAILABLE (a replica restarting, a connection reset) and
+#: RESOURCE_EXHAUSTED (every worker busy, the queue full), with exponential backoff. gRPC applies it to
+#: every method of the service; the README shows the same config for other clients.
+SERVICE_CONFIG = {
+    "methodConfig": [{
+        "name": [{"service": "dkw.v1.Clearing"}],
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.5s",
+            "maxBackoff": "8s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+        },
+    }],
+}
+MESSAGE_LIMITS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_metadata_size", 1024 * 1024),  # room for the field violations of an invalid auction
 ]
+CHANNEL_OPTIONS = [
+    *MESSAGE_LIMITS,
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+    # a call is retried only while its request fits the retry buffer (256 KiB by default): national
+    # auctions are megabytes
+    ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
+    ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
+]
 
 
 def connect(target: str) -> grpc.Channel:
-    """A channel to `dkw serve` with the message size limits raised like the server's."""
+    """A channel to `dkw serve` with the message size limits raised like the server's, retrying calls
+    refused with UNAVAILABLE or RESOURCE_EXHAUSTED (`SERVICE_CONFIG`)."""
     return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
@@ -80,3 +107,12 @@ def clear_remote(target: str, data: bytes, options: SolveOptions,
                 raise RemoteInvalid(problems or [exc.details()]) from None
             raise RemoteFailed(f"server {target}: {exc.code().name}: {exc.details()}") from None
     return result_document(response.result), response.auction_id
+
+
+def cancel_remote(target: str, auction_id: str, reason: str = "",
+                  channel: grpc.Channel | None = None) -> pb.ClearResponse:
+    """Ask the `dkw serve` at `target` (any replica) to cancel `auction_id`, over `channel` when given (TLS,
+    a token); the state it ended in. Raises grpc.RpcError (NOT_FOUND for an unknown id)."""
+    with channel or connect(target) as channel:
+        return pb_grpc.ClearingStub(channel).CancelClearing(pb.CancelRequest(auction_id=auction_id, reason=reason),
+                                                            timeout=60)

@@ -1,10 +1,9 @@
-"""`dkw serve`: the gRPC server (dkw.v1.Clearing + grpc.health.v1 + server reflection)."""
+"""`dkw serve`: the gRPC server (dkw.v1.Clearing + grpc.health.v1 + server reflection); `dkw cancel`."""
 
 from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import os
 import signal
 import socket
@@ -18,16 +17,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from clearing.rules import PolicyError
-from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
 from server.audit import AuditTrail
 from server.auth import Authenticator, ClientsFileError
 from server.guard import SecurityInterceptor
-from server.service import ClearingService
-from server.storage import SqliteStorage
-from server.tls import TlsFileError, server_credentials
+from server.migrations import SchemaTooNew
+from server.observability import Metrics, RpcObserver, configure_logging
+from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
+from server.storage import SqliteStorage, SqlStorage
+from server.tls import TlsFileError, add_client_arguments, channel_from_args, server_credentials
 
 #: A 200k-bid auction is about 8 MB as a message and more as JSON; gRPC's default limit is 4 MB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -48,8 +49,9 @@ class RunningServer:
     server: grpc.Server
     service: ClearingService
     health: health.HealthServicer
-    storage: SqliteStorage
+    storage: SqlStorage
     port: int
+    metrics_port: int | None = None
     audit: AuditTrail | None = None
 
     def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
@@ -58,27 +60,50 @@ class RunningServer:
         self.service._stopping = True
         self.server.stop(grace).wait()
         self.service.stop()
+        self.service.metrics.close()
         self.storage.close()
         if self.audit is not None:
             self.audit.close()
 
 
+def open_storage(database: str | None, data_dir: str) -> SqlStorage:
+    """`--database URL` (PostgreSQL, for replicas) or, by default, SQLite under `--data`."""
+    if database:
+        from server.postgres import PostgresStorage  # psycopg is loaded only when asked for
+
+        return PostgresStorage(database)
+    return SqliteStorage(data_dir)
+
+
+def open_audit(storage: SqlStorage) -> AuditTrail:
+    """The audit trail in the same database as the auctions (its table comes with the schema's migrations)."""
+    if isinstance(storage, SqliteStorage):
+        return AuditTrail.sqlite(storage.path)
+    import psycopg
+
+    return AuditTrail(psycopg.connect(storage.url, autocommit=True), paramstyle="format")
+
+
 def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var", workers: int = 2,
-                 max_queued: int = 100, threads: int | None = None, policy: str | None = None,
-                 secure: security.ServeSecurity | None = None) -> RunningServer:
+                 max_queued: int = DEFAULT_MAX_QUEUED, threads: int | None = None, policy: str | None = None,
+                 secure: security.ServeSecurity | None = None, *, database: str | None = None,
+                 lease_s: float = DEFAULT_LEASE_S, metrics_port: int | None = None) -> RunningServer:
     """Build and start the server; `port` 0 picks a free port (see `RunningServer.port`). Raises OSError
-    when the port is taken, ValueError (ClientsFileError, TlsFileError, KeyFileError) on bad security files."""
+    when the port is taken, ValueError (ClientsFileError, TlsFileError, KeyFileError) on bad security files,
+    SchemaTooNew or a psycopg error for a database it cannot use."""
     secure = secure or security.ServeSecurity()
     check_port_free(host, port)
     credentials = server_credentials(secure.tls_cert, secure.tls_key, secure.tls_client_ca)
     authenticator = Authenticator(secure.clients)
     signer = security.Signer.from_file(secure.signing_key) if secure.signing_key else None
-    storage = SqliteStorage(data)
+    storage = open_storage(database, data)
     audit = None
     try:
-        audit = AuditTrail.sqlite(storage.path)
+        audit = open_audit(storage)
+        metrics = Metrics(storage.counts)
         service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads,
-                                  policy_path=policy)
+                                  policy_path=policy, lease_s=lease_s, metrics=metrics)
+        bound_metrics = metrics.serve(metrics_port, host) if metrics_port is not None else None
     except BaseException:
         storage.close()
         if audit is not None:
@@ -88,7 +113,8 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     service.max_active_per_client = secure.max_active_per_client
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="dkw-rpc"),
                          options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
-                         interceptors=[SecurityInterceptor(SERVICE_NAME, authenticator, audit)])
+                         # metrics outermost: refusals by the security interceptor are counted too
+                         interceptors=[RpcObserver(metrics), SecurityInterceptor(SERVICE_NAME, authenticator, audit)])
     pb_grpc.add_ClearingServicer_to_server(service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -100,6 +126,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     except RuntimeError:  # grpcio raises where older versions returned 0
         bound = 0
     if bound == 0:
+        metrics.close()
         storage.close()
         audit.close()
         raise OSError(f"cannot listen on {address}: the port is in use (another dkw serve?) or the address "
@@ -108,7 +135,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, service, health_servicer, storage, bound)
+    return RunningServer(server, service, health_servicer, storage, bound, bound_metrics, audit)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -133,9 +160,12 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    configure_logging(args.log_format)
     if args.workers < 1:
         print(f"dkw serve: --workers {args.workers} must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.lease_seconds <= 0:
+        print(f"dkw serve: --lease-seconds {args.lease_seconds} must be above 0", file=sys.stderr)
         return EXIT_BAD_INPUT
     secure = security.ServeSecurity(args.tls_cert, args.tls_key, args.tls_client_ca, args.clients, args.signing_key,
                                     args.insecure, args.max_active_per_client)
@@ -146,8 +176,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"dkw serve: {secure.warning(args.host)}", file=sys.stderr, flush=True)
     try:
         running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads,
-                               args.policy, secure)
-    except (OSError, ClientsFileError, TlsFileError, ValueError) as exc:
+                               args.policy, secure, database=args.database, lease_s=args.lease_seconds,
+                               metrics_port=args.metrics_port)
+    except (OSError, ClientsFileError, TlsFileError, ValueError, SchemaTooNew) as exc:
         print(f"dkw serve: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except PolicyError as exc:
@@ -155,11 +186,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # the database refused the connection, the URL is malformed, ...
+        if type(exc).__module__.split(".")[0] != "psycopg":
+            raise
+        print(f"dkw serve: --database: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"dkw serve: listening on {args.host}:{running.port} (data {os.path.abspath(args.data)}, "
-          f"{args.workers} worker(s), pid {os.getpid()}, {security.describe(secure)})", flush=True)
+    store = f"database {redacted(args.database)}" if args.database else f"data {os.path.abspath(args.data)}"
+    metrics = f", metrics on {args.host}:{running.metrics_port}" if running.metrics_port is not None else ""
+    print(f"dkw serve: listening on {args.host}:{running.port} ({store}, {args.workers} worker(s), "
+          f"server {running.service.owner}, pid {os.getpid()}{metrics}, {security.describe(secure)})", flush=True)
     stop.wait()
     print("dkw serve: shutting down", file=sys.stderr, flush=True)
     running.stop()
@@ -175,13 +213,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(SQLite file DIR/dkw.sqlite3; default ./var)")
     p.add_argument("--workers", type=int, default=2, metavar="N",
                    help="solver processes, i.e. auctions cleared at once (default 2)")
-    p.add_argument("--max-queued", type=int, default=100, metavar="N",
-                   help="submitted auctions that may wait for a worker (default 100)")
+    p.add_argument("--database", metavar="URL", help="store in PostgreSQL instead of SQLite, e.g. "
+                   "postgresql://dkw@db.example/dkw; any number of servers may share one database (replicas)")
+    p.add_argument("--max-queued", type=int, default=DEFAULT_MAX_QUEUED, metavar="N",
+                   help=f"submitted auctions that may wait for a worker, all replicas together; past that "
+                   f"SubmitAuction answers RESOURCE_EXHAUSTED (default {DEFAULT_MAX_QUEUED})")
+    p.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_S, metavar="S",
+                   help=f"how long a claimed auction stays this server's without renewal: a dead replica's "
+                   f"auctions resume elsewhere after about this long (default {DEFAULT_LEASE_S:g})")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on http://HOST:PORT/metrics (0 picks a free port)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="log lines as text (default) or JSON objects with auction_id and request_id")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads per solve (default: HiGHS's choice)")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one, for every "
                    "auction this server clears or validates (README: Market rules)")
     security.add_serve_arguments(p)
     p.set_defaults(handler=cmd_serve)
+
+    p = subparsers.add_parser("cancel", help="cancel a stored auction on a running `dkw serve` (any replica)")
+    p.add_argument("auction_id", metavar="ID", help="the server-assigned auction id (auc_...)")
+    p.add_argument("--server", required=True, metavar="HOST:PORT", help="any replica of the service")
+    p.add_argument("--reason", default="", help="stored as the auction's reason")
+    add_client_arguments(p)
+    p.set_defaults(handler=cmd_cancel)
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, for logs."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(url)
+    except Exception:
+        return "(unparsable URL)"
+    return f"{params.get('user', '')}@{params.get('host', '')}/{params.get('dbname', '')}"
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Exit 0 when the auction ended (CANCELLED, or finished before: cancelling is idempotent)."""
+    from server.client import cancel_remote
+
+    try:
+        response = cancel_remote(args.server, args.auction_id, args.reason, channel=channel_from_args(args))
+    except TlsFileError as exc:
+        print(f"dkw cancel: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except grpc.RpcError as exc:
+        print(f"dkw cancel: server {args.server}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return EXIT_BAD_INPUT if exc.code() == grpc.StatusCode.NOT_FOUND else EXIT_FAILED
+    state = pb.AuctionState.Name(response.state)
+    kept = ""
+    if response.HasField("result"):
+        kept = f"; the best result found before the cancel is kept ({response.result.objective_yen:,.0f} yen)"
+    print(f"{args.auction_id}: {state}" + (f" ({response.reason})" if response.reason else "") + kept)
+    return EXIT_OK if response.state in (pb.CANCELLED, pb.DONE, pb.FAILED) else EXIT_FAILED
 
 
 def port_number(text: str) -> int:

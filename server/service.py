@@ -3,7 +3,13 @@
 No market logic lives here. A call's document is validated in the gRPC thread (so an invalid auction is
 answered at once with INVALID_ARGUMENT and one field violation per problem), stored, and cleared by a
 worker process (`server.workers`). Submitted auctions wait in the store as QUEUED and a dispatcher thread
-starts them whenever a worker is free; a synchronous Clear takes a free worker or gets RESOURCE_EXHAUSTED.
+claims them whenever a worker is free; a synchronous Clear takes a free worker or gets RESOURCE_EXHAUSTED.
+
+Replicas (`docs/replicas.md`): any number of servers may share one store. A claimed auction is leased to
+the server clearing it, which renews the lease every third of `lease_s` and, on renewal, learns of a
+cancel asked on another replica. A server whose leases expire is taken to be dead: the next dispatcher to
+look re-queues its auctions (attempts counted) and another server resumes them. Results are written only
+by the lease holder, so nothing is cleared twice. Progress is kept in the store for watchers elsewhere.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +37,7 @@ from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
 from server import storage as st
 from server.convert import request_document, result_message
+from server.observability import AUCTION_ID, Metrics
 from server.storage import Storage, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
 from solvers.api import Progress, SolveOptions
@@ -39,6 +49,18 @@ log = logging.getLogger("dkw.server")
 MAX_VIOLATION_BYTES = 6000
 #: Clearing runs a submitted auction may start before a restart gives up on it.
 MAX_ATTEMPTS = 3
+#: Submitted auctions that may wait in the store (all replicas together) before SubmitAuction refuses.
+DEFAULT_MAX_QUEUED = 10_000
+#: Seconds a lease lasts unless renewed: a dead server's auctions resume elsewhere within about this long.
+DEFAULT_LEASE_S = 15.0
+#: Seconds between looks at the shared store for work queued on another replica and for watchers there.
+POLL_S = 0.25
+#: Seconds between looks for expired leases (a dead replica's auctions), on a shared store.
+REAP_EVERY_S = 1.0
+#: Progress snapshots stored for watchers on other replicas: at most one per this many seconds.
+PROGRESS_STORE_S = 0.5
+#: CancelClearing waits at most this long for the auction to end before answering its state.
+CANCEL_WAIT_S = 30.0
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 #: gRPC reports "no deadline" as about 1.5e11 years left; anything beyond a year is no deadline.
 NO_DEADLINE_S = 365 * 24 * 3600.0
@@ -85,7 +107,8 @@ def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext
 
 
 class ProgressFeed:
-    """Progress of one auction being cleared, for WatchClearing: the recent events and who waits for them."""
+    """Progress of one auction being cleared on this server, for WatchClearing: its events (from the start
+    of the run, throttled by the solver to a few a second) and who waits for them."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
@@ -108,13 +131,20 @@ class ClearingService(pb_grpc.ClearingServicer):
     #: Auctions one client may have queued or running at once (a client's own `max_active` overrides it).
     max_active_per_client: int = security.DEFAULT_MAX_ACTIVE_PER_CLIENT
 
-    def __init__(self, storage: Storage, pool_size: int = 2, *, max_queued: int = 100,
-                 default_threads: int | None = None, policy_path: str | None = None):
+    def __init__(self, storage: Storage, pool_size: int = 2, *, max_queued: int = DEFAULT_MAX_QUEUED,
+                 default_threads: int | None = None, policy_path: str | None = None,
+                 lease_s: float = DEFAULT_LEASE_S, metrics: Metrics | None = None):
         self.storage = storage
         self.policy_path = policy_path
         self.policy = load_policy(policy_path)  # raises PolicyError before the server starts
         self.max_queued = max_queued
         self.default_threads = default_threads
+        if lease_s <= 0:
+            raise ValueError(f"the lease must last some time, got {lease_s} s")
+        self.lease_s = lease_s
+        #: This server's name in leases and logs: host, pid and a random tag (pids repeat after restarts).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.metrics = metrics or Metrics(storage.counts)
         self._wake = threading.Condition()
         self.pool = WorkerPool(pool_size, on_release=self._notify_dispatcher)
         self._runs: dict[str, ProgressFeed] = {}
@@ -122,17 +152,24 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._handles: dict[str, JobHandle] = {}
         self._stopping = False
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dkw-dispatcher", daemon=True)
+        self._renewer = threading.Thread(target=self._renew_loop, name="dkw-lease-renewer", daemon=True)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover what a previous server left running, warm the workers, start dispatching the queue."""
-        for a in self.storage.recover_interrupted(MAX_ATTEMPTS):
-            now = self.storage.get(a.auction_id)
-            log.warning("auction %s was being cleared when the server stopped: now %s (%s)",
-                        a.auction_id, now.state, now.reason)
+        """Recover what a dead server left running, warm the workers, start dispatching the queue. A store
+        one server owns (SQLite) recovers everything left RUNNING; a shared one only expired leases."""
+        self._reap(everything=self.storage.exclusive)
         self.pool.start()
         self._dispatcher.start()
+        self._renewer.start()
+
+    def _reap(self, everything: bool = False) -> None:
+        for r in self.storage.reap_expired(MAX_ATTEMPTS, everything=everything):
+            self.metrics.takeovers.inc()
+            log.warning("auction %s: its lease (server %s, attempt %d) expired: now %s (%s)", r.auction.auction_id,
+                        r.auction.lease_owner, r.auction.attempts, r.state, r.reason,
+                        extra={"auction_id": r.auction.auction_id})
 
     def stop(self) -> None:
         """Stop clearing: running submitted auctions go back to QUEUED and resume at the next start."""
@@ -143,42 +180,81 @@ class ClearingService(pb_grpc.ClearingServicer):
         for handle in running:  # their outcomes are stored before the storage closes
             handle.wait(timeout=10)
         self._dispatcher.join(timeout=5)
+        self._renewer.join(timeout=5)
 
     def _notify_dispatcher(self) -> None:
         with self._wake:
             self._wake.notify_all()
 
     def _dispatch_loop(self) -> None:
+        """Claim queued auctions while a worker is free; look again when woken (a local submit, a worker
+        released) or every POLL_S (work submitted to another replica; leases that expired)."""
+        last_reap = time.monotonic()
         while not self._stopping:
-            with self._wake:
-                self._wake.wait(timeout=1.0)
-            while not self._stopping:
-                slot = self.pool.reserve()
-                if slot is None:
-                    break
-                record = self.storage.claim_next_queued()
-                if record is None or self._stopping:
-                    if record is not None:
-                        self.storage.mark(record.auction_id, st.QUEUED, "waiting for the server to start again")
-                    slot.release()
-                    break
-                log.info("clearing submitted auction %s (attempt %d)", record.auction_id, record.attempts)
-                job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options,
-                          policy_path=self.policy_path)
-                self._start_job(slot, record.auction_id, job)
+            with self._wake:  # a store only this server writes to has nothing new unless it is woken
+                self._wake.wait(timeout=1.0 if self.storage.exclusive else POLL_S)
+            try:
+                if not self.storage.exclusive and time.monotonic() - last_reap >= REAP_EVERY_S:
+                    last_reap = time.monotonic()
+                    self._reap()
+                self._claim_while_free()
+            except Exception:  # the store is unreachable for a moment: try again at the next look
+                log.exception("dispatcher: cannot read the queue")
+
+    def _claim_while_free(self) -> None:
+        while not self._stopping:
+            slot = self.pool.reserve()
+            if slot is None:
+                return
+            try:
+                record = self.storage.claim_next(self.owner, self.lease_s)
+            except BaseException:
+                slot.release()
+                raise
+            if record is None or self._stopping:
+                if record is not None:
+                    self.storage.finish(record.auction_id, self.owner, st.QUEUED, "waiting for a server to start again")
+                slot.release()
+                return
+            log.info("clearing submitted auction %s (attempt %d)", record.auction_id, record.attempts,
+                     extra={"auction_id": record.auction_id})
+            job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options,
+                      policy_path=self.policy_path)
+            self._start_job(slot, record, job)
+
+    def _renew_loop(self) -> None:
+        """Renew the lease of every auction solving here; stop those cancelled elsewhere, and those whose
+        lease was lost (this server was too slow to renew and another one took the auction over)."""
+        while not self._stopping:
+            time.sleep(self.lease_s / 3)
+            for auction_id, handle in list(self._handles.items()):
+                try:
+                    renewal = self.storage.renew(auction_id, self.owner, self.lease_s)
+                except Exception:
+                    log.exception("cannot renew the lease of %s", auction_id, extra={"auction_id": auction_id})
+                    continue
+                if not renewal.held:
+                    log.warning("auction %s: lease lost; another server took it over", auction_id,
+                                extra={"auction_id": auction_id})
+                    handle.cancel("this server lost its lease on the auction")
+                elif renewal.cancel_reason is not None:
+                    handle.stop(renewal.cancel_reason)
 
     # ---- running a job ------------------------------------------------------------------------------
 
-    def _run(self, auction_id: str) -> ProgressFeed:
+    def _local_run(self, auction_id: str) -> ProgressFeed | None:
         with self._runs_lock:
-            run = self._runs.get(auction_id)
-            if run is None:
-                run = self._runs[auction_id] = ProgressFeed()
-            return run
+            return self._runs.get(auction_id)
 
-    def _start_job(self, slot, auction_id: str, job: Job) -> JobHandle:
-        run = self._run(auction_id)
+    def _start_job(self, slot, record: StoredAuction, job: Job) -> JobHandle:
+        auction_id = record.auction_id
+        with self._runs_lock:
+            run = self._runs[auction_id] = ProgressFeed()
         started = time.perf_counter()
+        last_stored = [0.0, ""]  # when and which phase was last stored for other replicas' watchers
+        run.publish(pb.ClearingProgress(
+            auction_id=auction_id, phase=pb.ClearingProgress.QUEUED, state=pb.QUEUED,
+            message=f"claimed by server {self.owner}, attempt {record.attempts}"))
 
         def on_progress(p: Progress) -> None:
             if p.phase == "done":  # the terminal event, with the result, comes from _record_outcome
@@ -187,39 +263,57 @@ class ClearingService(pb_grpc.ClearingServicer):
                 auction_id=auction_id, phase=PHASES.get(p.phase, pb.ClearingProgress.PHASE_UNSPECIFIED),
                 state=pb.RUNNING, elapsed_s=p.elapsed_s, incumbent_yen=p.incumbent, bound_yen=p.bound,
                 gap=p.gap, message=p.message))
+            now = time.monotonic()
+            if p.phase != last_stored[1] or now - last_stored[0] >= PROGRESS_STORE_S:
+                last_stored[:] = now, p.phase
+                try:
+                    self.storage.store_progress(auction_id, self.owner, {
+                        "phase": p.phase, "elapsed_s": p.elapsed_s, "incumbent_yen": p.incumbent,
+                        "bound_yen": p.bound, "gap": p.gap, "message": p.message})
+                except Exception:
+                    log.exception("cannot store progress", extra={"auction_id": auction_id})
 
         def on_done(handle: JobHandle) -> None:
             self._handles.pop(auction_id, None)
-            self._record_outcome(auction_id, handle.outcome, time.perf_counter() - started)
+            self.metrics.running.dec()
+            self._record_outcome(auction_id, record.kind, handle, time.perf_counter() - started)
 
+        self.metrics.running.inc()
         handle = slot.start(job, on_progress, on_done)
         if not handle.done.is_set():
             self._handles[auction_id] = handle
         return handle
 
-    def _record_outcome(self, auction_id: str, outcome: Outcome, elapsed: float) -> None:
-        """Store how a job ended and tell the watchers; the one place results are written."""
+    def _record_outcome(self, auction_id: str, kind: str, handle: JobHandle, elapsed: float) -> None:
+        """Store how a job ended and tell the watchers; the one place results are written, and only while
+        this server holds the auction's lease."""
+        outcome: Outcome = handle.outcome
         result_doc = None
         if outcome.kind == "result":
             result_doc = self.signer.sign(outcome.result) if self.signer else outcome.result
-            self.storage.store_result(auction_id, result_doc)
-            state, reason = st.DONE, ""
-        elif outcome.kind == "cancelled" and self._stopping and self.storage.get(auction_id).kind == st.SUBMIT:
+            if result_doc.get("status") == "CANCELLED":  # stopped by CancelClearing: the best result so far
+                state, reason = st.CANCELLED, handle.cancel_reason or "cancelled"
+            else:
+                state, reason = st.DONE, ""
+        elif outcome.kind == "cancelled" and self._stopping and kind == st.SUBMIT:
             state, reason = st.QUEUED, "the server shut down while clearing it; resumes at the next start"
-            self.storage.mark(auction_id, state, reason)
         elif outcome.kind == "cancelled":
-            state, reason = st.CANCELLED, outcome.message
-            self.storage.mark(auction_id, state, reason)
+            state, reason = st.CANCELLED, handle.cancel_reason or outcome.message
         elif outcome.kind == "invalid":
             problems = "; ".join(str(Problem(*p)) for p in outcome.problems[:20])
             state, reason = st.FAILED, f"invalid auction: {problems}"
-            self.storage.mark(auction_id, state, reason)
         else:
             state, reason = st.FAILED, outcome.message
-            self.storage.mark(auction_id, state, reason)
-        log.info("auction %s: %s %s", auction_id, state, reason)
-        run = self._run(auction_id)
-        if state == st.QUEUED:  # not finished: a watcher keeps waiting across the restart
+        with self._runs_lock:
+            run = self._runs.pop(auction_id, None)
+        if not self.storage.finish(auction_id, self.owner, state, reason, result_doc):
+            log.warning("auction %s: %s not stored: this server no longer holds its lease", auction_id, state,
+                        extra={"auction_id": auction_id})
+            return  # the server that took it over writes the outcome; watchers here read it from the store
+        if result_doc is not None:
+            self.metrics.observe_result(result_doc)
+        log.info("auction %s: %s %s", auction_id, state, reason, extra={"auction_id": auction_id})
+        if run is None or state == st.QUEUED:  # not finished: a watcher keeps waiting across the restart
             return
         event = pb.ClearingProgress(auction_id=auction_id, phase=TERMINAL_PHASE[state],
                                     state=pb.AuctionState.Value(state), elapsed_s=elapsed, message=reason)
@@ -227,8 +321,6 @@ class ClearingService(pb_grpc.ClearingServicer):
             event.result.CopyFrom(result_message(result_doc))
             final_figures(event, result_doc)
         run.publish(event, final=True)
-        with self._runs_lock:
-            self._runs.pop(auction_id, None)
 
     # ---- reading requests ---------------------------------------------------------------------------
 
@@ -252,7 +344,7 @@ class ClearingService(pb_grpc.ClearingServicer):
     def _response(self, record: StoredAuction) -> pb.ClearResponse:
         response = pb.ClearResponse(auction_id=record.auction_id, state=pb.AuctionState.Value(record.state),
                                     reason=record.reason)
-        if record.state == st.DONE:
+        if record.state in (st.DONE, st.CANCELLED):  # a cancelled auction may have its best result so far
             result = self.storage.result(record.auction_id)
             if result is not None:
                 response.result.CopyFrom(result_message(result))
@@ -274,12 +366,13 @@ class ClearingService(pb_grpc.ClearingServicer):
             record, _ = self.storage.create(kind=st.CLEAR, document=raw, input_sha256=sha,
                                             document_auction_id=auction.auction_id,
                                             trading_date=auction.trading_date, options=options, state=st.RUNNING,
-                                            submitted_by=caller.id)
+                                            owner=self.owner, lease_s=self.lease_s, submitted_by=caller.id)
             security.stored(context)
         except BaseException:
             slot.release()
             raise
-        handle = self._start_job(slot, record.auction_id, Job(raw, sha, options, deadline, self.policy_path))
+        AUCTION_ID.set(record.auction_id)
+        handle = self._start_job(slot, record, Job(raw, sha, options, deadline, self.policy_path))
         # the call ending first (cancelled, deadline passed, server stopping) stops the solve
         if not context.add_callback(lambda: handle.cancel(
                 "the server shut down" if self._stopping else "the caller cancelled or its deadline passed")):
@@ -301,21 +394,23 @@ class ClearingService(pb_grpc.ClearingServicer):
         existing = self.storage.get_by_key(key) if key else None
         if existing is None:
             security.within_limit(self, context)
-        if existing is None and self.storage.count(st.QUEUED) >= self.max_queued:
+        try:
+            record, created = self.storage.create(
+                kind=st.SUBMIT, document=raw, input_sha256=sha, document_auction_id=auction.auction_id,
+                trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key,
+                max_queued=self.max_queued, submitted_by=caller.id)
+        except st.QueueFull as full:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"{self.max_queued} auctions are already waiting to be cleared; retry later")
-        record, created = self.storage.create(
-            kind=st.SUBMIT, document=raw, input_sha256=sha, document_auction_id=auction.auction_id,
-            trading_date=auction.trading_date, options=options, state=st.QUEUED, idempotency_key=key,
-            submitted_by=caller.id)
+                          f"{full.queued} auctions are already waiting to be cleared (the queue length of "
+                          "`dkw serve --max-queued`); retry later")
         security.stored(context)
+        AUCTION_ID.set(record.auction_id)
         if not created and record.input_sha256 != sha:
             context.abort(grpc.StatusCode.ALREADY_EXISTS,
                           f"idempotency key {key!r} was used for auction {record.auction_id} with a different "
                           f"document (sha256 {record.input_sha256})")
         if created:
-            self._run(record.auction_id).publish(pb.ClearingProgress(
-                auction_id=record.auction_id, phase=pb.ClearingProgress.QUEUED, state=pb.QUEUED))
+            log.info("stored submitted auction %s", record.auction_id)
             self._notify_dispatcher()
         return pb.SubmitAuctionResponse(auction_id=record.auction_id, input_sha256=record.input_sha256,
                                         state=pb.AuctionState.Value(record.state), created=created)
@@ -355,41 +450,84 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def WatchClearing(self, request: pb.WatchRequest,
                       context: grpc.ServicerContext) -> Iterator[pb.ClearingProgress]:
+        """Events of a run on this server come as they happen (from the start of the run); of a run on
+        another replica, as the snapshots it stores (polled every POLL_S); the last one is the outcome."""
         record = self._record(request.auction_id, context)
+        auction_id = record.auction_id
+        AUCTION_ID.set(auction_id)
         if record.state in st.FINISHED:
             yield self._final_event(record)
             return
-        run = self._run(record.auction_id)
-        with run.cond:  # a late watcher starts from the latest snapshot, not the whole history
-            last = run.events[-1][0] - 1 if run.events else 0
-        if not run.events:
-            yield pb.ClearingProgress(auction_id=record.auction_id, state=pb.AuctionState.Value(record.state),
-                                      phase=pb.ClearingProgress.QUEUED if record.state == st.QUEUED
-                                      else pb.ClearingProgress.PHASE_UNSPECIFIED, message=record.reason)
+        run, last = self._local_run(auction_id), 0
+        if run is None:
+            yield self._stored_event(record)
+        seen = record.progress_seq
         while context.is_active():
-            with run.cond:
-                if run.seq == last and not run.finished:
-                    run.cond.wait(timeout=1.0)
-                new = [e for seq, e in run.events if seq > last]
-                last = run.seq
-                finished = run.finished
-            yield from new
-            if finished:
+            local = self._local_run(auction_id)
+            if local is not run:  # a run started here (or ended): follow it from its start
+                run, last = local, 0
+            new, finished = [], False
+            if run is not None:
+                with run.cond:
+                    if run.seq == last and not run.finished:
+                        run.cond.wait(timeout=POLL_S)
+                    new = [e for seq, e in run.events if seq > last]
+                    last, finished = run.seq, run.finished
+                yield from new
+                if finished:
+                    return
+            else:
+                time.sleep(POLL_S)
+            if new:
+                continue
+            seq, snapshot = self.storage.progress(auction_id)
+            if seq == seen:
+                continue
+            seen = seq
+            record = self.storage.get(auction_id)
+            if record.state in st.FINISHED:  # finished here before we subscribed, or on another replica
+                yield self._final_event(record)
                 return
-            if not new and self.storage.get(record.auction_id).state in st.FINISHED:
-                yield self._final_event(self.storage.get(record.auction_id))  # finished before we subscribed
-                return
+            if self._local_run(auction_id) is None:
+                yield self._stored_event(record, snapshot)
+
+    def _stored_event(self, record: StoredAuction, snapshot: dict[str, Any] | None = None) -> pb.ClearingProgress:
+        """An event from the store: QUEUED, or the latest snapshot another replica stored while solving."""
+        if record.state == st.QUEUED or snapshot is None:
+            return pb.ClearingProgress(auction_id=record.auction_id, state=pb.AuctionState.Value(record.state),
+                                       phase=pb.ClearingProgress.QUEUED if record.state == st.QUEUED
+                                       else pb.ClearingProgress.PHASE_UNSPECIFIED, message=record.reason)
+        return pb.ClearingProgress(
+            auction_id=record.auction_id, phase=PHASES.get(snapshot["phase"], pb.ClearingProgress.PHASE_UNSPECIFIED),
+            state=pb.RUNNING, elapsed_s=snapshot["elapsed_s"], incumbent_yen=snapshot["incumbent_yen"],
+            bound_yen=snapshot["bound_yen"], gap=snapshot["gap"], message=snapshot["message"] or "")
 
     def _final_event(self, record: StoredAuction) -> pb.ClearingProgress:
         event = pb.ClearingProgress(auction_id=record.auction_id, phase=TERMINAL_PHASE[record.state],
                                     state=pb.AuctionState.Value(record.state), message=record.reason,
                                     elapsed_s=record.solve_seconds or 0.0)
-        if record.state == st.DONE:
+        if record.state in (st.DONE, st.CANCELLED):
             result = self.storage.result(record.auction_id)
             if result is not None:
                 event.result.CopyFrom(result_message(result))
                 final_figures(event, result)
         return event
+
+    def CancelClearing(self, request: pb.CancelRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
+        reason = request.reason or "cancelled by a CancelClearing call"
+        self._record(request.auction_id, context)  # NOT_FOUND for an unknown id, or another client's auction
+        record = self.storage.request_cancel(request.auction_id, reason)
+        AUCTION_ID.set(record.auction_id)
+        log.info("cancel asked for auction %s (%s)", record.auction_id, record.state)
+        handle = self._handles.get(record.auction_id)
+        if handle is not None:  # solving here: stop it now rather than at the next lease renewal
+            handle.stop(record.cancel_requested or reason)
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + min(CANCEL_WAIT_S, remaining if remaining is not None else CANCEL_WAIT_S)
+        while record.state not in st.FINISHED and time.monotonic() < deadline and context.is_active():
+            time.sleep(POLL_S)
+            record = self.storage.get(record.auction_id)
+        return self._response(record)
 
     def ListAuditRecords(self, request: pb.ListAuditRecordsRequest,
                          context: grpc.ServicerContext) -> pb.ListAuditRecordsResponse:

@@ -1,9 +1,13 @@
-"""Where the server keeps auctions and results: a small `Storage` interface and its SQLite implementation.
+"""Where the server keeps auctions and results: the `Storage` interface, written once in SQL for both backends.
 
-SQLite is the embedded default (one file under `--data`); the interface is narrow on purpose, so a
-PostgreSQL implementation can follow without touching the service. Stored per auction: the document as
-received and its sha256, the received time, the state (QUEUED → RUNNING → DONE | FAILED | CANCELLED) with
-the reason, and the result document with solver name/version, options, gap and timings.
+SQLite is the embedded default (one file under `--data`, one server); PostgreSQL (`server.postgres`) lets
+any number of replicas share the work. Stored per auction: the document as received and its sha256, the
+received time, the state (QUEUED → RUNNING → DONE | FAILED | CANCELLED) with the reason, the result
+document with solver name/version, options, gap and timings, and — for replicas — who is clearing it and
+until when (a lease the solving server renews), a cancel request from any replica, and the latest
+progress snapshot for watchers on other replicas.
+
+The schema is versioned (`server.migrations`) and migrated forward when a storage opens.
 """
 
 from __future__ import annotations
@@ -13,12 +17,17 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from server.migrations import migrate
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
+STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 
 #: Kinds of stored auction: submitted for background clearing, or cleared for a waiting Clear call.
 SUBMIT, CLEAR = "submit", "clear"
@@ -45,16 +54,50 @@ class StoredAuction:
     mip_gap: float | None
     solve_seconds: float | None
     solver: str | None  # "HiGHS 1.16.0"
+    lease_owner: str | None = None  # the server clearing it (RUNNING)
+    cancel_requested: str | None = None  # why a cancel was asked while it ran
+    progress_seq: int = 0  # bumped by every stored progress snapshot
     submitted_by: str | None = None  # the client id that submitted it (server.auth); None before security
 
 
+class Renewal(NamedTuple):
+    """What the solving server learns when it renews its lease."""
+
+    held: bool  # False: the lease expired and another server took the auction over (or it finished)
+    cancel_reason: str | None  # a cancel was asked (from any replica)
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    """A RUNNING auction whose lease expired (its server died), and what became of it."""
+
+    auction: StoredAuction  # as it was, with its old lease owner
+    state: str  # QUEUED (resumes elsewhere), FAILED or CANCELLED
+    reason: str
+
+
+class QueueFull(Exception):
+    """`create` with `max_queued`: that many auctions are already waiting."""
+
+    def __init__(self, queued: int):
+        super().__init__(f"{queued} auctions are waiting")
+        self.queued = queued
+
+
 class Storage(Protocol):
-    """What the service needs from a store; every method is safe to call from any thread."""
+    """What the service needs from a store; every method is safe to call from any thread, and (PostgreSQL)
+    from any number of servers at once."""
+
+    #: True when one server owns the store (SQLite): everything RUNNING at its start was its own.
+    exclusive: bool
 
     def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
-               trading_date: str, options: dict[str, Any], state: str,
-               idempotency_key: str | None = None, submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
-        """Store a new auction, or return the one stored under `idempotency_key` (created=False)."""
+               trading_date: str, options: dict[str, Any], state: str, idempotency_key: str | None = None,
+               owner: str | None = None, lease_s: float = 0.0, max_queued: int | None = None,
+               submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
+        """Store a new auction (RUNNING: leased to `owner`), or return the one stored under `idempotency_key`
+        (created=False), whichever server stored it. With `max_queued`, raise QueueFull instead of storing a
+        new auction when that many are QUEUED (checked atomically with the insert, over all servers)."""
 
     def get(self, auction_id: str) -> StoredAuction | None: ...
 
@@ -63,6 +106,9 @@ class Storage(Protocol):
     def document(self, auction_id: str) -> bytes: ...
 
     def result(self, auction_id: str) -> dict[str, Any] | None: ...
+
+    def progress(self, auction_id: str) -> tuple[int, dict[str, Any] | None]:
+        """(progress_seq, the latest stored progress snapshot)."""
 
     def list(self, *, state: str | None = None, limit: int = 100,
              before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
@@ -73,52 +119,37 @@ class Storage(Protocol):
     def count_active(self, submitted_by: str) -> int:
         """Auctions of one client that are QUEUED or RUNNING (the per-client limit)."""
 
-    def claim_next_queued(self) -> StoredAuction | None:
-        """The oldest QUEUED auction, atomically moved to RUNNING with one more attempt."""
+    def counts(self) -> dict[str, int]:
+        """Auctions per state (every state, zeros included)."""
 
-    def mark_running(self, auction_id: str) -> None: ...
+    def claim_next(self, owner: str, lease_s: float) -> StoredAuction | None:
+        """The oldest QUEUED auction, moved to RUNNING with one more attempt and leased to `owner`;
+        never the same auction to two servers."""
 
-    def store_result(self, auction_id: str, result: dict[str, Any]) -> None:
-        """Keep the result document and move the auction to DONE."""
+    def renew(self, auction_id: str, owner: str, lease_s: float) -> Renewal: ...
 
-    def mark(self, auction_id: str, state: str, reason: str) -> None: ...
+    def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None: ...
 
-    def recover_interrupted(self, max_attempts: int) -> list[StoredAuction]:
-        """After a restart: auctions left RUNNING are re-queued or FAILED with a reason. Returns them."""
+    def finish(self, auction_id: str, owner: str, state: str, reason: str,
+               result: dict[str, Any] | None = None) -> bool:
+        """End `owner`'s run: store the state, reason and result (if any) and drop the lease. False (and
+        nothing written) when `owner` no longer holds the lease: another server took it over."""
+
+    def request_cancel(self, auction_id: str, reason: str) -> StoredAuction | None:
+        """A QUEUED auction ends CANCELLED now; a RUNNING one is flagged for its server (which sees it at its
+        next renewal); a finished one is left as it is. Returns the auction after, None if unknown."""
+
+    def reap_expired(self, max_attempts: int, *, everything: bool = False) -> list[Reaped]:
+        """RUNNING auctions whose lease expired (all of them with `everything`, for a store one server owns,
+        at its start): submitted ones are re-queued, or FAILED after `max_attempts`; a Clear call's are
+        FAILED (its caller got no answer); cancelled ones end CANCELLED."""
 
     def close(self) -> None: ...
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS auctions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    auction_id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    idempotency_key TEXT UNIQUE,
-    document_auction_id TEXT NOT NULL,
-    trading_date TEXT NOT NULL,
-    input_sha256 TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    options TEXT NOT NULL,
-    document BLOB NOT NULL,
-    result TEXT,
-    status TEXT,
-    objective_yen REAL,
-    mip_gap REAL,
-    solve_seconds REAL,
-    solver TEXT,
-    finished_at TEXT,
-    submitted_by TEXT
-);
-CREATE INDEX IF NOT EXISTS auctions_state ON auctions (state, seq);
-"""
-
 _COLUMNS = ("auction_id, seq, kind, idempotency_key, document_auction_id, trading_date, input_sha256, "
             "received_at, state, reason, attempts, options, status, objective_yen, mip_gap, solve_seconds, solver, "
-            "submitted_by")
+            "lease_owner, cancel_requested, progress_seq, submitted_by")
 
 
 def _now() -> str:
@@ -127,17 +158,244 @@ def _now() -> str:
 
 def _row(row: tuple) -> StoredAuction:
     (auction_id, seq, kind, key, doc_id, date, sha, received, state, reason, attempts, options, status,
-     objective, gap, seconds, solver, submitted_by) = row
+     objective, gap, seconds, solver, owner, cancel, progress_seq, submitted_by) = row
     return StoredAuction(auction_id, seq, kind, key, doc_id, date, sha, dt.datetime.fromisoformat(received),
                          state, reason, attempts, json.loads(options), status, objective, gap, seconds, solver,
-                         submitted_by)
+                         owner, cancel, progress_seq, submitted_by)
 
 
-class SqliteStorage:
+class SqlStorage:
+    """The storage's SQL, once for both backends (written with %s placeholders). A subclass opens
+    transactions (`_tx`), says how its database tells the time, and whether it can skip locked rows."""
+
+    backend = "sql"
+    exclusive = False
+    #: The database's clock in seconds since the epoch: leases are compared on one clock, the database's.
+    NOW = ""
+    #: Appended to the SELECT that picks the next auction: replicas never wait for each other's claims.
+    SKIP_LOCKED = ""
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """A cursor inside one transaction: committed on success, rolled back on error."""
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def _all(self, cur: Any, sql: str, *params: Any) -> list[tuple]:
+        cur.execute(self._sql(sql), params)
+        return cur.fetchall() if cur.description else []
+
+    def _one(self, cur: Any, where: str, *params: Any) -> StoredAuction | None:
+        rows = self._all(cur, f"SELECT {_COLUMNS} FROM auctions WHERE {where}", *params)
+        return _row(rows[0]) if rows else None
+
+    def _lock_queue(self, cur: Any) -> None:
+        """Serialise the queue-length check with other servers' submits (SQLite: BEGIN IMMEDIATE does)."""
+
+    def _before_migrate(self, cur: Any) -> None:
+        """Whatever keeps two servers starting together from migrating at once (SQLite: BEGIN IMMEDIATE)."""
+
+    def _all_rows(self, sql: str, *params: Any) -> list[tuple]:
+        """One statement in a transaction of its own (tests, maintenance)."""
+        with self._tx() as cur:
+            return self._all(cur, sql, *params)
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            self._before_migrate(cur)
+            migrate(lambda sql, params: self._all(cur, sql, *params), self.backend, _now())
+
+    # ---- writes ---------------------------------------------------------------------------------------
+
+    def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
+               trading_date: str, options: dict[str, Any], state: str, idempotency_key: str | None = None,
+               owner: str | None = None, lease_s: float = 0.0, max_queued: int | None = None,
+               submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
+        running = state == RUNNING
+        with self._tx() as cur:
+            if idempotency_key:
+                existing = self._one(cur, "idempotency_key = %s", idempotency_key)
+                if existing is not None:
+                    return existing, False
+            if max_queued is not None:
+                self._lock_queue(cur)
+                queued = self._all(cur, "SELECT COUNT(*) FROM auctions WHERE state = %s", QUEUED)[0][0]
+                if queued >= max_queued:
+                    raise QueueFull(queued)
+            rows = self._all(
+                cur,
+                "INSERT INTO auctions (auction_id, kind, idempotency_key, document_auction_id, trading_date,"
+                " input_sha256, received_at, state, options, document, attempts, lease_owner, lease_expires_at,"
+                f" submitted_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {self.NOW} + %s, %s)"
+                f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}",
+                "auc_" + uuid.uuid4().hex[:20], kind, idempotency_key or None, document_auction_id, trading_date,
+                input_sha256, _now(), state, json.dumps(options), document, 1 if running else 0,
+                owner if running else None, lease_s if running else None, submitted_by)
+            if rows:
+                return _row(rows[0]), True
+            return self._one(cur, "idempotency_key = %s", idempotency_key), False
+
+    def claim_next(self, owner: str, lease_s: float) -> StoredAuction | None:
+        with self._tx() as cur:
+            rows = self._all(
+                cur,
+                "UPDATE auctions SET state = %s, attempts = attempts + 1, lease_owner = %s,"
+                f" lease_expires_at = {self.NOW} + %s, cancel_requested = NULL, progress = NULL,"
+                " progress_seq = progress_seq + 1"
+                " WHERE seq = (SELECT seq FROM auctions WHERE state = %s ORDER BY seq LIMIT 1"
+                f"{self.SKIP_LOCKED}) RETURNING {_COLUMNS}",
+                RUNNING, owner, lease_s, QUEUED)
+        return _row(rows[0]) if rows else None
+
+    def renew(self, auction_id: str, owner: str, lease_s: float) -> Renewal:
+        with self._tx() as cur:
+            rows = self._all(
+                cur,
+                f"UPDATE auctions SET lease_expires_at = {self.NOW} + %s"
+                " WHERE auction_id = %s AND state = %s AND lease_owner = %s RETURNING cancel_requested",
+                lease_s, auction_id, RUNNING, owner)
+        return Renewal(True, rows[0][0]) if rows else Renewal(False, None)
+
+    def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None:
+        with self._tx() as cur:
+            self._all(cur, "UPDATE auctions SET progress = %s, progress_seq = progress_seq + 1"
+                      " WHERE auction_id = %s AND state = %s AND lease_owner = %s",
+                      json.dumps(snapshot), auction_id, RUNNING, owner)
+
+    def finish(self, auction_id: str, owner: str, state: str, reason: str,
+               result: dict[str, Any] | None = None) -> bool:
+        solver = (result or {}).get("solver") or {}
+        with self._tx() as cur:
+            rows = self._all(
+                cur,
+                "UPDATE auctions SET state = %s, reason = %s, finished_at = %s, lease_owner = NULL,"
+                " lease_expires_at = NULL, progress_seq = progress_seq + 1,"
+                " result = COALESCE(%s, result), status = COALESCE(%s, status),"
+                " objective_yen = COALESCE(%s, objective_yen), mip_gap = COALESCE(%s, mip_gap),"
+                " solve_seconds = COALESCE(%s, solve_seconds), solver = COALESCE(%s, solver)"
+                " WHERE auction_id = %s AND state = %s AND lease_owner = %s RETURNING seq",
+                state, reason, _now() if state in FINISHED else None,
+                json.dumps(result, ensure_ascii=False) if result is not None else None,
+                result.get("status") if result else None, result.get("objective_yen") if result else None,
+                solver.get("mip_gap"), solver.get("total_seconds"),
+                f"{solver.get('name', '')} {solver.get('version', '')}".strip() if result else None,
+                auction_id, RUNNING, owner)
+        return bool(rows)
+
+    def request_cancel(self, auction_id: str, reason: str) -> StoredAuction | None:
+        with self._tx() as cur:
+            self._all(cur, "UPDATE auctions SET state = %s, reason = %s, finished_at = %s,"
+                      " progress_seq = progress_seq + 1 WHERE auction_id = %s AND state = %s",
+                      CANCELLED, reason, _now(), auction_id, QUEUED)
+            self._all(cur, "UPDATE auctions SET cancel_requested = %s"
+                      " WHERE auction_id = %s AND state = %s AND cancel_requested IS NULL",
+                      reason, auction_id, RUNNING)
+            return self._one(cur, "auction_id = %s", auction_id)
+
+    def reap_expired(self, max_attempts: int, *, everything: bool = False) -> list[Reaped]:
+        expired = "" if everything else f" AND lease_expires_at < {self.NOW}"
+        reaped = []
+        with self._tx() as cur:
+            rows = self._all(cur, f"SELECT {_COLUMNS} FROM auctions WHERE state = %s{expired} ORDER BY seq"
+                             f"{self.SKIP_LOCKED}", RUNNING)
+            for a in map(_row, rows):
+                who = "the server" if everything else f"server {a.lease_owner}"
+                if a.cancel_requested is not None:
+                    state, reason = CANCELLED, a.cancel_requested
+                elif a.kind == CLEAR:
+                    state, reason = FAILED, (f"{who} stopped while clearing it for a Clear call, whose caller "
+                                             "got no answer; call Clear again")
+                elif a.attempts >= max_attempts:
+                    state, reason = FAILED, f"{who} stopped during each of {a.attempts} attempts to clear it; not retried"
+                else:
+                    state, reason = QUEUED, f"resumed: {who} stopped during attempt {a.attempts}"
+                self._all(cur, "UPDATE auctions SET state = %s, reason = %s, finished_at = %s, lease_owner = NULL,"
+                          " lease_expires_at = NULL, progress_seq = progress_seq + 1 WHERE seq = %s",
+                          state, reason, _now() if state in FINISHED else None, a.seq)
+                reaped.append(Reaped(a, state, reason))
+        return reaped
+
+    # ---- reads ----------------------------------------------------------------------------------------
+
+    def get(self, auction_id: str) -> StoredAuction | None:
+        with self._tx() as cur:
+            return self._one(cur, "auction_id = %s", auction_id)
+
+    def get_by_key(self, idempotency_key: str) -> StoredAuction | None:
+        with self._tx() as cur:
+            return self._one(cur, "idempotency_key = %s", idempotency_key)
+
+    def document(self, auction_id: str) -> bytes:
+        with self._tx() as cur:
+            rows = self._all(cur, "SELECT document FROM auctions WHERE auction_id = %s", auction_id)
+        if not rows:
+            raise KeyError(auction_id)
+        return bytes(rows[0][0])
+
+    def result(self, auction_id: str) -> dict[str, Any] | None:
+        with self._tx() as cur:
+            rows = self._all(cur, "SELECT result FROM auctions WHERE auction_id = %s", auction_id)
+        return json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def progress(self, auction_id: str) -> tuple[int, dict[str, Any] | None]:
+        with self._tx() as cur:
+            rows = self._all(cur, "SELECT progress_seq, progress FROM auctions WHERE auction_id = %s", auction_id)
+        if not rows:
+            return 0, None
+        seq, snapshot = rows[0]
+        return seq, json.loads(snapshot) if snapshot is not None else None
+
+    def list(self, *, state: str | None = None, limit: int = 100,
+             before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
+        where, params = ["1 = 1"], []
+        if submitted_by is not None:
+            where.append("submitted_by = %s")
+            params.append(submitted_by)
+        if state is not None:
+            where.append("state = %s")
+            params.append(state)
+        if before_seq is not None:
+            where.append("seq < %s")
+            params.append(before_seq)
+        with self._tx() as cur:
+            rows = self._all(cur, f"SELECT {_COLUMNS} FROM auctions WHERE {' AND '.join(where)}"
+                             " ORDER BY seq DESC LIMIT %s", *params, limit)
+        return [_row(r) for r in rows]
+
+    def count(self, state: str) -> int:
+        with self._tx() as cur:
+            return self._all(cur, "SELECT COUNT(*) FROM auctions WHERE state = %s", state)[0][0]
+
+    def count_active(self, submitted_by: str) -> int:
+        with self._tx() as cur:
+            return self._all(cur, "SELECT COUNT(*) FROM auctions WHERE submitted_by = %s AND state IN (%s, %s)",
+                             submitted_by, QUEUED, RUNNING)[0][0]
+
+    def counts(self) -> dict[str, int]:
+        with self._tx() as cur:
+            rows = self._all(cur, "SELECT state, COUNT(*) FROM auctions GROUP BY state")
+        return {s: 0 for s in STATES} | {state: n for state, n in rows}
+
+    def __enter__(self) -> SqlStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteStorage(SqlStorage):
     """Storage in one SQLite file (WAL mode), one connection guarded by a lock: the service's writes are
-    few and small next to a solve, so this never becomes the bottleneck."""
+    few and small next to a solve, so this never becomes the bottleneck. One server per file."""
 
     FILENAME = "dkw.sqlite3"
+    backend = "sqlite"
+    exclusive = True
+    NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, data_dir: str | Path):
         self.path = Path(data_dir) / self.FILENAME
@@ -146,137 +404,24 @@ class SqliteStorage:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(auctions)")}
-        if "submitted_by" not in columns:  # a store written before clients were known
-            self._db.execute("ALTER TABLE auctions ADD COLUMN submitted_by TEXT")
+        self._migrate()
 
-    def _one(self, sql: str, *params: Any) -> StoredAuction | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM auctions WHERE {sql}", params).fetchone()
-        return _row(row) if row else None
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%s", "?")
 
-    def create(self, *, kind: str, document: bytes, input_sha256: str, document_auction_id: str,
-               trading_date: str, options: dict[str, Any], state: str,
-               idempotency_key: str | None = None, submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
             try:
-                if idempotency_key:
-                    existing = self._one("idempotency_key = ?", idempotency_key)
-                    if existing is not None:
-                        self._db.execute("COMMIT")
-                        return existing, False
-                auction_id = "auc_" + uuid.uuid4().hex[:20]
-                self._db.execute(
-                    "INSERT INTO auctions (auction_id, kind, idempotency_key, document_auction_id, trading_date,"
-                    " input_sha256, received_at, state, options, document, attempts, submitted_by)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (auction_id, kind, idempotency_key or None, document_auction_id, trading_date, input_sha256,
-                     _now(), state, json.dumps(options), document, 1 if state == RUNNING else 0, submitted_by))
-                created = self._one("auction_id = ?", auction_id)
-                self._db.execute("COMMIT")
+                yield cur
             except BaseException:
-                self._db.execute("ROLLBACK")
+                cur.execute("ROLLBACK")
                 raise
-        return created, True
-
-    def get(self, auction_id: str) -> StoredAuction | None:
-        with self._lock:
-            return self._one("auction_id = ?", auction_id)
-
-    def get_by_key(self, idempotency_key: str) -> StoredAuction | None:
-        with self._lock:
-            return self._one("idempotency_key = ?", idempotency_key)
-
-    def document(self, auction_id: str) -> bytes:
-        with self._lock:
-            row = self._db.execute("SELECT document FROM auctions WHERE auction_id = ?", (auction_id,)).fetchone()
-        if row is None:
-            raise KeyError(auction_id)
-        return bytes(row[0])
-
-    def result(self, auction_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT result FROM auctions WHERE auction_id = ?", (auction_id,)).fetchone()
-        return json.loads(row[0]) if row and row[0] is not None else None
-
-    def list(self, *, state: str | None = None, limit: int = 100,
-             before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
-        where, params = ["1 = 1"], []
-        if submitted_by is not None:
-            where.append("submitted_by = ?")
-            params.append(submitted_by)
-        if state is not None:
-            where.append("state = ?")
-            params.append(state)
-        if before_seq is not None:
-            where.append("seq < ?")
-            params.append(before_seq)
-        sql = f"SELECT {_COLUMNS} FROM auctions WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
-        with self._lock:
-            rows = self._db.execute(sql, (*params, limit)).fetchall()
-        return [_row(r) for r in rows]
-
-    def count(self, state: str) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM auctions WHERE state = ?", (state,)).fetchone()[0]
-
-    def count_active(self, submitted_by: str) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM auctions WHERE submitted_by = ? AND state IN (?, ?)",
-                                    (submitted_by, QUEUED, RUNNING)).fetchone()[0]
-
-    def claim_next_queued(self) -> StoredAuction | None:
-        with self._lock:
-            row = self._one("state = ? ORDER BY seq LIMIT 1", QUEUED)
-            if row is None:
-                return None
-            self._db.execute("UPDATE auctions SET state = ?, attempts = attempts + 1 WHERE auction_id = ?",
-                             (RUNNING, row.auction_id))
-            return self._one("auction_id = ?", row.auction_id)
-
-    def mark_running(self, auction_id: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE auctions SET state = ?, attempts = attempts + 1 WHERE auction_id = ?",
-                             (RUNNING, auction_id))
-
-    def store_result(self, auction_id: str, result: dict[str, Any]) -> None:
-        solver = result.get("solver") or {}
-        with self._lock:
-            self._db.execute(
-                "UPDATE auctions SET state = ?, reason = '', result = ?, status = ?, objective_yen = ?, mip_gap = ?,"
-                " solve_seconds = ?, solver = ?, finished_at = ? WHERE auction_id = ?",
-                (DONE, json.dumps(result, ensure_ascii=False), result.get("status"), result.get("objective_yen"),
-                 solver.get("mip_gap"), solver.get("total_seconds"),
-                 f"{solver.get('name', '')} {solver.get('version', '')}".strip(), _now(), auction_id))
-
-    def mark(self, auction_id: str, state: str, reason: str) -> None:
-        finished = _now() if state in FINISHED else None
-        with self._lock:
-            self._db.execute("UPDATE auctions SET state = ?, reason = ?, finished_at = ? WHERE auction_id = ?",
-                             (state, reason, finished, auction_id))
-
-    def recover_interrupted(self, max_attempts: int) -> list[StoredAuction]:
-        with self._lock:
-            interrupted = [_row(r) for r in self._db.execute(
-                f"SELECT {_COLUMNS} FROM auctions WHERE state = ? ORDER BY seq", (RUNNING,)).fetchall()]
-        for a in interrupted:
-            if a.kind == CLEAR:
-                self.mark(a.auction_id, FAILED, "the server stopped while clearing it for a Clear call, whose "
-                          "caller got no answer; call Clear again")
-            elif a.attempts >= max_attempts:
-                self.mark(a.auction_id, FAILED, f"the server stopped during each of {a.attempts} attempts to "
-                          "clear it; not retried")
-            else:
-                self.mark(a.auction_id, QUEUED, f"resumed: the server stopped during attempt {a.attempts}")
-        return interrupted
+            cur.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> SqliteStorage:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -11,12 +11,7 @@ from pathlib import Path
 
 import grpc
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_metadata_size", 1024 * 1024),  # room for the field violations of an invalid auction
-]
+from server.client import CHANNEL_OPTIONS, MESSAGE_LIMITS  # as `connect`: the limits and the retry policy
 
 
 class TlsFileError(ValueError):
@@ -92,10 +87,11 @@ class _Details(grpc.ClientCallDetails):
 
 
 def open_channel(target: str, *, ca: str | None = None, cert: str | None = None, key: str | None = None,
-                 token: str | None = None, server_name: str | None = None) -> grpc.Channel:
+                 token: str | None = None, server_name: str | None = None, retries: bool = True) -> grpc.Channel:
     """A channel to `dkw serve`: TLS when `ca` is given (with a client certificate for mutual TLS),
-    plaintext otherwise; every call carries the token when there is one."""
-    options = list(CHANNEL_OPTIONS)
+    plaintext otherwise; every call carries the token when there is one. With `retries` (the default),
+    calls refused with UNAVAILABLE or RESOURCE_EXHAUSTED are retried (server.client.SERVICE_CONFIG)."""
+    options = list(CHANNEL_OPTIONS) if retries else [*MESSAGE_LIMITS, ("grpc.enable_retries", 0)]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     if ca is None and (cert or key):

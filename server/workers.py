@@ -2,9 +2,11 @@
 
 Each slot owns one long-lived worker process (spawned once, so Pyomo and HiGHS are imported once) and a
 pipe. A job sends the stored document; the worker validates it, clears it with the same `clear` as the
-CLI, and streams `Progress` snapshots back before the result document. Cancelling a job terminates its
-process, which stops HiGHS at once whatever it is doing; the slot spawns a fresh process for its next
-job. A reader thread per running job turns the pipe's messages into callbacks.
+CLI, and streams `Progress` snapshots back before the result document. A job is stopped in one of two
+ways: `stop` (CancelClearing) signals the worker (SIGUSR1), which interrupts HiGHS and returns the best
+result found so far, with status CANCELLED; `cancel` (the caller went away, shutdown, a lost lease)
+terminates the process, which stops HiGHS at once whatever it is doing, and the slot spawns a fresh
+process for its next job. A reader thread per running job turns the pipe's messages into callbacks.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ log = logging.getLogger("dkw.server")
 SOLVE_SHARE_OF_DEADLINE = 0.5
 #: Never ask HiGHS for less than this (a tiny limit would end before the first incumbent).
 MIN_TIME_LIMIT_S = 0.2
+#: After `stop`, the seconds a worker gets to hand back its best result before it is terminated.
+STOP_GRACE_S = 15.0
+#: Set in a worker by SIGUSR1: the running clearing stops at HiGHS's next callback, keeping its incumbent.
+_stop_requested = threading.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +71,12 @@ def options_for_deadline(options: dict[str, Any], deadline: float | None, now: f
     return SolveOptions(time_limit_s=limit, **kwargs)
 
 
-def run_job(job: Job, progress: Callable[[Progress], None]) -> Outcome:
-    """Validate and clear one job in this process: the path `dkw clear` takes, with the stored bytes."""
+def run_job(job: Job, progress: Callable[[Progress], None], stop: threading.Event | None = None) -> Outcome:
+    """Validate and clear one job in this process: the path `dkw clear` takes, with the stored bytes.
+    `stop` set while it runs ends the solve early with the best result so far (status CANCELLED)."""
     from clearing.document import InvalidAuction, load_auction, parse_document
     from clearing.engine import clear
+    from solvers.api import SolveCancelled
 
     started = time.perf_counter()
     progress(Progress("validating", 0.0))
@@ -82,7 +90,10 @@ def run_job(job: Job, progress: Callable[[Progress], None]) -> Outcome:
     def relay(p: Progress) -> None:  # elapsed counts from the start of the job, validation included
         progress(Progress(p.phase, time.perf_counter() - started, p.incumbent, p.bound, p.gap, p.message))
 
-    result = clear(auction, options, progress=relay, policy=policy)
+    try:
+        result = clear(auction, options, progress=relay, cancel=stop, policy=policy)
+    except SolveCancelled as exc:  # stopped before any solution existed
+        return Outcome("cancelled", message=str(exc))
     return Outcome("result", result=result.to_document())
 
 
@@ -105,6 +116,7 @@ def _watch_parent(parent_pid: int) -> None:
 def worker_main(conn: Connection, parent_pid: int) -> None:
     """Entry point of a worker process: serve jobs from the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
+    signal.signal(signal.SIGUSR1, lambda *_: _stop_requested.set())
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     # warm: the first job should not pay for the imports (both back-ends: HiGHS, and Pyomo for `straight`)
     import clearing.engine  # noqa: F401
@@ -123,8 +135,9 @@ def worker_main(conn: Connection, parent_pid: int) -> None:
         def send_progress(p: Progress) -> None:
             conn.send(("progress", p.phase, p.elapsed_s, p.incumbent, p.bound, p.gap, p.message))
 
+        _stop_requested.clear()
         try:
-            outcome = run_job(job, send_progress)
+            outcome = run_job(job, send_progress, _stop_requested)
         except Exception as exc:  # a bug or a solver failure: report it, keep the worker
             log.exception("clearing failed")
             outcome = Outcome("error", message=f"{type(exc).__name__}: {exc}")
@@ -144,10 +157,21 @@ class JobHandle:
         self.cancel_reason: str | None = None
 
     def cancel(self, reason: str) -> None:
+        """Terminate the worker now: no result."""
         if self.done.is_set() or self.cancel_reason is not None:
             return
         self.cancel_reason = reason
         self._slot.terminate()
+
+    def stop(self, reason: str, grace: float = STOP_GRACE_S) -> None:
+        """Interrupt the solve, keeping the best result found so far; terminate if it takes over `grace` s."""
+        if self.done.is_set() or self.cancel_reason is not None:
+            return
+        self.cancel_reason = reason
+        self._slot.signal(signal.SIGUSR1)
+        timer = threading.Timer(grace, self._slot.terminate_job, args=(self,))
+        timer.daemon = True
+        timer.start()
 
     def wait(self, timeout: float | None = None) -> Outcome | None:
         self.done.wait(timeout)
@@ -189,6 +213,16 @@ class _Slot:
         with self._lock:
             if self.process is not None and self.process.is_alive():
                 self.process.terminate()
+
+    def signal(self, signum: int) -> None:
+        with self._lock:
+            if self.process is not None and self.process.is_alive():
+                os.kill(self.process.pid, signum)
+
+    def terminate_job(self, handle: JobHandle) -> None:
+        """Terminate the worker if it is still running `handle` (not a later job)."""
+        if self.handle is handle and not handle.done.is_set():
+            self.terminate()
 
     def start(self, job: Job, on_progress: Callable[[Progress], None],
               on_done: Callable[[JobHandle], None]) -> JobHandle:

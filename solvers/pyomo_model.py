@@ -91,26 +91,27 @@ def compile_to_arrays(form: Formulation) -> tuple[ArrayProblem, float]:
         highs.setOptionValue("output_flag", False)
         highs.readModel(str(path))
     lp = highs.getLp()
-    # -1: a column or row the LP writer added of its own (ONE_VAR_CONSTANT, in a model without rows)
+    # -1: a column or row of Pyomo's own, not the layout's (ONE_VAR_CONSTANT and its row, written when the
+    # objective has a constant or a model would otherwise be empty): left out
     col_pos = np.array([col_of.get(id(symbols.get(name)), -1) for name in lp.col_names_], dtype=np.int64)
     row_pos = np.array([row_of.get(id(symbols.get(name)), -1) for name in lp.row_names_], dtype=np.int64)
-    ours_c, ours_r = col_pos >= 0, row_pos >= 0
+    cols, rows = col_pos >= 0, row_pos >= 0
     num_cols, num_rows = len(variables), len(constraints)
 
     col_cost = np.zeros(num_cols)
     col_lower = np.array([v.lb if v.lb is not None else -INF for v in variables], dtype=float)
     col_upper = np.array([v.ub if v.ub is not None else INF for v in variables], dtype=float)
     integrality = np.array([1 if v.is_integer() else 0 for v in variables], dtype=np.int32)
-    col_cost[col_pos[ours_c]] = np.asarray(lp.col_cost_)[ours_c]
-    col_lower[col_pos[ours_c]] = np.asarray(lp.col_lower_)[ours_c]
-    col_upper[col_pos[ours_c]] = np.asarray(lp.col_upper_)[ours_c]
+    col_cost[col_pos[cols]] = np.asarray(lp.col_cost_)[cols]
+    col_lower[col_pos[cols]] = np.asarray(lp.col_lower_)[cols]
+    col_upper[col_pos[cols]] = np.asarray(lp.col_upper_)[cols]
     if len(lp.integrality_):
-        kinds = np.array([1 if int(v) == 1 else 0 for v in lp.integrality_], dtype=np.int32)
-        integrality[col_pos[ours_c]] = kinds[ours_c]
+        integrality[col_pos[cols]] = [1 if int(t) == 1 else 0 for t, known in zip(lp.integrality_, cols, strict=True)
+                                      if known]
     row_lower = np.empty(num_rows)
     row_upper = np.empty(num_rows)
-    row_lower[row_pos[ours_r]] = np.asarray(lp.row_lower_)[ours_r]
-    row_upper[row_pos[ours_r]] = np.asarray(lp.row_upper_)[ours_r]
+    row_lower[row_pos[rows]] = np.asarray(lp.row_lower_)[rows]
+    row_upper[row_pos[rows]] = np.asarray(lp.row_upper_)[rows]
 
     # HiGHS holds the matrix column-wise: re-sort the nonzeros by (layout row, layout column) into CSR
     matrix = lp.a_matrix_
@@ -118,8 +119,8 @@ def compile_to_arrays(form: Formulation) -> tuple[ArrayProblem, float]:
     nz_col = col_pos[np.repeat(np.arange(len(col_pos)), np.diff(starts))]
     nz_row = row_pos[np.asarray(matrix.index_, dtype=np.int64)]
     values = np.asarray(matrix.value_, dtype=float)
-    ours = (nz_col >= 0) & (nz_row >= 0)
-    nz_col, nz_row, values = nz_col[ours], nz_row[ours], values[ours]
+    known = (nz_col >= 0) & (nz_row >= 0)
+    nz_col, nz_row, values = nz_col[known], nz_row[known], values[known]
     order = np.lexsort((nz_col, nz_row))
     a_start = np.zeros(num_rows + 1, dtype=np.int32)
     np.cumsum(np.bincount(nz_row, minlength=num_rows), out=a_start[1:])

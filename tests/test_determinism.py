@@ -63,3 +63,18 @@ def test_reordering_anything_but_ties_keeps_the_awards(method: str, doc: dict, s
     options = SolveOptions(mip_rel_gap=0.0, method=method)
     reordered = dict(doc, bids=permute_keeping_ties(doc["bids"], random.Random(seed)))
     assert awards(reordered, options) == awards(doc, options)
+
+
+def test_an_auction_with_no_requirement_clears_on_both_paths():
+    """Found by the reordering property: with no requirement the only row is a resource's capacity and the
+    objective has no constant, so Pyomo's LP file gets its ONE_VAR_CONSTANT column and row, which the
+    straight path must leave out (it raised KeyError)."""
+    doc = {"format": "jp-balancing-auction/1", "auction_id": "random", "trading_date": "2026-10-01", "blocks": 1,
+           "block_minutes": 30, "areas": ["east"], "products": ["secondary2"], "shortfall_price_yen_per_kw_h": 4.0,
+           "lines": [], "requirements": [],
+           "resources": [{"id": "R0", "area": "east", "capacity_kw": 1500, "startup_cost_yen": 0}],
+           "bids": [{"id": "b0", "area": "east", "products": ["secondary2"], "blocks": [0], "kw": 500, "min_kw": 0,
+                     "price_yen_per_kw_h": 1.0, "category": "SINGLE_GENERATOR"}]}
+    for method in ("fast", "straight"):
+        result = clear_and_verify(load_auction(doc), SolveOptions(method=method, mip_rel_gap=0.0))
+        assert (result.status, result.objective_yen, result.awards) == ("OPTIMAL", 0.0, [])

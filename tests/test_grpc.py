@@ -35,7 +35,7 @@ from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server.client import connect, field_violations
 from server.convert import auction_document, result_document, result_message
-from server.storage import CLEAR, FAILED, QUEUED, RUNNING, SUBMIT, SqliteStorage
+from server.storage import QUEUED, RUNNING, SqliteStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_CASES = sorted(name for name in EXPECTED if name.split("-")[0] not in ("08", "09", "10"))
@@ -45,14 +45,15 @@ TIMING_FIELDS = ("seconds", "build_seconds", "pricing_seconds", "total_seconds")
 class Served:
     """A `dkw serve` child process and a channel to it."""
 
-    def __init__(self, data: Path, workers: int = 1):
+    def __init__(self, data: Path, workers: int = 1, extra: tuple[str, ...] = ()):
         self.data = data
         data.mkdir(parents=True, exist_ok=True)
         self.log = open(data / "serve.log", "a")  # a file, not a pipe nobody drains
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dkw", "serve", "--port", "0", "--data", str(data), "--workers", str(workers)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
+            [sys.executable, "-m", "dkw", "serve", "--port", "0", "--data", str(data), "--workers", str(workers),
+             *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline()
+        self.banner = line
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if match is None:
             self.process.kill()
@@ -352,8 +353,9 @@ def test_full_pool_is_resource_exhausted_and_a_cancelled_call_stops_its_solve(se
                        what="the slow auction to run")
     auction_id = running[0].auction_id
     started = time.monotonic()
-    with pytest.raises(grpc.RpcError) as error:  # the only worker is busy: refused at once, no hang
-        served.stub.Clear(pb.ClearRequest(auction=case_message("01-merit-order")), timeout=30)
+    with pytest.raises(grpc.RpcError) as error, grpc.insecure_channel(served.target) as plain:
+        # the only worker is busy: refused at once, no hang (to a client without `connect`'s retries)
+        pb_grpc.ClearingStub(plain).Clear(pb.ClearRequest(auction=case_message("01-merit-order")), timeout=30)
     assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert time.monotonic() - started < 5
     solving = [pid for pid in before if psutil.pid_exists(pid)]
@@ -471,26 +473,6 @@ def test_auction_cleared_when_the_server_is_killed_resumes_after_restart(tmp_pat
         assert server.stop() == 0
     finally:
         server.kill_all()
-
-
-def test_crash_recovery_requeues_submitted_and_fails_synchronous_auctions(tmp_path):
-    """What a restart does after a crash (SIGKILL: no chance to clean up), on the storage directly."""
-    storage = SqliteStorage(tmp_path)
-    common = dict(document=b"{}", input_sha256="0" * 64, document_auction_id="a", trading_date="2026-10-01",
-                  options={}, state=RUNNING)
-    submitted, _ = storage.create(kind=SUBMIT, **common)
-    cleared, _ = storage.create(kind=CLEAR, **common)
-    for _ in range(2):
-        storage.mark_running(submitted.auction_id)  # two more attempts, both interrupted
-    storage.recover_interrupted(max_attempts=5)
-    assert storage.get(submitted.auction_id).state == QUEUED
-    assert "attempt 3" in storage.get(submitted.auction_id).reason
-    assert storage.get(cleared.auction_id).state == FAILED
-    assert "Clear call" in storage.get(cleared.auction_id).reason
-    storage.mark(submitted.auction_id, RUNNING, "")
-    storage.recover_interrupted(max_attempts=3)
-    assert storage.get(submitted.auction_id).state == FAILED
-    storage.close()
 
 
 # ---- grpcurl and the README example -----------------------------------------------------------------

@@ -37,7 +37,7 @@ from dkw.cli import main as dkw_main
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server.auth import add_client, read_clients
-from server.tls import open_channel
+from server.tls import open_channel as retrying_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = CASES_DIR / "01-merit-order.json"
@@ -169,6 +169,11 @@ def tls_server(tmp_path_factory, pki, tokens, signing_keys):
     yield server
     if server.process.poll() is None:
         server.stop()
+
+
+def open_channel(*args, **kwargs) -> grpc.Channel:
+    """A channel without the client's retries: these tests look at what the server answers each call."""
+    return retrying_channel(*args, retries=False, **kwargs)
 
 
 def stub_for(server: Server, pki: Pki, token: str | None) -> pb_grpc.ClearingStub:

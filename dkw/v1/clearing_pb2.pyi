@@ -535,6 +535,14 @@ class SubmitAuctionResponse(_message.Message):
     created: bool
     def __init__(self, auction_id: _Optional[str] = ..., input_sha256: _Optional[str] = ..., state: _Optional[_Union[AuctionState, str]] = ..., created: _Optional[bool] = ...) -> None: ...
 
+class CancelRequest(_message.Message):
+    __slots__ = ("auction_id", "reason")
+    AUCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    auction_id: str
+    reason: str
+    def __init__(self, auction_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class GetResultRequest(_message.Message):
     __slots__ = ("auction_id",)
     AUCTION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -64,6 +64,11 @@ class ClearingStub:
                 request_serializer=dkw_dot_v1_dot_clearing__pb2.ValidateRequest.SerializeToString,
                 response_deserializer=dkw_dot_v1_dot_clearing__pb2.ValidateResponse.FromString,
                 _registered_method=True)
+        self.CancelClearing = channel.unary_unary(
+                '/dkw.v1.Clearing/CancelClearing',
+                request_serializer=dkw_dot_v1_dot_clearing__pb2.CancelRequest.SerializeToString,
+                response_deserializer=dkw_dot_v1_dot_clearing__pb2.ClearResponse.FromString,
+                _registered_method=True)
         self.ListAuditRecords = channel.unary_unary(
                 '/dkw.v1.Clearing/ListAuditRecords',
                 request_serializer=dkw_dot_v1_dot_clearing__pb2.ListAuditRecordsRequest.SerializeToString,
@@ -120,6 +125,16 @@ class ClearingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelClearing(self, request, context):
+        """Cancel a stored auction, from any replica; idempotent. A queued auction ends CANCELLED at once; a
+        running one is stopped where it runs (whichever replica) and ends CANCELLED with the best result found
+        so far, if there is one; a finished one is left as it is. Waits (within the call's deadline, at most
+        30 s) for the auction to end and answers its state then; NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditRecords(self, request, context):
         """The audit trail, newest first: one record per call to this service, refused calls included (admin
         role only). Records are only ever appended; no call changes or deletes one.
@@ -160,6 +175,11 @@ def add_ClearingServicer_to_server(servicer, server):
                     servicer.Validate,
                     request_deserializer=dkw_dot_v1_dot_clearing__pb2.ValidateRequest.FromString,
                     response_serializer=dkw_dot_v1_dot_clearing__pb2.ValidateResponse.SerializeToString,
+            ),
+            'CancelClearing': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelClearing,
+                    request_deserializer=dkw_dot_v1_dot_clearing__pb2.CancelRequest.FromString,
+                    response_serializer=dkw_dot_v1_dot_clearing__pb2.ClearResponse.SerializeToString,
             ),
             'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditRecords,
@@ -329,6 +349,33 @@ class Clearing:
             '/dkw.v1.Clearing/Validate',
             dkw_dot_v1_dot_clearing__pb2.ValidateRequest.SerializeToString,
             dkw_dot_v1_dot_clearing__pb2.ValidateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelClearing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dkw.v1.Clearing/CancelClearing',
+            dkw_dot_v1_dot_clearing__pb2.CancelRequest.SerializeToString,
+            dkw_dot_v1_dot_clearing__pb2.ClearResponse.FromString,
             options,
             channel_credentials,
             insecure,
