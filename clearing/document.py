@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearing.limits import plausibility_problems
 from clearing.model import (
     AUCTION_FORMAT,
     COMPOSITE,
@@ -285,6 +286,8 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
     requirements = _requirements(c, doc)
     resources, resource_area = _resources(c, doc)
     bids = _bids(c, doc, resource_area)
+    for path, message in plausibility_problems(doc):  # clearing.limits: the limits, in one place
+        c.add(path, message)
     if c.problems:
         raise InvalidAuction(c.problems)
     return Auction(

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from clearing.exact import real_objective_bound, result_prices
+from clearing.explain import ExplainOptions, explain, explanations_document
 from clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
 from clearing.formulation import Formulation, formulate
 from clearing.index import AuctionIndex, below_one_kw, build_index
@@ -37,12 +39,13 @@ from solvers.api import Progress, ProgressCallback, Solution, SolveOptions
 def clear(auction: Auction, options: SolveOptions | None = None, *,
           progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
           excluded: list[RejectedBid] | None = None, also_excluded: Sequence[RejectedBid] = (),
-          policy: Policy | None = None) -> ClearingResult:
+          policy: Policy | None = None, explain_options: ExplainOptions | bool | None = None) -> ClearingResult:
     """Clear `auction` to proven optimality (or the time limit) under the market rules of `policy`
     (default: the shipped one, SPEC §5): its price caps fill in where the auction lists none, and the
     bids it finds ineligible are left out, unless `excluded` says which to leave out instead;
     `also_excluded` (a replay scenario's) are left out on top. Every bid left out is reported in
-    `rejected_bids`; monitoring flags and the caps used go to `result.extra`."""
+    `rejected_bids`; monitoring flags and the caps used go to `result.extra`, and so do the explanations
+    of every bid not accepted in full (clearing.explain; `explain_options` False: none)."""
     options = options or SolveOptions()
     auction, left_out, rules_extra = prepare_clearing(auction, policy, excluded, also_excluded)
     started = time.perf_counter()
@@ -57,8 +60,15 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         build_seconds=build_seconds, pricing_seconds=solution.pricing_seconds, options=options.describe(),
         solves=solves,
     )
+    pricing_started = time.perf_counter()
     result = assemble_result(form.ix, outcome.status, *solution_values(form, solution), info)
+    info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
+    info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
     result.extra.update(rules_extra)
+    if explain_options is not False:  # why each bid was not accepted in full
+        result.extra["explanations"] = explanations_document(
+            explain(auction, result.to_document(), result.rejected_bids,
+                    explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     info.total_seconds = time.perf_counter() - started
     if progress:
         progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
@@ -166,7 +176,9 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
             shortfalls.append(Shortfall(*key, kw))
     penalty = auction.shortfall_price_yen_per_kw_h * hours * sum(short_kw.values())
 
-    prices = [MarginalPrice(*key, round(duals[key] / hours, 6)) for key in ix.balance_keys if key in duals]
+    # the solver's duals carry the tie-break; the reported prices are the real ones (clearing.exact)
+    exact = result_prices(ix, {ix.bids[i].id for i in awarded}) if duals else {}
+    prices = [MarginalPrice(*key, price) for key, price in exact.items()]
     net = net_import(auction, ((x.line, x.direction, x.product, x.block, x.kw) for x in flows))
     summary = [AreaSummary(**figures) for figures in
                area_figures(auction, ((ix.bids[i], kw) for i, kw in awarded.items()), net, short_kw)]

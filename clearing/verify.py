@@ -1,10 +1,15 @@
 """Independent check of a result document against its auction document (SPEC §3–§4).
 
-Works from the two documents alone: it does not import the formulation, the index, the solver or the rules
-engine, and recomputes every rule of SPEC §3 and every cost figure from scratch. Returns the violations
-found. Price caps, where the auction lists none, come from the policy *data* (the cap schedule in
-`clearing/rules/policy.json`, or a user policy file), read and looked up here, not from the result's
-`market_rules` section: a result reporting wrong caps is caught, not believed.
+Works from the two documents alone: it does not import the formulation, the index or the clearing's
+solver, and recomputes every rule of SPEC §3 and every figure of the result from scratch — feasibility,
+costs, payments and their total, the area summary, the marginal prices (against the fixed-integer LP
+built from the documents, clearing.fixed_lp, by re-solving with one more kW) and that the reported bound
+is not above the objective. Returns the violations found. Price caps, where the auction lists none,
+come from the policy *data* (the cap schedule in `clearing/rules/policy.json`, or a user policy file),
+read and looked up here, not from the result's `market_rules` section: a result reporting wrong caps is
+caught, not believed. Which bids the market rules leave out is re-judged under the policy the result
+names (clearing.rules evaluates the policy data): a result cleared under another policy is refused
+unless that policy is given.
 """
 
 from __future__ import annotations
@@ -67,11 +72,16 @@ def _close(a: float, b: float) -> bool:
 
 
 def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str] | None = None,
-                  policy_file: str | Path | None = None) -> list[str]:
+                  policy_file: str | Path | None = None, notes: list[str] | None = None,
+                  check_prices: bool = True) -> list[str]:
     """Every violation of SPEC §3 by `result`, as readable lines; empty means feasible and consistent.
-    `excluded`: ids of bids the market rules left out, which must not be awarded. Price caps: the
-    auction's own, else the policy data's schedule (`policy_file` or the shipped one), looked up here."""
+    `excluded`: ids of bids the market rules left out, which must not be awarded; None: re-judge them under
+    the policy (`policy_file` merged over the shipped one), which must be the one the result names, and
+    check `rejected_bids` against the verdicts. Price caps: the auction's own, else the policy data's
+    schedule, looked up here. `notes`: receives what was checked only in part (prices of a large auction)."""
     problems: list[str] = []
+    if excluded is None:
+        excluded = _rejudge(auction, result, policy_file, problems)
     hours = auction.block_minutes / 60.0
     caps = caps_in_force(auction, policy_file)
     bids = {b.id: b for b in auction.bids}
@@ -204,15 +214,133 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
         if name in result and not _close(float(result[name]), value):
             problems.append(f"{name}: reported {result[name]}, recomputed {value}")
     pay_cap = auction.price_cap_mode.value == "PAY_CAP"
+    payments = 0.0
     for n, award in enumerate(result.get("awards", [])):
         bid = bids.get(award["bid"])
-        if bid is None or "payment_yen" not in award:
+        if bid is None:
             continue
         price = bid.price_yen_per_kw_h
         cap = _cap(caps, bid.products) if pay_cap else None
         if cap is not None:
             price = min(price, cap)
         expected = price * hours * len(bid.blocks) * float(award["kw"])
-        if not _close(float(award["payment_yen"]), expected):
+        payments += expected
+        if "payment_yen" in award and not _close(float(award["payment_yen"]), expected):
             problems.append(f"awards[{n}]: payment {award['payment_yen']} yen, expected {expected}")
+    if "payment_total_yen" in result and not _close(float(result["payment_total_yen"]), payments):
+        problems.append(f"payment_total_yen: reported {result['payment_total_yen']}, recomputed {payments}")
+    objective = procurement + startup + penalty
+    bound = (result.get("solver") or {}).get("objective_bound")
+    if bound is not None and float(bound) > objective + max(1e-6, TOL_REL * abs(objective)):
+        problems.append(f"solver.objective_bound {bound} is above the objective {objective}: not a lower bound")
+
+    _check_area_summary(auction, result, q, net_in, short, problems)
+    if check_prices and result.get("prices"):
+        _check_prices(auction, result, accepted, gone, problems, notes)
     return problems
+
+
+def _rejudge(auction: Auction, result: dict[str, Any], policy_file: str | Path | None, problems: list[str]) -> set[str]:
+    """The bids the market rules leave out under the policy the result names, and every difference
+    between those and the result's `rejected_bids` (a wrong verdict, a bid wrongly left out or let in)."""
+    from clearing.rules import PolicyError, load_policy, validate_auction
+
+    try:
+        policy = load_policy(policy_file)
+    except PolicyError as exc:
+        problems.extend(exc.problems)
+        return {r["bid"] for r in result.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
+    named = ((result.get("market_rules") or {}).get("policy") or {}).get("version")
+    if named is not None and named != policy.version:
+        problems.append(f"market_rules.policy: the result was cleared under policy {named!r}, this check judges "
+                        f"under {policy.version!r} ({policy.source}); give the policy it names with --policy")
+    left_out = {r.bid: r.verdict for r in validate_auction(auction, policy).left_out}
+    reported = {r["bid"]: r.get("verdict") for r in result.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
+    for bid, verdict in sorted(left_out.items()):
+        if bid not in reported:
+            problems.append(f"bid {bid}: {verdict} under policy {policy.version!r}, but not in rejected_bids")
+        elif reported[bid] != verdict:
+            problems.append(f"bid {bid}: rejected_bids says {reported[bid]}, policy {policy.version!r} says {verdict}")
+    for bid in sorted(set(reported) - set(left_out)):
+        problems.append(f"bid {bid}: in rejected_bids ({reported[bid]}) but eligible and within its cap under "
+                        f"policy {policy.version!r}")
+    return set(left_out)
+
+
+def _check_area_summary(auction: Auction, result: dict[str, Any], q: dict[str, float],
+                        net_in: dict[tuple[str, str, int], float], short: dict[tuple[str, str, int], float],
+                        problems: list[str]) -> None:
+    """Every row of `area_summary` recomputed: the same rows, the same figures."""
+    if "area_summary" not in result:
+        return
+    requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
+    offered: dict[tuple[str, str, int], float] = defaultdict(float)
+    local: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
+    for bid in auction.bids:
+        for p in bid.products:
+            for t in bid.blocks:
+                offered[(bid.area, p, t)] += bid.kw
+                if q.get(bid.id, 0.0) > 0:
+                    local[(bid.area, p, t)].append((q[bid.id], bid.price_yen_per_kw_h))
+    expected_keys = set(requirement) | set(offered) | {k for k, v in net_in.items()}
+    seen = set()
+    for n, row in enumerate(result["area_summary"]):
+        key = (row.get("area"), row.get("product"), row.get("block"))
+        if key not in expected_keys or key in seen:
+            problems.append(f"area_summary[{n}]: {'duplicate' if key in seen else 'unexpected'} row {key}")
+            continue
+        seen.add(key)
+        awarded = local.get(key, [])
+        kw = sum(k for k, _ in awarded)
+        want = {"requirement_kw": requirement.get(key, 0.0), "offered_kw": offered.get(key, 0.0),
+                "awarded_local_kw": kw, "awarded_for_area_kw": kw + net_in.get(key, 0.0),
+                "shortfall_kw": short.get(key, 0.0),
+                "max_price_yen_per_kw_h": max((p for _, p in awarded), default=None),
+                "min_price_yen_per_kw_h": min((p for _, p in awarded), default=None),
+                "avg_price_yen_per_kw_h": sum(k * p for k, p in awarded) / kw if awarded else None}
+        for name, value in want.items():
+            got = row.get(name)
+            off = value is not None and got is not None and abs(float(got) - value) > max(TOL_KW, 1e-6 * abs(value))
+            if (value is None) != (got is None) or off:
+                problems.append(f"area_summary[{n}] {key}: {name} reported {got}, recomputed {value}")
+    for key in sorted(expected_keys - seen, key=str):
+        problems.append(f"area_summary: no row for {key}")
+
+
+#: Prices of at most this many rows are re-solved one by one; beyond, an even spread of them.
+MAX_PRICE_ROWS_CHECKED = 200
+#: Tolerance on a price (yen/kW·h).
+TOL_PRICE = 1e-5
+
+
+def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], gone: set[str],
+                  problems: list[str], notes: list[str] | None) -> None:
+    """Prices against their definition: the fixed-integer LP's cost of one more kW, re-solved per row."""
+    from clearing.fixed_lp import balance_keys, build_fixed_lp
+
+    keys = balance_keys(auction)
+    reported = {}
+    for n, p in enumerate(result["prices"]):
+        key = (p.get("area"), p.get("product"), p.get("block"))
+        if key in reported:
+            problems.append(f"prices[{n}]: duplicate price for {key}")
+        reported[key] = float(p.get("marginal_yen_per_kw_h", float("nan")))
+    for key in sorted(set(keys) - set(reported)):
+        problems.append(f"prices: no price for balance row {key}")
+    for key in sorted(set(reported) - set(keys), key=str):
+        problems.append(f"prices: {key} is not a balance row")
+    lp = build_fixed_lp(auction, accepted, gone)
+    if lp.objective_yen is None:
+        problems.append(f"prices: the fixed-integer LP of these awards is {lp.status}")
+        return
+    checked = [k for k in keys if k in reported]
+    if len(checked) > MAX_PRICE_ROWS_CHECKED:
+        step = len(checked) / MAX_PRICE_ROWS_CHECKED
+        checked = [checked[int(i * step)] for i in range(MAX_PRICE_ROWS_CHECKED)]
+        if notes is not None:
+            notes.append(f"prices: {len(checked)} of {len(reported)} rows re-solved (an even spread)")
+    for key in checked:
+        price = lp.step_price(key)
+        if price is None or abs(price - reported[key]) > TOL_PRICE * max(1.0, abs(price)):
+            problems.append(f"price {key}: reported {reported[key]}, one more kW costs {price} yen/kW·h "
+                            "(fixed-integer LP)")

@@ -18,11 +18,66 @@ EXIT_BAD_INPUT = 2
 #: Modules with `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = (
     "dkw.commands",  # clear, validate, verify, model
+    "dkw.audit_commands",  # schema, explain
     "server.command",  # serve
     "server.security_command",  # clients, keys, audit
     "clearing.replay.command",  # replay
     "bench.command",  # bench
 )
+
+
+def version_text() -> str:
+    """`dkw --version`: the package, the solver and the formats it reads and writes."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import highspy
+
+    from clearing.model import AUCTION_FORMAT, RESULT_FORMAT
+
+    try:
+        ours = version("dkw")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        ours = "unknown"
+    highs = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+    return f"dkw {ours} (HiGHS {highs}; Python {sys.version.split()[0]}; formats {AUCTION_FORMAT}, {RESULT_FORMAT})"
+
+
+class _VersionAction(argparse.Action):
+    """Like argparse's `version`, but the text (which imports highspy) is built only when asked for."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+#: What the console fallback writes for characters a legacy console (cp932, cp1252...) cannot show.
+CONSOLE_FALLBACK = {"·": "・", "Δ": "d", "−": "-", "→": "->", "≥": ">=", "≤": "<=", "×": "x", "…": "...",
+                    "①": "(1)", "②": "(2)", "③": "(3)", "○": "o", "△": "^"}
+
+
+def _console_fallback(exc: UnicodeError):
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = "".join(CONSOLE_FALLBACK.get(ch, "?") for ch in exc.object[exc.start:exc.end])
+    try:
+        text.encode(exc.encoding)
+    except UnicodeEncodeError:
+        text = text.encode("ascii", "replace").decode("ascii")
+    return text, exc.end
+
+
+def use_console_fallback() -> None:
+    """Never crash on a console whose encoding lacks a character we print (a cp932 console has no `·`):
+    substitute a near equivalent (or `?`). JSON on stdout stays lossless (escaped, see write_json)."""
+    import codecs
+
+    codecs.register_error("dkw-console", _console_fallback)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and getattr(stream, "errors", "strict") == "strict":
+            stream.reconfigure(errors="dkw-console")
 
 
 def print_problems(subject: str, problems: Sequence[object], nothing_was: str = "cleared") -> None:
@@ -35,6 +90,7 @@ def print_problems(subject: str, problems: Sequence[object], nothing_was: str = 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dkw", description="Clearing service for Japan's balancing market "
                                      "(需給調整市場): clear ΔkW auctions as a MILP with HiGHS.")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -48,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    use_console_fallback()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clearing.document import InvalidAuction, load_auction_file, parse_document
+from clearing.document import InvalidAuction, Problem, load_auction, parse_document
 from clearing.model import Auction
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
 from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
@@ -17,14 +20,55 @@ if TYPE_CHECKING:
     from clearing.rules import Policy
 
 
+#: The file name that stands for standard input.
+STDIN = "-"
+
+
+def read_bytes(path: str) -> bytes:
+    """A file's bytes, or standard input's for `-`."""
+    return sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
+
+
+def load_auction_path(path: str) -> Auction:
+    """Read and validate an auction document (`-`: standard input); the sha256 of its bytes is kept."""
+    data = read_bytes(path)
+    return load_auction(parse_document(data), input_sha256=hashlib.sha256(data).hexdigest())
+
+
+def auction_problems(path: str) -> tuple[Auction | None, list[Problem]]:
+    """The validated auction, or None and every problem (a file error is one problem without a path)."""
+    try:
+        return load_auction_path(path), []
+    except OSError as exc:
+        return None, [Problem("", f"cannot read {path}: {exc.strerror or exc}")]
+    except InvalidAuction as exc:
+        return None, exc.problems
+
+
 def read_auction(path: str) -> Auction | None:
     """The validated auction, or None after printing every problem (and the file error) to stderr."""
     try:
-        return load_auction_file(path)
+        return load_auction_path(path)
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
     except InvalidAuction as exc:
         print_problems(path, exc.problems)
+    return None
+
+
+def output_path_problem(output: str | None) -> str | None:
+    """Why the result could not be written to `output`, checked before solving so no result is lost to
+    a typo in a path; None when it can (or goes to stdout)."""
+    if output is None or output == STDIN:
+        return None
+    path = Path(output)
+    if path.is_dir():
+        return f"{output} is a directory; give a file name (e.g. {path / 'result.json'})"
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return f"the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"{output} is not writable"
     return None
 
 
@@ -38,11 +82,29 @@ def options_from_args(args: argparse.Namespace) -> SolveOptions | None:
 
 
 def write_json(doc: dict, output: str | None) -> None:
-    text = json.dumps(doc, indent=1, ensure_ascii=False)
-    if output is None or output == "-":
+    """Write a document to a file (UTF-8) or stdout. On a console that cannot show every character
+    (cp932 has no `·`), non-ASCII characters are escaped (\\uXXXX): still the same JSON, never lossy."""
+    if output is None or output == STDIN:
+        encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("_", "-")
+        text = json.dumps(doc, indent=1, ensure_ascii=encoding not in ("utf-8", "utf8"))
         sys.stdout.write(text + "\n")
     else:
-        Path(output).write_text(text + "\n", encoding="utf-8")
+        Path(output).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_result(doc: dict, output: str | None) -> bool:
+    """Write the result; if the file cannot be written after all (the disk filled, the directory went
+    away), keep the result in a temporary file and say where, so a long solve is never lost."""
+    try:
+        write_json(doc, output)
+        return True
+    except OSError as exc:
+        fd, kept = tempfile.mkstemp(prefix="dkw-result-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        print(f"dkw clear: cannot write {output}: {exc.strerror or exc}; the result is kept in {kept}",
+              file=sys.stderr)
+        return False
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
@@ -51,14 +113,21 @@ def cmd_clear(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if options is None:
         return EXIT_BAD_INPUT
+    problem = output_path_problem(args.output)
+    if problem is not None:
+        print(f"dkw clear: --output: {problem}; nothing was cleared", file=sys.stderr)
+        return EXIT_BAD_INPUT
     cleared = clear_on_server(args, options) if args.server else clear_here(args, options)
     if isinstance(cleared, int):
         return cleared
     auction, result, doc, note = cleared
     from clearing.verify import verify_result
 
-    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids}, policy_file=args.policy)
-    write_json(doc, args.output)
+    # rechecks every figure and price; in process also re-judges the rules' verdicts under the policy (a
+    # server clears under its own, which `dkw verify --policy` can check against)
+    excluded = {r.bid for r in result.rejected_bids} if args.server else None
+    problems = verify_result(auction, doc, excluded=excluded, policy_file=args.policy)
+    written = write_result(doc, args.output)
     if not args.quiet:
         out = sys.stderr if args.output in (None, "-") else sys.stdout
         print(result.summary_text(), file=out)
@@ -68,6 +137,8 @@ def cmd_clear(args: argparse.Namespace) -> int:
         print(f"verification failed ({len(problems)} problems):", file=sys.stderr)
         for p in problems[:20]:
             print(f"  {p}", file=sys.stderr)
+        return EXIT_FAILED
+    if not written:
         return EXIT_FAILED
     return EXIT_OK if result.status in ("OPTIMAL", "TIME_LIMIT_FEASIBLE") else EXIT_FAILED
 
@@ -102,7 +173,7 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
 
     path = args.auction
     try:
-        data = Path(path).read_bytes()
+        data = read_bytes(path)
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -121,10 +192,28 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
     except RemoteFailed as exc:
         print(f"dkw: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    auction = read_auction(path)  # the server accepted it, so this only fails if the file changed meanwhile
-    if auction is None:
+    try:  # the server accepted these bytes, so this does not fail
+        auction = load_auction(parse_document(data), input_sha256=hashlib.sha256(data).hexdigest())
+    except InvalidAuction as exc:
+        print_problems(path, exc.problems)
         return EXIT_BAD_INPUT
     return auction, ClearingResult.from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
+
+
+def read_result(path: str) -> dict | None:
+    """A result document as a JSON object (`-`: standard input), or None after saying what is wrong."""
+    try:
+        result = parse_document(read_bytes(path))
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    except InvalidAuction as exc:
+        print_problems(path, exc.problems, "checked")
+        return None
+    if not isinstance(result, dict):
+        print(f"{path}: the result must be a JSON object", file=sys.stderr)
+        return None
+    return result
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -132,16 +221,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if inputs is None:
         return EXIT_BAD_INPUT
     auction, _ = inputs
-    try:
-        result = parse_document(Path(args.result).read_bytes())
-    except OSError as exc:
-        print(f"{args.result}: cannot read: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except InvalidAuction as exc:
-        print_problems(args.result, exc.problems)
-        return EXIT_BAD_INPUT
-    if not isinstance(result, dict):
-        print(f"{args.result}: the result must be a JSON object", file=sys.stderr)
+    result = read_result(args.result)
+    if result is None:
         return EXIT_BAD_INPUT
     if args.public_key:
         from clearing.signing import KeyFileError, check_signature, load_public_key
@@ -160,14 +241,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
               file=sys.stderr)
     from clearing.verify import verify_result
 
-    excluded = {r["bid"] for r in result.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-    problems = verify_result(auction, result, excluded=excluded, policy_file=args.policy)
+    notes: list[str] = []
+    problems = verify_result(auction, result, policy_file=args.policy, notes=notes)
     for p in problems:
         print(p)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if problems:
         print(f"{len(problems)} violation(s)", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.result}: feasible under SPEC §3, costs consistent (objective {result.get('objective_yen')})")
+    print(f"{args.result}: feasible; objective, costs, payments and their total, area summary and prices "
+          f"recomputed and equal; rejected bids as the policy judges them (objective {result.get('objective_yen')})")
     return EXIT_OK
 
 
@@ -195,17 +279,31 @@ def read_policy(path: str | None):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Structural check (exit 2 on any problem), then the market rules per bid (SPEC §5): verdicts and
-    monitoring flags are findings about bids, not errors of the document, so they exit 0."""
-    inputs = read_auction_and_policy(args)
-    if inputs is None:
-        return EXIT_BAD_INPUT
-    auction, policy = inputs
+    monitoring flags are findings about bids, not errors of the document, so they exit 0. With --json,
+    a document with problems gives `{"valid": false, "problems": [{path, message}]}` on stdout, exit 2."""
+    if args.json:
+        auction, problems = auction_problems(args.auction)
+        if auction is None:
+            write_json({"auction": args.auction, "valid": False,
+                        "problems": [{"path": p.path, "message": p.message} for p in problems]}, None)
+            return EXIT_BAD_INPUT
+        policy = read_policy(args.policy)
+        if policy is None:
+            write_json({"auction": args.auction, "valid": False,
+                        "problems": [{"path": "--policy", "message": f"{args.policy}: see the problems on stderr"}]},
+                       None)
+            return EXIT_BAD_INPUT
+    else:
+        inputs = read_auction_and_policy(args)
+        if inputs is None:
+            return EXIT_BAD_INPUT
+        auction, policy = inputs
     from clearing.rules import validate_auction
 
     validation = validate_auction(auction, policy)
     doc = validation.to_document()
     if args.json:
-        write_json(doc, None)
+        write_json({"auction": args.auction, "valid": True, "problems": [], **doc}, None)
         return EXIT_OK
     summary = doc["summary"]
     caps = doc["price_caps"]
@@ -277,7 +375,7 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("clear", help="clear an auction document and write the result document")
-    p.add_argument("auction", metavar="AUCTION.json")
+    p.add_argument("auction", metavar="AUCTION.json", help="the auction document (- for standard input)")
     p.add_argument("--output", "-o", metavar="RESULT.json", help="write the result here (default: stdout)")
     add_solve_arguments(p)
     p.add_argument("--server", metavar="HOST:PORT", help="clear through a running `dkw serve` instead")
@@ -287,7 +385,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_clear)
 
     p = subparsers.add_parser("validate", help="check an auction document and judge its bids under the market rules")
-    p.add_argument("auction", metavar="AUCTION.json")
+    p.add_argument("auction", metavar="AUCTION.json", help="the auction document (- for standard input)")
     p.add_argument("--json", action="store_true", help="the verdicts as a JSON document on stdout")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.add_argument("--problems", action="store_true", help="list only bids that are ineligible, left out or flagged")
@@ -303,7 +401,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("verify", help="check a result document against its auction, independently")
     p.add_argument("auction", metavar="AUCTION.json")
     p.add_argument("result", metavar="RESULT.json")
-    p.add_argument("--policy", metavar="FILE", help="the policy the result was cleared under (its price caps)")
+    p.add_argument("--policy", metavar="FILE", help="the policy the result was cleared under (its verdicts and price "
+                   "caps); a result naming another policy than the one checked against is refused")
     p.add_argument("--public-key", metavar="FILE", help="also check the result's signature against this Ed25519 "
                    "public key (`dkw keys new`, `dkw serve --signing-key`)")
     p.set_defaults(handler=cmd_verify)

@@ -132,14 +132,20 @@ def solvers_loaded_by(*args: str) -> str:
 
 
 def test_validate_and_verify_load_no_solver(tmp_path: Path) -> None:
+    """verify loads highspy only to re-solve the fixed-integer LP that defines the prices (docs/result.md,
+    "Checking a result"), never Pyomo; a result without prices loads nothing."""
     from clearing.document import load_auction_file
     from clearing.engine import clear
 
     auction = str(CASES_DIR / "01-merit-order.json")
     result = tmp_path / "result.json"
-    result.write_text(json.dumps(clear(load_auction_file(auction)).to_document()))
+    doc = clear(load_auction_file(auction)).to_document()
+    result.write_text(json.dumps(doc))
     assert solvers_loaded_by("validate", auction) == ""
-    assert solvers_loaded_by("verify", auction, str(result)) == ""
+    assert solvers_loaded_by("verify", auction, str(result)) == "highspy"
+    unpriced = tmp_path / "unpriced.json"
+    unpriced.write_text(json.dumps({**doc, "prices": []}))
+    assert solvers_loaded_by("verify", auction, str(unpriced)) == ""
     assert solvers_loaded_by("--help") == ""
     # and the check itself sees a solver where one is loaded
     assert "highspy" in solvers_loaded_by("clear", auction, "--quiet", "--output", str(tmp_path / "again.json"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR, EXPECTED
+from test_schema import assert_valid
 
 from clearing.document import load_auction_file
 from clearing.verify import verify_result
@@ -28,6 +29,7 @@ def test_case_clears_through_the_cli_to_the_reference_optimum(name: str, tmp_pat
     result = json.loads(out.read_text())
     auction = load_auction_file(CASES_DIR / f"{name}.json")
     assert verify_result(auction, result, excluded={r["bid"] for r in result["rejected_bids"]}) == []
+    assert_valid("result", result)  # the written document matches `dkw schema result`
 
     assert result["format"] == "jp-balancing-result/1" and result["status"] == "OPTIMAL"
     assert result["input_sha256"] == auction.input_sha256
@@ -36,6 +38,7 @@ def test_case_clears_through_the_cli_to_the_reference_optimum(name: str, tmp_pat
         assert result[part] == pytest.approx(expected[part], rel=1e-6, abs=1e-6), part
     assert sum(s["kw"] for s in result["shortfalls"]) == pytest.approx(expected["shortfall_kw_blocks"], abs=1e-3)
     assert result["solver"]["mip_gap"] is not None and result["solver"]["mip_gap"] <= 1e-6
+    assert result["solver"]["objective_bound"] <= result["objective_yen"]  # a bound in the real objective's terms
     accepted = expected["accepted_bids"]
     if isinstance(accepted, list):  # hand-made cases: the unique optimum
         assert sorted([a["bid"], a["kw"]] for a in result["awards"]) == sorted(accepted)

@@ -173,3 +173,18 @@ def test_eprx_reader_refuses_what_does_not_fit_the_layout(tmp_path):
     bad.write_bytes(text.encode("utf-8"))
     with pytest.raises(EprxFormatError):
         read_eprx_csv(bad)
+
+
+def test_summary_and_report_cover_every_scenario_in_the_output(tmp_path, capsys):
+    """Two runs into one --out with different scenarios: the second run's summary and report still hold
+    the first run's scenario, whose results are on disk."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "day.json").write_text(json.dumps(TINY))
+    out = tmp_path / "out"
+    assert main(["replay", str(tmp_path / "in"), "--out", str(out), "-s", "no-cross-area", "-j", "1"]) == 0
+    assert main(["replay", str(tmp_path / "in"), "--out", str(out), "-s", "price-rule", "-j", "1"]) == 0
+    capsys.readouterr()
+    scenarios = {line.split(",")[1] for line in (out / "summary.csv").read_text().splitlines()[1:]}
+    assert scenarios == {"baseline", "no-cross-area", "price-rule"}
+    report = (out / "report.md").read_text()
+    assert "no-cross-area" in report and "price-rule" in report and "earlier run" in report

@@ -32,6 +32,7 @@ class ReplayOutcome:
     records: list[dict[str, Any]] = field(default_factory=list)  # per run, without the per-block figures
     durations: dict[tuple[str, str], array] = field(default_factory=dict)  # (scenario, product) → prices
     history: list[dict[str, Any]] = field(default_factory=list)
+    earlier_scenarios: list[str] = field(default_factory=list)  # found in OUTDIR from earlier runs
     summary_path: Path | None = None
     report_path: Path | None = None
 

@@ -132,6 +132,9 @@ def write_report(out_dir: Path, outcome: ReplayOutcome, comparison: Comparison |
               f"{len(outcome.cleared)} day × scenario runs cleared now, {len(outcome.skipped)} taken from an earlier "
               f"run, {len(outcome.failed)} failed. Every result was checked by the independent verifier "
               "(`clearing.verify`) before it was written.", ""]
+    if outcome.earlier_scenarios:
+        lines += [f"Scenarios not asked for this time but whose results an earlier run left in this directory, "
+                  f"for the same source days, are included: {', '.join(outcome.earlier_scenarios)}.", ""]
     lines += ["Costs in million yen. Procurement cost is at the bids' own prices (pay as bid); the objective adds "
               "start-up costs and the shortfall penalty. Figures per area are by resource location (電源属地別); "
               "`summary.csv` has them per day, area and product, `days.csv` per day.", ""]

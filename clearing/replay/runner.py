@@ -426,6 +426,23 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
         log(f"cleared {len(out.cleared)} day × scenario runs in {time.perf_counter() - started:.1f} s"
             + (f", {len(out.failed)} failed" if out.failed else ""))
 
+    # scenarios an earlier run left in OUTDIR, for these same source days: the summary and the report
+    # cover every scenario whose results are there, not only this run's
+    for day in days:
+        for record_path in sorted((config.out_dir / "days" / day.trading_date).glob("*.summary.json")):
+            try:
+                name = json.loads(record_path.read_text(encoding="utf-8")).get("scenario")
+            except (OSError, ValueError):
+                continue
+            if not isinstance(name, str) or (day.trading_date, name) in records:
+                continue
+            record = load_finished(config.out_dir, day, name)
+            if record is not None:
+                records[(day.trading_date, name)] = keep(record)
+                if name not in names:
+                    names.append(name)
+                    out.earlier_scenarios.append(name)
+
     order = {name: i for i, name in enumerate(names)}
     out.records = [records[k] for k in sorted(records, key=lambda k: (k[0], order[k[1]]))]
     out.durations = dict(durations)

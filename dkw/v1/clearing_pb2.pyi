@@ -274,7 +274,7 @@ class Bid(_message.Message):
     def __init__(self, id: _Optional[str] = ..., area: _Optional[str] = ..., products: _Optional[_Iterable[str]] = ..., blocks: _Optional[_Iterable[int]] = ..., kw: _Optional[float] = ..., min_kw: _Optional[float] = ..., price_yen_per_kw_h: _Optional[float] = ..., category: _Optional[_Union[Bid.Category, str]] = ..., resource: _Optional[str] = ..., group: _Optional[str] = ..., parent: _Optional[str] = ..., metering: _Optional[_Union[Metering, _Mapping]] = ..., cost: _Optional[_Union[CostInfo, _Mapping]] = ...) -> None: ...
 
 class ClearingResult(_message.Message):
-    __slots__ = ("format", "auction_id", "trading_date", "status", "objective_yen", "procurement_cost_yen", "startup_cost_yen", "shortfall_penalty_yen", "payment_total_yen", "awards", "flows", "shortfalls", "prices", "area_summary", "rejected_bids", "solver", "input_sha256", "extra")
+    __slots__ = ("format", "auction_id", "trading_date", "status", "objective_yen", "procurement_cost_yen", "startup_cost_yen", "shortfall_penalty_yen", "payment_total_yen", "awards", "flows", "shortfalls", "prices", "area_summary", "rejected_bids", "solver", "input_sha256", "extra", "explanations")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[ClearingResult.Status]
@@ -309,6 +309,7 @@ class ClearingResult(_message.Message):
     SOLVER_FIELD_NUMBER: _ClassVar[int]
     INPUT_SHA256_FIELD_NUMBER: _ClassVar[int]
     EXTRA_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
     format: str
     auction_id: str
     trading_date: str
@@ -327,7 +328,42 @@ class ClearingResult(_message.Message):
     solver: SolverInfo
     input_sha256: str
     extra: _struct_pb2.Struct
-    def __init__(self, format: _Optional[str] = ..., auction_id: _Optional[str] = ..., trading_date: _Optional[str] = ..., status: _Optional[_Union[ClearingResult.Status, str]] = ..., objective_yen: _Optional[float] = ..., procurement_cost_yen: _Optional[float] = ..., startup_cost_yen: _Optional[float] = ..., shortfall_penalty_yen: _Optional[float] = ..., payment_total_yen: _Optional[float] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., flows: _Optional[_Iterable[_Union[Flow, _Mapping]]] = ..., shortfalls: _Optional[_Iterable[_Union[Shortfall, _Mapping]]] = ..., prices: _Optional[_Iterable[_Union[MarginalPrice, _Mapping]]] = ..., area_summary: _Optional[_Iterable[_Union[AreaSummary, _Mapping]]] = ..., rejected_bids: _Optional[_Iterable[_Union[RejectedBid, _Mapping]]] = ..., solver: _Optional[_Union[SolverInfo, _Mapping]] = ..., input_sha256: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
+    def __init__(self, format: _Optional[str] = ..., auction_id: _Optional[str] = ..., trading_date: _Optional[str] = ..., status: _Optional[_Union[ClearingResult.Status, str]] = ..., objective_yen: _Optional[float] = ..., procurement_cost_yen: _Optional[float] = ..., startup_cost_yen: _Optional[float] = ..., shortfall_penalty_yen: _Optional[float] = ..., payment_total_yen: _Optional[float] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., flows: _Optional[_Iterable[_Union[Flow, _Mapping]]] = ..., shortfalls: _Optional[_Iterable[_Union[Shortfall, _Mapping]]] = ..., prices: _Optional[_Iterable[_Union[MarginalPrice, _Mapping]]] = ..., area_summary: _Optional[_Iterable[_Union[AreaSummary, _Mapping]]] = ..., rejected_bids: _Optional[_Iterable[_Union[RejectedBid, _Mapping]]] = ..., solver: _Optional[_Union[SolverInfo, _Mapping]] = ..., input_sha256: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ...) -> None: ...
+
+class Explanation(_message.Message):
+    __slots__ = ("bid", "reason", "text", "kw", "accepted_kw", "price_yen_per_kw_h", "marginal_yen_per_kw_h", "value_yen_per_kw_h", "other_area", "other_marginal_yen_per_kw_h", "extra_cost_yen", "extra_cost_lower_bound_yen", "proven", "verdict", "related")
+    BID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    KW_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_KW_FIELD_NUMBER: _ClassVar[int]
+    PRICE_YEN_PER_KW_H_FIELD_NUMBER: _ClassVar[int]
+    MARGINAL_YEN_PER_KW_H_FIELD_NUMBER: _ClassVar[int]
+    VALUE_YEN_PER_KW_H_FIELD_NUMBER: _ClassVar[int]
+    OTHER_AREA_FIELD_NUMBER: _ClassVar[int]
+    OTHER_MARGINAL_YEN_PER_KW_H_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_COST_YEN_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_COST_LOWER_BOUND_YEN_FIELD_NUMBER: _ClassVar[int]
+    PROVEN_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    RELATED_FIELD_NUMBER: _ClassVar[int]
+    bid: str
+    reason: str
+    text: str
+    kw: float
+    accepted_kw: float
+    price_yen_per_kw_h: float
+    marginal_yen_per_kw_h: float
+    value_yen_per_kw_h: float
+    other_area: str
+    other_marginal_yen_per_kw_h: float
+    extra_cost_yen: float
+    extra_cost_lower_bound_yen: float
+    proven: bool
+    verdict: str
+    related: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bid: _Optional[str] = ..., reason: _Optional[str] = ..., text: _Optional[str] = ..., kw: _Optional[float] = ..., accepted_kw: _Optional[float] = ..., price_yen_per_kw_h: _Optional[float] = ..., marginal_yen_per_kw_h: _Optional[float] = ..., value_yen_per_kw_h: _Optional[float] = ..., other_area: _Optional[str] = ..., other_marginal_yen_per_kw_h: _Optional[float] = ..., extra_cost_yen: _Optional[float] = ..., extra_cost_lower_bound_yen: _Optional[float] = ..., proven: _Optional[bool] = ..., verdict: _Optional[str] = ..., related: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Award(_message.Message):
     __slots__ = ("bid", "kw", "payment_yen")

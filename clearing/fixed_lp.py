@@ -1,0 +1,293 @@
+"""The fixed-integer LP of a clearing, built from the auction and the accepted bids alone, and the exact
+marginal prices it defines.
+
+Every integer decision of SPEC §3 is fixed at the clearing's choice: a bid with an acceptance decision
+(minimum quantity, exclusive group, or a parent of other bids) is either off (0 kW) or on (between
+max(min_kw, 1) and kw kW); a linked bid whose parent is off is off; a resource with a start-up cost is
+started or not, and the bids on one not started are off (start-up costs are then constants). What is
+left is an LP in the accepted quantities, the flows and the shortfalls, with the *real* costs: no
+tie-break, no flow preference. It is built here from the documents (not from the clearing's model), so
+`dkw verify` can check a result's prices against it independently of how the clearing was computed.
+
+**The price rule.** The marginal price of an area, product and block is what one more kW of its
+requirement costs, per hour, with the integer decisions fixed:
+
+    price = (v(R + 1 kW) − v(R)) / hours
+
+where v is the LP's optimal value. Where the LP's dual of the balance row is unique this is that dual
+(divided by hours); where several duals are optimal (degenerate rows, e.g. an area whose requirement is
+met exactly by an indivisible bid, or a row with no requirement) it picks the one a TSO would quote: the
+cost of the next kW, not of the last one. To make that defined everywhere, the LP lets every balance row
+run short at the shortfall price (rows without a requirement included; this changes no optimum, since
+a shortfall costs the same wherever it sits), so a price never exceeds the shortfall price.
+
+Computed from one LP solve: HiGHS's ranging tells for each balance row over how many kW its dual stays
+valid; where that covers the next kW the dual is the price, elsewhere the row is raised by 1 kW and
+re-solved from the optimal basis.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from clearing.model import Auction, Direction
+
+INF = float("inf")
+
+#: The requirement step that defines a price (kW).
+PRICE_STEP_KW = 1.0
+#: Ranging that covers the step up to this slack counts as covering it (kW).
+RANGE_SLACK_KW = 1e-7
+
+Key = tuple[str, str, int]
+
+
+@dataclass
+class FixedLP:
+    """The LP and where its rows and columns are."""
+
+    auction: Auction
+    highs: Any  # a highspy.Highs holding the LP (highspy is imported only when an LP is built)
+    balance_row: dict[Key, int] = field(default_factory=dict)
+    requirement_kw: dict[Key, float] = field(default_factory=dict)
+    status: str = ""
+    objective_yen: float | None = None  # v(R): the LP's value, without start-up costs
+    bid_column: dict[str, int] = field(default_factory=dict)
+    free_bids: set[str] = field(default_factory=set)  # bids whose quantity the LP may still choose from 0
+
+    @property
+    def hours(self) -> float:
+        return self.auction.block_minutes / 60.0
+
+    def value_with(self, key: Key, extra_kw: float) -> float | None:
+        """v with the requirement of `key` raised by `extra_kw`, re-solved from the current basis."""
+        import highspy
+
+        h, row = self.highs, self.balance_row[key]
+        base = self.requirement_kw.get(key, 0.0)
+        h.changeRowBounds(row, base + extra_kw, INF)
+        h.run()
+        ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        value = h.getInfo().objective_function_value if ok else None
+        h.changeRowBounds(row, base, INF)  # the next run starts from this (dual feasible) basis
+        return value
+
+    def first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
+        """How much more the LP costs with at least `kw` of a bid it may choose freely (yen; None if it
+        cannot take that much). Its own cost included: 0 means the bid is worth its price."""
+        import highspy
+
+        h, j = self.highs, self.bid_column[bid_id]
+        lp = h.getLp()
+        upper = lp.col_upper_[j]
+        h.changeColBounds(j, kw, upper)
+        h.run()
+        ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        value = h.getInfo().objective_function_value if ok else None
+        h.changeColBounds(j, 0.0, upper)
+        if value is None or self.objective_yen is None:
+            return None
+        return value - self.objective_yen
+
+    def step_price(self, key: Key) -> float | None:
+        """The price by its definition: a re-solve with one more kW (yen/kW·h)."""
+        raised = self.value_with(key, PRICE_STEP_KW)
+        if raised is None or self.objective_yen is None:
+            return None
+        return (raised - self.objective_yen) / (PRICE_STEP_KW * self.hours)
+
+    def prices(self) -> dict[Key, float]:
+        """Every balance row's price (yen/kW·h): the dual where the basis shows it holds for the next kW
+        (a binding row whose ranging covers one more kW: price = dual; a row with more than 1 kW of
+        surplus: price 0), else a re-solve with one more kW."""
+        import highspy
+
+        if self.objective_yen is None:
+            return {}
+        h = self.highs
+        solution = h.getSolution()
+        duals, activity = np.asarray(solution.row_dual), np.asarray(solution.row_value)
+        basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().row_status])
+        lower = np.asarray(h.getLp().row_lower_)
+        status, ranging = h.getRanging()
+        covered = np.zeros(len(duals), dtype=bool)
+        if status == highspy.HighsStatus.kOk and ranging.valid:
+            covered = ~basic & (np.asarray(ranging.row_bound_up.value_) >= lower + PRICE_STEP_KW - RANGE_SLACK_KW)
+        surplus = basic & (activity >= lower + PRICE_STEP_KW + RANGE_SLACK_KW)
+        out: dict[Key, float] = {}
+        for key, row in self.balance_row.items():
+            if surplus[row]:
+                out[key] = 0.0
+            elif covered[row]:
+                out[key] = float(duals[row]) / self.hours
+            else:
+                price = self.step_price(key)
+                if price is not None:
+                    out[key] = price
+        return {k: _clean_price(v) for k, v in out.items()}
+
+
+def _clean_price(value: float) -> float:
+    """6 decimals, and no negative zero."""
+    return round(value, 6) + 0.0
+
+
+def balance_keys(auction: Auction) -> list[Key]:
+    """The balance rows of SPEC §3 that carry a price: every (area, product, block) with a requirement,
+    or out of which a line could carry the product."""
+    keys = {(r.area, r.product, r.block) for r in auction.requirements if r.kw > 0}
+    for line in auction.lines:
+        for direction in Direction:
+            by_block = line.forward_kw_by_block if direction is Direction.FORWARD else line.backward_kw_by_block
+            src = line.from_area if direction is Direction.FORWARD else line.to_area
+            for p in auction.products:
+                if p in line.products:
+                    for t in range(auction.blocks):
+                        if by_block[t] > 0:
+                            keys.add((src, p, t))
+    return sorted(keys)
+
+
+def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> FixedLP:
+    """The LP with the decisions of a clearing that accepted `accepted` and left `left_out` out of the
+    clearing (price caps, eligibility), solved once."""
+    import highspy
+
+    from solvers.highs import new_highs
+
+    hours = auction.block_minutes / 60.0
+    bids = [b for b in auction.bids if b.id not in left_out]
+    has_children = {b.parent for b in bids if b.parent is not None}
+    cost: list[float] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    rows: dict[object, dict[int, float]] = defaultdict(dict)  # row key → {column: coefficient}
+    row_lo: dict[object, float] = {}
+    row_hi: dict[object, float] = {}
+
+    def column(c: float, lower: float, upper: float) -> int:
+        cost.append(c)
+        lo.append(lower)
+        hi.append(upper)
+        return len(cost) - 1
+
+    by_id = {b.id: b for b in auction.bids}
+
+    def chain_on(bid) -> bool:
+        """A linked bid can be on only while every ancestor is accepted."""
+        node = bid
+        while node.parent is not None:
+            if node.parent not in accepted:
+                return False
+            node = by_id[node.parent]
+        return True
+
+    keys = balance_keys(auction)
+    requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
+    for key in keys:
+        row_lo[("bal", key)] = requirement.get(key, 0.0)
+        row_hi[("bal", key)] = INF
+
+    bid_column: dict[str, int] = {}
+    free: set[str] = set()
+    startup = {r.id for r in auction.resources if r.startup_cost_yen > 0}
+    started = {by_id[b].resource for b in accepted if b in by_id and by_id[b].resource in startup}
+    for bid in bids:
+        decided = bid.min_kw > 0 or bid.group is not None or bid.id in has_children
+        possible = chain_on(bid) and (bid.resource not in startup or bid.resource in started)
+        if decided:
+            on = bid.id in accepted and possible
+            lower, upper = (max(bid.min_kw, 1.0), bid.kw) if on else (0.0, 0.0)
+        else:
+            lower, upper = (0.0, bid.kw) if possible else (0.0, 0.0)
+        j = column(bid.price_yen_per_kw_h * hours * len(bid.blocks), lower, upper)
+        bid_column[bid.id] = j
+        if not decided and upper > 0:
+            free.add(bid.id)
+        for p in bid.products:
+            for t in bid.blocks:
+                key = (bid.area, p, t)
+                if ("bal", key) in row_lo:
+                    rows[("bal", key)][j] = 1.0
+        if bid.resource is not None:
+            for t in bid.blocks:
+                rows[("res", bid.resource, t)][j] = 1.0
+    for r in auction.resources:
+        if r.capacity_kw_by_block is not None:
+            for t in range(auction.blocks):
+                row_lo[("res", r.id, t)] = -INF
+                row_hi[("res", r.id, t)] = r.capacity_kw_by_block[t]
+
+    caps = {(r.area, r.product, r.block): r.max_import_kw for r in auction.requirements if r.max_import_kw is not None}
+    for key, cap in caps.items():
+        row_lo[("imp", key)] = -INF
+        row_hi[("imp", key)] = cap
+    for line in auction.lines:
+        for direction in Direction:
+            by_block = line.forward_kw_by_block if direction is Direction.FORWARD else line.backward_kw_by_block
+            src, dst = (line.from_area, line.to_area) if direction is Direction.FORWARD else (line.to_area, line.from_area)
+            for t in range(auction.blocks):
+                if by_block[t] <= 0:
+                    continue
+                row_lo[("line", line.id, direction.value, t)] = -INF
+                row_hi[("line", line.id, direction.value, t)] = by_block[t]
+                for p in auction.products:
+                    if p not in line.products:
+                        continue
+                    j = column(0.0, 0.0, by_block[t])
+                    rows[("line", line.id, direction.value, t)][j] = 1.0
+                    rows[("bal", (dst, p, t))][j] = 1.0
+                    rows[("bal", (src, p, t))][j] = -1.0
+                    if (dst, p, t) in caps:
+                        rows[("imp", (dst, p, t))][j] = 1.0
+                    if (src, p, t) in caps:
+                        rows[("imp", (src, p, t))][j] = -1.0
+                    for interface in auction.interfaces:
+                        if any(m.line == line.id and m.direction is direction for m in interface.members):
+                            rows[("ifc", interface.id, t)][j] = 1.0
+    for interface in auction.interfaces:
+        for t in range(auction.blocks):
+            row_lo[("ifc", interface.id, t)] = -INF
+            row_hi[("ifc", interface.id, t)] = interface.limit_kw
+    shortfall_cost = auction.shortfall_price_yen_per_kw_h * hours
+    for key in keys:
+        j = column(shortfall_cost, 0.0, INF)
+        rows[("bal", key)][j] = 1.0
+
+    row_keys = list(row_lo)
+    h = new_highs()  # without the banner HiGHS prints on stdout at its first instance
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", 0)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(cost), len(row_keys)
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array(cost), np.array(lo), np.array(hi)
+    lp.row_lower_ = np.array([row_lo[k] for k in row_keys], dtype=float)
+    lp.row_upper_ = np.array([row_hi[k] for k in row_keys], dtype=float)
+    entries = [(j, i, v) for i, k in enumerate(row_keys) for j, v in rows.get(k, {}).items()]
+    entries.sort()
+    starts = np.zeros(len(cost) + 1, dtype=np.int32)
+    for j, _, _ in entries:
+        starts[j + 1] += 1
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.cumsum(starts).astype(np.int32)
+    lp.a_matrix_.index_ = np.array([i for _, i, _ in entries], dtype=np.int32)
+    lp.a_matrix_.value_ = np.array([v for _, _, v in entries], dtype=float)
+    h.passModel(lp)
+    h.run()
+    position = {k: i for i, k in enumerate(row_keys)}
+    out = FixedLP(auction, h, {key: position[("bal", key)] for key in keys},
+                  {k: requirement[k] for k in keys if k in requirement}, bid_column=bid_column, free_bids=free)
+    status = h.getModelStatus()
+    out.status = h.modelStatusToString(status)
+    if status == highspy.HighsModelStatus.kOptimal:
+        out.objective_yen = h.getInfo().objective_function_value
+    return out
+
+
+def exact_prices(auction: Auction, accepted: set[str], left_out: set[str]) -> dict[Key, float]:
+    """The marginal price of every balance row under the price rule above (yen/kW·h)."""
+    return build_fixed_lp(auction, accepted, left_out).prices()
