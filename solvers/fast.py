@@ -303,8 +303,21 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
     return x
 
 
+#: in a pool process: the parent's cancel, as a multiprocessing event (set by `_init_worker`)
+_worker_cancel: Any = None
+#: after a cancel, how long the components in other processes get to stop and hand back their incumbents
+CANCEL_GRACE_S = 10.0  # below the server's 15 s before it terminates a worker that does not answer
+
+
+def _init_worker(cancel_event: Any) -> None:
+    global _worker_cancel
+    _worker_cancel = cancel_event
+
+
 def _solve_in_worker(sub: ArrayProblem, options: SolveOptions, deadline: float | None) -> ProblemSolution:
-    return solve_component(sub, options, deadline=deadline)
+    # HiGHS stops at its next callback when the parent cancels, and the component keeps its incumbent
+    events = None if _worker_cancel is None else MipEvents(None, _worker_cancel, time.perf_counter())
+    return solve_component(sub, options, deadline=deadline, on_event=events)
 
 
 def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, options: SolveOptions,
@@ -366,7 +379,9 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, opt
     if len(big) >= 2 and workers >= 2:
         # the largest components go to processes; the main process takes the rest (and reports progress)
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        worker_cancel = ctx.Event()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(worker_cancel,))
         for pos, sub in enumerate(subs):
             if len(sub.cols) >= PARALLEL_MIN_COLS:
                 futures[pool.submit(_solve_in_worker, sub, options, deadline)] = pos
@@ -383,16 +398,23 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, opt
             record(pos, solve_component(subs[pos], options, on_event=events, deadline=deadline,
                                         on_incumbent=component_incumbent(pos) if progress is not None else None))
         pending = set(futures)
+        cancel_seen = None
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in finished:
                 record(futures[fut], fut.result())
             if cancel is not None and cancel.is_set():
-                for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.terminate()
-                raise SolveCancelled("cancelled while solving")
+                if cancel_seen is None:  # the other processes stop their solves and answer with their incumbents
+                    worker_cancel.set()
+                    cancel_seen = time.monotonic()
+                elif time.monotonic() - cancel_seen > CANCEL_GRACE_S:
+                    for proc in list(getattr(pool, "_processes", {}).values()):
+                        proc.terminate()
+                    raise SolveCancelled("cancelled while solving")
     finally:
         if pool is not None:
+            if cancel is not None and cancel.is_set():
+                worker_cancel.set()  # also when the cancel came while this process solved the small components
             pool.shutdown(wait=True, cancel_futures=True)
 
     return _stitch(subs, results, num_cols, num_rows, cancel)
