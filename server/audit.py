@@ -21,18 +21,6 @@ from typing import Any
 
 import grpc
 
-AUDIT_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS audit_records (
-    record_id TEXT PRIMARY KEY,
-    at TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    peer TEXT NOT NULL,
-    method TEXT NOT NULL,
-    auction_id TEXT NOT NULL,
-    status_code TEXT NOT NULL,
-    detail TEXT NOT NULL
-)""",
-)
 INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail)"
           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 SELECT = "SELECT record_id, at, client_id, peer, method, auction_id, status_code, detail FROM audit_records"
@@ -72,10 +60,7 @@ class AuditTrail:
     def __init__(self, connection: Any, paramstyle: str = "qmark"):
         self._db = connection
         self._mark = "?" if paramstyle == "qmark" else "%s"
-        self._lock = threading.Lock()
-        with self._lock:
-            for statement in AUDIT_SCHEMA:
-                self._db.execute(statement)
+        self._lock = threading.Lock()  # the table itself comes with the store's schema (server/migrations.py)
 
     @classmethod
     def sqlite(cls, path: str | Path) -> AuditTrail:
