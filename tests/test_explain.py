@@ -4,7 +4,6 @@ which does not use the formulation)."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 from pathlib import Path
@@ -12,33 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import CASES_DIR, clear_and_verify
 from hypothesis import HealthCheck, event, given, settings
-from test_properties import auctions, solve_fixed_lp
+from test_properties import auctions, brute_force_objective
 
 from clearing.document import load_auction, load_auction_file
 from clearing.model import Auction
 from dkw.cli import main
 
 TOL = 1e-6
-
-
-def forced_brute_force(auction: Auction, forced: str) -> float:
-    """The cheapest clearing that accepts `forced` (at least max(min_kw, 1) kW), over all subsets."""
-    hours = auction.block_minutes / 60
-    bids = auction.bids
-    resources = {r.id: r for r in auction.resources}
-    best = float("inf")
-    for accepted in itertools.product([False, True], repeat=len(bids)):
-        chosen = {b.id for b, on in zip(bids, accepted, strict=True) if on}
-        if forced not in chosen:
-            continue
-        groups = [b.group for b in bids if b.id in chosen and b.group]
-        if len(groups) != len(set(groups)) or any(b.parent and b.parent not in chosen for b in bids if b.id in chosen):
-            continue
-        lp = solve_fixed_lp(auction, chosen, hours)
-        if lp is not None:
-            best = min(best, lp + sum(resources[r].startup_cost_yen
-                                      for r in {b.resource for b in bids if b.id in chosen and b.resource}))
-    return best
 
 
 def check_explanations(auction: Auction, doc: dict, brute: bool = True) -> None:
@@ -84,7 +63,7 @@ def check_explanations(auction: Auction, doc: dict, brute: bool = True) -> None:
         elif reason == "DID_NOT_FIT":
             assert price <= marginal + 1e-6 and bid_id not in awarded
             if brute and e["extra_cost_yen"] is not None:
-                forced = forced_brute_force(auction, bid_id) - doc["objective_yen"]
+                forced = brute_force_objective(auction, forced=bid_id) - doc["objective_yen"]
                 slack = 1e-6 * max(1.0, doc["objective_yen"]) + 1e-3
                 assert forced >= e["extra_cost_lower_bound_yen"] - slack, (bid_id, forced, e)
                 assert forced <= e["extra_cost_yen"] + slack, (bid_id, forced, e)

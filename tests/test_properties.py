@@ -77,14 +77,17 @@ def auctions(draw, max_bids: int = 6) -> dict:
     return doc
 
 
-def brute_force_objective(auction: Auction) -> float:
-    """Minimum cost over all acceptance subsets, each an LP with acceptance fixed."""
+def brute_force_objective(auction: Auction, forced: str | None = None) -> float:
+    """Minimum cost over all acceptance subsets, each an LP with acceptance fixed; with `forced`, over the
+    subsets that accept that bid (at least max(min_kw, 1) kW)."""
     hours = auction.block_minutes / 60
     bids = auction.bids
     resources = {r.id: r for r in auction.resources}
     best = float("inf")
     for accepted in itertools.product([False, True], repeat=len(bids)):
         chosen = {b.id for b, on in zip(bids, accepted, strict=True) if on}
+        if forced is not None and forced not in chosen:
+            continue
         groups = [b.group for b in bids if b.id in chosen and b.group]
         if len(groups) != len(set(groups)):
             continue
