@@ -20,6 +20,7 @@ then Gomory cuts from the root tableau (`solvers/cuts.py`) and a large-neighbour
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import threading
@@ -39,11 +40,12 @@ from solvers.highs import (
     ProblemSolution,
     load_problem,
     new_highs,
+    price_point,
     run_problem,
     set_options,
     violation,
 )
-from solvers.lns import ColumnTags, NeighbourhoodSearch
+from solvers.lns import ColumnTags, ConcurrentSearch, NeighbourhoodSearch
 
 #: The start's polishing (`polish_by_splitting`) may take this share of the time left, at most HEURISTIC_MAX_S,
 #: and solves its pieces to this gap (it only looks for a good incumbent; the proof is the full model's).
@@ -163,15 +165,20 @@ def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True, on_event: MipEvents | None = None,
                     deadline: float | None = None,
-                    on_incumbent: Callable[[float, float | None], None] | None = None) -> ProblemSolution:
+                    on_incumbent: Callable[[float, float | None], None] | None = None,
+                    spare_core: bool = False) -> ProblemSolution:
     """Solve one component to the requested gap from the best start found, then (if `price`) the LP with
     its integers fixed. Big components (CUT_MIN_INTEGERS, LNS_MIN_INTEGERS) first get Gomory cut rounds
-    for the bound (`solvers/cuts.py`, handed to HiGHS with the MIP) and a neighbourhood search for a
-    better start (`solvers/lns.py`); `on_incumbent(objective, bound)` hears of every start and bound found."""
+    for the bound (`solvers/cuts.py`, handed to HiGHS with the MIP) and a neighbourhood search for better
+    incumbents (`solvers/lns.py`): with a `spare_core`, in a process of its own beside branch-and-bound
+    for the whole time (every improvement handed to HiGHS as it comes), else before it, for a share of the
+    time. `on_incumbent(objective, bound)` hears of every start, improvement and bound found."""
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
         deadline = time.time() + settings["time_limit"]
     cuts = None
+    search = None
+    lp_bound = None
     summaries: list[str] = []
     if options.warm_start and sub.num_int:
         if deadline is not None:
@@ -190,31 +197,69 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
                 sub.start = candidate
         if sub.start is not None and on_incumbent is not None:
             on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
-        if CUT_ROUNDS and sub.num_int >= CUT_MIN_INTEGERS:
-            budget = CUT_SHARE * (deadline - time.time()) if deadline is not None else CUT_MAX_S
-            cuts = gomory_rounds(sub, CUT_ROUNDS, CUT_MAX_PER_ROUND, time.time() + min(CUT_MAX_S, max(budget, 0.0)),
-                                 threads=options.threads)
-            if cuts.bounds:
-                lp_bound = max(cuts.bounds)
-            summaries.append(f"{len(cuts)} Gomory cuts in {cuts.seconds:.0f} s, LP bound {cuts.bounds[0]:,.0f} → "
-                             f"{lp_bound:,.0f}" if cuts.bounds else "Gomory cuts: the LP did not solve")
-            if sub.start is not None and on_incumbent is not None:
-                on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
-        if sub.start is not None and sub.num_int >= LNS_MIN_INTEGERS:
+        run_search = sub.start is not None and sub.num_int >= LNS_MIN_INTEGERS
+        improved = None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound)
+        if run_search and spare_core and options.threads != 1:
+            # from now until the end, beside the cuts and the branch-and-bound of this process
+            search = ConcurrentSearch(sub, sub.start, lp_x, sub.tags, settings,
+                                      deadline if deadline is not None else math.inf, improved)
+        try:
+            if CUT_ROUNDS and sub.num_int >= CUT_MIN_INTEGERS:
+                budget = CUT_SHARE * (deadline - time.time()) if deadline is not None else CUT_MAX_S
+                cuts = gomory_rounds(sub, CUT_ROUNDS, CUT_MAX_PER_ROUND,
+                                     time.time() + min(CUT_MAX_S, max(budget, 0.0)), threads=options.threads)
+                if cuts.bounds:
+                    lp_bound = max(cuts.bounds)
+                summaries.append(f"{len(cuts)} Gomory cuts in {cuts.seconds:.0f} s, LP bound {cuts.bounds[0]:,.0f} "
+                                 f"→ {lp_bound:,.0f}" if cuts.bounds else "Gomory cuts: the LP did not solve")
+                if sub.start is not None and on_incumbent is not None:
+                    on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
+        except BaseException:
+            if search is not None:
+                search.finish()
+            raise
+        if run_search and search is None:
             budget = LNS_SHARE * (deadline - time.time()) if deadline is not None else LNS_MAX_S
-            search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, settings)
+            sequential = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, settings)
             cancel = on_event.cancel if on_event is not None else None
-            sub.start = search.run(time.time() + min(LNS_MAX_S, max(budget, 0.0)),
-                                   None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound),
-                                   stop=None if cancel is None else cancel.is_set)
-            summaries.append(search.stats.summary())
-    solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
-    if cuts is not None and cuts.bounds and solved.status != "OPTIMAL":
-        # the LP with the cuts is a proven bound too; branch-and-bound stopped by the limit may not have
-        # got back up to it (its root re-solves the cut LP under its own presolve), so the higher one counts
-        solved.bound = max(cuts.bounds) if solved.bound is None else max(solved.bound, max(cuts.bounds))
+            sub.start = sequential.run(time.time() + min(LNS_MAX_S, max(budget, 0.0)), improved,
+                                       stop=None if cancel is None else cancel.is_set)
+            summaries.append(sequential.stats.summary())
+    if search is None:
+        solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
+    else:
+        solved = _branch_and_bound_beside(search, sub, options, deadline, on_event, price, cuts)
+        if search.stats is not None:
+            summaries.append(search.stats.summary() + " beside branch-and-bound")
+    # the LP relaxation and the LP with the cuts are proven bounds too; branch-and-bound stopped by the
+    # limit may not have got back up to them (or, on the largest auctions, not even through its root)
+    proven = [b for b in ([lp_bound] + (cuts.bounds if cuts is not None else [])) if b is not None]
+    if proven and solved.status != "OPTIMAL":
+        solved.bound = max(proven) if solved.bound is None else max(solved.bound, max(proven))
     if summaries:
         solved.message = "; ".join([solved.message] + summaries)
+    return solved
+
+
+def _branch_and_bound_beside(search: ConcurrentSearch, sub: ArrayProblem, options: SolveOptions,
+                             deadline: float | None, on_event: MipEvents | None, price: bool,
+                             cuts: Any) -> ProblemSolution:
+    """HiGHS's branch-and-bound on `sub` while `search` runs in its own process: its improvements are
+    handed to HiGHS as user solutions (it asks before each dive); at the end the better of the two points
+    is the component's (priced here, since it may not be the one HiGHS holds)."""
+    try:
+        solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=False, cuts=cuts,
+                             user_solution=search.offer)
+    finally:
+        x, objective, _stats = search.finish()
+    if solved.x is None or objective < solved.objective:
+        solved.x, solved.objective = x, objective
+    if price and solved.x is not None:
+        pricing_started = time.perf_counter()
+        priced = price_point(sub, solved.x)
+        if priced is not None:
+            solved.row_dual, solved.x = priced
+        solved.pricing_seconds = time.perf_counter() - pricing_started
     return solved
 
 
@@ -396,7 +441,8 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, opt
             events = MipEvents(component_progress(pos) if progress is not None else None, cancel, started,
                                components_done)
             record(pos, solve_component(subs[pos], options, on_event=events, deadline=deadline,
-                                        on_incumbent=component_incumbent(pos) if progress is not None else None))
+                                        on_incumbent=component_incumbent(pos) if progress is not None else None,
+                                        spare_core=pool is None and workers >= 2))
         pending = set(futures)
         cancel_seen = None
         while pending:

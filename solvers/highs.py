@@ -169,11 +169,12 @@ def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
 def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
                 on_event: MipEvents | None = None, cancel: threading.Event | None = None,
                 price: bool = True, on_pricing: Callable[[], None] | None = None,
-                cuts: Any = None) -> ProblemSolution:
+                cuts: Any = None, user_solution: Callable[[], np.ndarray | None] | None = None) -> ProblemSolution:
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `price`, the LP with
     its integers fixed (`on_pricing` called before it). `deadline` (time.time()) overrides the options'
     time limit. `cuts` (`solvers.cuts.Cuts`): rows valid for every integer point, added for the MIP and
-    removed before pricing (prices are the duals of the market's rows alone)."""
+    removed before pricing (prices are the duals of the market's rows alone). `user_solution()`: asked
+    by HiGHS before each dive for a better feasible point found elsewhere (None: none new)."""
     highs = new_highs()
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
@@ -191,6 +192,12 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         highs.setSolution(sol)
     if on_event is not None:
         highs.cbMipInterrupt.subscribe(on_event)
+    if user_solution is not None:
+        def offer(event) -> None:
+            x = user_solution()
+            if x is not None:
+                event.data_in.setSolution(x)
+        highs.cbMipUserSolution.subscribe(offer)
     if options.threads is not None:
         # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
         # explicit count is refused ("scheduler already initialized") unless this thread's is reset
@@ -217,7 +224,7 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         # HiGHS 1.16, given a MIP start, can answer "optimal" with an objective (and bound) of 0 for a point
         # that costs more (found by the property test on a two-bid auction): not a proof; solve without it
         return run_problem(dataclasses.replace(problem, start=None), options, deadline=deadline, on_event=on_event,
-                           cancel=cancel, price=price, on_pricing=on_pricing, cuts=cuts)
+                           cancel=cancel, price=price, on_pricing=on_pricing, cuts=cuts, user_solution=user_solution)
     row_dual = None
     pricing_seconds = 0.0
     if price:
@@ -232,6 +239,15 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
             row_dual, x = priced  # the LP's values: exact in the integers (no tolerance crumbs)
         pricing_seconds = time.perf_counter() - pricing_started
     return ProblemSolution(name, x, row_dual, objective, bound, seconds, nodes, message, pricing_seconds)
+
+
+def price_point(problem: ArrayProblem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """`price_with_integers_fixed` for a point found outside a HiGHS instance of `problem` (by the
+    neighbourhood search running beside branch-and-bound): the problem is loaded into a fresh one."""
+    highs = new_highs()
+    highs.setOptionValue("output_flag", False)
+    load_problem(highs, problem)
+    return price_with_integers_fixed(highs, problem, x)
 
 
 def price_with_integers_fixed(highs: highspy.Highs, problem: ArrayProblem,

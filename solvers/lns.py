@@ -16,12 +16,18 @@ kind; one that hits its time limit narrows it. Every sub-MILP starts from the in
 in it), so an improvement is never lost and a failed one costs only its time. Deterministic given the
 time it is allowed (seeded choices; HiGHS runs seeded).
 
-This only finds incumbents: the bound and the proof stay with the full model's branch-and-bound, which
-`solvers.fast.solve_component` runs from the best point found here.
+This only finds incumbents: the bound and the proof stay with the full model's branch-and-bound. The
+search runs either before it (`NeighbourhoodSearch.run`, when no core is spare) or beside it in a process
+of its own (`ConcurrentSearch`), handing every improvement to the running branch-and-bound as a user
+solution: on a national auction one component holds 98% of the bids, so the second core is otherwise
+idle while HiGHS works on the bound (docs/performance.md has the figures).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,9 +188,9 @@ class NeighbourhoodSearch:
         return solved, x, float(p.col_cost @ x)
 
     def run(self, deadline: float, on_improvement: Callable[[float], None] | None = None,
-            stop: Callable[[], bool] | None = None) -> np.ndarray:
+            stop: Callable[[], bool] | None = None, on_step: Callable[[], None] | None = None) -> np.ndarray:
         """Search until `deadline` (time.time()) or until `stop()` says so (a cancelled clearing); returns the
-        best point found (the incumbent at worst)."""
+        best point found (the incumbent at worst). `on_step()` is called after every sub-MILP."""
         started = time.time()
         kinds = self.kinds()
         if not kinds or not len(self.ints):
@@ -220,9 +226,13 @@ class NeighbourhoodSearch:
                     on_improvement(objective)
             else:
                 stale += 1
-                # every kind tried several times over without a gain: the incumbent is locally optimal
-                if stale > 6 * len(kinds):
-                    break
+            self.stats.objective = self.objective
+            self.stats.seconds = time.time() - started
+            if on_step is not None:
+                on_step()
+            # every kind tried several times over without a gain: the incumbent is locally optimal
+            if stale > 6 * len(kinds):
+                break
         self.stats.objective = self.objective
         self.stats.seconds = time.time() - started
         return self.x
@@ -241,3 +251,89 @@ def lp_relaxation(problem: ArrayProblem, settings: dict[str, Any]) -> tuple[np.n
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     return np.array(highs.getSolution().col_value), float(highs.getInfo().objective_function_value)
+
+
+def _search_process(problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None, tags: ColumnTags | None,
+                    settings: dict[str, Any], deadline: float, out: Any, stop: Any) -> None:
+    """The body of `ConcurrentSearch`'s process: search until the deadline, a stall or `stop`, sending
+    ("improved", objective, x) at every improvement, ("stats", stats) after every sub-MILP and ("done",
+    stats) at the end."""
+    search = NeighbourhoodSearch(problem, incumbent, lp_x, tags, settings)
+    search.run(deadline, lambda objective: out.put(("improved", objective, search.x)), stop=stop.is_set,
+               on_step=lambda: out.put(("stats", search.stats)))
+    out.put(("done", search.stats))
+
+
+class ConcurrentSearch:
+    """The neighbourhood search in a process of its own, beside a branch-and-bound in this one.
+
+    A thread here collects the improvements as they come (and tells `on_improvement`, for the progress
+    line); `offer()` returns the best one not yet handed to the branch-and-bound (for HiGHS's
+    user-solution callback); `finish()` stops the search and returns the best point and the search's
+    statistics. The process is spawned (safe beside threads, as in the gRPC server) and never outlives
+    `finish()`."""
+
+    def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
+                 tags: ColumnTags | None, settings: dict[str, Any], deadline: float,
+                 on_improvement: Callable[[float], None] | None = None):
+        ctx = multiprocessing.get_context("spawn")
+        self.x = incumbent.copy()
+        self.objective = float(problem.col_cost @ incumbent)
+        self.problem = problem
+        self.on_improvement = on_improvement
+        self.stats: LnsStats | None = None
+        self.done = threading.Event()  # the search ended by itself (deadline or stall) and said so
+        self._offered = self.objective
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._queue = ctx.Queue()
+        self._stop = ctx.Event()
+        self._process = ctx.Process(target=_search_process, name="dkw-neighbourhood-search",
+                                    args=(problem, incumbent, lp_x, tags, settings, deadline, self._queue,
+                                          self._stop))
+        self._process.start()
+        self._collector = threading.Thread(target=self._collect, name="dkw-search-collector", daemon=True)
+        self._collector.start()
+
+    def _collect(self) -> None:
+        while not self._closed.is_set():
+            try:
+                message = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError, ValueError):  # the process was terminated mid-message
+                return
+            if message[0] in ("stats", "done"):
+                self.stats = message[1]
+                if message[0] == "done":
+                    self.done.set()
+                continue
+            _, objective, x = message
+            if objective < self.objective and violation(self.problem, x) <= 1e-6:
+                with self._lock:
+                    self.x, self.objective = x, objective
+                if self.on_improvement is not None:
+                    self.on_improvement(objective)
+
+    def offer(self) -> np.ndarray | None:
+        """The best point found, if it is better than the last one offered (else None)."""
+        with self._lock:
+            if self.objective < self._offered:
+                self._offered = self.objective
+                return self.x
+        return None
+
+    def finish(self, grace: float = 0.5) -> tuple[np.ndarray, float, LnsStats | None]:
+        """Stop the search and return (best point, its objective, the search's statistics as last reported).
+        Improvements are sent as they are found, so nothing is lost by not waiting for the sub-MILP under
+        way: after `grace` seconds for messages in flight, the process is terminated."""
+        self._stop.set()
+        self.done.wait(grace)
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._closed.set()
+        self._collector.join()
+        self._queue.close()
+        with self._lock:
+            return self.x, self.objective, self.stats

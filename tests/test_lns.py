@@ -17,7 +17,7 @@ from clearing.warmstart import greedy_start
 from solvers import fast
 from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
 from solvers.highs import ArrayProblem, violation
-from solvers.lns import NeighbourhoodSearch, lp_relaxation
+from solvers.lns import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
 
 #: cases with enough binaries for the neighbourhoods to matter, and quick to prove
 SEARCH_CASES = ("04-startup-linked", "08-national-3h", "10-national-dense")
@@ -105,3 +105,40 @@ def test_search_stops_when_the_clearing_is_cancelled() -> None:
     x = search.run(time.time() + 60.0, stop=lambda: True)
     assert time.time() - started < 5.0 and sum(search.stats.tried.values()) == 0
     assert np.array_equal(x, start)
+
+
+def test_concurrent_search_reports_feasible_improvements_and_stops() -> None:
+    """The search in its own process: every improvement it reports is feasible and better than the last,
+    the point `finish()` returns is the last one, and the process is gone afterwards."""
+    mm, problem = whole_problem("10-national-dense")
+    start = greedy_start(mm)
+    settings = SolveOptions(threads=1).highs_settings()
+    heard: list[float] = []
+    search = ConcurrentSearch(problem, start, lp_relaxation(problem, settings)[0], column_tags(mm), settings,
+                              time.time() + 60.0, heard.append)
+    time.sleep(6.0)
+    offered = search.offer()
+    x, objective, stats = search.finish()
+    assert not search._process.is_alive()
+    assert violation(mm, x) <= 1e-6
+    assert objective == pytest.approx(problem.col_cost @ x) and objective < problem.col_cost @ start
+    assert heard and heard == sorted(heard, reverse=True) and heard[-1] == objective
+    assert offered is not None and search.offer() is None or objective < problem.col_cost @ offered
+    assert stats is not None and sum(stats.tried.values()) >= 1
+
+
+@pytest.mark.parametrize("name", SEARCH_CASES)
+def test_branch_and_bound_beside_the_search_proves_the_optimum(name: str, monkeypatch) -> None:
+    """A component solved with the search in a process beside HiGHS (the spare core of a national
+    auction): the proven optimum, a feasible point and the prices of the market's rows."""
+    monkeypatch.setattr(fast, "LNS_MIN_INTEGERS", 1)
+    mm, problem = whole_problem(name)
+    problem.start = greedy_start(mm)
+    problem.tags = column_tags(mm)
+    solved = fast.solve_component(problem, SolveOptions(), spare_core=True)
+    assert solved.status == "OPTIMAL", solved.message
+    assert "beside branch-and-bound" in solved.message
+    assert violation(mm, solved.x) <= 1e-6
+    assert solved.objective == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6, abs=1.0)  # tie-break terms
+    assert solved.bound <= solved.objective * (1 + 1e-9)
+    assert solved.row_dual is not None and np.isfinite(solved.row_dual).all()
