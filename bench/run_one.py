@@ -1,6 +1,6 @@
 """One measured clearing, run in its own process so its peak RSS is its own.
 
-    python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress]
+    python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases]
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
 result document bytes out), status, objective, gap, nodes, components, the process's peak RSS, and the
@@ -19,6 +19,10 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     path, method, limit = argv[0], argv[1], float(argv[2])
     show_progress = "--progress" in argv
+    if "--phases" in argv:  # where the time goes: one line per step of each big component, on stderr
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f ms %(message)s")
     started = time.perf_counter()
     from clearing.document import load_auction, parse_document
     from clearing.engine import clear

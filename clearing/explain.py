@@ -57,13 +57,16 @@ class ExplainOptions:
     explanations twice (SPEC §3's determinism): at most `max_bids` bids re-solved, in document order, each
     within `max_nodes` branch-and-bound nodes, and none at all when more than `max_auction_bids` bids enter
     the clearing (a national auction: `dkw explain --auction` computes them with a time limit instead);
-    `value_yen_per_kw_h` for at most `max_value_bids` bids."""
+    `value_yen_per_kw_h` for at most `max_value_bids` bids, and for fewer on big auctions: each is an LP
+    re-solve over the whole auction, so the count is also held to `max_value_work` LP columns in all (at
+    200,000 bids 500 re-solves took 100 s, a third of the default time limit)."""
 
     max_bids: int | None = 20
     max_nodes: int | None = 500
     max_auction_bids: int | None = 100
     #: what a kW of a bid is worth (an LP re-solve each): for at most this many bids, in document order
     max_value_bids: int | None = 500
+    max_value_work: int | None = 10_000_000
     per_bid_s: float | None = None  # time limits: dkw explain --auction ... --time-limit
     total_s: float | None = None
     mip_rel_gap: float = 1e-6
@@ -71,7 +74,7 @@ class ExplainOptions:
     @classmethod
     def timed(cls, total_s: float) -> ExplainOptions:
         """Every DID_NOT_FIT bid re-solved, within `total_s` seconds in all (at most 30 s per bid)."""
-        return cls(max_bids=None, max_nodes=None, max_auction_bids=None, max_value_bids=None,
+        return cls(max_bids=None, max_nodes=None, max_auction_bids=None, max_value_bids=None, max_value_work=None,
                    per_bid_s=min(total_s, 30.0), total_s=total_s)
 
 
@@ -120,13 +123,19 @@ class _Context:
         for entries in self.by_product_block.values():
             entries.sort(reverse=True)
         self.values_left = options.max_value_bids if options is not None else None
+        if options is not None and options.max_value_work is not None and lp is not None:
+            by_work = options.max_value_work // max(1, lp.highs.getNumCol())
+            self.values_left = by_work if self.values_left is None else min(self.values_left, by_work)
         self.priced = bool(self.price) or result.get("status") in ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
         self.bids = {b.id: b for b in auction.bids}
         self.resources = {r.id: r for r in auction.resources}
         self.use: dict[tuple[str, int], float] = defaultdict(float)
         self.group_winner: dict[str, str] = {}
+        self.accepted_children: dict[str, list[str]] = defaultdict(list)  # parent → accepted children, sorted
         for bid_id, kw in self.accepted.items():
             bid = self.bids[bid_id]
+            if bid.parent is not None:
+                self.accepted_children[bid.parent].append(bid_id)
             if bid.resource is not None:
                 for t in bid.blocks:
                     self.use[(bid.resource, t)] += kw
@@ -225,7 +234,7 @@ def _explain_one(ctx: _Context, bid: Bid, rejected: dict[str, RejectedBid]) -> E
                            **base)
     price = bid.price_yen_per_kw_h
     if accepted > TOL_KW and value is not None and price > value + TOL_PRICE:  # held at its minimum
-        children = sorted(b.id for b in ctx.auction.bids if b.parent == bid.id and b.id in ctx.accepted)
+        children = sorted(ctx.accepted_children.get(bid.id, ()))
         why = f"; it is the parent (起動供出) of accepted {', '.join(children)}" if children else ""
         return Explanation(reason="ABOVE_MARGINAL_PRICE", marginal_yen_per_kw_h=value, related=children,
                            text=f"price {price:g} is above the marginal price {_price_text(value)}: accepted only at "

@@ -110,6 +110,8 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
     upper = np.array(lp.col_upper_)
     cuts = Cuts()
     for _round in range(rounds + 1):
+        if deadline is not None:  # the LP itself may take longer than the budget on the largest auctions
+            highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break

@@ -20,6 +20,7 @@ then Gomory cuts from the root tableau (`solvers/cuts.py`) and a large-neighbour
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import os
@@ -46,6 +47,8 @@ from solvers.highs import (
     violation,
 )
 from solvers.lns import ColumnTags, ConcurrentSearch, NeighbourhoodSearch
+
+log = logging.getLogger("dkw.solvers.fast")
 
 #: The start's polishing (`polish_by_splitting`) may take this share of the time left, at most HEURISTIC_MAX_S,
 #: and solves its pieces to this gap (it only looks for a good incumbent; the proof is the full model's).
@@ -180,10 +183,23 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
     search = None
     lp_bound = None
     summaries: list[str] = []
+    big = len(sub.cols) >= PARALLEL_MIN_COLS
+    phase = time.time()
+
+    def phase_done(what: str) -> None:
+        """One line per step on big components (logger dkw.solvers.fast): where a clearing's time goes."""
+        nonlocal phase
+        if big:
+            log.info("component of %d columns, %d integers: %s in %.1f s", len(sub.cols), sub.num_int, what,
+                     time.time() - phase)
+        phase = time.time()
+
     if options.warm_start and sub.num_int:
         if deadline is not None:
             settings["time_limit"] = max(0.01, deadline - time.time())
         candidates = lp_rounding_starts(sub, settings)
+        lp_seconds = time.time() - phase
+        phase_done("LP relaxation and roundings")
         lp = candidates.pop() if candidates else None  # (values, objective) of the LP relaxation
         lp_x, lp_bound = (lp if lp is not None else (None, None))
         if sub.block_tying is not None and sub.block_tying.any():
@@ -192,6 +208,7 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             # the candidate with the block-tying columns rounded up first: it is the one that polishes well on national auctions
             polished = [polish_by_splitting(sub, c, sub.block_tying, settings, polish_until) for c in reversed(candidates)]
             candidates = [c for c in candidates[:1] + polished if c is not None]
+            phase_done("start polished block by block")
         for candidate in candidates:
             if sub.start is None or sub.col_cost @ candidate < sub.col_cost @ sub.start:
                 sub.start = candidate
@@ -204,8 +221,10 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             search = ConcurrentSearch(sub, sub.start, lp_x, sub.tags, settings,
                                       deadline if deadline is not None else math.inf, improved)
         try:
-            if CUT_ROUNDS and sub.num_int >= CUT_MIN_INTEGERS:
-                budget = CUT_SHARE * (deadline - time.time()) if deadline is not None else CUT_MAX_S
+            budget = CUT_SHARE * (deadline - time.time()) if deadline is not None else CUT_MAX_S
+            # a round re-solves an LP bigger than the relaxation (a slack column per row): when the
+            # relaxation and its two roundings alone took longer than the budget, no round would finish
+            if CUT_ROUNDS and sub.num_int >= CUT_MIN_INTEGERS and lp_seconds < min(CUT_MAX_S, budget):
                 cuts = gomory_rounds(sub, CUT_ROUNDS, CUT_MAX_PER_ROUND,
                                      time.time() + min(CUT_MAX_S, max(budget, 0.0)), threads=options.threads)
                 if cuts.bounds:
@@ -214,6 +233,7 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
                                  f"→ {lp_bound:,.0f}" if cuts.bounds else "Gomory cuts: the LP did not solve")
                 if sub.start is not None and on_incumbent is not None:
                     on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
+                phase_done(summaries[-1])
         except BaseException:
             if search is not None:
                 search.finish()
@@ -225,12 +245,15 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             sub.start = sequential.run(time.time() + min(LNS_MAX_S, max(budget, 0.0)), improved,
                                        stop=None if cancel is None else cancel.is_set)
             summaries.append(sequential.stats.summary())
+            phase_done(summaries[-1])
     if search is None:
         solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
     else:
         solved = _branch_and_bound_beside(search, sub, options, deadline, on_event, price, cuts)
         if search.stats is not None:
             summaries.append(search.stats.summary() + " beside branch-and-bound")
+    phase_done(f"branch-and-bound ({solved.nodes} nodes, {solved.status}) and pricing "
+               f"({solved.pricing_seconds:.1f} s)")
     # the LP relaxation and the LP with the cuts are proven bounds too; branch-and-bound stopped by the
     # limit may not have got back up to them (or, on the largest auctions, not even through its root)
     proven = [b for b in ([lp_bound] + (cuts.bounds if cuts is not None else [])) if b is not None]
