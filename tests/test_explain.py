@@ -131,3 +131,24 @@ def test_dkw_explain(tmp_path: Path, capsys) -> None:
     out.write_text("{not json")
     assert main(["explain", str(out)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_value_figures_are_held_to_their_work_limit() -> None:
+    """Each `value_yen_per_kw_h` is an LP re-solve of the whole auction: `max_value_work` (LP columns in
+    all) caps how many are computed, so a national auction's explanations stay a small part of its clearing."""
+    from clearing.explain import ExplainOptions, explain
+    from clearing.fixed_lp import build_fixed_lp
+
+    auction = load_auction_file(CASES_DIR / "10-national-dense.json")
+    result = clear_and_verify(auction, explain_options=False)
+    doc = result.to_document()
+    rejected = {r.bid for r in result.rejected_bids}
+    columns = build_fixed_lp(auction, {a["bid"] for a in doc["awards"]}, rejected).highs.getNumCol()
+
+    def valued(options: ExplainOptions) -> int:
+        return sum(e.value_yen_per_kw_h is not None for e in explain(auction, doc, result.rejected_bids, options))
+
+    unlimited = valued(ExplainOptions(max_value_work=None))
+    assert unlimited > 3
+    assert valued(ExplainOptions(max_value_work=3 * columns)) == 3
+    assert valued(ExplainOptions(max_value_work=None, max_value_bids=2)) == 2
