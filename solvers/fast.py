@@ -395,6 +395,9 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, opt
     started = time.perf_counter() if started is None else started
     deadline = time.time() + options.time_limit_s if options.time_limit_s is not None else None
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if multiprocessing.current_process().daemon:
+        # a daemonic process (the server's solver workers) may not start processes: no pool, no search beside
+        workers = 1
     big = [s for s in subs if len(s.cols) >= PARALLEL_MIN_COLS]
     results: dict[int, ProblemSolution] = {}
     done = 0

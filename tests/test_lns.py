@@ -142,3 +142,34 @@ def test_branch_and_bound_beside_the_search_proves_the_optimum(name: str, monkey
     assert solved.objective == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6, abs=1.0)  # tie-break terms
     assert solved.bound <= solved.objective * (1 + 1e-9)
     assert solved.row_dual is not None and np.isfinite(solved.row_dual).all()
+
+
+def _clear_in_daemon(out) -> None:
+    fast.LNS_MIN_INTEGERS = 1  # the search on every component, as on a national auction's big one
+    result = clear_and_verify(load_auction_file(CASES_DIR / "10-national-dense.json"), SolveOptions())
+    out.put((result.status, result.objective_yen, result.solver.termination))
+
+
+def test_a_daemonic_worker_clears_without_starting_processes() -> None:
+    """The server's solver workers are daemonic processes, which may not start processes of their own:
+    there the search runs before branch-and-bound instead of beside it, and the clearing still succeeds."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    worker = ctx.Process(target=_clear_in_daemon, args=(out,), daemon=True)
+    worker.start()
+    import queue
+
+    answer = None
+    deadline = time.time() + 240
+    while answer is None and time.time() < deadline:
+        try:
+            answer = out.get(timeout=1.0)
+        except queue.Empty:
+            assert worker.is_alive(), "the clearing failed in the daemonic worker"
+    worker.join(timeout=30)
+    status, objective, termination = answer
+    assert status == "OPTIMAL", termination
+    assert objective == pytest.approx(EXPECTED["10-national-dense"]["objective_yen"], rel=1e-6)
+    assert "neighbourhood search" in termination and "beside branch-and-bound" not in termination
