@@ -15,7 +15,10 @@ Components big enough to matter are solved in parallel processes (spawned, so a 
 the gRPC server is safe); small ones inline, smallest first. MIP starts: the caller's (a merit-order
 greedy, `clearing/warmstart.py`) and, here, LP roundings polished block by block; on big components
 then Gomory cuts from the root tableau (`solvers/cuts.py`) and a large-neighbourhood search
-(`solvers/lns.py`) before branch-and-bound (issue 13; figures in docs/performance.md).
+(`solvers/lns.py`): in a process of its own beside branch-and-bound when a core is spare (the one big
+component of a national auction, solved in the main process), else before it (issue 13; figures in
+docs/performance.md). Daemonic processes (the server's solver workers) start no processes: no pool and
+no search beside branch-and-bound there.
 """
 
 from __future__ import annotations
