@@ -171,7 +171,7 @@ def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True, on_event: MipEvents | None = None,
                     deadline: float | None = None,
-                    on_incumbent: Callable[[float, float | None], None] | None = None,
+                    on_incumbent: Callable[[float | None, float | None], None] | None = None,
                     spare_core: bool = False) -> ProblemSolution:
     """Solve one component to the requested gap from the best start found, then (if `price`) the LP with
     its integers fixed. Big components (CUT_MIN_INTEGERS, LNS_MIN_INTEGERS) first get Gomory cut rounds
@@ -205,6 +205,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         phase_done("LP relaxation and roundings")
         lp = candidates.pop() if candidates else None  # (values, objective) of the LP relaxation
         lp_x, lp_bound = (lp if lp is not None else (None, None))
+        if lp_bound is not None and on_incumbent is not None:  # the bound now, not after the polishing
+            on_incumbent(None if sub.start is None else float(sub.col_cost @ sub.start), lp_bound)
         if sub.block_tying is not None and sub.block_tying.any():
             budget = HEURISTIC_SHARE * (deadline - time.time()) if deadline is not None else HEURISTIC_MAX_S
             polish_until = time.time() + min(HEURISTIC_MAX_S, max(budget, 0.0))
@@ -433,8 +435,8 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, num_rows: int, opt
             report()
         return update
 
-    def component_incumbent(pos: int) -> Callable[[float, float | None], None]:
-        def update(objective: float, bound: float | None) -> None:
+    def component_incumbent(pos: int) -> Callable[[float | None, float | None], None]:
+        def update(objective: float | None, bound: float | None) -> None:
             component_progress(pos)(Progress("solving", incumbent=objective, bound=bound))
         return update
 
