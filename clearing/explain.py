@@ -131,7 +131,7 @@ class _Context:
         self.resources = {r.id: r for r in auction.resources}
         self.use: dict[tuple[str, int], float] = defaultdict(float)
         self.group_winner: dict[str, str] = {}
-        self.accepted_children: dict[str, list[str]] = defaultdict(list)  # parent → accepted children, sorted
+        self.accepted_children: dict[str, list[str]] = defaultdict(list)  # parent → its accepted children
         for bid_id, kw in self.accepted.items():
             bid = self.bids[bid_id]
             if bid.parent is not None:

@@ -233,7 +233,7 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
                 cuts = gomory_rounds(sub, CUT_ROUNDS, CUT_MAX_PER_ROUND,
                                      time.time() + min(CUT_MAX_S, max(budget, 0.0)), threads=options.threads)
                 if cuts.bounds:
-                    lp_bound = max(cuts.bounds)
+                    lp_bound = max(cuts.bounds + ([lp_bound] if lp_bound is not None else []))
                 summaries.append(f"{len(cuts)} Gomory cuts in {cuts.seconds:.0f} s, LP bound {cuts.bounds[0]:,.0f} "
                                  f"→ {lp_bound:,.0f}" if cuts.bounds else "Gomory cuts: the LP did not solve")
                 if sub.start is not None and on_incumbent is not None:
@@ -259,11 +259,10 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             summaries.append(search.stats.summary() + " beside branch-and-bound")
     phase_done(f"branch-and-bound ({solved.nodes} nodes, {solved.status}) and pricing "
                f"({solved.pricing_seconds:.1f} s)")
-    # the LP relaxation and the LP with the cuts are proven bounds too; branch-and-bound stopped by the
-    # limit may not have got back up to them (or, on the largest auctions, not even through its root)
-    proven = [b for b in ([lp_bound] + (cuts.bounds if cuts is not None else [])) if b is not None]
-    if proven and solved.status != "OPTIMAL":
-        solved.bound = max(proven) if solved.bound is None else max(solved.bound, max(proven))
+    # lp_bound (the LP relaxation's, raised by the cut rounds) is proven too; branch-and-bound stopped by the
+    # limit may not have got back up to it (or, on the largest auctions, not even through its root)
+    if lp_bound is not None and solved.status != "OPTIMAL":
+        solved.bound = lp_bound if solved.bound is None else max(solved.bound, lp_bound)
     if summaries:
         solved.message = "; ".join([solved.message] + summaries)
     return solved
