@@ -244,9 +244,11 @@ def _explain_one(ctx: _Context, bid: Bid, rejected: dict[str, RejectedBid]) -> E
                            text=f"the marginal bid: {accepted:g} of {bid.kw:g} kW were needed at its price {price:g}",
                            **base)
     first_kw = None
-    if ctx.lp is not None and bid.id in ctx.lp.free_bids and (ctx.values_left is None or ctx.values_left > 0):
-        first_kw = ctx.lp.first_kw_cost(bid.id)
-        ctx.values_left = None if ctx.values_left is None else ctx.values_left - 1
+    if ctx.lp is not None and bid.id in ctx.lp.free_bids:
+        first_kw = ctx.lp.from_basis(bid.id)  # most bids: read off the optimal basis, no re-solve
+        if first_kw is None and (ctx.values_left is None or ctx.values_left > 0):
+            first_kw = ctx.lp.resolved_first_kw_cost(bid.id)
+            ctx.values_left = None if ctx.values_left is None else ctx.values_left - 1
     # exact: its first kW would raise the cost by first_kw, so it is worth price − that per kW·h
     worth = round(price - first_kw / (ctx.hours * len(bid.blocks)), 6) if first_kw is not None else None
     worth_text = (f"; a kW of it is worth {_price_text(worth)} yen/kW·h here (its first kW would raise the cost by "

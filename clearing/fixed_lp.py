@@ -28,7 +28,7 @@ re-solved from the optimal basis.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,9 @@ class FixedLP:
     objective_yen: float | None = None  # v(R): the LP's value, without start-up costs
     bid_column: dict[str, int] = field(default_factory=dict)
     free_bids: set[str] = field(default_factory=set)  # bids whose quantity the LP may still choose from 0
+    #: per column, read off the optimal basis once (`first_kw_cost`): value, reduced cost, nonbasic at its
+    #: lower bound, and how far HiGHS's ranging lets its bound rise with the basis still optimal
+    _basis_view: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def hours(self) -> float:
@@ -76,11 +79,53 @@ class FixedLP:
         h.changeRowBounds(row, base, INF)  # the next run starts from this (dual feasible) basis
         return value
 
-    def first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
+    def first_kw_cost(self, bid_id: str, kw: float = 1.0, resolve: bool = True) -> float | None:
         """How much more the LP costs with at least `kw` of a bid it may choose freely (yen; None if it
-        cannot take that much). Its own cost included: 0 means the bid is worth its price."""
+        cannot take that much). Its own cost included: 0 means the bid is worth its price.
+
+        Read off the optimal basis where it shows the answer (`from_basis`), else (if `resolve`) by a
+        re-solve with the bid's lower bound at `kw`; None when neither is allowed or possible."""
+        known = self.from_basis(bid_id, kw)
+        if known is not None or not resolve:
+            return known
+        return self.resolved_first_kw_cost(bid_id, kw)
+
+    def from_basis(self, bid_id: str, kw: float = 1.0) -> float | None:
+        """`first_kw_cost` without a re-solve, where LP theory gives it exactly, else None:
+
+        - the LP already takes at least `kw` of the bid: forcing `kw` in cuts off nothing, so 0;
+        - its column is at 0 and nonbasic, and ranging shows its value can rise to `kw` with the basis still
+          primal feasible (bounds do not touch dual feasibility, so the basis stays optimal): the cost
+          rises at the column's reduced cost all the way, so reduced cost × `kw`.
+
+        The view is taken once, before any re-solve moves the LP off its optimum (re-solves restore the
+        bounds but not the solution)."""
         import highspy
 
+        if self.objective_yen is None:
+            return None
+        if self._basis_view is None:
+            h = self.highs
+            solution = h.getSolution()
+            at_lower = np.array([s == highspy.HighsBasisStatus.kLower for s in h.getBasis().col_status])
+            status, ranging = h.getRanging()
+            room = np.asarray(ranging.col_bound_up.value_, dtype=float) \
+                if status == highspy.HighsStatus.kOk and ranging.valid else np.zeros(len(at_lower))
+            self._basis_view = (np.asarray(solution.col_value), np.asarray(solution.col_dual), at_lower, room)
+        value, reduced_cost, at_lower, room = self._basis_view
+        j = self.bid_column[bid_id]
+        if value[j] >= kw - RANGE_SLACK_KW:
+            return 0.0
+        if at_lower[j] and abs(value[j]) <= RANGE_SLACK_KW and room[j] >= kw - RANGE_SLACK_KW:
+            return float(reduced_cost[j]) * kw
+        return None
+
+    def resolved_first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
+        """`first_kw_cost` by its definition: a re-solve with the bid's lower bound at `kw`."""
+        import highspy
+
+        if self._basis_view is None:
+            self.from_basis(bid_id, kw)  # the basis view is taken before the first re-solve
         h, j = self.highs, self.bid_column[bid_id]
         lp = h.getLp()
         upper = lp.col_upper_[j]
@@ -162,18 +207,30 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
     hours = auction.block_minutes / 60.0
     bids = [b for b in auction.bids if b.id not in left_out]
     has_children = {b.parent for b in bids if b.parent is not None}
-    cost: list[float] = []
-    lo: list[float] = []
-    hi: list[float] = []
-    rows: dict[object, dict[int, float]] = defaultdict(dict)  # row key → {column: coefficient}
-    row_lo: dict[object, float] = {}
-    row_hi: dict[object, float] = {}
+    # columns and the matrix's entries in compact arrays (at 200,000 bids a dict of rows of dicts of
+    # columns, and a list of entry tuples, peaked at 2.3 GB): a row exists only where it has a bound
+    cost, lo, hi = array("d"), array("d"), array("d")
+    entry_col, entry_row, entry_value = array("i"), array("i"), array("d")
+    row_index: dict[object, int] = {}
+    row_lo, row_hi = array("d"), array("d")
+
+    def row(key: object, lower: float, upper: float) -> None:
+        row_index[key] = len(row_lo)
+        row_lo.append(lower)
+        row_hi.append(upper)
 
     def column(c: float, lower: float, upper: float) -> int:
         cost.append(c)
         lo.append(lower)
         hi.append(upper)
         return len(cost) - 1
+
+    def entry(key: object, j: int, value: float) -> None:
+        i = row_index.get(key)
+        if i is not None:
+            entry_col.append(j)
+            entry_row.append(i)
+            entry_value.append(value)
 
     by_id = {b.id: b for b in auction.bids}
 
@@ -189,8 +246,23 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
     keys = balance_keys(auction)
     requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
     for key in keys:
-        row_lo[("bal", key)] = requirement.get(key, 0.0)
-        row_hi[("bal", key)] = INF
+        row(("bal", key), requirement.get(key, 0.0), INF)
+    for r in auction.resources:
+        if r.capacity_kw_by_block is not None:
+            for t in range(auction.blocks):
+                row(("res", r.id, t), -INF, r.capacity_kw_by_block[t])
+    caps = {(r.area, r.product, r.block): r.max_import_kw for r in auction.requirements if r.max_import_kw is not None}
+    for key, cap in caps.items():
+        row(("imp", key), -INF, cap)
+    for line in auction.lines:
+        for direction in Direction:
+            by_block = line.forward_kw_by_block if direction is Direction.FORWARD else line.backward_kw_by_block
+            for t in range(auction.blocks):
+                if by_block[t] > 0:
+                    row(("line", line.id, direction.value, t), -INF, by_block[t])
+    for interface in auction.interfaces:
+        for t in range(auction.blocks):
+            row(("ifc", interface.id, t), -INF, interface.limit_kw)
 
     bid_column: dict[str, int] = {}
     free: set[str] = set()
@@ -210,76 +282,57 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
             free.add(bid.id)
         for p in bid.products:
             for t in bid.blocks:
-                key = (bid.area, p, t)
-                if ("bal", key) in row_lo:
-                    rows[("bal", key)][j] = 1.0
+                entry(("bal", (bid.area, p, t)), j, 1.0)
         if bid.resource is not None:
             for t in bid.blocks:
-                rows[("res", bid.resource, t)][j] = 1.0
-    for r in auction.resources:
-        if r.capacity_kw_by_block is not None:
-            for t in range(auction.blocks):
-                row_lo[("res", r.id, t)] = -INF
-                row_hi[("res", r.id, t)] = r.capacity_kw_by_block[t]
-
-    caps = {(r.area, r.product, r.block): r.max_import_kw for r in auction.requirements if r.max_import_kw is not None}
-    for key, cap in caps.items():
-        row_lo[("imp", key)] = -INF
-        row_hi[("imp", key)] = cap
+                entry(("res", bid.resource, t), j, 1.0)
     for line in auction.lines:
         for direction in Direction:
             by_block = line.forward_kw_by_block if direction is Direction.FORWARD else line.backward_kw_by_block
             src, dst = (line.from_area, line.to_area) if direction is Direction.FORWARD else (line.to_area, line.from_area)
+            members = [i.id for i in auction.interfaces
+                       if any(m.line == line.id and m.direction is direction for m in i.members)]
             for t in range(auction.blocks):
                 if by_block[t] <= 0:
                     continue
-                row_lo[("line", line.id, direction.value, t)] = -INF
-                row_hi[("line", line.id, direction.value, t)] = by_block[t]
                 for p in auction.products:
                     if p not in line.products:
                         continue
                     j = column(0.0, 0.0, by_block[t])
-                    rows[("line", line.id, direction.value, t)][j] = 1.0
-                    rows[("bal", (dst, p, t))][j] = 1.0
-                    rows[("bal", (src, p, t))][j] = -1.0
-                    if (dst, p, t) in caps:
-                        rows[("imp", (dst, p, t))][j] = 1.0
-                    if (src, p, t) in caps:
-                        rows[("imp", (src, p, t))][j] = -1.0
-                    for interface in auction.interfaces:
-                        if any(m.line == line.id and m.direction is direction for m in interface.members):
-                            rows[("ifc", interface.id, t)][j] = 1.0
-    for interface in auction.interfaces:
-        for t in range(auction.blocks):
-            row_lo[("ifc", interface.id, t)] = -INF
-            row_hi[("ifc", interface.id, t)] = interface.limit_kw
+                    entry(("line", line.id, direction.value, t), j, 1.0)
+                    entry(("bal", (dst, p, t)), j, 1.0)
+                    entry(("bal", (src, p, t)), j, -1.0)
+                    entry(("imp", (dst, p, t)), j, 1.0)
+                    entry(("imp", (src, p, t)), j, -1.0)
+                    for interface_id in members:
+                        entry(("ifc", interface_id, t), j, 1.0)
     shortfall_cost = auction.shortfall_price_yen_per_kw_h * hours
     for key in keys:
-        j = column(shortfall_cost, 0.0, INF)
-        rows[("bal", key)][j] = 1.0
+        entry(("bal", key), column(shortfall_cost, 0.0, INF), 1.0)
 
-    row_keys = list(row_lo)
     h = new_highs()  # without the banner HiGHS prints on stdout at its first instance
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", 0)
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(cost), len(row_keys)
+    lp.num_col_, lp.num_row_ = len(cost), len(row_lo)
     lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array(cost), np.array(lo), np.array(hi)
-    lp.row_lower_ = np.array([row_lo[k] for k in row_keys], dtype=float)
-    lp.row_upper_ = np.array([row_hi[k] for k in row_keys], dtype=float)
-    entries = [(j, i, v) for i, k in enumerate(row_keys) for j, v in rows.get(k, {}).items()]
-    entries.sort()
-    starts = np.zeros(len(cost) + 1, dtype=np.int32)
-    for j, _, _ in entries:
-        starts[j + 1] += 1
+    lp.row_lower_, lp.row_upper_ = np.array(row_lo), np.array(row_hi)
+    # column-wise, rows ascending within a column; an entry given twice counts once (the last one)
+    cols = np.frombuffer(entry_col, dtype=np.int32).astype(np.int64)
+    rows_of = np.frombuffer(entry_row, dtype=np.int32).astype(np.int64)
+    values = np.frombuffer(entry_value, dtype=np.float64)
+    flat = cols * max(1, len(row_lo)) + rows_of
+    order = np.argsort(flat, kind="stable")
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = flat[order][1:] != flat[order][:-1]
+    order = order[last]
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.cumsum(starts).astype(np.int32)
-    lp.a_matrix_.index_ = np.array([i for _, i, _ in entries], dtype=np.int32)
-    lp.a_matrix_.value_ = np.array([v for _, _, v in entries], dtype=float)
+    lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(np.bincount(cols[order], minlength=len(cost))))).astype(np.int32)
+    lp.a_matrix_.index_ = rows_of[order].astype(np.int32)
+    lp.a_matrix_.value_ = values[order].copy()
     h.passModel(lp)
     h.run()
-    position = {k: i for i, k in enumerate(row_keys)}
-    out = FixedLP(auction, h, {key: position[("bal", key)] for key in keys},
+    out = FixedLP(auction, h, {key: row_index[("bal", key)] for key in keys},
                   {k: requirement[k] for k in keys if k in requirement}, bid_column=bid_column, free_bids=free)
     status = h.getModelStatus()
     out.status = h.modelStatusToString(status)

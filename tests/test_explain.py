@@ -133,11 +133,36 @@ def test_dkw_explain(tmp_path: Path, capsys) -> None:
     assert "not valid JSON" in capsys.readouterr().err
 
 
-def test_value_figures_are_held_to_their_work_limit() -> None:
-    """Each `value_yen_per_kw_h` is an LP re-solve of the whole auction: `max_value_work` (LP columns in
-    all) caps how many are computed, so a national auction's explanations stay a small part of its clearing."""
-    from clearing.explain import ExplainOptions, explain
+@pytest.mark.parametrize("name", ["08-national-3h", "09-national-30min", "10-national-dense", "11-cap-dc-interface",
+                                  "04-startup-linked"])
+def test_first_kw_costs_read_off_the_basis_equal_the_re_solves(name: str) -> None:
+    """`value_yen_per_kw_h` is read off the fixed-integer LP's optimal basis where LP theory gives it (the
+    column at 0 and nonbasic, its bound ranging covering the first kW: reduced cost × 1 kW; or the LP
+    already taking the kW: 0). Each such figure must equal the re-solve by its definition."""
     from clearing.fixed_lp import build_fixed_lp
+
+    auction = load_auction_file(CASES_DIR / f"{name}.json")
+    result = clear_and_verify(auction, explain_options=False)
+    accepted = {a.bid for a in result.awards}
+    rejected = {r.bid for r in result.rejected_bids}
+    read, resolved = build_fixed_lp(auction, accepted, rejected), build_fixed_lp(auction, accepted, rejected)
+    from_basis = 0
+    for bid_id in sorted(read.free_bids):
+        figure = read.from_basis(bid_id)
+        truth = resolved.resolved_first_kw_cost(bid_id)
+        if figure is not None:
+            from_basis += 1
+            assert truth is not None and figure == pytest.approx(truth, rel=1e-9, abs=1e-6), (bid_id, figure, truth)
+            assert read.first_kw_cost(bid_id) == figure
+    assert from_basis >= len(read.free_bids) // 2  # the point of it: most need no re-solve
+
+
+def test_value_re_solves_are_held_to_their_work_limit(monkeypatch) -> None:
+    """Where the basis does not show a bid's first-kW cost, it takes an LP re-solve of the whole auction:
+    `max_value_work` (LP columns in all) and `max_value_bids` cap how many, so a national auction's
+    explanations stay a small part of its clearing."""
+    from clearing.explain import ExplainOptions, explain
+    from clearing.fixed_lp import FixedLP, build_fixed_lp
 
     auction = load_auction_file(CASES_DIR / "10-national-dense.json")
     result = clear_and_verify(auction, explain_options=False)
@@ -148,7 +173,9 @@ def test_value_figures_are_held_to_their_work_limit() -> None:
     def valued(options: ExplainOptions) -> int:
         return sum(e.value_yen_per_kw_h is not None for e in explain(auction, doc, result.rejected_bids, options))
 
-    unlimited = valued(ExplainOptions(max_value_work=None))
-    assert unlimited > 3
+    from_basis = valued(ExplainOptions(max_value_work=0))
+    assert from_basis > 3  # no re-solve allowed: these came off the basis
+    monkeypatch.setattr(FixedLP, "from_basis", lambda self, bid_id, kw=1.0: None)  # every figure a re-solve
+    assert valued(ExplainOptions(max_value_work=None)) >= from_basis
     assert valued(ExplainOptions(max_value_work=3 * columns)) == 3
     assert valued(ExplainOptions(max_value_work=None, max_value_bids=2)) == 2
