@@ -286,6 +286,7 @@ def _branch_and_bound_beside(search: ConcurrentSearch, sub: ArrayProblem, option
         priced = price_point(sub, solved.x)
         if priced is not None:
             solved.row_dual, solved.x = priced
+            solved.objective = min(solved.objective, float(sub.col_cost @ solved.x))
         solved.pricing_seconds = time.perf_counter() - pricing_started
     return solved
 

@@ -260,6 +260,30 @@ def test_a_mip_start_highs_calls_optimal_at_zero_is_not_taken() -> None:
     assert [(a.bid, a.kw) for a in result.awards] == [("b1", 1000.0)]
 
 
+@pytest.mark.parametrize("seconds", [0.01, 0.05])
+def test_a_solve_stopped_in_presolve_keeps_a_feasible_point_at_its_own_cost(seconds: float) -> None:
+    """A component of the 200,000-bid bench document (2,594 columns, 1,140 binaries; tests/data), given its
+    greedy MIP start and a few hundredths of a second: HiGHS 1.16 stops in its presolve and hands back the
+    start with an objective below the start's cost. The old guard against that mismatch (meant for a false
+    "optimal") re-solved without the start, found nothing in the time left, and the whole 200,000-bid
+    clearing ended TIME_LIMIT_NO_SOLUTION with every award lost. A stopped solve must come back with a
+    feasible point, reported at its own cost, and priced."""
+    from solvers.highs import run_problem
+
+    data = np.load(Path(__file__).parent / "data" / "component-stopped-in-presolve.npz")
+    n, m = len(data["col_cost"]), len(data["row_lower"])
+    sub = ArrayProblem(np.arange(n), np.arange(m), data["col_cost"], data["col_lower"], data["col_upper"],
+                       data["integrality"], data["row_lower"], data["row_upper"], data["a_start"], data["a_index"],
+                       data["a_value"])
+    sub.start = data["start"]
+    solved = run_problem(sub, SolveOptions(), deadline=time.time() + seconds)
+    assert solved.status in ("TIME_LIMIT_FEASIBLE", "OPTIMAL")
+    assert solved.x is not None and violation(sub, solved.x) <= 1e-6
+    assert solved.objective == pytest.approx(float(sub.col_cost @ solved.x), rel=1e-9)
+    assert solved.objective <= float(sub.col_cost @ sub.start) + 1e-6
+    assert solved.row_dual is not None  # priced like any other incumbent
+
+
 def test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes(monkeypatch) -> None:
     """A cancel while big components are solved in pool processes stops them at HiGHS's next callback and
     keeps each one's incumbent: the clearing ends CANCELLED with a complete, feasible point (it used to
