@@ -61,6 +61,8 @@ class FixedLP:
     #: per column, read off the optimal basis once (`first_kw_cost`): value, reduced cost, nonbasic at its
     #: lower bound, and how far HiGHS's ranging lets its bound rise with the basis still optimal
     _basis_view: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: a re-solve restored its bound but left HiGHS's solution at the changed LP's optimum
+    _moved: bool = False
 
     @property
     def hours(self) -> float:
@@ -77,6 +79,7 @@ class FixedLP:
         ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         value = h.getInfo().objective_function_value if ok else None
         h.changeRowBounds(row, base, INF)  # the next run starts from this (dual feasible) basis
+        self._moved = True
         return value
 
     def first_kw_cost(self, bid_id: str, kw: float = 1.0, resolve: bool = True) -> float | None:
@@ -98,14 +101,20 @@ class FixedLP:
           primal feasible (bounds do not touch dual feasibility, so the basis stays optimal): the cost
           rises at the column's reduced cost all the way, so reduced cost × `kw`.
 
-        The view is taken once, before any re-solve moves the LP off its optimum (re-solves restore the
-        bounds but not the solution)."""
+        The view is taken once, from an optimum of this LP: after a re-solve (which restores the bounds but
+        leaves the solution of the changed LP) it is solved again first. Both rules hold at any optimal
+        basis, so which one HiGHS lands on does not matter."""
         import highspy
 
         if self.objective_yen is None:
             return None
         if self._basis_view is None:
             h = self.highs
+            if self._moved:
+                h.run()
+                self._moved = False
+                if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                    return None
             solution = h.getSolution()
             at_lower = np.array([s == highspy.HighsBasisStatus.kLower for s in h.getBasis().col_status])
             status, ranging = h.getRanging()
@@ -124,8 +133,6 @@ class FixedLP:
         """`first_kw_cost` by its definition: a re-solve with the bid's lower bound at `kw`."""
         import highspy
 
-        if self._basis_view is None:
-            self.from_basis(bid_id, kw)  # the basis view is taken before the first re-solve
         h, j = self.highs, self.bid_column[bid_id]
         lp = h.getLp()
         upper = lp.col_upper_[j]
@@ -134,6 +141,7 @@ class FixedLP:
         ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         value = h.getInfo().objective_function_value if ok else None
         h.changeColBounds(j, 0.0, upper)
+        self._moved = True
         if value is None or self.objective_yen is None:
             return None
         return value - self.objective_yen
@@ -247,10 +255,14 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
     requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
     for key in keys:
         row(("bal", key), requirement.get(key, 0.0), INF)
+    # a resource's row in a block no bid of it covers would be empty (at 200,000 bids 2.4M of 2.6M rows,
+    # which took HiGHS 1.5 GB): only the blocks its bids cover, and any impossible (negative) capacity
+    covered = {(b.resource, t) for b in bids if b.resource is not None for t in b.blocks}
     for r in auction.resources:
         if r.capacity_kw_by_block is not None:
             for t in range(auction.blocks):
-                row(("res", r.id, t), -INF, r.capacity_kw_by_block[t])
+                if (r.id, t) in covered or r.capacity_kw_by_block[t] < 0:
+                    row(("res", r.id, t), -INF, r.capacity_kw_by_block[t])
     caps = {(r.area, r.product, r.block): r.max_import_kw for r in auction.requirements if r.max_import_kw is not None}
     for key, cap in caps.items():
         row(("imp", key), -INF, cap)
