@@ -67,6 +67,11 @@ HEURISTIC_OPTIONS = ("output_flag", "random_seed", "threads")
 #: than it could help), for LNS_SHARE of the time left after the start (at most LNS_MAX_S; it stops sooner
 #: when it stalls).
 LNS_MIN_INTEGERS = 2500
+#: ... and at most this many: beyond, the search's own copy of the component costs more memory than its
+#: improvements are worth (200,000 bids, 158,936 binaries: 1.3-1.5 GB for the search process, 2 of 17
+#: sub-MILPs improving in 105 s; docs/performance.md); nor with less than LNS_MIN_LEFT_S left.
+LNS_MAX_INTEGERS = 100_000
+LNS_MIN_LEFT_S = 10.0
 LNS_SHARE = 0.4
 LNS_MAX_S = 120.0
 #: Rounds of Gomory mixed-integer cuts (solvers/cuts.py) handed to HiGHS with the MIP, on components with at
@@ -219,7 +224,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
                 sub.start = candidate
         if sub.start is not None and on_incumbent is not None:
             on_incumbent(float(sub.col_cost @ sub.start), lp_bound)
-        run_search = sub.start is not None and sub.num_int >= LNS_MIN_INTEGERS
+        run_search = sub.start is not None and LNS_MIN_INTEGERS <= sub.num_int <= LNS_MAX_INTEGERS \
+            and (deadline is None or deadline - time.time() >= LNS_MIN_LEFT_S)
         improved = None if on_incumbent is None else lambda obj: on_incumbent(obj, lp_bound)
         if run_search and spare_core and options.threads != 1:
             # from now until the end, beside the cuts and the branch-and-bound of this process

@@ -125,6 +125,20 @@ def test_a_time_limited_national_clearing_ends_within_its_limit() -> None:
     assert result.solver.total_seconds <= 6 * 1.15  # before: 7.6 s
 
 
+def test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left(monkeypatch) -> None:
+    """The search keeps a second copy of its component (1.3-1.5 GB at 200,000 bids, for little gain), so
+    none above LNS_MAX_INTEGERS binaries, and none with less than LNS_MIN_LEFT_S left."""
+    monkeypatch.setattr(fast, "LNS_MIN_INTEGERS", 1)
+    auction = load_auction_file(CASES_DIR / "10-national-dense.json")
+    searched = clear_and_verify(auction, SolveOptions())
+    assert "neighbourhood search" in searched.solver.termination
+    monkeypatch.setattr(fast, "LNS_MAX_INTEGERS", 0)
+    assert "neighbourhood search" not in clear_and_verify(auction, SolveOptions()).solver.termination
+    monkeypatch.setattr(fast, "LNS_MAX_INTEGERS", 10**9)
+    monkeypatch.setattr(fast, "LNS_MIN_LEFT_S", 10**6)
+    assert "neighbourhood search" not in clear_and_verify(auction, SolveOptions()).solver.termination
+
+
 def test_search_stops_when_the_clearing_is_cancelled() -> None:
     mm, problem = whole_problem("10-national-dense")
     start = greedy_start(mm)
