@@ -18,13 +18,11 @@ from clearing.formulation import Formulation
 from clearing.matrix import MatrixModel, to_matrix
 from clearing.reduce import always_full_bids
 from clearing.warmstart import greedy_start
-from solvers.api import ProgressCallback, Solution, SolveOptions
+from solvers.api import START_TOLERANCE, ProgressCallback, Solution, SolveOptions
 
 if TYPE_CHECKING:
     from solvers.lns import ColumnTags
 
-#: A start violating a row or bound by more than this is not handed to HiGHS.
-START_TOLERANCE = 1e-6
 
 
 def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,

@@ -58,7 +58,7 @@ class FixedLP:
     objective_yen: float | None = None  # v(R): the LP's value, without start-up costs
     bid_column: dict[str, int] = field(default_factory=dict)
     free_bids: set[str] = field(default_factory=set)  # bids whose quantity the LP may still choose from 0
-    #: per column, read off the optimal basis once (`first_kw_cost`): value, reduced cost, nonbasic at its
+    #: per column, read off the optimal basis once (`from_basis`): value, reduced cost, nonbasic at its
     #: lower bound, and how far HiGHS's ranging lets its bound rise with the basis still optimal
     _basis_view: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     #: a re-solve restored its bound but left HiGHS's solution at the changed LP's optimum
@@ -82,16 +82,15 @@ class FixedLP:
         self._moved = True
         return value
 
-    def first_kw_cost(self, bid_id: str, kw: float = 1.0, resolve: bool = True) -> float | None:
+    def first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
         """How much more the LP costs with at least `kw` of a bid it may choose freely (yen; None if it
         cannot take that much). Its own cost included: 0 means the bid is worth its price.
 
-        Read off the optimal basis where it shows the answer (`from_basis`), else (if `resolve`) by a
-        re-solve with the bid's lower bound at `kw`; None when neither is allowed or possible."""
+        Read off the optimal basis where it shows the answer (`from_basis`), else by a re-solve with the
+        bid's lower bound at `kw` (`resolved_first_kw_cost`; the explanations call the two apart, to count
+        the re-solves against their budget)."""
         known = self.from_basis(bid_id, kw)
-        if known is not None or not resolve:
-            return known
-        return self.resolved_first_kw_cost(bid_id, kw)
+        return known if known is not None else self.resolved_first_kw_cost(bid_id, kw)
 
     def from_basis(self, bid_id: str, kw: float = 1.0) -> float | None:
         """`first_kw_cost` without a re-solve, where LP theory gives it exactly, else None:

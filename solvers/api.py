@@ -23,6 +23,9 @@ DEFAULT_MIP_REL_GAP = 1e-6
 #: at the limit it ends with the best incumbent and the best proven bound (TIME_LIMIT_FEASIBLE).
 DEFAULT_TIME_LIMIT_S = 300.0
 METHODS = ("fast", "straight")
+#: A MIP start violating a bound, a row or integrality by more than this is not a solution (it is not
+#: handed to HiGHS, nor kept when a solve stops before taking it in).
+START_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,10 @@ from typing import Any
 import highspy
 import numpy as np
 
-from solvers.api import Progress, ProgressCallback, SolveOptions, relative_gap
+from solvers.api import START_TOLERANCE, Progress, ProgressCallback, SolveOptions, relative_gap
 
 #: Progress from HiGHS's MIP callback at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
-#: A MIP start violating a bound, a row or integrality by more than this is not a solution.
-START_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -215,7 +213,6 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
     else:
         bound = objective if status == highspy.HighsModelStatus.kOptimal else None
-    name = status_name(status, has_solution, cancel is not None and cancel.is_set())
     nodes = max(int(info.mip_node_count), 0) if problem.num_int else 0
     message = highs.modelStatusToString(status)
     if has_solution:
@@ -243,9 +240,9 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         x = np.array(problem.start, dtype=float)
         has_solution, objective = True, float(problem.col_cost @ x)
         message += " (the MIP start: stopped before it was taken in)"
+    name = status_name(status, has_solution, cancel is not None and cancel.is_set())
     if not has_solution:
         return ProblemSolution(name, None, None, None, bound, seconds, nodes, message)
-    name = status_name(status, True, cancel is not None and cancel.is_set())
     row_dual = None
     pricing_seconds = 0.0
     if price:
