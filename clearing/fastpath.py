@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,9 +40,7 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
         block_tying = block_tying_columns(mm)
         tags = column_tags(mm)
     setup_seconds = time.perf_counter() - setup_started
-    if options.time_limit_s is not None:  # the reductions and the start count against the limit
-        options = replace(options, time_limit_s=max(0.01, options.time_limit_s - setup_seconds))
-    solution = solve_arrays(mm, options, progress, cancel, started, start=start, block_tying=block_tying,
+    solution = solve_arrays(mm, options.less_time(setup_seconds), progress, cancel, started, start=start, block_tying=block_tying,
                             tags=tags)
     solution.setup_seconds = setup_seconds
     return solution

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,6 +51,13 @@ class SolveOptions:
             raise ValueError(f"time limit {self.time_limit_s!r} must be a positive number of seconds")
         if not (0 <= self.mip_rel_gap < 1):
             raise ValueError(f"relative gap {self.mip_rel_gap!r} must be in [0, 1)")
+
+    def less_time(self, seconds: float) -> SolveOptions:
+        """These options with `seconds` less time (no limit stays none; at least HiGHS's 0.01 s): what a
+        back-end's own setup (reductions, MIP start, model compilation) spent counts against the limit."""
+        if self.time_limit_s is None:
+            return self
+        return replace(self, time_limit_s=max(0.01, self.time_limit_s - seconds))
 
     def highs_settings(self) -> dict[str, Any]:
         """These options as HiGHS option values (quiet, seeded; `highs_options` last, so they win)."""

@@ -25,7 +25,7 @@ def solve_straight(form: Formulation, options: SolveOptions, progress: ProgressC
         if progress:
             progress(Progress("pricing", time.perf_counter() - started))
 
-    res = run_problem(problem, options, on_event=events, cancel=cancel, on_pricing=pricing)
+    res = run_problem(problem, options.less_time(setup_seconds), on_event=events, cancel=cancel, on_pricing=pricing)
     bound = res.bound if res.bound is None or res.objective is None else min(res.bound, res.objective)
     outcome = SolveOutcome(res.status, res.objective, bound, relative_gap(res.objective, bound), res.seconds,
                            res.nodes, res.x is not None, res.message)
