@@ -111,18 +111,30 @@ def test_the_time_limit_covers_the_steps_after_the_solve() -> None:
     assert late == 0.01  # past the limit (a second solve for the 1 kW minimum): HiGHS's least
 
 
-def test_a_time_limited_national_clearing_ends_within_its_limit() -> None:
-    """End to end (prices and explanations included) a clearing that runs into its limit answers near it,
-    not the steps after the solve later (at 200,000 bids they used to add a minute to a 300 s limit)."""
+def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(monkeypatch) -> None:
+    """What the engine hands the back-end: the caller's limit less the time spent and the estimate of the
+    steps after the solve (prices, explanations); the result still reports the caller's limit. (The wall
+    clock is the bench's to measure: 3,000 bids, 6 s limit, 5.9 s, docs/performance.md; a timed assertion
+    here failed under the full suite's load.)"""
+    import clearing.engine as engine
     from bench.casegen import gen
     from clearing.document import load_auction
-    from clearing.engine import clear
+    from clearing.engine import AFTER_SOLVE_S, AFTER_SOLVE_S_PER_BID, clear
 
+    handed: list[float] = []
+    solve = engine.solve
+
+    def spy(form, options, *args):
+        handed.append(options.time_limit_s)
+        return solve(form, options, *args)
+
+    monkeypatch.setattr(engine, "solve", spy)
     auction = load_auction(gen(5, 3000, blocks=48))
     result = clear(auction, SolveOptions(time_limit_s=6, mip_rel_gap=0))
     assert result.status == "TIME_LIMIT_FEASIBLE"
     assert result.solver.options["time_limit_s"] == 6  # the caller's limit is what the result reports
-    assert result.solver.total_seconds <= 6 * 1.15  # before: 7.6 s
+    assert handed and handed[0] <= 6 - AFTER_SOLVE_S - AFTER_SOLVE_S_PER_BID * len(auction.bids) * 0.5
+    assert handed[0] >= 6 * 0.5 - result.solver.build_seconds - 1.0  # never below half the limit, less the build
 
 
 def test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left(monkeypatch) -> None:
