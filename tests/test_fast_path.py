@@ -242,6 +242,33 @@ def test_mip_starts_are_feasible(params: dict) -> None:
     assert warm.objective == pytest.approx(cold.objective, rel=1e-6)
 
 
+def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight() -> None:
+    """The start heuristics' LP relaxation leaves out the sub-yen tie-break and flow-preference costs: its
+    objective (the component's LP bound) is at most the full LP's, and below it by no more than those
+    costs can weigh at their columns' upper bounds."""
+    import highspy
+
+    from solvers.highs import load_problem, new_highs
+
+    mm = build_matrix(build_index(load_auction(gen(3, 400, blocks=6))))
+    whole = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
+                         mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
+    tiny = (mm.col_cost > 0) & (mm.col_cost < fast.LP_COST_FLOOR_YEN)
+    assert tiny.any()  # the document has flows: the perturbations are there to leave out
+    _x, bound = fast.lp_rounding_starts(whole, SolveOptions().highs_settings())[-1]
+    highs = new_highs()
+    highs.setOptionValue("output_flag", False)
+    load_problem(highs, ArrayProblem(whole.cols, whole.rows, mm.col_cost, mm.col_lower, mm.col_upper,
+                                     np.zeros_like(mm.integrality), mm.row_lower, mm.row_upper, mm.a_start,
+                                     mm.a_index, mm.a_value))
+    highs.run()
+    assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    full = highs.getInfo().objective_function_value
+    weight = float(mm.col_cost[tiny] @ mm.col_upper[tiny])
+    assert full - weight - 1e-6 <= bound <= full + 1e-6 * abs(full)
+    assert bound < full  # the flows carry some of their preference cost at the LP optimum
+
+
 def test_a_mip_start_highs_calls_optimal_at_zero_is_not_taken() -> None:
     """Found by the property test: given the greedy start (b0 at its 1,500 kW minimum, 750 yen), HiGHS 1.16
     answered "optimal" with objective and bound 0; the optimum is b1 in full (500 yen)."""
