@@ -212,7 +212,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         if deadline is not None:
             settings["time_limit"] = max(0.01, deadline - time.time())
         candidates = lp_rounding_starts(sub, settings)
-        release_freed_memory()
+        if big:
+            release_freed_memory()
         lp_seconds = time.time() - phase
         phase_done("LP relaxation and roundings")
         lp = candidates.pop() if candidates else None  # (values, objective) of the LP relaxation
@@ -227,7 +228,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             polished = polish_by_splitting(sub, candidates[-1], sub.block_tying, settings, polish_until) \
                 if len(candidates) > 1 else None
             candidates = [c for c in candidates[:1] + [polished] if c is not None]
-            release_freed_memory()
+            if big:
+                release_freed_memory()
             phase_done("start polished block by block")
         for candidate in candidates:
             if sub.start is None or sub.col_cost @ candidate < sub.col_cost @ sub.start:
