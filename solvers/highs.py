@@ -99,6 +99,10 @@ def new_highs() -> highspy.Highs:
         return highs
 
 
+#: glibc's malloc_trim, looked up on first use (False where there is none)
+_malloc_trim: Any = None
+
+
 def release_freed_memory() -> None:
     """Hand the C heap's freed memory back to the operating system (glibc's `malloc_trim`; elsewhere nothing).
     glibc keeps what a finished HiGHS instance freed in the process (200,000 bids: 282 MB after the LP
@@ -112,9 +116,6 @@ def release_freed_memory() -> None:
             _malloc_trim = False
     if _malloc_trim:
         _malloc_trim(0)
-
-
-_malloc_trim: Any = None
 
 
 def load_problem(highs: highspy.Highs, problem: ArrayProblem) -> None:
@@ -192,7 +193,7 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `price`, the LP with
     its integers fixed (`on_pricing` called before it). `deadline` (time.time()) overrides the options'
     time limit. `cuts` (`solvers.cuts.Cuts`): rows valid for every integer point, added for the MIP and
-    removed before pricing (prices are the duals of the market's rows alone). `user_solution()`: asked
+    not to the pricing LP (prices are the duals of the market's rows alone). `user_solution()`: asked
     by HiGHS before each dive for a better feasible point found elsewhere (None: none new)."""
     highs = new_highs()
     settings = options.highs_settings()
@@ -303,7 +304,7 @@ def price_with_integers_fixed(highs: highspy.Highs, problem: ArrayProblem,
         fixed = np.round(x[ints])
         highs.changeColsIntegrality(len(ints), ints, np.zeros(len(ints), dtype=np.uint8))
         highs.changeColsBounds(len(ints), ints, fixed, fixed)
-    # no time limit: the LP is cheap, and HiGHS would otherwise count the MIP's time against it
+    # no time limit: the LP is cheap, and a clearing with a solution always gets its prices
     highs.setOptionValue("time_limit", highspy.kHighsInf)
     highs.run()
     sol = highs.getSolution()
