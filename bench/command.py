@@ -301,8 +301,11 @@ def gap_markdown(doc: dict[str, Any]) -> str:
         cells = []
         for seconds in CHECKPOINTS_S:
             point = over["checkpoints"].get(f"{seconds:g}")
-            # a run stopped by its limit before this checkpoint says nothing about it
-            stopped_before = r["fast"].get("status") != "OPTIMAL" and (r["fast"].get("wall_s") or 0) < seconds
+            # a run stopped by a limit below this checkpoint says nothing about it; one whose limit is the
+            # checkpoint (the limit covers the clearing, so it ends a little before) reports its result there
+            limit = r["fast"].get("time_limit_s")
+            stopped_before = r["fast"].get("status") != "OPTIMAL" and (r["fast"].get("wall_s") or 0) < seconds \
+                and (limit is None or limit < seconds)
             if point is None or stopped_before:
                 cells.append("–")
                 continue

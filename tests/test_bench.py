@@ -46,3 +46,20 @@ def test_gap_over_time_and_its_split_against_the_reference() -> None:
     assert summarise([], None)["checkpoints"]["10"] is None
     shipped = load_references()
     assert all(ref["bound"] <= ref["incumbent"] and ref["how"] for ref in shipped.values())
+
+
+def test_a_run_whose_limit_is_the_checkpoint_reports_its_result_there() -> None:
+    """The limit covers the whole clearing, so a 300 s run ends a little before 300 s: its result is the
+    300 s figure. A run with a 60 s limit says nothing about 300 s."""
+    from bench.command import gap_markdown
+    from bench.gaps import summarise
+
+    def row(limit: float) -> dict:
+        trace = [[5.0, 1100.0, 900.0], [limit - 4.0, 1010.0, 1000.0]]
+        return {"bids": 5000, "fast": {"status": "TIME_LIMIT_FEASIBLE", "wall_s": limit - 3.0, "time_limit_s": limit,
+                                       "over_time": summarise(trace, None)}}
+
+    lines = gap_markdown({"results": [row(300.0), row(60.0)]}).splitlines()
+    full, short = (line for line in lines if line.startswith("| 5,000 |"))
+    assert full.split(" | ")[3] == "0.990%"  # at 300 s: its result
+    assert short.split(" | ")[2] == "0.990%" and short.split(" | ")[3] == "–"
