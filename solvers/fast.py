@@ -8,7 +8,7 @@ components' optima, and proving each component within relative gap g proves the 
 (all objective terms are non-negative). The solutions are stitched back by column index.
 
 Marginal prices: per component, the LP with every integer column fixed at its MIP value (SPEC §1),
-exactly as the straight back-end does for the whole model (`solvers.highs.price_with_integers_fixed`);
+exactly as the straight back-end does for the whole model (`solvers.highs.price_point`);
 the row duals of the balance rows are the prices.
 
 Components big enough to matter are solved in parallel processes (spawned, so a threaded caller such as
@@ -45,11 +45,12 @@ from solvers.highs import (
     ProblemSolution,
     load_problem,
     new_highs,
-    price_point,
+    price_solution,
     release_freed_memory,
     run_problem,
     set_options,
     violation,
+    with_integers_fixed,
 )
 from solvers.lns import ColumnTags, ConcurrentSearch, NeighbourhoodSearch
 
@@ -300,12 +301,7 @@ def _branch_and_bound_beside(search: ConcurrentSearch, sub: ArrayProblem, option
     if solved.x is None or objective < solved.objective:
         solved.x, solved.objective = x, objective
     if price and solved.x is not None:
-        pricing_started = time.perf_counter()
-        priced = price_point(sub, solved.x)
-        if priced is not None:
-            solved.row_dual, solved.x = priced
-            solved.objective = min(solved.objective, float(sub.col_cost @ solved.x))
-        solved.pricing_seconds = time.perf_counter() - pricing_started
+        price_solution(sub, solved)
     return solved
 
 
@@ -348,18 +344,16 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
         if remaining <= 0:
             break
         ints = np.flatnonzero(mask)
-        lower, upper = sub.col_lower.copy(), sub.col_upper.copy()
-        lower[ints] = upper[ints] = np.clip(up[ints].astype(float), sub.col_lower[ints], sub.col_upper[ints])
-        rounded = dataclasses.replace(relaxed, col_cost=sub.col_cost, col_lower=lower, col_upper=upper)
+        fixed = np.clip(up[ints].astype(float), sub.col_lower[ints], sub.col_upper[ints])
         highs = new_highs()
         set_options(highs, opts, HEURISTIC_OPTIONS)
         if math.isfinite(remaining):
             highs.setOptionValue("time_limit", remaining)
-        load_problem(highs, rounded)
+        load_problem(highs, with_integers_fixed(sub, ints, fixed))
         highs.run()
         if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             start = np.array(highs.getSolution().col_value)
-            start[ints] = lower[ints]
+            start[ints] = fixed
             out.append(start)
     return out + [lp]
 

@@ -263,54 +263,53 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
     name = status_name(status, has_solution, cancel is not None and cancel.is_set())
     if not has_solution:
         return ProblemSolution(name, None, None, None, bound, seconds, nodes, message)
-    row_dual = None
-    pricing_seconds = 0.0
+    solved = ProblemSolution(name, x, None, objective, bound, seconds, nodes, message)
     if price:
         if on_pricing is not None:
             on_pricing()
-        pricing_started = time.perf_counter()
-        # in a fresh instance, not the MIP's: without a basis HiGHS presolves the LP, which the fixed
-        # integers shrink to a fraction (200,000 bids: 4 s against 12-24 s in place), and the MIP's
-        # memory (and its cut rows) are gone before it runs
-        del highs
-        priced = price_point(problem, x)
-        if priced is not None:
-            # the LP's values: exact in the integers (no tolerance crumbs), and the continuous columns at
-            # their best for these integers (a start stopped at the limit may have them worse)
-            row_dual, x = priced
-            objective = min(objective, float(problem.col_cost @ x))
-        pricing_seconds = time.perf_counter() - pricing_started
-    return ProblemSolution(name, x, row_dual, objective, bound, seconds, nodes, message, pricing_seconds)
+        del highs  # the MIP's memory (and its cut rows) gone before the pricing LP's instance
+        price_solution(problem, solved)
+    return solved
+
+
+def with_integers_fixed(problem: ArrayProblem, cols: np.ndarray, values: np.ndarray) -> ArrayProblem:
+    """`problem` as an LP: columns `cols` fixed at `values`, every integrality dropped (a fresh HiGHS
+    instance presolves the fixed columns away: the start roundings' LPs and the pricing LP)."""
+    lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
+    lower[cols] = upper[cols] = values
+    return dataclasses.replace(problem, col_lower=lower, col_upper=upper, integrality=np.zeros_like(problem.integrality),
+                               start=None)
 
 
 def price_point(problem: ArrayProblem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """`price_with_integers_fixed` in a fresh HiGHS instance of `problem`: for the point a MIP solve found
-    and for one found elsewhere (the neighbourhood search beside branch-and-bound)."""
-    highs = new_highs()
-    highs.setOptionValue("output_flag", False)
-    load_problem(highs, problem)
-    return price_with_integers_fixed(highs, problem, x)
-
-
-def price_with_integers_fixed(highs: highspy.Highs, problem: ArrayProblem,
-                              x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Row duals and column values of the LP with every integer column fixed at its (rounded) MIP value,
-    solved on `highs`, which holds `problem`. The duals are the marginal prices (SPEC §1).
+    """Row duals and column values of the LP with every integer column fixed at its (rounded) value in `x`,
+    in a fresh HiGHS instance: without a basis HiGHS presolves it, which the fixed integers shrink to a
+    fraction (200,000 bids: 4 s against 12-24 s re-solved in the MIP's instance). The duals are the
+    marginal prices (SPEC §1).
 
     The values replace the MIP's: branch-and-bound accepts u = 5e-7 as 0 yet leaves q = 0.0005 kW beside
     it, which breaks the minimum-quantity rule; in the LP the fixed u is exactly 0. None if the LP failed."""
-    if problem.num_int:
-        ints = np.flatnonzero(problem.integrality).astype(np.int32)
-        fixed = np.round(x[ints])
-        highs.changeColsIntegrality(len(ints), ints, np.zeros(len(ints), dtype=np.uint8))
-        highs.changeColsBounds(len(ints), ints, fixed, fixed)
-    # no time limit: the LP is cheap, and a clearing with a solution always gets its prices
-    highs.setOptionValue("time_limit", highspy.kHighsInf)
+    ints = np.flatnonzero(problem.integrality)
+    highs = new_highs()
+    highs.setOptionValue("output_flag", False)  # and no time limit: a clearing with a solution gets its prices
+    load_problem(highs, with_integers_fixed(problem, ints, np.round(x[ints])))
     highs.run()
     sol = highs.getSolution()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal or not sol.dual_valid:
         return None
     return np.array(sol.row_dual), np.array(sol.col_value)
+
+
+def price_solution(problem: ArrayProblem, solved: ProblemSolution) -> None:
+    """Price `solved`'s point (`price_point`) in place: the row duals, and the LP's values, exact in the
+    integers (no tolerance crumbs) and with the continuous columns at their best for these integers (a
+    start stopped at the limit may have them worse), so the objective is the lower of the two costs."""
+    started = time.perf_counter()
+    priced = price_point(problem, solved.x)
+    if priced is not None:
+        solved.row_dual, solved.x = priced
+        solved.objective = min(solved.objective, float(problem.col_cost @ solved.x))
+    solved.pricing_seconds = time.perf_counter() - started
 
 
 def violation(problem, x: np.ndarray) -> float:
