@@ -24,6 +24,8 @@ from typing import Any
 import psutil
 
 from bench.gaps import CHECKPOINTS_S, GAP_TARGETS, document_key, load_references, plot, split, summarise
+from bench.midsize import DEFAULT_DOCUMENTS as DEFAULT_MID_DOCUMENTS
+from bench.midsize import DEFAULT_SEEDS as DEFAULT_MID_SEEDS
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = "5000,20000,50000,200000"
@@ -52,11 +54,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--documents", default="", metavar="A.json,B.json",
                    help="also (or, with --sizes ''), bench these auction documents, e.g. the shared cases")
     p.add_argument("--repeat", type=int, default=1, help="runs per size and method; the table shows the fastest")
-    p.add_argument("--out", default=str(BENCH_DIR), help="directory for results.json and results.md")
+    p.add_argument("--out", default=None,
+                   help="directory for results.json and results.md (default bench/, with --mid-size bench/midsize/)")
     p.add_argument("--carry-over", action="store_true",
                    help="for a method not run now, keep its figures from the results.json already in --out "
                    "(same document and seed), marked as carried over")
     p.add_argument("--note", default="", help="a line for results.md (e.g. how busy the machine was)")
+    p.add_argument("--mid-size", action="store_true",
+                   help="instead: mid-size auctions, both paths once per HiGHS seed (bench/midsize.py); "
+                   "--straight-limit is both paths' limit")
+    p.add_argument("--mid-documents", default=DEFAULT_MID_DOCUMENTS, metavar="SEED:BIDS:BLOCKS,...",
+                   help=f"with --mid-size: the generated documents (default {DEFAULT_MID_DOCUMENTS})")
+    p.add_argument("--highs-seeds", type=int, default=DEFAULT_MID_SEEDS, metavar="N",
+                   help=f"with --mid-size: HiGHS random seeds 0..N-1 per path and document (default {DEFAULT_MID_SEEDS})")
 
 
 def generate(size: int, seed: int, directory: Path) -> Path:
@@ -135,6 +145,12 @@ def compare(fast: dict[str, Any] | None, straight: dict[str, Any] | None) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mid_size:
+        from bench import midsize
+
+        return midsize.run(args.mid_documents, args.highs_seeds, args.straight_limit,
+                           args.out or str(BENCH_DIR / "midsize"))
+    args.out = args.out or str(BENCH_DIR)
     try:
         sizes: list[int | str] = [int(s) for s in args.sizes.split(",") if s.strip()]
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]

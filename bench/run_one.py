@@ -1,6 +1,6 @@
 """One measured clearing, run in its own process so its peak RSS is its own.
 
-    python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases]
+    python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases] [--random-seed K]
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
 result document bytes out), status, objective, gap, nodes, components, the process's peak RSS, and the
@@ -49,7 +49,10 @@ def main(argv: list[str]) -> int:
         if terminal is not None:
             terminal(p)
 
-    result = clear(auction, SolveOptions(time_limit_s=limit, method=method), progress=progress)
+    # HiGHS's random_seed (default 0): mid-size benches vary it, one tree size being chance (bench/midsize.py)
+    highs_options = {"random_seed": int(argv[argv.index("--random-seed") + 1])} if "--random-seed" in argv else {}
+    result = clear(auction, SolveOptions(time_limit_s=limit, method=method, highs_options=highs_options),
+                   progress=progress)
     if terminal is not None:
         terminal.close()
     out = json.dumps(result.to_document()).encode()

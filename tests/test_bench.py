@@ -63,3 +63,39 @@ def test_a_run_whose_limit_is_the_checkpoint_reports_its_result_there() -> None:
     full, short = (line for line in lines if line.startswith("| 5,000 |"))
     assert full.split(" | ")[3] == "0.990%"  # at 300 s: its result
     assert short.split(" | ")[2] == "0.990%" and short.split(" | ")[3] == "–"
+
+
+def test_mid_size_bench_runs_both_paths_per_highs_seed(tmp_path) -> None:
+    """`dkw bench --mid-size` on a tiny generated document: each path once per HiGHS seed, every proven
+    optimum the same, the summary counting the seeds where the fast path was not slower."""
+    code = main(["bench", "--mid-size", "--mid-documents", "5:60:3", "--highs-seeds", "2",
+                 "--straight-limit", "60", "--out", str(tmp_path)])
+    assert code == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    (row,) = doc["results"]
+    assert (row["seed"], row["bids"], row["blocks"]) == (5, 60, 3)
+    for method in ("straight", "fast"):
+        assert [r["highs_seed"] for r in row["runs"][method]] == [0, 1]
+        assert all(r["status"] == "OPTIMAL" for r in row["runs"][method])
+    summary = row["summary"]
+    assert summary["seeds_compared"] == 2 and 0 <= summary["seeds_fast_not_slower"] <= 2
+    assert summary["objective_spread_rel"] <= 1e-6
+    assert "| 5, 60, 3 |" in (tmp_path / "results.md").read_text()
+
+
+def test_mid_size_summary_compares_the_same_seed_and_flags_disagreeing_optima() -> None:
+    from bench.midsize import summarise
+
+    def run(seed: int, seconds: float, objective: float) -> dict:
+        return {"highs_seed": seed, "end_to_end_s": seconds, "nodes": 10, "status": "OPTIMAL", "objective_yen": objective}
+
+    summary = summarise({"straight": [run(0, 10.0, 100.0), run(1, 30.0, 100.0)],
+                         "fast": [run(1, 20.0, 100.0), run(0, 12.0, 100.0001)]})
+    assert summary["seeds_fast_not_slower"] == 1  # seed 1: 20 ≤ 30; seed 0: 12 > 10
+    assert summary["straight"]["median_s"] == 20.0 and summary["fast"]["worst_s"] == 20.0
+    assert summary["objective_spread_rel"] == pytest.approx(1e-6)
+
+
+def test_mid_size_bench_refuses_a_malformed_document_list(tmp_path, capsys) -> None:
+    assert main(["bench", "--mid-size", "--mid-documents", "1:1200", "--out", str(tmp_path)]) == 2
+    assert "'1:1200'" in capsys.readouterr().err
