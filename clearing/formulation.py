@@ -61,24 +61,38 @@ class Columns:
 
 @dataclass
 class Rows:
-    """One constraint family: row j is `lower[j] ≤ Σ vals·x[cols] ≤ upper[j]`, its terms in the flat lists."""
+    """One constraint family: row j is `lower[j] ≤ Σ vals·x[cols] ≤ upper[j]`, its terms in the flat lists,
+    which `compact()` turns into numpy arrays once the family is built (`formulate` does)."""
 
     name: str
     key_names: tuple[str, ...]
     keys: list[Key] = field(default_factory=list)
-    lower: list[float] = field(default_factory=list)
-    upper: list[float] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-    cols: list[int] = field(default_factory=list)
-    vals: list[float] = field(default_factory=list)
+    lower: list[float] | np.ndarray = field(default_factory=list)
+    upper: list[float] | np.ndarray = field(default_factory=list)
+    lengths: list[int] | np.ndarray = field(default_factory=list)
+    cols: list[int] | np.ndarray = field(default_factory=list)
+    vals: list[float] | np.ndarray = field(default_factory=list)
 
     def add(self, key: Key, lower: float, upper: float, cols: list[int], vals: list[float]) -> None:
+        if isinstance(self.cols, np.ndarray):
+            raise RuntimeError(f"rows {self.name!r} are compacted: no row can be added")
         self.keys.append(key)
         self.lower.append(lower)
         self.upper.append(upper)
         self.lengths.append(len(cols))
         self.cols.extend(cols)
         self.vals.extend(vals)
+
+    def compact(self) -> Rows:
+        """The terms and bounds as numpy arrays: a Python list holds a pointer and often an object per
+        entry, 4-5 times the array's bytes (the formulation stays alive through the solve: at 200,000
+        bids this is memory that branch-and-bound's peak sits on top of)."""
+        self.lower = np.asarray(self.lower, dtype=float)
+        self.upper = np.asarray(self.upper, dtype=float)
+        self.lengths = np.asarray(self.lengths, dtype=np.int32)
+        self.cols = np.asarray(self.cols, dtype=np.int32)
+        self.vals = np.asarray(self.vals, dtype=float)
+        return self
 
     def terms(self):
         """(key, lower, upper, cols, vals) per row."""
@@ -291,4 +305,4 @@ class Formulation:
 
 def formulate(ix: AuctionIndex) -> Formulation:
     cols = columns(ix)
-    return Formulation(ix, cols, [family(ix, cols) for family in FORMULATION])
+    return Formulation(ix, cols, [family(ix, cols).compact() for family in FORMULATION])

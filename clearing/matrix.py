@@ -56,8 +56,12 @@ def to_matrix(form: Formulation) -> MatrixModel:
     """Stack the families of `form` into CSR arrays (copies of the column arrays: the fast path changes
     bounds in place)."""
     families = form.families
-    lengths = np.concatenate([np.asarray(rows.lengths, dtype=np.int32) for rows in families]) if families else \
-        np.zeros(0, dtype=np.int32)
+
+    def stacked(name: str, dtype: type) -> np.ndarray:
+        parts = [np.asarray(getattr(rows, name), dtype=dtype) for rows in families]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    lengths = stacked("lengths", np.int32)
     a_start = np.zeros(len(lengths) + 1, dtype=np.int32)
     np.cumsum(lengths, out=a_start[1:])
     first = form.first_rows()
@@ -66,11 +70,9 @@ def to_matrix(form: Formulation) -> MatrixModel:
     return MatrixModel(
         formulation=form, col_cost=c.cost.copy(), col_lower=c.lower.copy(), col_upper=c.upper.copy(),
         integrality=c.integrality.copy(),
-        row_lower=np.array([v for rows in families for v in rows.lower], dtype=float),
-        row_upper=np.array([v for rows in families for v in rows.upper], dtype=float),
+        row_lower=stacked("lower", float), row_upper=stacked("upper", float),
         a_start=a_start,
-        a_index=np.array([v for rows in families for v in rows.cols], dtype=np.int32),
-        a_value=np.array([v for rows in families for v in rows.vals], dtype=float),
+        a_index=stacked("cols", np.int32), a_value=stacked("vals", float),
         balance_row={key: first["balance"] + j for j, key in enumerate(balance.keys)},
     )
 

@@ -84,3 +84,17 @@ def test_dkw_model_writes_a_readable_lp_file(tmp_path, capsys) -> None:
         assert f"{family}(" in text
     out = capsys.readouterr().out
     assert "balance" in out and str(lp) in out
+
+
+def test_a_built_family_holds_its_terms_as_arrays_and_takes_no_more_rows() -> None:
+    """`formulate` compacts each family (the formulation lives through the solve; lists cost 4-5 times the
+    bytes): terms and bounds are numpy arrays whose rows read back as they were added, and adding a row
+    afterwards is refused rather than lost from the arrays."""
+    form = formulation_of("06-composite")
+    balance = next(rows for rows in form.families if rows.name == "balance")
+    assert isinstance(balance.cols, np.ndarray) and balance.cols.dtype == np.int32
+    assert len(balance.lengths) == len(balance.keys) and int(balance.lengths.sum()) == len(balance.cols)
+    key, lower, upper, cols, vals = next(iter(balance.terms()))
+    assert key == balance.keys[0] and len(cols) == len(vals) == balance.lengths[0]
+    with pytest.raises(RuntimeError, match="balance"):
+        balance.add(("X", "P", 0), 0.0, 1.0, [0], [1.0])
