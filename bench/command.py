@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for a method not run now, keep its figures from the results.json already in --out "
                    "(same document and seed), marked as carried over")
     p.add_argument("--note", default="", help="a line for results.md (e.g. how busy the machine was)")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="MB",
+                   help="each clearing's memory ceiling (SolveOptions.memory_limit_mb; default none)")
     p.add_argument("--mid-size", action="store_true",
                    help="instead: mid-size auctions, both paths once per HiGHS seed (bench/midsize.py); "
                    "--straight-limit is both paths' limit")
@@ -101,11 +103,14 @@ def structure(path: Path) -> dict[str, Any]:
             "largest_component_share": round(largest / max(mm.num_bids, 1), 4), "fixed_full_bids": fixed}
 
 
-def measure(path: Path, method: str, limit: float, show_progress: bool) -> dict[str, Any]:
+def measure(path: Path, method: str, limit: float, show_progress: bool,
+            memory_limit_mb: float | None = None) -> dict[str, Any]:
     """Run one clearing in a child process; poll its process tree's RSS for the peak."""
     cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit)]
     if show_progress:
         cmd.append("--progress")
+    if memory_limit_mb is not None:
+        cmd += ["--memory-limit", str(memory_limit_mb)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
                             cwd=str(BENCH_DIR.parent), text=True)
@@ -199,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
                     entry[method] = {"method": method, "status": "SKIPPED"}
                     continue
                 limit = args.straight_limit if method == "straight" else args.fast_limit
-                runs = [measure(path, method, limit, show_progress) for _ in range(max(1, args.repeat))]
+                runs = [measure(path, method, limit, show_progress, args.memory_limit) for _ in range(max(1, args.repeat))]
                 best = min(runs, key=lambda r: r.get("end_to_end_s", float("inf")))
                 best["runs_end_to_end_s"] = [r.get("end_to_end_s") for r in runs]
                 entry[method] = best
@@ -232,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
 def write(out_dir: Path, machine: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     doc = {"machine": machine, "settings": {"seed": args.seed, "straight_limit_s": args.straight_limit,
                                             "fast_limit_s": args.fast_limit, "repeat": args.repeat,
+                                            "memory_limit_mb": args.memory_limit,
                                             "note": args.note},
            "targets": {str(k): {"end_to_end_s": v[0], "peak_rss_mb": v[1]} for k, v in TARGETS.items()},
            "results": rows}
@@ -263,7 +269,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Machine: {m['cores']} cores, Python {m['python']}, HiGHS {m['highs']}; load average at start "
         f"{m['load_average_at_start']}. Seed {doc['settings']['seed']}; straight limit "
         f"{doc['settings']['straight_limit_s']:.0f} s, fast limit {doc['settings']['fast_limit_s']:.0f} s; "
-        f"best of {doc['settings']['repeat']} run(s). {doc['settings']['note']}".rstrip(),
+        f"best of {doc['settings']['repeat']} run(s)"
+        + (f"; memory ceiling {doc['settings']['memory_limit_mb']:,.0f} MB" if doc['settings'].get('memory_limit_mb') else "")
+        + f". {doc['settings']['note']}".rstrip(),
         "",
         "| bids | components (largest share) | fixed in full | straight end to end | fast end to end | "
         "fast build / solve / pricing | fast peak RSS | straight peak RSS | same objective | target |",

@@ -1,6 +1,7 @@
 """One measured clearing, run in its own process so its peak RSS is its own.
 
     python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases] [--random-seed K]
+                                                                   [--memory-limit MB]
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
 result document bytes out), status, objective, gap, nodes, components, the process's peak RSS, and the
@@ -52,8 +53,9 @@ def main(argv: list[str]) -> int:
 
     # HiGHS's random_seed (default 0): mid-size benches vary it, one tree size being chance (bench/midsize.py)
     highs_options = {"random_seed": int(argv[argv.index("--random-seed") + 1])} if "--random-seed" in argv else {}
-    result = clear(auction, SolveOptions(time_limit_s=limit, method=method, highs_options=highs_options),
-                   progress=progress)
+    memory_limit = float(argv[argv.index("--memory-limit") + 1]) if "--memory-limit" in argv else None
+    result = clear(auction, SolveOptions(time_limit_s=limit, method=method, highs_options=highs_options,
+                                         memory_limit_mb=memory_limit), progress=progress)
     if terminal is not None:
         terminal.close()
     out = json.dumps(result.to_document()).encode()
@@ -69,7 +71,7 @@ def main(argv: list[str]) -> int:
         "pricing_s": round(info.pricing_seconds, 3), "clear_s": round(info.total_seconds, 3),
         "end_to_end_s": round(done - t0, 3), "result_bytes": len(out), "awards": len(result.awards),
         "peak_rss_mb": round(own, 1), "peak_rss_children_mb": round(children, 1),
-        "termination": info.termination, "trace": trace,
+        "termination": info.termination, "memory_limit_mb": info.options.get("memory_limit_mb"), "trace": trace,
     }))
     return 0
 

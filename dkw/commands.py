@@ -75,7 +75,8 @@ def output_path_problem(output: str | None) -> str | None:
 def options_from_args(args: argparse.Namespace) -> SolveOptions | None:
     try:
         extra = {"method": args.method} if getattr(args, "method", None) else {}
-        return SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, threads=args.threads, **extra)
+        return SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, threads=args.threads,
+                            memory_limit_mb=getattr(args, "memory_limit", None), **extra)
     except ValueError as exc:
         print(f"dkw: {exc}", file=sys.stderr)
         return None
@@ -116,6 +117,10 @@ def cmd_clear(args: argparse.Namespace) -> int:
     problem = output_path_problem(args.output)
     if problem is not None:
         print(f"dkw clear: --output: {problem}; nothing was cleared", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.server and options.memory_limit_mb is not None:  # the API carries no memory ceiling
+        print("dkw clear: --memory-limit applies to a clearing here; a server's memory is its own "
+              "(dkw serve --memory-limit); nothing was cleared", file=sys.stderr)
         return EXIT_BAD_INPUT
     cleared = clear_on_server(args, options) if args.server else clear_here(args, options)
     if isinstance(cleared, int):
@@ -368,6 +373,9 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gap", type=float, default=DEFAULT_MIP_REL_GAP, metavar="G",
                    help=f"relative MIP gap to prove (default {DEFAULT_MIP_REL_GAP:g})")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads (default: HiGHS's choice)")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="MB",
+                   help="memory ceiling of the clearing (resident MB): branch-and-bound stops with its best "
+                   "incumbent and bound at 90%% of it (default: none)")
     p.add_argument("--method", choices=("fast", "straight"), default=None,
                    help="fast: arrays + independent components; straight: one Pyomo model (default: "
                    f"{SolveOptions().method})")

@@ -87,7 +87,8 @@ def open_audit(storage: SqlStorage) -> AuditTrail:
 def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var", workers: int = 2,
                  max_queued: int = DEFAULT_MAX_QUEUED, threads: int | None = None, policy: str | None = None,
                  secure: security.ServeSecurity | None = None, *, database: str | None = None,
-                 lease_s: float = DEFAULT_LEASE_S, metrics_port: int | None = None) -> RunningServer:
+                 lease_s: float = DEFAULT_LEASE_S, metrics_port: int | None = None,
+                 memory_limit_mb: float | None = None) -> RunningServer:
     """Build and start the server; `port` 0 picks a free port (see `RunningServer.port`). Raises OSError
     when the port is taken, ValueError (ClientsFileError, TlsFileError, KeyFileError) on bad security files,
     SchemaTooNew or a psycopg error for a database it cannot use."""
@@ -102,7 +103,8 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
         audit = open_audit(storage)
         metrics = Metrics(storage.counts)
         service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads,
-                                  policy_path=policy, lease_s=lease_s, metrics=metrics)
+                                  policy_path=policy, lease_s=lease_s, metrics=metrics,
+                                  memory_limit_mb=memory_limit_mb)
         bound_metrics = metrics.serve(metrics_port, host) if metrics_port is not None else None
     except BaseException:
         storage.close()
@@ -177,7 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads,
                                args.policy, secure, database=args.database, lease_s=args.lease_seconds,
-                               metrics_port=args.metrics_port)
+                               metrics_port=args.metrics_port, memory_limit_mb=args.memory_limit)
     except (OSError, ClientsFileError, TlsFileError, ValueError, SchemaTooNew) as exc:
         print(f"dkw serve: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -226,6 +228,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="log lines as text (default) or JSON objects with auction_id and request_id")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads per solve (default: HiGHS's choice)")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="MB",
+                   help="memory ceiling of each clearing (resident MB of its worker process): branch-and-bound "
+                   "stops with its best incumbent and bound at 90%% of it (default: none)")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one, for every "
                    "auction this server clears or validates (README: Market rules)")
     security.add_serve_arguments(p)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -89,8 +90,9 @@ def bad_request(context: grpc.ServicerContext, problems: list[Problem], what: st
 
 
 def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext,
-                  default_threads: int | None) -> dict[str, Any]:
-    """The request's options as a dict for the worker, checked the way the CLI checks its flags."""
+                         default_threads: int | None, memory_limit_mb: float | None = None) -> dict[str, Any]:
+    """The request's options as a dict for the worker, checked the way the CLI checks its flags; the
+    server's memory ceiling per clearing (`dkw serve --memory-limit`) added where it has one."""
     options: dict[str, Any] = {
         # absent: the default limit; infinity: no limit (SolveOptions takes None)
         "time_limit_s": (None if message.time_limit_s == float("inf") else message.time_limit_s)
@@ -101,6 +103,8 @@ def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext
         options["mip_rel_gap"] = message.mip_rel_gap
     if message.HasField("method"):
         options["method"] = message.method
+    if memory_limit_mb is not None:
+        options["memory_limit_mb"] = memory_limit_mb
     try:
         SolveOptions(**options)
     except (ValueError, TypeError) as exc:
@@ -135,8 +139,12 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def __init__(self, storage: Storage, pool_size: int = 2, *, max_queued: int = DEFAULT_MAX_QUEUED,
                  default_threads: int | None = None, policy_path: str | None = None,
-                 lease_s: float = DEFAULT_LEASE_S, metrics: Metrics | None = None):
+                 lease_s: float = DEFAULT_LEASE_S, metrics: Metrics | None = None,
+                 memory_limit_mb: float | None = None):
+        if memory_limit_mb is not None and not (memory_limit_mb > 0 and math.isfinite(memory_limit_mb)):
+            raise ValueError(f"--memory-limit must be a positive number of MB, got {memory_limit_mb}")
         self.storage = storage
+        self.memory_limit_mb = memory_limit_mb
         self.policy_path = policy_path
         self.policy = load_policy(policy_path)  # raises PolicyError before the server starts
         self.max_queued = max_queued
@@ -356,7 +364,7 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def Clear(self, request: pb.ClearRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = options_from_message(request.options, context, self.default_threads)
+        options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb)
         caller = security.within_limit(self, context)
         slot = self.pool.reserve()
         if slot is None:
@@ -390,7 +398,7 @@ class ClearingService(pb_grpc.ClearingServicer):
     def SubmitAuction(self, request: pb.SubmitAuctionRequest,
                       context: grpc.ServicerContext) -> pb.SubmitAuctionResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = options_from_message(request.options, context, self.default_threads)
+        options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb)
         caller = security.caller_of(context)
         key = security.scoped_key(caller, request.idempotency_key) or None  # one client's keys never meet another's
         existing = self.storage.get_by_key(key) if key else None

@@ -43,6 +43,11 @@ class SolveOptions:
     method: str = "fast"
     #: fast path only: hand HiGHS a MIP start (clearing/warmstart.py, and the LP roundings of solvers/fast.py)
     warm_start: bool = True
+    #: a ceiling on the clearing's memory (MB, resident, the process and its children): branch-and-bound
+    #: stops with its best incumbent and bound once the RSS passes a share of it (solvers/highs.py,
+    #: MemoryGuard); None: no ceiling. HiGHS has no memory limit of its own, and its branch-and-bound is
+    #: what grows (200,000 bids: about 1 GB in its first 150-190 s, all at the root).
+    memory_limit_mb: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -51,6 +56,8 @@ class SolveOptions:
             raise ValueError(f"time limit {self.time_limit_s!r} must be a positive number of seconds")
         if not (0 <= self.mip_rel_gap < 1):
             raise ValueError(f"relative gap {self.mip_rel_gap!r} must be in [0, 1)")
+        if self.memory_limit_mb is not None and not (self.memory_limit_mb > 0 and math.isfinite(self.memory_limit_mb)):
+            raise ValueError(f"memory limit {self.memory_limit_mb!r} must be a positive number of MB")
 
     def less_time(self, seconds: float) -> SolveOptions:
         """These options with `seconds` less time (no limit stays none; at least HiGHS's 0.01 s): what a
@@ -71,8 +78,11 @@ class SolveOptions:
 
     def describe(self) -> dict[str, Any]:
         """What the result document reports under `solver.options`."""
-        return {"time_limit_s": self.time_limit_s, "mip_rel_gap": self.mip_rel_gap, "threads": self.threads,
-                "method": self.method, **dict(self.highs_options)}
+        described = {"time_limit_s": self.time_limit_s, "mip_rel_gap": self.mip_rel_gap, "threads": self.threads,
+                     "method": self.method, **dict(self.highs_options)}
+        if self.memory_limit_mb is not None:
+            described["memory_limit_mb"] = self.memory_limit_mb
+        return described
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ import numpy as np
 from solvers.api import Progress, ProgressCallback, Solution, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
 from solvers.cuts import gomory_rounds
 from solvers.highs import (
+    MEMORY_NOTE,
     ArrayProblem,
     MipEvents,
     ProblemSolution,
@@ -573,6 +574,10 @@ def _stitch(subs: list[ArrayProblem], results: dict[int, ProblemSolution], num_c
     searches = [r.message.split("; ", 1)[1] for r in results.values() if "; " in r.message]  # what cuts and search did
     if searches:
         message += "; " + "; ".join(searches)
+    memory = [r.message[r.message.index(MEMORY_NOTE):].split(")")[0] for r in results.values()
+              if MEMORY_NOTE in r.message]
+    if memory:  # why a component stopped before its time limit (the first such)
+        message += f" ({memory[0]})"
     outcome = SolveOutcome(name, objective, bound, gap, seconds, nodes, has_solution, message)
     return Solution(outcome, x if has_solution else None, row_dual if (has_solution and priced) else None,
                     pricing_seconds=pricing_seconds)

@@ -175,6 +175,58 @@ class MipEvents:
                                self.message()))
 
 
+#: MemoryGuard stops branch-and-bound once the RSS passes this share of the ceiling: what HiGHS allocates
+#: before the next callback, while it winds down, and the pricing LP after it must fit in the rest.
+MEMORY_GUARD_SHARE = 0.9
+#: how a result's termination says that the guard stopped a solve
+MEMORY_NOTE = "stopped at the memory limit"
+#: ... and reads the RSS at most this often (seconds): a read of the process tree costs about 0.1 ms.
+MEMORY_CHECK_INTERVAL_S = 0.5
+
+
+def tree_rss_mb() -> float:
+    """Resident memory of this process and its children (the search process beside branch-and-bound), MB."""
+    import psutil
+
+    me = psutil.Process()
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended meanwhile
+            pass
+    return total / 2**20
+
+
+class MemoryGuard:
+    """HiGHS's MIP interrupt callback for `SolveOptions.memory_limit_mb`: interrupts branch-and-bound once the
+    process tree's RSS passes MEMORY_GUARD_SHARE of the limit (the solve then ends as at a time limit,
+    with its best incumbent and bound). It sees only what HiGHS's MIP loop reports between its steps; the
+    LP phases before it are not watched."""
+
+    def __init__(self, limit_mb: float):
+        self.limit_mb = limit_mb
+        self.stopped_at_mb: float | None = None
+        self.last = -math.inf
+
+    def __call__(self, event) -> None:
+        now = time.perf_counter()
+        if self.stopped_at_mb is not None or now - self.last < MEMORY_CHECK_INTERVAL_S:
+            return
+        self.last = now
+        rss = tree_rss_mb()
+        if rss > MEMORY_GUARD_SHARE * self.limit_mb:
+            self.stopped_at_mb = rss
+            event.interrupt()
+
+    def note(self) -> str:
+        """What the result's termination says when the guard stopped the solve ("" when it did not)."""
+        if self.stopped_at_mb is None:
+            return ""
+        return (f" ({MEMORY_NOTE}: {self.stopped_at_mb:,.0f} MB resident, past "
+                f"{MEMORY_GUARD_SHARE:.0%} of {self.limit_mb:,.0f} MB)")
+
+
 def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
     """HiGHS's model status in the result document's terms."""
     if model_status == highspy.HighsModelStatus.kOptimal:
@@ -212,6 +264,9 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         highs.setSolution(sol)
     if on_event is not None:
         highs.cbMipInterrupt.subscribe(on_event)
+    guard = MemoryGuard(options.memory_limit_mb) if options.memory_limit_mb is not None and problem.num_int else None
+    if guard is not None:
+        highs.cbMipInterrupt.subscribe(guard)
     if user_solution is not None:
         def offer(event) -> None:
             x = user_solution()
@@ -234,7 +289,7 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
     else:
         bound = objective if status == highspy.HighsModelStatus.kOptimal else None
     nodes = max(int(info.mip_node_count), 0) if problem.num_int else 0
-    message = highs.modelStatusToString(status)
+    message = highs.modelStatusToString(status) + (guard.note() if guard is not None else "")
     if has_solution:
         x = np.array(highs.getSolution().col_value)
         cost = float(problem.col_cost @ x)

@@ -99,3 +99,14 @@ def test_mid_size_summary_compares_the_same_seed_and_flags_disagreeing_optima() 
 def test_mid_size_bench_refuses_a_malformed_document_list(tmp_path, capsys) -> None:
     assert main(["bench", "--mid-size", "--mid-documents", "1:1200", "--out", str(tmp_path)]) == 2
     assert "'1:1200'" in capsys.readouterr().err
+
+
+def test_bench_passes_a_memory_ceiling_to_every_clearing(tmp_path) -> None:
+    code = main(["bench", "--sizes", "", "--documents", str(CASES_DIR / "06-composite.json"), "--methods", "fast",
+                 "--memory-limit", "4096", "--out", str(tmp_path), "--fast-limit", "60"])
+    assert code == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["settings"]["memory_limit_mb"] == 4096
+    assert doc["results"][0]["fast"]["status"] == "OPTIMAL"
+    assert doc["results"][0]["fast"]["memory_limit_mb"] == 4096  # the clearing itself had it
+    assert "memory ceiling 4,096 MB" in (tmp_path / "results.md").read_text()
