@@ -87,6 +87,10 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
+def _count(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines = [f"Machine: {m['cores']} cores, Python {m['python']}, HiGHS {m['highs']}; load average at start "
@@ -109,7 +113,7 @@ def markdown(doc: dict[str, Any]) -> str:
         spread = summary.get("objective_spread_rel")
         agree = "–" if spread is None else ("yes" if spread <= 1e-6 else f"**NO** ({spread:.1e})")
         lines.append(f"| {row['seed']}, {row['bids']:,}, {row['blocks']} | {cell(straight)} | {cell(fast)} | "
-                     f"{straight.get('median_nodes', '–')} / {fast.get('median_nodes', '–')} | "
+                     f"{_count(straight.get('median_nodes'))} / {_count(fast.get('median_nodes'))} | "
                      f"{summary['seeds_fast_not_slower']} of {summary['seeds_compared']} | {agree} |")
     return "\n".join(lines) + "\n"
 
