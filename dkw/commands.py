@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from clearing.document import InvalidAuction, Problem, load_auction, parse_document
 from clearing.model import Auction
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
-from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
+from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
 
 if TYPE_CHECKING:
     from clearing.rules import Policy
@@ -375,7 +375,7 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads (default: HiGHS's choice)")
     p.add_argument("--memory-limit", type=float, default=None, metavar="MB",
                    help="memory ceiling of the clearing (resident MB): branch-and-bound stops with its best "
-                   "incumbent and bound at 90%% of it (default: none)")
+                   f"incumbent and bound at {MEMORY_GUARD_SHARE * 100:.0f}%% of it (default: none)")
     p.add_argument("--method", choices=("fast", "straight"), default=None,
                    help="fast: arrays + independent components; straight: one Pyomo model (default: "
                    f"{SolveOptions().method})")

@@ -29,6 +29,7 @@ from server.observability import Metrics, RpcObserver, configure_logging
 from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
 from server.storage import SqliteStorage, SqlStorage
 from server.tls import TlsFileError, add_client_arguments, channel_from_args, server_credentials
+from solvers.api import MEMORY_GUARD_SHARE
 
 #: A 200k-bid auction is about 8 MB as a message and more as JSON; gRPC's default limit is 4 MB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -230,7 +231,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads per solve (default: HiGHS's choice)")
     p.add_argument("--memory-limit", type=float, default=None, metavar="MB",
                    help="memory ceiling of each clearing (resident MB of its worker process): branch-and-bound "
-                   "stops with its best incumbent and bound at 90%% of it (default: none)")
+                   f"stops with its best incumbent and bound at {MEMORY_GUARD_SHARE * 100:.0f}%% of it (default: none)")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one, for every "
                    "auction this server clears or validates (README: Market rules)")
     security.add_serve_arguments(p)

@@ -23,6 +23,11 @@ DEFAULT_MIP_REL_GAP = 1e-6
 #: at the limit it ends with the best incumbent and the best proven bound (TIME_LIMIT_FEASIBLE).
 DEFAULT_TIME_LIMIT_S = 300.0
 METHODS = ("fast", "straight")
+#: `memory_limit_mb`: branch-and-bound is stopped once the RSS passes this share of the ceiling. The guard
+#: (solvers/highs.py, MemoryGuard) reads the RSS only when HiGHS checks for an interrupt, seconds apart, and
+#: at 200,000 bids the RSS rose by up to another 207 MB after the reading that stopped it; that, and the
+#: pricing LP after it, must fit in the rest (docs/performance.md, fifth round).
+MEMORY_GUARD_SHARE = 0.8
 #: A MIP start violating a bound, a row or integrality by more than this is not a solution (it is not
 #: handed to HiGHS, nor kept when a solve stops before taking it in).
 START_TOLERANCE = 1e-6

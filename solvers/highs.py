@@ -21,7 +21,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from solvers.api import START_TOLERANCE, Progress, ProgressCallback, SolveOptions, relative_gap
+from solvers.api import MEMORY_GUARD_SHARE, START_TOLERANCE, Progress, ProgressCallback, SolveOptions, relative_gap
 
 #: Progress from HiGHS's MIP callback at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
@@ -175,9 +175,6 @@ class MipEvents:
                                self.message()))
 
 
-#: MemoryGuard stops branch-and-bound once the RSS passes this share of the ceiling: what HiGHS allocates
-#: before the next callback, while it winds down, and the pricing LP after it must fit in the rest.
-MEMORY_GUARD_SHARE = 0.9
 #: how a result's termination says that the guard stopped a solve
 MEMORY_NOTE = "stopped at the memory limit"
 #: ... and reads the RSS at most this often (seconds): a read of the process tree costs about 0.1 ms.

@@ -1,6 +1,6 @@
 """`SolveOptions.memory_limit_mb` (`dkw clear --memory-limit`, `dkw serve --memory-limit`): HiGHS has no
 memory limit, so a guard on its MIP callback stops branch-and-bound once the process's resident memory
-passes 90% of the ceiling. The clearing then ends as at a time limit: the best incumbent, a proven bound
+passes 80% of the ceiling. The clearing then ends as at a time limit: the best incumbent, a proven bound
 no higher than the optimum, the reason in the termination, and a result that verifies."""
 
 from __future__ import annotations
