@@ -14,18 +14,15 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from bench.gaps import CHECKPOINTS_S, GAP_TARGETS, document_key, load_references, plot, split, summarise
 from bench.midsize import DEFAULT_DOCUMENTS as DEFAULT_MID_DOCUMENTS
 from bench.midsize import DEFAULT_SEEDS as DEFAULT_MID_SEEDS
+from bench.run_one import measure
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = "5000,20000,50000,200000"
@@ -103,37 +100,6 @@ def structure(path: Path) -> dict[str, Any]:
             "largest_component_share": round(largest / max(mm.num_bids, 1), 4), "fixed_full_bids": fixed}
 
 
-def measure(path: Path, method: str, limit: float, show_progress: bool,
-            memory_limit_mb: float | None = None) -> dict[str, Any]:
-    """Run one clearing in a child process; poll its process tree's RSS for the peak."""
-    cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit)]
-    if show_progress:
-        cmd.append("--progress")
-    if memory_limit_mb is not None:
-        cmd += ["--memory-limit", str(memory_limit_mb)]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
-                            cwd=str(BENCH_DIR.parent), text=True)
-    peak = 0.0
-    ps = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            peak = max(peak, rss / 2**20)
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        return {"method": method, "status": "CRASHED", "error": (err or "")[-2000:], "wall_s": round(wall, 3)}
-    row = json.loads(out.strip().splitlines()[-1])
-    row["peak_rss_mb"] = round(max(peak, row["peak_rss_mb"] + row.get("peak_rss_children_mb", 0.0)), 1)
-    row["wall_s"] = round(wall, 3)
-    row["time_limit_s"] = limit
-    return row
-
-
 def compare(fast: dict[str, Any] | None, straight: dict[str, Any] | None) -> dict[str, Any]:
     if not fast or not straight or fast.get("objective_yen") is None or straight.get("objective_yen") is None:
         return {"same_objective": None}
@@ -204,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
                     entry[method] = {"method": method, "status": "SKIPPED"}
                     continue
                 limit = args.straight_limit if method == "straight" else args.fast_limit
-                runs = [measure(path, method, limit, show_progress, args.memory_limit) for _ in range(max(1, args.repeat))]
+                options = ["--memory-limit", str(args.memory_limit)] if args.memory_limit is not None else []
+                runs = [measure(path, method, limit, show_progress, options) for _ in range(max(1, args.repeat))]
                 best = min(runs, key=lambda r: r.get("end_to_end_s", float("inf")))
                 best["runs_end_to_end_s"] = [r.get("end_to_end_s") for r in runs]
                 entry[method] = best

@@ -16,14 +16,14 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
+from bench.run_one import measure
+
 #: `casegen.gen(seed, bids, blocks=blocks)` documents, as SEED:BIDS:BLOCKS
 DEFAULT_DOCUMENTS = "1:1200:12,2:1200:12,3:1200:12"
 DEFAULT_SEEDS = 4
@@ -50,12 +50,8 @@ def parse_documents(text: str) -> list[tuple[int, int, int]]:
 
 
 def run_once(path: Path, method: str, limit: float, highs_seed: int) -> dict[str, Any]:
-    """One clearing in a child process (`bench.run_one`), HiGHS seeded with `highs_seed`."""
-    cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit), "--random-seed", str(highs_seed)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(BENCH_DIR.parent))
-    if proc.returncode != 0:
-        return {"method": method, "highs_seed": highs_seed, "status": "CRASHED", "error": proc.stderr[-2000:]}
-    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    """One clearing in a child process (`bench.run_one.measure`), HiGHS seeded with `highs_seed`."""
+    row = measure(path, method, limit, False, ["--random-seed", str(highs_seed)])
     row.pop("trace", None)
     row["highs_seed"] = highs_seed
     return row

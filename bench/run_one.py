@@ -5,16 +5,54 @@
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
 result document bytes out), status, objective, gap, nodes, components, the process's peak RSS, and the
-trace of the whole auction's incumbent and bound over time.
+trace of the whole auction's incumbent and bound over time. `measure` is the parent's side: it starts this
+in a child process and polls the child's process tree for its peak RSS (`dkw bench`, `dkw bench --mid-size`).
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+def measure(path: Path, method: str, limit: float, show_progress: bool, options: Sequence[str] = ()) -> dict[str, Any]:
+    """Run one clearing in a child process (this module, with `options`, e.g. --memory-limit MB); poll its
+    process tree's RSS for the peak."""
+    import psutil
+
+    from solvers.highs import tree_rss_mb
+
+    cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit), *options]
+    if show_progress:
+        cmd.append("--progress")
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
+                            cwd=str(REPO_DIR), text=True)
+    peak = 0.0
+    ps = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, tree_rss_mb(ps))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        return {"method": method, "status": "CRASHED", "error": (err or "")[-2000:], "wall_s": round(wall, 3)}
+    row = json.loads(out.strip().splitlines()[-1])
+    row["peak_rss_mb"] = round(max(peak, row["peak_rss_mb"] + row.get("peak_rss_children_mb", 0.0)), 1)
+    row["wall_s"] = round(wall, 3)
+    row["time_limit_s"] = limit
+    return row
 
 
 def main(argv: list[str]) -> int:

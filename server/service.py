@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import math
 import os
 import socket
 import threading
@@ -141,8 +140,10 @@ class ClearingService(pb_grpc.ClearingServicer):
                  default_threads: int | None = None, policy_path: str | None = None,
                  lease_s: float = DEFAULT_LEASE_S, metrics: Metrics | None = None,
                  memory_limit_mb: float | None = None):
-        if memory_limit_mb is not None and not (memory_limit_mb > 0 and math.isfinite(memory_limit_mb)):
-            raise ValueError(f"--memory-limit must be a positive number of MB, got {memory_limit_mb}")
+        try:  # refused when the server starts, not at each request
+            SolveOptions(memory_limit_mb=memory_limit_mb)
+        except ValueError as exc:
+            raise ValueError(f"--memory-limit: {exc}") from None
         self.storage = storage
         self.memory_limit_mb = memory_limit_mb
         self.policy_path = policy_path

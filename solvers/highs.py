@@ -181,11 +181,12 @@ MEMORY_NOTE = "stopped at the memory limit"
 MEMORY_CHECK_INTERVAL_S = 0.5
 
 
-def tree_rss_mb() -> float:
-    """Resident memory of this process and its children (the search process beside branch-and-bound), MB."""
+def tree_rss_mb(process=None) -> float:
+    """Resident memory of `process` (a psutil.Process; default this one) and its children (the search process
+    beside branch-and-bound, a clearing's pool workers), MB. Raises psutil.Error if `process` itself is gone."""
     import psutil
 
-    me = psutil.Process()
+    me = process or psutil.Process()
     total = me.memory_info().rss
     for child in me.children(recursive=True):
         try:
