@@ -1,7 +1,7 @@
 """One measured clearing, run in its own process so its peak RSS is its own.
 
     python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases] [--random-seed K]
-                                                                   [--memory-limit MB]
+                                                                   [--memory-limit MB] [--highs-option NAME=VALUE]...
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
 result document bytes out), status, objective, gap, nodes, components, the process's peak RSS, and the
@@ -55,6 +55,18 @@ def measure(path: Path, method: str, limit: float, show_progress: bool, options:
     return row
 
 
+def option_value(text: str) -> bool | int | float | str:
+    """A HiGHS option value from the command line: true/false, an int, a float, else the string."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main(argv: list[str]) -> int:
     path, method, limit = argv[0], argv[1], float(argv[2])
     show_progress = "--progress" in argv
@@ -90,7 +102,13 @@ def main(argv: list[str]) -> int:
             terminal(p)
 
     # HiGHS's random_seed (default 0): mid-size benches vary it, one tree size being chance (bench/midsize.py)
-    highs_options = {"random_seed": int(argv[argv.index("--random-seed") + 1])} if "--random-seed" in argv else {}
+    highs_options: dict[str, Any] = (
+        {"random_seed": int(argv[argv.index("--random-seed") + 1])} if "--random-seed" in argv else {})
+    # any HiGHS option for an experiment (docs/performance.md), e.g. --highs-option mip_allow_restart=false
+    for k, arg in enumerate(argv):
+        if arg == "--highs-option":
+            name, _, value = argv[k + 1].partition("=")
+            highs_options[name] = option_value(value)
     memory_limit = float(argv[argv.index("--memory-limit") + 1]) if "--memory-limit" in argv else None
     result = clear(auction, SolveOptions(time_limit_s=limit, method=method, highs_options=highs_options,
                                          memory_limit_mb=memory_limit), progress=progress)

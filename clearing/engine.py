@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from clearing.exact import real_objective_bound, result_prices
 from clearing.explain import ExplainOptions, explain, explanations_document
@@ -31,6 +31,7 @@ from clearing.result import (
     RejectedBidView,
     Shortfall,
     SolverInfo,
+    plain,
 )
 from clearing.rules import Policy, prepare_clearing
 from solvers.api import Progress, ProgressCallback, Solution, SolveOptions
@@ -209,6 +210,6 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
         objective_yen=round(procurement + startup + penalty, 6), procurement_cost_yen=round(procurement, 6),
         startup_cost_yen=startup, shortfall_penalty_yen=round(penalty, 6), payment_total_yen=round(payments, 6),
         awards=awards, flows=flows, shortfalls=shortfalls, prices=prices, area_summary=summary,
-        rejected_bids=[RejectedBidView(**asdict(r)) for r in ix.left_out], solver=info,
+        rejected_bids=[RejectedBidView(**plain(r)) for r in ix.left_out], solver=info,
         input_sha256=auction.input_sha256,
     )

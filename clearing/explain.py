@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from clearing.fixed_lp import FixedLP, build_fixed_lp
 from clearing.index import build_index
 from clearing.left_out import RejectedBid
 from clearing.model import Auction, Bid, Direction
+from clearing.result import plain
 
 #: kW and yen slack for "at capacity", "equal price", "accepted in full".
 TOL_KW = 1e-6
@@ -99,7 +100,7 @@ class Explanation:
     related: list[str] = field(default_factory=list)  # the bid, resource, lines, interfaces involved
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 def _price_text(value: float | None) -> str:

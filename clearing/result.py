@@ -3,10 +3,37 @@ are views of it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import copy
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from clearing.model import RESULT_FORMAT
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def plain(obj: Any) -> dict[str, Any]:
+    """`dataclasses.asdict`, the same dicts, without its deep copy of every number and string: asdict took
+    about 3 s of a 50,000-bid clearing's result and explanations (docs/performance.md, sixth round)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {name: _plain_value(getattr(obj, name)) for name in names}
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, _PLAIN_TYPES):
+        return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(value)
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return {_plain_value(k): _plain_value(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +140,13 @@ class ClearingResult:
             "startup_cost_yen": self.startup_cost_yen,
             "shortfall_penalty_yen": self.shortfall_penalty_yen,
             "payment_total_yen": self.payment_total_yen,
-            "awards": [asdict(a) for a in self.awards],
-            "flows": [asdict(f) for f in self.flows],
-            "shortfalls": [asdict(s) for s in self.shortfalls],
-            "prices": [asdict(p) for p in self.prices],
-            "area_summary": [asdict(s) for s in self.area_summary],
-            "rejected_bids": [asdict(r) for r in self.rejected_bids],
-            "solver": asdict(self.solver),
+            "awards": [plain(a) for a in self.awards],
+            "flows": [plain(f) for f in self.flows],
+            "shortfalls": [plain(s) for s in self.shortfalls],
+            "prices": [plain(p) for p in self.prices],
+            "area_summary": [plain(s) for s in self.area_summary],
+            "rejected_bids": [plain(r) for r in self.rejected_bids],
+            "solver": plain(self.solver),
             "input_sha256": self.input_sha256,
         }
         doc.update(self.extra)

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
 import highspy
@@ -59,9 +59,12 @@ log = logging.getLogger("dkw.solvers.fast")
 
 #: The start's polishing (`polish_by_splitting`) may take this share of the time left, at most HEURISTIC_MAX_S,
 #: and solves its pieces to this gap (it only looks for a good incumbent; the proof is the full model's).
-HEURISTIC_SHARE = 0.25
+HEURISTIC_SHARE = 0.5
 HEURISTIC_MAX_S = 30.0
 HEURISTIC_GAP = 1e-4
+#: HiGHS's sub-MIP heuristics, off in the polishing's pieces: half its time at 50,000 bids for the same start
+#: (47.6 → 23.9 s; docs/performance.md, sixth round)
+POLISH_OFF = ("mip_heuristic_run_rins", "mip_heuristic_run_rens")
 #: Components with fewer columns than this are solved inline (a process costs more than the solve).
 PARALLEL_MIN_COLS = 3000
 #: HiGHS options the start heuristics take over from the caller's (not the gap: theirs is HEURISTIC_GAP)
@@ -227,7 +230,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             polish_until = time.time() + min(HEURISTIC_MAX_S, max(budget, 0.0))
             # only the candidate with the block-tying columns rounded up (the last): the full rounding polishes
             # worse in about as long (50,000 bids: 2,859.7 against 2,847.5 million yen, 19.8 s and 21.8 s)
-            polished = polish_by_splitting(sub, candidates[-1], sub.block_tying, settings, polish_until) \
+            polished = polish_by_splitting(sub, candidates[-1], sub.block_tying, settings, polish_until,
+                                           workers=2 if spare_core and options.threads != 1 else 1) \
                 if len(candidates) > 1 else None
             candidates = [c for c in candidates[:1] + [polished] if c is not None]
             if big:
@@ -360,13 +364,13 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
 
 
 def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.ndarray, opts: dict[str, Any],
-                        deadline: float) -> np.ndarray | None:
+                        deadline: float, workers: int = 1) -> np.ndarray | None:
     """A start from a point whose `block_tying` columns are integral and consistent (the rest may be fractional):
     fix the block-tying columns there (moving their terms into the row bounds), split what is left into its
-    components (per block, typically) and solve each piece as a small MIP. Every piece has a feasible
-    point (nothing accepted, the rest short); each gets an equal share of the time left, and a piece with no
-    feasible point found in its share gives None. A heuristic for the incumbent only: the proof of
-    optimality is still the full model's."""
+    components (per block, typically) and solve each piece as a small MIP, `workers` at a time (threads:
+    HiGHS lets go of the GIL while it solves). Every piece has a feasible point (nothing accepted, the rest
+    short); each gets an equal share of the time left, and a piece with no feasible point found in its share
+    gives None. A heuristic for the incumbent only: the proof of optimality is still the full model's."""
     fixed_value = np.where(block_tying, start, 0.0)
     row_len = np.diff(sub.a_start)
     row_of_nz = np.repeat(np.arange(len(sub.rows)), row_len)
@@ -387,21 +391,45 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
             x[piece.cols] = np.where(piece.col_cost >= 0, piece.col_lower, piece.col_upper)
         elif (~block_tying[piece.cols]).any():
             to_solve.append(piece)
-    for done, piece in enumerate(to_solve):
+    # the biggest first, so that the workers end together; each piece's answer does not depend on the order
+    to_solve.sort(key=lambda piece: -len(piece.cols))
+    workers = max(1, min(workers, len(to_solve)))
+    lock = threading.Lock()
+    begun = 0
+
+    def solve(piece: ArrayProblem) -> np.ndarray | None:
+        nonlocal begun
+        with lock:
+            rounds_left = math.ceil((len(to_solve) - begun) / workers)
+            begun += 1
         remaining = deadline - time.time()
         if remaining <= 0:
             return None
         highs = new_highs()
         set_options(highs, opts, HEURISTIC_OPTIONS)
+        if workers > 1:
+            highs.setOptionValue("threads", 1)
         # a fair share of what is left, so that one hard piece cannot leave the rest without time: a piece
         # stopped at its share keeps its incumbent (HiGHS's heuristics find one at once on these pieces)
-        highs.setOptionValue("time_limit", remaining / (len(to_solve) - done))
+        highs.setOptionValue("time_limit", remaining / rounds_left)
         highs.setOptionValue("mip_rel_gap", HEURISTIC_GAP)
+        for name in POLISH_OFF:
+            highs.setOptionValue(name, False)
         load_problem(highs, piece)
         highs.run()
         if highs.getInfo().primal_solution_status != 2:
             return None
-        x[piece.cols] = np.array(highs.getSolution().col_value)
+        return np.array(highs.getSolution().col_value)
+
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="dkw-polish") as pool:
+            values = list(pool.map(solve, to_solve))
+    else:
+        values = [solve(piece) for piece in to_solve]
+    for piece, v in zip(to_solve, values, strict=True):
+        if v is None:
+            return None
+        x[piece.cols] = v
     if violation(sub, x) > 1e-6:
         return None
     return x

@@ -234,6 +234,12 @@ def test_mip_starts_are_feasible(params: dict) -> None:
         polished = fast.polish_by_splitting(whole, candidate, whole.block_tying, opts, time.time() + 30)
         if polished is not None:
             assert violation(mm, polished) <= 1e-6
+        # the pieces in two threads: as good a start (each piece within the polishing's gap)
+        in_threads = fast.polish_by_splitting(whole, candidate, whole.block_tying, opts, time.time() + 30, workers=2)
+        assert (in_threads is None) == (polished is None)
+        if in_threads is not None:
+            assert violation(mm, in_threads) <= 1e-6
+            assert mm.col_cost @ in_threads == pytest.approx(mm.col_cost @ polished, rel=2 * fast.HEURISTIC_GAP)
     whole.block_tying = None
     cold = fast.solve_component(whole, SolveOptions(warm_start=False), price=False)
     whole.start = start
