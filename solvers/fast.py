@@ -145,8 +145,10 @@ def split_components(num_cols: int, a_start: np.ndarray, a_index: np.ndarray) ->
 
 
 def subproblems(col_cost, col_lower, col_upper, integrality, row_lower, row_upper, a_start, a_index, a_value,
-                ) -> list[ArrayProblem]:
-    """The model cut into its components, largest first; columns and rows keep their relative order."""
+                with_rows_only: bool = False) -> list[ArrayProblem]:
+    """The model cut into its components, largest first; columns and rows keep their relative order.
+    `with_rows_only`: leave out the components without a row (the start polishing's fixed columns: 60,904 of
+    60,952 components at 50,000 bids, 1.2 s to build)."""
     num_cols = len(col_cost)
     col_label, row_label, count = split_components(num_cols, a_start, a_index)
     col_order = np.argsort(col_label, kind="stable")
@@ -157,6 +159,8 @@ def subproblems(col_cost, col_lower, col_upper, integrality, row_lower, row_uppe
     lengths = np.diff(a_start)
     out: list[ArrayProblem] = []
     for c in range(count):
+        if with_rows_only and row_bounds[c + 1] == row_bounds[c]:
+            continue
         cols = col_order[col_bounds[c]:col_bounds[c + 1]]
         rows = row_order[row_bounds[c]:row_bounds[c + 1]]
         local[cols] = np.arange(len(cols), dtype=np.int32)
@@ -216,7 +220,9 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
     if options.warm_start and sub.num_int:
         if deadline is not None:
             settings["time_limit"] = max(0.01, deadline - time.time())
-        candidates = lp_rounding_starts(sub, settings)
+        spare = 2 if spare_core and options.threads != 1 else 1  # threads for the roundings and the polishing
+        # two copies of the biggest components' LP at once would raise the peak that no memory ceiling watches
+        candidates = lp_rounding_starts(sub, settings, workers=spare if sub.num_int <= LNS_MAX_INTEGERS else 1)
         if big:
             release_freed_memory()
         lp_seconds = time.time() - phase
@@ -231,7 +237,7 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             # only the candidate with the block-tying columns rounded up (the last): the full rounding polishes
             # worse in about as long (50,000 bids: 2,859.7 against 2,847.5 million yen, 19.8 s and 21.8 s)
             polished = polish_by_splitting(sub, candidates[-1], sub.block_tying, settings, polish_until,
-                                           workers=2 if spare_core and options.threads != 1 else 1) \
+                                           workers=spare) \
                 if len(candidates) > 1 else None
             candidates = [c for c in candidates[:1] + [polished] if c is not None]
             if big:
@@ -310,7 +316,7 @@ def _branch_and_bound_beside(search: ConcurrentSearch, sub: ArrayProblem, option
     return solved
 
 
-def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarray]:
+def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any], workers: int = 1) -> list[np.ndarray]:
     """MIP start candidates from the LP relaxation, each a point whose `block_tying` columns are integral,
     followed by the LP relaxation itself as (values, objective) (for RINS and the bound); [] if the LP
     did not solve:
@@ -324,7 +330,8 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
 
     The relaxation leaves out the costs below LP_COST_FLOOR_YEN; each rounding is a fresh LP with its
     integers fixed, presolved, rather than a warm start of the relaxation (docs/performance.md, fourth
-    round: 200,000 bids, 127 s → 76-84 s for the relaxation, 22-40 s → 4-12 s per rounding)."""
+    round: 200,000 bids, 127 s → 76-84 s for the relaxation, 22-40 s → 4-12 s per rounding). With `workers` > 1
+    the two roundings are solved at once, in threads."""
     deadline = time.time() + opts["time_limit"] if "time_limit" in opts else math.inf
     highs = new_highs()
     set_options(highs, opts, HEURISTIC_OPTIONS + ("time_limit",))
@@ -343,24 +350,33 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any]) -> list[np.ndarr
     roundings = [(is_int, x > 0.5)]
     if sub.block_tying is not None and sub.block_tying.any():
         roundings.append((is_int & sub.block_tying, x > 1e-6))
-    out = []
-    for mask, up in roundings:
+
+    def rounded(mask: np.ndarray, up: np.ndarray) -> np.ndarray | None:
         remaining = deadline - time.time()
         if remaining <= 0:
-            break
+            return None
         ints = np.flatnonzero(mask)
         fixed = np.clip(up[ints].astype(float), sub.col_lower[ints], sub.col_upper[ints])
         highs = new_highs()
         set_options(highs, opts, HEURISTIC_OPTIONS)
+        if workers > 1:
+            highs.setOptionValue("threads", 1)
         if math.isfinite(remaining):
             highs.setOptionValue("time_limit", remaining)
         load_problem(highs, with_integers_fixed(sub, ints, fixed))
         highs.run()
-        if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            start = np.array(highs.getSolution().col_value)
-            start[ints] = fixed
-            out.append(start)
-    return out + [lp]
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        start = np.array(highs.getSolution().col_value)
+        start[ints] = fixed
+        return start
+
+    if workers > 1 and len(roundings) > 1:  # two LPs at once (highspy lets go of the GIL while it solves)
+        with ThreadPoolExecutor(workers, thread_name_prefix="dkw-rounding") as pool:
+            out = list(pool.map(lambda rounding: rounded(*rounding), roundings))
+    else:
+        out = [rounded(mask, up) for mask, up in roundings]
+    return [start for start in out if start is not None] + [lp]
 
 
 def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.ndarray, opts: dict[str, Any],
@@ -383,14 +399,10 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
     lower = np.where(block_tying, start, sub.col_lower)
     upper = np.where(block_tying, start, sub.col_upper)
     pieces = subproblems(sub.col_cost, lower, upper, sub.integrality, sub.row_lower - moved, sub.row_upper - moved,
-                         start_ptr, sub.a_index[keep], sub.a_value[keep])
-    x = start.copy()
-    to_solve = []
-    for piece in pieces:
-        if len(piece.rows) == 0:  # a column in no row: its cheaper bound
-            x[piece.cols] = np.where(piece.col_cost >= 0, piece.col_lower, piece.col_upper)
-        elif (~block_tying[piece.cols]).any():
-            to_solve.append(piece)
+                         start_ptr, sub.a_index[keep], sub.a_value[keep], with_rows_only=True)
+    # a column in no row takes its cheaper bound (the fixed ones: their value), the pieces' columns their solution
+    x = np.where(sub.col_cost >= 0, lower, upper)
+    to_solve = [piece for piece in pieces if (~block_tying[piece.cols]).any()]
     # the biggest first, so that the workers end together; each piece's answer does not depend on the order
     to_solve.sort(key=lambda piece: -len(piece.cols))
     workers = max(1, min(workers, len(to_solve)))
