@@ -75,3 +75,19 @@ def test_the_service_adds_its_ceiling_to_every_clearing_and_refuses_a_bad_one(tm
             ClearingService(storage, 1, memory_limit_mb=-1.0)
     finally:
         storage.close()
+
+
+def test_replay_passes_its_ceiling_to_every_clearing_and_refuses_a_bad_one(tmp_path, capsys) -> None:
+    """`dkw replay --memory-limit MB`: each day × scenario's clearing (each worker's) gets the ceiling."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "day.json").write_text(json.dumps(gen(1, 40, blocks=2)))
+    assert main(["replay", str(src), "--out", str(tmp_path / "bad"), "--memory-limit", "0", "--quiet"]) == 2
+    assert "--memory-limit" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "out"
+    assert main(["replay", str(src), "--out", str(out), "--memory-limit", "1e6", "--workers", "1", "--quiet"]) == 0
+    results = sorted((out / "days").rglob("*.result.json"))
+    assert results
+    for path in results:
+        assert json.loads(path.read_text())["solver"]["options"]["memory_limit_mb"] == 1e6

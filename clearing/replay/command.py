@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
-from solvers.api import DEFAULT_TIME_LIMIT_S, time_limit
+from solvers.api import DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
 
 SCENARIO_HELP = ("what-if scenario, repeatable; parts joined with '+' apply left to right: baseline, "
                  "no-cross-area (interconnectors at zero), reduction:F (requirements × F), cap:X (price cap "
@@ -28,11 +28,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not 0 <= args.gap < 1:
         print(f"dkw replay: --gap {args.gap} must be in [0, 1)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    try:  # the same rule as dkw clear's
+        SolveOptions(memory_limit_mb=args.memory_limit)
+    except ValueError as exc:
+        print(f"dkw replay: --memory-limit: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     config = ReplayConfig(
         input_dir=Path(args.dir), out_dir=Path(args.out), scenarios=list(args.scenario or []),
         workers=args.workers, force=args.force, dask_address=args.dask,
         eprx_files=[Path(p) for p in args.eprx or []], time_limit_s=args.time_limit, mip_rel_gap=args.gap,
         threads=args.threads, policy_file=Path(args.policy) if args.policy else None,
+        memory_limit_mb=args.memory_limit,
         progress=sys.stderr.isatty() and not args.quiet,
     )
     try:
@@ -77,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gap", type=float, default=1e-6, metavar="G", help="relative MIP gap to prove (default 1e-06)")
     p.add_argument("--threads", type=int, default=1,
                    help="HiGHS threads per solve (default 1: the parallelism is over days)")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="MB",
+                   help="memory ceiling of each clearing, so of each worker (resident MB): branch-and-bound stops "
+                   f"with its best incumbent and bound at {MEMORY_GUARD_SHARE * 100:.0f}%% of it (default: none)")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary lines")
     p.set_defaults(handler=cmd_replay)

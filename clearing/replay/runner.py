@@ -85,6 +85,7 @@ class ReplayTask:
     threads: int | None = 1
     policy_file: str | None = None  # market policy merged over the shipped one (None: the shipped one)
     document: dict[str, Any] | None = None
+    memory_limit_mb: float | None = None  # per clearing, so per worker (SolveOptions.memory_limit_mb)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class ReplayConfig:
     mip_rel_gap: float = 1e-6
     threads: int | None = 1
     policy_file: Path | None = None
+    memory_limit_mb: float | None = None  # the memory ceiling of each clearing (each worker's), None: none
     progress: bool = False  # a progress bar on stderr
     report: bool = True
 
@@ -129,7 +131,8 @@ def run_task(task: ReplayTask) -> TaskOutcome:
         auction = load_auction(inp.document, input_sha256=sha)
     except InvalidAuction as exc:
         raise ReplayFailure(f"{where}: the scenario made an invalid auction: {exc.problems[0]}") from None
-    options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads)
+    options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads,
+                           memory_limit_mb=task.memory_limit_mb)
     result = clear(auction, options, also_excluded=inp.excluded, policy=policy)
     if result.status not in SOLVED:
         raise ReplayFailure(f"{where}: no result ({result.status}: {result.solver.termination})")
@@ -394,7 +397,8 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
             else:
                 pending.append(ReplayTask(day.trading_date, name, str(day.path), day.sha256,
                                           config.time_limit_s, config.mip_rel_gap, config.threads,
-                                          str(config.policy_file) if config.policy_file else None))
+                                          str(config.policy_file) if config.policy_file else None,
+                                          memory_limit_mb=config.memory_limit_mb))
     total = len(days) * len(names)
     bar = _progress_bar(total, len(out.skipped), config.progress)
     if out.skipped:
