@@ -28,6 +28,8 @@ from solvers.highs import ArrayProblem, new_highs
 MAX_DYNAMISM = 1e6
 MIN_FRACTION = 0.005
 EPS = 1e-9
+#: hand HiGHS only the cuts that are tight at the last round's LP optimum (docs/performance.md, sixth round)
+ACTIVE_ONLY = True
 
 
 @dataclass
@@ -49,6 +51,16 @@ class Cuts:
         self.value.extend(float(v) for v in vals)
         self.start.append(len(self.index))
         self.rhs.append(float(rhs))
+
+    def keep_only(self, keep: np.ndarray) -> None:
+        """Keep the cuts where `keep` is true (the bounds of the rounds stay as they were)."""
+        start, index, value, rhs = [0], [], [], []
+        for c in np.flatnonzero(keep):
+            index.extend(self.index[self.start[c]:self.start[c + 1]])
+            value.extend(self.value[self.start[c]:self.start[c + 1]])
+            start.append(len(index))
+            rhs.append(self.rhs[c])
+        self.start, self.index, self.value, self.rhs = start, index, value, rhs
 
     def add_to(self, highs: highspy.Highs) -> None:
         """Hand the cuts to `highs` as rows (its model's columns must be the problem's)."""
@@ -109,12 +121,15 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
     lower = np.array(lp.col_lower_)
     upper = np.array(lp.col_upper_)
     cuts = Cuts()
+    last_x: np.ndarray | None = None  # the last optimal LP point, with the cuts found before it
+    cuts_in_last_x = 0
     for _round in range(rounds + 1):
         if deadline is not None:  # the LP itself may take longer than the budget on the largest auctions
             highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
+        last_x, cuts_in_last_x = np.array(highs.getSolution().col_value), len(cuts)
         cuts.bounds.append(float(highs.getInfo().objective_function_value))
         if _round == rounds or (deadline is not None and time.time() > deadline):
             break
@@ -170,6 +185,14 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
             defs_value.extend(float(v) for v in vals)
             # the slack-definition list is indexed from n: slacks 0..m-1, then the cuts' columns
             defs_start.append(len(defs_index))
+    if ACTIVE_ONLY and last_x is not None and cuts_in_last_x:
+        # the cuts with slack at the last LP optimum do not hold its bound up: without them the root LP
+        # HiGHS starts from has the same optimum and fewer rows (the cuts of a round whose LP did not solve
+        # in time were all violated by the point before it: they stay)
+        cut_value = last_x[n + m:n + m + cuts_in_last_x]
+        rhs = np.array(cuts.rhs[:cuts_in_last_x])
+        tight = cut_value <= rhs + 1e-7 * np.maximum(1.0, np.abs(rhs))
+        cuts.keep_only(np.concatenate([tight, np.ones(len(cuts) - cuts_in_last_x, dtype=bool)]))
     cuts.seconds = time.perf_counter() - started
     return cuts
 

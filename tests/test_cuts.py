@@ -33,3 +33,37 @@ def test_cuts_keep_the_optimum_and_raise_the_bound(name: str) -> None:
     assert all(bound <= optimum.objective * (1 + 1e-6) for bound in cuts.bounds)
     # the reported optimum (without the tie-break perturbation) is the shared case's
     assert optimum.objective == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["08-national-3h", "10-national-dense"])
+def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(name: str) -> None:
+    """HiGHS gets only the cuts without slack at the last round's LP optimum: the LP relaxation with just
+    those has the same optimum as with all of them (the last round's bound), and is no bigger."""
+    import dataclasses
+
+    import highspy
+
+    import solvers.cuts as cuts_module
+    from solvers.highs import load_problem, new_highs
+
+    mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
+    problem = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
+                           np.zeros_like(mm.integrality), mm.row_lower, mm.row_upper, mm.a_start, mm.a_index,
+                           mm.a_value)
+    with_ints = dataclasses.replace(problem, integrality=mm.integrality)
+    assert cuts_module.ACTIVE_ONLY
+    cuts_module.ACTIVE_ONLY = False
+    try:
+        every = gomory_rounds(with_ints, rounds=3)
+    finally:
+        cuts_module.ACTIVE_ONLY = True
+    tight = gomory_rounds(with_ints, rounds=3)
+    assert 0 < len(tight) <= len(every)
+    assert tight.bounds == pytest.approx(every.bounds, rel=1e-9)
+    highs = new_highs()
+    highs.setOptionValue("output_flag", False)
+    load_problem(highs, problem)
+    tight.add_to(highs)
+    highs.run()
+    assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert highs.getInfo().objective_function_value == pytest.approx(tight.bounds[-1], rel=1e-7)
