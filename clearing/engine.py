@@ -10,10 +10,13 @@ again (rare: the data are whole kW).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+
+import numpy as np
 
 from clearing.exact import real_objective_bound, result_prices
 from clearing.explain import ExplainOptions, explain, explanations_document
@@ -34,7 +37,7 @@ from clearing.result import (
     plain,
 )
 from clearing.rules import Policy, prepare_clearing
-from solvers.api import Progress, ProgressCallback, Solution, SolveOptions
+from solvers.api import Progress, ProgressCallback, Solution, SolveOptions, SolveOutcome, relative_gap
 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
@@ -77,15 +80,36 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
 
 
 def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback | None,
-          cancel: threading.Event | None, started: float) -> Solution:
-    """The back-end `options.method` names; imported here, so that only a solve loads Pyomo or highspy."""
+          cancel: threading.Event | None, started: float, start_hint: np.ndarray | None = None) -> Solution:
+    """The back-end `options.method` names; imported here, so that only a solve loads Pyomo or highspy.
+    `start_hint`: a point of `form`'s columns the fast path may start from (if feasible)."""
     if options.method == "straight":
         from solvers.straight import solve_straight
 
         return solve_straight(form, options, progress, cancel, started)
     from clearing.fastpath import solve_fast
 
-    return solve_fast(form, options, progress, cancel, started)
+    return solve_fast(form, options, progress, cancel, started, start_hint=start_hint)
+
+
+def carried_start(old: Formulation, x: np.ndarray, new: Formulation) -> np.ndarray:
+    """The point `x` of `old` in `new`'s columns, for a re-solve in which some bids got an acceptance
+    binary: columns are matched by their keys; a new binary is 1 where its bid is accepted, and a bid
+    accepted below 1 kW is raised to 1 kW (the point may then break a resource's capacity: the caller
+    checks it before using it)."""
+    where = {(g.name, key): g.first + j for g in old.columns.groups for j, key in enumerate(g.keys)}
+    carried = np.zeros(new.columns.num_cols)
+    for g in new.columns.groups:
+        for j, key in enumerate(g.keys):
+            col = where.get((g.name, key))
+            if col is not None:
+                carried[g.first + j] = x[col]
+    q = carried[:new.columns.num_bids]
+    for i, u in new.columns.u_col.items():
+        if (("u", (new.ix.bids[i].id,)) not in where) and q[i] > ZERO_KW:
+            carried[u] = 1.0
+            q[i] = max(q[i], 1.0)
+    return carried
 
 
 def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], options: SolveOptions,
@@ -97,22 +121,38 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], opti
     force_binary: set[str] = set()
     build_seconds = 0.0
     solves = 0
+    previous: tuple[Formulation, Solution] | None = None
     while True:
         if progress:
             progress(Progress("building", time.perf_counter() - started))
         build_started = time.perf_counter()
         form = formulate(build_index(auction, left_out, force_binary))
+        hint = None if previous is None else carried_start(previous[0], previous[1].x, form)
         build_seconds += time.perf_counter() - build_started
-        solution = solve(form, options_within_limit(options, started, len(form.ix.bids)), progress, cancel, started)
+        solution = solve(form, options_within_limit(options, started, len(form.ix.bids)), progress, cancel, started,
+                         start_hint=hint)
         build_seconds += solution.setup_seconds
         solves += 1
+        if previous is not None:
+            keep_earlier_bound(solution.outcome, previous[1].outcome)
         if solution.x is None:
             break
         below_1kw = below_one_kw(form.ix, solution.x[:form.columns.num_bids])
         if not below_1kw:
             break
         force_binary |= below_1kw
+        previous = (form, solution)
     return form, solution, build_seconds, solves
+
+
+def keep_earlier_bound(outcome: SolveOutcome, earlier: SolveOutcome) -> None:
+    """A re-solve only adds binaries, so an earlier solve's proven bound still holds: keep the higher one
+    (a re-solve left little time may prove none of its own)."""
+    if earlier.bound is None or not math.isfinite(earlier.bound):
+        return
+    if outcome.bound is None or earlier.bound > outcome.bound:
+        outcome.bound = earlier.bound if outcome.objective is None else min(earlier.bound, outcome.objective)
+        outcome.gap = relative_gap(outcome.objective, outcome.bound)
 
 
 #: What the steps after the solve's limit take (the search's grace, pricing the incumbent, exact prices,

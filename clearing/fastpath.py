@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 
 def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,
-               cancel: threading.Event | None = None, started: float | None = None) -> Solution:
+               cancel: threading.Event | None = None, started: float | None = None,
+               start_hint: np.ndarray | None = None) -> Solution:
+    """`start_hint`: a point of the model (an earlier solve's incumbent, `clearing.engine.carried_start`),
+    the MIP start where it is feasible and cheaper than the merit-order greedy's."""
     from solvers.fast import solve_arrays
     from solvers.highs import violation
 
@@ -37,6 +40,9 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
         start = greedy_start(mm)
         if violation(mm, start) > START_TOLERANCE:  # feasible by construction; the guard keeps a bug from HiGHS
             start = None
+        if start_hint is not None and violation(mm, start_hint) <= START_TOLERANCE and (
+                start is None or mm.col_cost @ start_hint < mm.col_cost @ start):
+            start = start_hint
         block_tying = block_tying_columns(mm)
         tags = column_tags(mm)
     setup_seconds = time.perf_counter() - setup_started
