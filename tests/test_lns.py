@@ -124,9 +124,9 @@ def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(mon
     handed: list[float] = []
     solve = engine.solve
 
-    def spy(form, options, *args):
+    def spy(form, options, *args, **kwargs):
         handed.append(options.time_limit_s)
-        return solve(form, options, *args)
+        return solve(form, options, *args, **kwargs)
 
     monkeypatch.setattr(engine, "solve", spy)
     auction = load_auction(gen(5, 3000, blocks=48))
