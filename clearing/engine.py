@@ -106,7 +106,7 @@ def carried_start(old: Formulation, x: np.ndarray, new: Formulation) -> np.ndarr
                 carried[g.first + j] = x[col]
     q = carried[:new.columns.num_bids]
     for i, u in new.columns.u_col.items():
-        if (("u", (new.ix.bids[i].id,)) not in where) and q[i] > ZERO_KW:
+        if i not in old.columns.u_col and q[i] > ZERO_KW:  # the same bids, in the same order
             carried[u] = 1.0
             q[i] = max(q[i], 1.0)
     return carried

@@ -133,7 +133,7 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
         cuts.bounds.append(float(highs.getInfo().objective_function_value))
         if _round == rounds or (deadline is not None and time.time() > deadline):
             break
-        x = np.array(highs.getSolution().col_value)
+        x = last_x
         basis = highs.getBasis()
         status = np.array([int(s) for s in basis.col_status])
         _, basic = highs.getBasicVariables()

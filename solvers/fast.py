@@ -371,12 +371,17 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any], workers: int = 1
         start[ints] = fixed
         return start
 
-    if workers > 1 and len(roundings) > 1:  # two LPs at once (highspy lets go of the GIL while it solves)
-        with ThreadPoolExecutor(workers, thread_name_prefix="dkw-rounding") as pool:
-            out = list(pool.map(lambda rounding: rounded(*rounding), roundings))
-    else:
-        out = [rounded(mask, up) for mask, up in roundings]
+    out = in_threads(lambda rounding: rounded(*rounding), roundings, workers)
     return [start for start in out if start is not None] + [lp]
+
+
+def in_threads(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+    """[fn(item) for item in items], `workers` at a time in threads when more than one (highspy lets go of
+    the GIL while HiGHS solves: two small solves take the two cores)."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="dkw-start") as pool:
+        return list(pool.map(fn, items))
 
 
 def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.ndarray, opts: dict[str, Any],
@@ -433,12 +438,7 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
             return None
         return np.array(highs.getSolution().col_value)
 
-    if workers > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="dkw-polish") as pool:
-            values = list(pool.map(solve, to_solve))
-    else:
-        values = [solve(piece) for piece in to_solve]
-    for piece, v in zip(to_solve, values, strict=True):
+    for piece, v in zip(to_solve, in_threads(solve, to_solve, workers), strict=True):
         if v is None:
             return None
         x[piece.cols] = v

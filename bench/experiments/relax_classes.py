@@ -22,6 +22,7 @@ import numpy as np
 from clearing.document import load_auction, parse_document
 from clearing.index import build_index
 from clearing.matrix import MatrixModel, build_matrix
+from solvers.highs import ArrayProblem, load_problem, new_highs
 
 MODES = ("lp", "relax_spanning", "relax_single", "full", "area_rows")
 
@@ -72,20 +73,14 @@ def main(argv: list[str]) -> int:
         integrality[:] = 0
         integrality[spanning] = kept
     print(f"binaries {int(mm.integrality.sum())}, block-spanning {len(spanning)}, integer here {int(integrality.sum())}")
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = mm.num_cols, mm.num_rows
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = mm.col_cost, mm.col_lower, mm.col_upper
-    lp.row_lower_, lp.row_upper_ = mm.row_lower, mm.row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = mm.a_start, mm.a_index, mm.a_value
-    if integrality.any():
-        lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
-                           for v in integrality]
-    h = highspy.Highs()
+    problem = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower,
+                           mm.col_upper, integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index,
+                           mm.a_value)
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", limit)
     h.setOptionValue("mip_rel_gap", 1e-6)
-    h.passModel(lp)
+    load_problem(h, problem)
     if mode == "area_rows":
         extra = area_rows(mm)
         print(f"area rows {len(extra)}")
