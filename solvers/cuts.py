@@ -172,15 +172,22 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
             new_rows.append((nz, vals, rhs))
         if not new_rows:
             break
+        # the round's cuts in one call each (a column per cut, then its row `c·x − t = 0`): HiGHS keeps the
+        # basis (the new columns and rows basic) and updates its matrix once, not once per cut
+        first_t = len(lower)
+        rhs_new = np.array([rhs for _, _, rhs in new_rows])
+        highs.addCols(len(new_rows), np.zeros(len(new_rows)), rhs_new, np.full(len(new_rows), highspy.kHighsInf), 0,
+                      np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+        row_index = [np.append(nz, first_t + k) for k, (nz, _, _) in enumerate(new_rows)]
+        row_value = [np.append(vals, -1.0) for _, vals, _ in new_rows]
+        row_start = np.concatenate(([0], np.cumsum([len(ix) for ix in row_index])[:-1])).astype(np.int32)
+        highs.addRows(len(new_rows), np.zeros(len(new_rows)), np.zeros(len(new_rows)), int(sum(map(len, row_index))),
+                      row_start, np.concatenate(row_index).astype(np.int32), np.concatenate(row_value))
+        lower = np.concatenate([lower, rhs_new])
+        upper = np.concatenate([upper, np.full(len(new_rows), np.inf)])
+        is_int = np.concatenate([is_int, np.zeros(len(new_rows), dtype=bool)])
         for nz, vals, rhs in new_rows:
             cuts.add(nz, vals, rhs)
-            t = len(lower)
-            highs.addCol(0.0, rhs, highspy.kHighsInf, 0, np.zeros(0, dtype=np.int32), np.zeros(0))
-            highs.addRow(0.0, 0.0, len(nz) + 1, np.concatenate([nz, [t]]).astype(np.int32),
-                         np.concatenate([vals, [-1.0]]))
-            lower = np.append(lower, rhs)
-            upper = np.append(upper, np.inf)
-            is_int = np.append(is_int, False)
             defs_index.extend(int(c) for c in nz)
             defs_value.extend(float(v) for v in vals)
             # the slack-definition list is indexed from n: slacks 0..m-1, then the cuts' columns
