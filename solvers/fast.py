@@ -83,10 +83,13 @@ LNS_SHARE = 0.4
 LNS_MAX_S = 120.0
 #: Rounds of Gomory mixed-integer cuts (solvers/cuts.py) handed to HiGHS with the MIP, on components with at
 #: least CUT_MIN_INTEGERS integer columns, within CUT_SHARE of the time left (at most CUT_MAX_S); 0: none.
+#: A third of the time: at 5,000 bids branch-and-bound does not get past its root node in 60 s, so the time
+#: is worth more to the rounds (6 rounds instead of 1-2 on a slow machine: the bound 1.0-1.6M yen higher;
+#: docs/performance.md, seventh round). The neighbourhood search runs beside them either way.
 CUT_ROUNDS = 6
 CUT_MIN_INTEGERS = 2500
 CUT_MAX_PER_ROUND = 400
-CUT_SHARE = 0.12
+CUT_SHARE = 0.35
 CUT_MAX_S = 40.0
 #: The LP relaxation behind the starts and the bound leaves out cost coefficients below this (yen per unit):
 #: the tie-break and flow-preference perturbations (clearing/index.py). With them the dual simplex needs
