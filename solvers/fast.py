@@ -85,11 +85,15 @@ LNS_MAX_S = 120.0
 #: least CUT_MIN_INTEGERS integer columns, within CUT_SHARE of the time left (at most CUT_MAX_S); 0: none.
 #: A third of the time: at 5,000 bids branch-and-bound does not get past its root node in 60 s, so the time
 #: is worth more to the rounds (6 rounds instead of 1-2 on a slow machine: the bound 1.0-1.6M yen higher;
-#: docs/performance.md, seventh round). The neighbourhood search runs beside them either way.
+#: docs/performance.md, seventh round). The neighbourhood search runs beside them either way. Components
+#: above CUT_BIG_INTEGERS keep the earlier 12% (CUT_SHARE_BIG): there a round re-solves an LP of seconds
+#: to a minute, and the larger share was not measured (50,000 bids: no round fits at 60 s either way).
 CUT_ROUNDS = 6
 CUT_MIN_INTEGERS = 2500
 CUT_MAX_PER_ROUND = 400
 CUT_SHARE = 0.35
+CUT_BIG_INTEGERS = 25_000
+CUT_SHARE_BIG = 0.12
 CUT_MAX_S = 40.0
 #: The LP relaxation behind the starts and the bound leaves out cost coefficients below this (yen per unit):
 #: the tie-break and flow-preference perturbations (clearing/index.py). With them the dual simplex needs
@@ -259,7 +263,8 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
             search = ConcurrentSearch(sub, sub.start, lp_x, sub.tags, settings,
                                       deadline if deadline is not None else math.inf, improved)
         try:
-            budget = CUT_SHARE * (deadline - time.time()) if deadline is not None else CUT_MAX_S
+            share = CUT_SHARE if sub.num_int <= CUT_BIG_INTEGERS else CUT_SHARE_BIG
+            budget = share * (deadline - time.time()) if deadline is not None else CUT_MAX_S
             # a round re-solves an LP bigger than the relaxation (a slack column per row): when the
             # relaxation and its two roundings alone took longer than the budget, no round would finish
             if CUT_ROUNDS and sub.num_int >= CUT_MIN_INTEGERS and lp_seconds < min(CUT_MAX_S, budget):
