@@ -110,3 +110,38 @@ def test_bench_passes_a_memory_ceiling_to_every_clearing(tmp_path) -> None:
     assert doc["results"][0]["fast"]["status"] == "OPTIMAL"
     assert doc["results"][0]["fast"]["memory_limit_mb"] == 4096  # the clearing itself had it
     assert "memory ceiling 4,096 MB" in (tmp_path / "results.md").read_text()
+
+
+def test_cbc_crosscheck_verifies_a_solution_file_of_the_written_model(tmp_path, capsys) -> None:
+    """The cross-check reads another solver's solution of the MPS it wrote, in CBC's `-solu` format, back
+    into the model and through the independent verifier: HiGHS's optimum of that MPS, written in that
+    format, passes at the shared case's optimum; the same file with one award's kW halved does not."""
+    import highspy
+
+    from bench.experiments.cbc_crosscheck import main as crosscheck
+
+    case = CASES_DIR / "04-startup-linked.json"
+    mps = tmp_path / "model.mps"
+    assert crosscheck(["mps", str(case), str(mps)]) == 0
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.readModel(str(mps))
+    highs.run()
+    x = list(highs.getSolution().col_value)
+    lines = [f"Optimal - objective value {highs.getInfo().objective_function_value}"]
+    lines += [f"{j:7d} c{j:<16d} {v:.10g} 0" for j, v in enumerate(x) if abs(v) > 1e-9]
+    solution = tmp_path / "model.sol"
+    solution.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert crosscheck(["verify", str(case), str(solution)]) == 0
+    out = capsys.readouterr().out
+    expected = json.loads((CASES_DIR / "expected.json").read_text())["04-startup-linked"]["objective_yen"]
+    assert "no findings" in out and f"objective_yen {expected:,.2f}" in out
+
+    biggest = max(range(len(x)), key=lambda j: x[j])  # a kW figure (a binary is at most 1)
+    assert x[biggest] > 1
+    lines = [line if not line.split()[1] == f"c{biggest}" else f"{biggest:7d} c{biggest} {x[biggest] / 2} 0"
+             for line in lines]
+    solution.write_text("\n".join(lines) + "\n")
+    assert crosscheck(["verify", str(case), str(solution)]) == 1
+    assert "findings" in capsys.readouterr().out
