@@ -292,9 +292,9 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
     if search is None:
         solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
     else:
-        solved = _branch_and_bound_beside(search, sub, options, deadline, on_event, price, cuts)
+        solved, whose = _branch_and_bound_beside(search, sub, options, deadline, on_event, price, cuts)
         if search.stats is not None:
-            summaries.append(search.stats.summary() + " beside branch-and-bound")
+            summaries.append(search.stats.summary() + " beside branch-and-bound" + whose)
     phase_done(f"branch-and-bound ({solved.nodes} nodes, {solved.status}) and pricing "
                f"({solved.pricing_seconds:.1f} s)")
     # lp_bound (the LP relaxation's, raised by the cut rounds) is proven too; branch-and-bound stopped by the
@@ -308,20 +308,26 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
 
 def _branch_and_bound_beside(search: ConcurrentSearch, sub: ArrayProblem, options: SolveOptions,
                              deadline: float | None, on_event: MipEvents | None, price: bool,
-                             cuts: Any) -> ProblemSolution:
+                             cuts: Any) -> tuple[ProblemSolution, str]:
     """HiGHS's branch-and-bound on `sub` while `search` runs in its own process: its improvements are
     handed to HiGHS as user solutions (it asks before each dive); at the end the better of the two points
-    is the component's (priced here, since it may not be the one HiGHS holds)."""
+    is the component's (priced here, since it may not be the one HiGHS holds). Also returns which of the
+    two found the better point, for the solver message (HiGHS's heuristics start from the search's points:
+    at 5,000 bids they, not the search, found the final incumbent; docs/performance.md, seventh round)."""
     try:
         solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=False, cuts=cuts,
                              user_solution=search.offer)
     finally:
         x, objective, _stats = search.finish()
+    if solved.objective is None:
+        whose = f" (its best {objective:,.0f}; branch-and-bound none)"
+    else:
+        whose = f" (its best {objective:,.0f}; branch-and-bound's {solved.objective:,.0f})"
     if solved.x is None or objective < solved.objective:
         solved.x, solved.objective = x, objective
     if price and solved.x is not None:
         price_solution(sub, solved)
-    return solved
+    return solved, whose
 
 
 def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any], workers: int = 1) -> list[np.ndarray]:

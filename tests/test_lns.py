@@ -4,6 +4,7 @@ the independently known optimum and passes the verifier."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -193,6 +194,11 @@ def test_branch_and_bound_beside_the_search_proves_the_optimum(name: str, monkey
     solved = fast.solve_component(problem, SolveOptions(), spare_core=True)
     assert solved.status == "OPTIMAL", solved.message
     assert "beside branch-and-bound" in solved.message
+    # the message says what each side found; the component's point is the better of the two
+    found = re.search(r"its best ([\d,]+); branch-and-bound's ([\d,]+)", solved.message)
+    assert found is not None, solved.message
+    search_best, bb_best = (float(v.replace(",", "")) for v in found.groups())
+    assert solved.objective == pytest.approx(min(search_best, bb_best), abs=1.0)
     assert violation(mm, solved.x) <= 1e-6
     assert solved.objective == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6, abs=1.0)  # tie-break terms
     assert solved.bound <= solved.objective * (1 + 1e-9)
