@@ -84,8 +84,8 @@ LNS_MAX_S = 120.0
 #: Rounds of Gomory mixed-integer cuts (solvers/cuts.py) handed to HiGHS with the MIP, on components with at
 #: least CUT_MIN_INTEGERS integer columns, within CUT_SHARE of the time left (at most CUT_MAX_S); 0: none.
 #: A third of the time: at 5,000 bids branch-and-bound does not get past its root node in 60 s, so the time
-#: is worth more to the rounds (6 rounds instead of 1-2 on a slow machine: the bound 1.0-1.6M yen higher;
-#: docs/performance.md, seventh round). The neighbourhood search runs beside them either way. Components
+#: is worth more to the rounds (up to 6 rounds instead of 1-2 on a slow machine: the bound 1.0M yen higher
+#: on average; docs/performance.md, seventh round). The neighbourhood search runs beside them either way. Components
 #: above CUT_BIG_INTEGERS keep the earlier 12% (CUT_SHARE_BIG): there a round re-solves an LP of seconds
 #: to a minute, and the larger share was not measured (50,000 bids: no round fits at 60 s either way).
 CUT_ROUNDS = 6
