@@ -311,9 +311,10 @@ def _branch_and_bound_beside(search: ConcurrentSearch, sub: ArrayProblem, option
                              cuts: Any) -> tuple[ProblemSolution, str]:
     """HiGHS's branch-and-bound on `sub` while `search` runs in its own process: its improvements are
     handed to HiGHS as user solutions (it asks before each dive); at the end the better of the two points
-    is the component's (priced here, since it may not be the one HiGHS holds). Also returns which of the
-    two found the better point, for the solver message (HiGHS's heuristics start from the search's points:
-    at 5,000 bids they, not the search, found the final incumbent; docs/performance.md, seventh round)."""
+    is the component's (priced here, since it may not be the one HiGHS holds). Also returns each side's
+    best objective as text for the solver message, so a reader sees which found the point (HiGHS's
+    heuristics start from the search's points: at 5,000 bids they often found the final incumbent;
+    docs/performance.md, seventh round)."""
     try:
         solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=False, cuts=cuts,
                              user_solution=search.offer)
