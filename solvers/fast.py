@@ -40,7 +40,6 @@ import numpy as np
 from solvers.api import Progress, ProgressCallback, Solution, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
 from solvers.cuts import gomory_rounds
 from solvers.highs import (
-    MEMORY_NOTE,
     ArrayProblem,
     MipEvents,
     ProblemSolution,
@@ -629,10 +628,9 @@ def _stitch(subs: list[ArrayProblem], results: dict[int, ProblemSolution], num_c
     searches = [r.message.split("; ", 1)[1] for r in results.values() if "; " in r.message]  # what cuts and search did
     if searches:
         message += "; " + "; ".join(searches)
-    memory = [r.message[r.message.index(MEMORY_NOTE):].split(")")[0] for r in results.values()
-              if MEMORY_NOTE in r.message]
-    if memory:  # why a component stopped before its time limit (the first such)
-        message += f" ({memory[0]})"
+    stopped_by = [r.stopped_by for r in results.values() if r.stopped_by]
+    if stopped_by:  # why a component stopped before its time limit (the first such)
+        message += f" ({stopped_by[0]})"
     outcome = SolveOutcome(name, objective, bound, gap, seconds, nodes, has_solution, message)
     return Solution(outcome, x if has_solution else None, row_dual if (has_solution and priced) else None,
                     pricing_seconds=pricing_seconds)

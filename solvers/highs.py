@@ -68,6 +68,9 @@ class ProblemSolution:
     nodes: int
     message: str = ""
     pricing_seconds: float = 0.0
+    #: why the solve stopped before its time limit, when something other than HiGHS stopped it (the memory
+    #: ceiling: `MemoryGuard.reason`); "" otherwise. The clearing's termination quotes it.
+    stopped_by: str = ""
 
 
 def highs_version() -> str:
@@ -217,12 +220,16 @@ class MemoryGuard:
             self.stopped_at_mb = rss
             event.interrupt()
 
-    def note(self) -> str:
-        """What the result's termination says when the guard stopped the solve ("" when it did not)."""
+    def reason(self) -> str:
+        """Why the guard stopped the solve ("" when it did not)."""
         if self.stopped_at_mb is None:
             return ""
-        return (f" ({MEMORY_NOTE}: {self.stopped_at_mb:,.0f} MB resident, past "
-                f"{MEMORY_GUARD_SHARE:.0%} of {self.limit_mb:,.0f} MB)")
+        return (f"{MEMORY_NOTE}: {self.stopped_at_mb:,.0f} MB resident, past "
+                f"{MEMORY_GUARD_SHARE:.0%} of {self.limit_mb:,.0f} MB")
+
+    def note(self) -> str:
+        """What the solver message adds when the guard stopped the solve ("" when it did not)."""
+        return f" ({self.reason()})" if self.stopped_at_mb is not None else ""
 
 
 def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
@@ -314,9 +321,10 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         has_solution, objective = True, float(problem.col_cost @ x)
         message += " (the MIP start: stopped before it was taken in)"
     name = status_name(status, has_solution, cancel is not None and cancel.is_set())
+    stopped_by = guard.reason() if guard is not None else ""
     if not has_solution:
-        return ProblemSolution(name, None, None, None, bound, seconds, nodes, message)
-    solved = ProblemSolution(name, x, None, objective, bound, seconds, nodes, message)
+        return ProblemSolution(name, None, None, None, bound, seconds, nodes, message, stopped_by=stopped_by)
+    solved = ProblemSolution(name, x, None, objective, bound, seconds, nodes, message, stopped_by=stopped_by)
     if price:
         if on_pricing is not None:
             on_pricing()
