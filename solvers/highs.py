@@ -54,6 +54,14 @@ class ArrayProblem:
     def num_int(self) -> int:
         return int(self.integrality.sum())
 
+    @classmethod
+    def whole(cls, model: Any) -> ArrayProblem:
+        """All of `model` (anything with the arrays col_cost … a_value, e.g. a `clearing.matrix.MatrixModel`)
+        as one problem: its own column and row numbers."""
+        return cls(np.arange(len(model.col_cost)), np.arange(len(model.row_lower)), model.col_cost, model.col_lower,
+                   model.col_upper, model.integrality, model.row_lower, model.row_upper, model.a_start,
+                   model.a_index, model.a_value)
+
 
 @dataclass
 class ProblemSolution:

@@ -18,8 +18,7 @@ from solvers.highs import ArrayProblem, run_problem
 @pytest.mark.parametrize("name", ["02-indivisible", "04-startup-linked", "08-national-3h"])
 def test_cuts_keep_the_optimum_and_raise_the_bound(name: str) -> None:
     mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
-    problem = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
-                           mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
+    problem = ArrayProblem.whole(mm)
     optimum = run_problem(problem, SolveOptions(threads=1), price=False)
     assert optimum.status == "OPTIMAL"
     cuts = gomory_rounds(problem, rounds=3)  # valid for every feasible point, the optimum included
@@ -47,9 +46,7 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
     from solvers.highs import load_problem, new_highs
 
     mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
-    problem = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
-                           np.zeros_like(mm.integrality), mm.row_lower, mm.row_upper, mm.a_start, mm.a_index,
-                           mm.a_value)
+    problem = dataclasses.replace(ArrayProblem.whole(mm), integrality=np.zeros_like(mm.integrality))
     with_ints = dataclasses.replace(problem, integrality=mm.integrality)
     assert cuts_module.ACTIVE_ONLY
     cuts_module.ACTIVE_ONLY = False

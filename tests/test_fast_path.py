@@ -144,7 +144,7 @@ def test_stitched_components_equal_the_whole_model() -> None:
     subs = fast.subproblems(*args)
     assert len(subs) >= 2
     split = fast.solve_components(subs, mm.num_cols, mm.num_rows, SolveOptions())
-    whole = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), *args)
+    whole = ArrayProblem.whole(mm)
     one = fast.solve_component(whole, SolveOptions())
     assert split.outcome.status == one.status == "OPTIMAL"
     assert split.outcome.objective == pytest.approx(one.objective, rel=1e-9)
@@ -223,8 +223,7 @@ def test_mip_starts_are_feasible(params: dict) -> None:
     fix_always_full(mm)
     start = greedy_start(mm)
     assert violation(mm, start) <= 1e-6
-    whole = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
-                            mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
+    whole = ArrayProblem.whole(mm)
     opts = SolveOptions().highs_settings()
     whole.block_tying = block_tying_columns(mm)
     candidates = fast.lp_rounding_starts(whole, opts)[:-1]  # the last is the LP relaxation itself
@@ -257,8 +256,7 @@ def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight(
     from solvers.highs import load_problem, new_highs
 
     mm = build_matrix(build_index(load_auction(gen(3, 400, blocks=6))))
-    whole = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
-                         mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
+    whole = ArrayProblem.whole(mm)
     tiny = (mm.col_cost > 0) & (mm.col_cost < fast.LP_COST_FLOOR_YEN)
     assert tiny.any()  # the document has flows: the perturbations are there to leave out
     _x, bound = fast.lp_rounding_starts(whole, SolveOptions().highs_settings())[-1]

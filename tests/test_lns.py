@@ -27,8 +27,7 @@ SEARCH_CASES = ("04-startup-linked", "08-national-3h", "10-national-dense")
 def whole_problem(name: str):
     mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
     fix_always_full(mm)
-    problem = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
-                           mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
+    problem = ArrayProblem.whole(mm)
     return mm, problem
 
 

@@ -43,8 +43,7 @@ def clearing_model(auction_path: Path) -> tuple[object, Formulation, MatrixModel
 
 def write_mps(auction_path: Path, out: Path) -> None:
     _, _, mm = clearing_model(auction_path)
-    problem = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower, mm.col_upper,
-                           mm.integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index, mm.a_value)
+    problem = ArrayProblem.whole(mm)
     highs = new_highs()
     highs.setOptionValue("output_flag", False)
     load_problem(highs, problem)

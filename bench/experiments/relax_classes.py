@@ -12,6 +12,7 @@ incumbent, bound and nodes.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -73,9 +74,7 @@ def main(argv: list[str]) -> int:
         integrality[:] = 0
         integrality[spanning] = kept
     print(f"binaries {int(mm.integrality.sum())}, block-spanning {len(spanning)}, integer here {int(integrality.sum())}")
-    problem = ArrayProblem(np.arange(mm.num_cols), np.arange(mm.num_rows), mm.col_cost, mm.col_lower,
-                           mm.col_upper, integrality, mm.row_lower, mm.row_upper, mm.a_start, mm.a_index,
-                           mm.a_value)
+    problem = dataclasses.replace(ArrayProblem.whole(mm), integrality=integrality)
     h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", limit)
