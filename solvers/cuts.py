@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from solvers.highs import ArrayProblem, new_highs
+from solvers.highs import ArrayProblem, LpBasis, new_highs
 
 MAX_DYNAMISM = 1e6
 MIN_FRACTION = 0.005
@@ -41,6 +41,8 @@ class Cuts:
     value: list[float] = field(default_factory=list)
     rhs: list[float] = field(default_factory=list)
     bounds: list[float] = field(default_factory=list)
+    #: the simplex iterations of each round's LP (the first: the relaxation again, unless warm-started)
+    iterations: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     def __len__(self) -> int:
@@ -72,10 +74,12 @@ class Cuts:
 
 
 def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, deadline: float | None = None,
-                  threads: int | None = None) -> Cuts:
+                  threads: int | None = None, basis: LpBasis | None = None) -> Cuts:
     """Up to `rounds` rounds of GMI cuts (at most `max_cuts` a round) on `problem`'s LP relaxation.
     `threads` None: HiGHS's default (an explicit count different from this thread's earlier solves would
-    be refused by HiGHS's scheduler, so it is reset first, as `run_problem` does)."""
+    be refused by HiGHS's scheduler, so it is reset first, as `run_problem` does). `basis`: an optimal (or
+    nearly optimal) basis of the relaxation, to start the first LP from instead of solving it again from
+    scratch (the slack column of a row takes the status of the row's logical)."""
     started = time.perf_counter()
     n, m = len(problem.cols), len(problem.rows)
     row_len = np.diff(problem.a_start)
@@ -115,6 +119,13 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
     lp.a_matrix_.num_col_ = n + m
     lp.a_matrix_.num_row_ = m
     highs.passModel(lp)
+    if basis is not None:
+        start = highspy.HighsBasis()
+        start.col_status = [highspy.HighsBasisStatus(int(v)) for v in np.concatenate([basis.col_status,
+                                                                                      basis.row_status])]
+        start.row_status = [highspy.HighsBasisStatus.kLower] * m  # the rows a·x − s = 0: nonbasic
+        start.valid = True
+        highs.setBasis(start)
 
     is_int = np.zeros(n + m, dtype=bool)
     is_int[:n] = problem.integrality == 1
@@ -127,6 +138,7 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
         if deadline is not None:  # the LP itself may take longer than the budget on the largest auctions
             highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
         highs.run()
+        cuts.iterations.append(int(highs.getInfo().simplex_iteration_count))
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
         last_x, cuts_in_last_x = np.array(highs.getSolution().col_value), len(cuts)

@@ -27,6 +27,24 @@ from solvers.api import MEMORY_GUARD_SHARE, START_TOLERANCE, Progress, ProgressC
 PROGRESS_INTERVAL_S = 0.2
 
 
+@dataclass(frozen=True)
+class LpBasis:
+    """A simplex basis of a problem's LP: HiGHS's basis status (`HighsBasisStatus` as int) per column and
+    per row, to start another LP over the same columns and rows from (solvers/cuts.py)."""
+
+    col_status: np.ndarray
+    row_status: np.ndarray
+
+    @classmethod
+    def of(cls, highs: highspy.Highs) -> LpBasis | None:
+        """The basis `highs` ended with, None if it has none."""
+        basis = highs.getBasis()
+        if not basis.valid:
+            return None
+        return cls(np.array([int(v) for v in basis.col_status], dtype=np.int8),
+                   np.array([int(v) for v in basis.row_status], dtype=np.int8))
+
+
 @dataclass
 class ArrayProblem:
     """A MILP `min c·x  s.t.  row_lower ≤ A x ≤ row_upper,  col_lower ≤ x ≤ col_upper`, A in CSR, as a piece

@@ -259,7 +259,7 @@ def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight(
     whole = ArrayProblem.whole(mm)
     tiny = (mm.col_cost > 0) & (mm.col_cost < fast.LP_COST_FLOOR_YEN)
     assert tiny.any()  # the document has flows: the perturbations are there to leave out
-    _x, bound = fast.lp_rounding_starts(whole, SolveOptions().highs_settings())[-1]
+    _x, bound, _basis = fast.lp_rounding_starts(whole, SolveOptions().highs_settings())[-1]
     highs = new_highs()
     highs.setOptionValue("output_flag", False)
     load_problem(highs, ArrayProblem(whole.cols, whole.rows, mm.col_cost, mm.col_lower, mm.col_upper,
