@@ -41,8 +41,7 @@ class LpBasis:
         basis = highs.getBasis()
         if not basis.valid:
             return None
-        return cls(np.array([int(v) for v in basis.col_status], dtype=np.int8),
-                   np.array([int(v) for v in basis.row_status], dtype=np.int8))
+        return cls(np.asarray(basis.col_status, dtype=np.int8), np.asarray(basis.row_status, dtype=np.int8))
 
 
 @dataclass
