@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clearing.fixed_lp import FixedLP, build_fixed_lp
@@ -350,10 +350,7 @@ def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[Reje
     cost = mm.col_cost.copy()
     cost[:c.num_bids] = ix.cost_per_kw
     cost[c.f_first:c.f_first + len(ix.flow_keys)] = 0.0
-    n_cols, n_rows = len(cost), len(mm.row_lower)
-    problem = ArrayProblem(cols=np.arange(n_cols), rows=np.arange(n_rows), col_cost=cost, col_lower=mm.col_lower,
-                           col_upper=mm.col_upper, integrality=mm.integrality, row_lower=mm.row_lower,
-                           row_upper=mm.row_upper, a_start=mm.a_start, a_index=mm.a_index, a_value=mm.a_value)
+    problem = replace(ArrayProblem.whole(mm), col_cost=cost)
     highs = new_highs()
     for name, value in (("output_flag", False), ("random_seed", 0), ("mip_rel_gap", options.mip_rel_gap)):
         highs.setOptionValue(name, value)

@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import highspy
@@ -243,10 +243,7 @@ def lp_relaxation(problem: ArrayProblem, settings: dict[str, Any]) -> tuple[np.n
     highs = new_highs()
     set_options(highs, settings, PASSED_OPTIONS + ("time_limit",))
     highs.setOptionValue("output_flag", False)
-    relaxed = ArrayProblem(problem.cols, problem.rows, problem.col_cost, problem.col_lower, problem.col_upper,
-                           np.zeros_like(problem.integrality), problem.row_lower, problem.row_upper,
-                           problem.a_start, problem.a_index, problem.a_value)
-    load_problem(highs, relaxed)
+    load_problem(highs, replace(problem, integrality=np.zeros_like(problem.integrality)))
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None

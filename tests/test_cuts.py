@@ -4,6 +4,8 @@ passing the optimum."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import CASES_DIR, EXPECTED, load_auction_file
@@ -11,8 +13,16 @@ from conftest import CASES_DIR, EXPECTED, load_auction_file
 from clearing.index import build_index
 from clearing.matrix import build_matrix
 from solvers.api import SolveOptions
-from solvers.cuts import gomory_rounds
+from solvers.cuts import Cuts, gomory_rounds
 from solvers.highs import ArrayProblem, run_problem
+
+
+def assert_cuts_hold_at(cuts: Cuts, x: np.ndarray) -> None:
+    """Every cut `c·x ≥ rhs` holds at `x` (a feasible point: a cut that removed it would be wrong)."""
+    for c in range(len(cuts)):
+        a, b = cuts.start[c], cuts.start[c + 1]
+        lhs = float(np.dot(cuts.value[a:b], x[cuts.index[a:b]]))
+        assert lhs >= cuts.rhs[c] - 1e-7 * max(1.0, abs(cuts.rhs[c])), f"cut {c} removes the point"
 
 
 @pytest.mark.parametrize("name", ["02-indivisible", "04-startup-linked", "08-national-3h"])
@@ -23,10 +33,7 @@ def test_cuts_keep_the_optimum_and_raise_the_bound(name: str) -> None:
     assert optimum.status == "OPTIMAL"
     cuts = gomory_rounds(problem, rounds=3)  # valid for every feasible point, the optimum included
     assert len(cuts) > 0
-    for c in range(len(cuts)):
-        a, b = cuts.start[c], cuts.start[c + 1]
-        lhs = float(np.dot(cuts.value[a:b], optimum.x[cuts.index[a:b]]))
-        assert lhs >= cuts.rhs[c] - 1e-7 * max(1.0, abs(cuts.rhs[c])), f"cut {c} removes the optimum"
+    assert_cuts_hold_at(cuts, optimum.x)
     lp, *rounds = cuts.bounds
     assert rounds and rounds[-1] > lp
     assert all(bound <= optimum.objective * (1 + 1e-6) for bound in cuts.bounds)
@@ -38,8 +45,6 @@ def test_cuts_keep_the_optimum_and_raise_the_bound(name: str) -> None:
 def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(name: str) -> None:
     """HiGHS gets only the cuts without slack at the last round's LP optimum: the LP relaxation with just
     those has the same optimum as with all of them (the last round's bound), and is no bigger."""
-    import dataclasses
-
     import highspy
 
     import solvers.cuts as cuts_module
@@ -69,8 +74,6 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
 def test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound() -> None:
     """Started from the relaxation's basis (as the fast path does), the rounds' first LP needs no
     re-solve from scratch, reaches the same bound, and the cuts still hold at the proven optimum."""
-    import dataclasses
-
     from solvers.highs import LpBasis, load_problem, new_highs
 
     mm = build_matrix(build_index(load_auction_file(CASES_DIR / "10-national-dense.json")))
@@ -88,8 +91,5 @@ def test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound
     assert warm.bounds[0] == pytest.approx(cold.bounds[0], rel=1e-9)
     assert warm.bounds[-1] > warm.bounds[0]
     optimum = run_problem(problem, SolveOptions(threads=1), price=False)
-    for c in range(len(warm)):
-        a, b = warm.start[c], warm.start[c + 1]
-        lhs = float(np.dot(warm.value[a:b], optimum.x[warm.index[a:b]]))
-        assert lhs >= warm.rhs[c] - 1e-7 * max(1.0, abs(warm.rhs[c])), f"cut {c} removes the optimum"
+    assert_cuts_hold_at(warm, optimum.x)
     assert warm.bounds[-1] <= optimum.objective * (1 + 1e-6)

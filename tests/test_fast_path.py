@@ -7,6 +7,7 @@ from the bench generator scaled down.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -262,9 +263,7 @@ def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight(
     _x, bound, _basis = fast.lp_rounding_starts(whole, SolveOptions().highs_settings())[-1]
     highs = new_highs()
     highs.setOptionValue("output_flag", False)
-    load_problem(highs, ArrayProblem(whole.cols, whole.rows, mm.col_cost, mm.col_lower, mm.col_upper,
-                                     np.zeros_like(mm.integrality), mm.row_lower, mm.row_upper, mm.a_start,
-                                     mm.a_index, mm.a_value))
+    load_problem(highs, dataclasses.replace(whole, integrality=np.zeros_like(mm.integrality)))
     highs.run()
     assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
     full = highs.getInfo().objective_function_value
@@ -319,7 +318,6 @@ def test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes(mon
     """A cancel while big components are solved in pool processes stops them at HiGHS's next callback and
     keeps each one's incumbent: the clearing ends CANCELLED with a complete, feasible point (it used to
     end with nothing, the processes terminated)."""
-    import dataclasses
     import threading
 
     m = build_matrix(build_index(load_auction_file(CASES_DIR / "09-national-30min.json")))
