@@ -294,8 +294,10 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, price: bool = True
         solved = run_problem(sub, options, deadline=deadline, on_event=on_event, price=price, cuts=cuts)
     else:
         solved, whose = _branch_and_bound_beside(search, sub, options, deadline, on_event, price, cuts)
-        if search.stats is not None:
-            summaries.append(search.stats.summary() + " beside branch-and-bound" + whose)
+        # a search process that had not reported when branch-and-bound ended (a loaded machine: it gets
+        # half a second) still ran: the message says so rather than leaving it out
+        ran = search.stats.summary() if search.stats is not None else "neighbourhood search (no report in time)"
+        summaries.append(ran + " beside branch-and-bound" + whose)
     phase_done(f"branch-and-bound ({solved.nodes} nodes, {solved.status}) and pricing "
                f"({solved.pricing_seconds:.1f} s)")
     # lp_bound (the LP relaxation's, raised by the cut rounds) is proven too; branch-and-bound stopped by the
