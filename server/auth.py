@@ -221,6 +221,9 @@ class Authenticator:
         self._load_failing = False
         if registry is not None:
             self._use(registry.load())  # fails before the server starts if the database cannot be read
+            if not self._clients:
+                log.warning("the database's client registry is empty: every call is refused until a client is "
+                            "added (dkw clients add --database URL ID --role ROLE)")
         elif self.path is not None:
             self._reload()  # raises ClientsFileError before the server starts
 

@@ -223,7 +223,7 @@ def add_serve_arguments(p: Any) -> None:
     p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
     p.add_argument("--tls-client-ca", metavar="FILE", help="mutual TLS: require client certificates signed by this CA")
     p.add_argument("--clients", metavar="FILE", help="authenticate callers against this clients file "
-                   "(`dkw clients add`); re-read when it changes")
+                   "(`dkw clients add`); re-read when it changes. SQLite only: with --database use --authenticate")
     p.add_argument("--signing-key", metavar="FILE", help="sign every result with this Ed25519 private key "
                    "(`dkw keys new`)")
     p.add_argument("--max-active-per-client", type=int, default=DEFAULT_MAX_ACTIVE_PER_CLIENT, metavar="N",
