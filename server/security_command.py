@@ -35,7 +35,8 @@ def _registry(args: argparse.Namespace, action: str, with_id: bool = True) -> tu
     try:
         storage = open_storage(args.database, ".")
     except Exception as exc:  # psycopg's OperationalError, SchemaTooNew, a malformed URL ...
-        print(f"dkw clients {action}: --database: {exc}", file=sys.stderr)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"dkw clients {action}: --database: {first_line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return DatabaseRegistry(storage), client_id
 
