@@ -99,6 +99,12 @@ def test_absent_figures_get_the_servers_defaults_and_bounds_that_contradict_are_
             Limits(**kwargs)
 
 
+def test_dkw_serve_refuses_bounds_that_contradict_in_one_line(tmp_path, capsys):
+    assert "--default-time-limit 4000 must be above 0 and at most --max-time-limit 3600" in refusal(
+        capsys, "--data", str(tmp_path), "--default-time-limit", "4000")
+    assert "--max-threads" in refusal(capsys, "--data", str(tmp_path), "--threads", "3", "--max-threads", "2")
+
+
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
     server = serve(data=str(tmp_path_factory.mktemp("var-limits")),
