@@ -125,7 +125,7 @@ def _mismatch_line(differ: list[Adopted], recorded: dict[str, tuple[str, str, st
 
 
 def recorded_settings(storage: Any) -> dict[str, tuple[str, str, str]]:
-    """name → (value, recorded_at, recorded_by), for `dkw clients list` and the tests."""
+    """name → (value, recorded_at, recorded_by): what a server starting on `storage` is compared with."""
     with storage._tx() as cur:
         rows = storage._all(cur, "SELECT name, value, recorded_at, recorded_by FROM security_settings")
     return {name: (value, at, by) for name, value, at, by in rows}
