@@ -190,7 +190,9 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
         print(f"dkw clear: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        doc, stored_as = clear_remote(args.server, data, options, channel=channel)
+        # no --time-limit: the server's default, not this command's (the server bounds its clearings)
+        doc, stored_as = clear_remote(args.server, data, options, channel=channel,
+                                      send_time_limit=getattr(args, "time_limit_given", True))
     except RemoteInvalid as exc:
         print_problems(path, exc.problems)
         return EXIT_BAD_INPUT
@@ -366,10 +368,20 @@ def cmd_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Given(argparse.Action):
+    """Store the value and note that it was given (`ARG_given`): `dkw clear --server` sends a time limit
+    only when one was asked for, leaving the default to the server."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def add_solve_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=time_limit, default=DEFAULT_TIME_LIMIT_S, metavar="S",
-                   help=f"solver time limit in seconds (default {DEFAULT_TIME_LIMIT_S:g}; 'none': no limit); at the "
-                   "limit the result carries the best incumbent and the best proven bound")
+    p.set_defaults(time_limit_given=False)
+    p.add_argument("--time-limit", type=time_limit, default=DEFAULT_TIME_LIMIT_S, metavar="S", action=_Given,
+                   help=f"solver time limit in seconds (default {DEFAULT_TIME_LIMIT_S:g}, with --server the server's; "
+                   "'none': no limit); at the limit the result carries the best incumbent and the best proven bound")
     p.add_argument("--gap", type=float, default=DEFAULT_MIP_REL_GAP, metavar="G",
                    help=f"relative MIP gap to prove (default {DEFAULT_MIP_REL_GAP:g})")
     p.add_argument("--threads", type=int, default=None, help="HiGHS threads (default: HiGHS's choice)")

@@ -1,10 +1,12 @@
 """Who may call the service: the clients file, token hashes, the three roles and what each may call.
 
-A clients file (`dkw serve --clients FILE`) lists each client's id, role and a scrypt hash of its token;
-a token is never stored. A token reads `dkw_<token id>_<secret>`: the token id (not secret) finds the one
+A clients file (`dkw serve --clients FILE`), or the database's client registry (`dkw serve --database URL
+--authenticate`, server.registry), lists each client's id, role and a scrypt hash of its token; a token
+is never stored. A token reads `dkw_<token id>_<secret>`: the token id (not secret) finds the one
 client whose hash to check, so a call costs one scrypt, and a verified token is remembered (by its
-SHA-256) until the file changes. The server re-reads the file when its modification time changes, so
-`dkw clients add` (rotation) and `dkw clients remove` take effect without a restart.
+SHA-256) until the clients change. The server re-reads the file when its modification time changes, and
+the database's registry every `REGISTRY_TTL_S` seconds, so `dkw clients add` (rotation) and `dkw clients
+remove` take effect without a restart (on every replica, with the registry in the database).
 
 With mutual TLS a client certificate whose subject common name (CN) is a client's id names that client
 when the call carries no token.
@@ -22,6 +24,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,9 @@ ANONYMOUS = "anonymous"
 #: scrypt cost: 16 MiB of memory and some 50 ms per check, once per token and server (verified tokens
 #: are remembered); stored with each hash so it can be raised later without invalidating old tokens.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+#: Seconds a server trusts its copy of the database's client registry: a token rotated or removed on one
+#: replica stops working on every replica within this long.
+REGISTRY_TTL_S = 2.0
 
 #: Methods of dkw.v1.Clearing and the roles that may call them. A submitter sees only the auctions it
 #: submitted (the service checks ownership); a method missing here (one added later) is admin-only.
@@ -63,12 +69,15 @@ class Client:
     token_hash: str  # "scrypt$N$r$p$<salt b64>$<hash b64>"
     created_at: str = ""
     max_active: int | None = None  # this client's cap on auctions queued or running; None: the server's
+    rotated_at: str = ""  # when its token was last replaced ("" if never)
 
     def to_json(self) -> dict[str, Any]:
         doc = {"id": self.id, "role": self.role, "token_id": self.token_id, "token_hash": self.token_hash,
                "created_at": self.created_at}
         if self.max_active is not None:
             doc["max_active"] = self.max_active
+        if self.rotated_at:
+            doc["rotated_at"] = self.rotated_at
         return doc
 
 
@@ -154,7 +163,7 @@ def read_clients(path: str | Path) -> dict[str, Client]:
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise ClientsFileError(f"{where}.max_active: must be a whole number ≥ 1, got {limit!r}")
         clients[c["id"]] = Client(c["id"], c["role"], c["token_id"], c["token_hash"], c.get("created_at", ""),
-                                  limit)
+                                  limit, c.get("rotated_at", ""))
     return clients
 
 
@@ -175,12 +184,15 @@ def write_clients(path: str | Path, clients: Mapping[str, Client]) -> None:
 
 
 def add_client(path: str | Path, client_id: str, role: str, max_active: int | None = None) -> str:
-    """Create or rotate `client_id` (a new token replaces the old one); returns the new token."""
+    """Create or rotate `client_id` in a clients file (a new token replaces the old one); returns the new
+    token. A rotation keeps `created_at` and sets `rotated_at`."""
     path = Path(path)
     clients = read_clients(path) if path.exists() else {}
     token_id, token = new_token()
-    clients[client_id] = Client(client_id, role, token_id, hash_token(token),
-                                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), max_active)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    old = clients.get(client_id)
+    clients[client_id] = Client(client_id, role, token_id, hash_token(token), old.created_at if old else now,
+                                max_active, now if old else "")
     write_clients(path, clients)
     return token
 
@@ -193,31 +205,65 @@ class AuthError(Exception):
 
 
 class Authenticator:
-    """Finds the caller of a call from its `authorization: Bearer` metadata or its client certificate."""
+    """Finds the caller of a call from its `authorization: Bearer` metadata or its client certificate,
+    against a clients file (`clients_path`) or a registry with `load()` (server.registry.DatabaseRegistry)."""
 
-    def __init__(self, clients_path: str | Path | None):
+    def __init__(self, clients_path: str | Path | None, *, registry: Any = None, ttl_s: float = REGISTRY_TTL_S):
         self.path = Path(clients_path) if clients_path else None
+        self.registry = registry
+        self.ttl_s = ttl_s
         self._lock = threading.Lock()
         self._clients: dict[str, Client] = {}
         self._by_token_id: dict[str, Client] = {}
         self._verified: dict[bytes, str] = {}  # sha256(token) → client id
         self._mtime: float | None = None
-        if self.path is not None:
+        self._loaded_at = 0.0
+        self._load_failing = False
+        if registry is not None:
+            self._use(registry.load())  # fails before the server starts if the database cannot be read
+            if not self._clients:
+                log.warning("the database's client registry is empty: every call is refused until a client is "
+                            "added (dkw clients add --database URL ID --role ROLE)")
+        elif self.path is not None:
             self._reload()  # raises ClientsFileError before the server starts
 
     @property
     def enabled(self) -> bool:
-        return self.path is not None
+        return self.path is not None or self.registry is not None
 
-    def _reload(self) -> None:
-        clients = read_clients(self.path)
+    def _use(self, clients: dict[str, Client]) -> None:
+        self._loaded_at = time.monotonic()
+        if clients == self._clients:
+            return
         self._clients = clients
         self._by_token_id = {c.token_id: c for c in clients.values()}
         self._verified = {}
+
+    def _reload(self) -> None:
+        self._use(read_clients(self.path))
         self._mtime = self.path.stat().st_mtime_ns
 
     def _current(self) -> None:
-        """Re-read the file if it changed; a file broken meanwhile keeps the last good clients."""
+        """Re-read the file if it changed; a file broken meanwhile keeps the last good clients. The
+        database's registry is re-read once `ttl_s` has passed; while it cannot be read the last copy
+        stays in force (the calls themselves need the database too, and fail on their own)."""
+        if self.registry is not None:
+            if time.monotonic() - self._loaded_at < self.ttl_s:
+                return
+            try:
+                clients = self.registry.load()
+            except Exception as exc:  # the database is away: StorageUnavailable, or a driver's error
+                self._loaded_at = time.monotonic()  # try again after another ttl_s, not on every call
+                if not self._load_failing:
+                    log.error("the client registry cannot be read, keeping the previous %d client(s): %s",
+                              len(self._clients), type(exc).__name__)
+                self._load_failing = True
+                return
+            if self._load_failing:
+                log.info("the client registry can be read again: %d client(s)", len(clients))
+            self._load_failing = False
+            self._use(clients)
+            return
         try:
             mtime = self.path.stat().st_mtime_ns
         except OSError:
@@ -233,7 +279,7 @@ class Authenticator:
 
     def authenticate(self, metadata: Sequence[tuple[str, Any]] | None,
                      auth_context: Mapping[str, Sequence[bytes]] | None) -> Caller:
-        if self.path is None:
+        if not self.enabled:
             return OPEN_CALLER
         token = None
         for key, value in metadata or ():

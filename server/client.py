@@ -56,10 +56,13 @@ def connect(target: str) -> grpc.Channel:
     return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
-def options_message(options: SolveOptions) -> pb.SolveOptions:
+def options_message(options: SolveOptions, send_time_limit: bool = True) -> pb.SolveOptions:
+    """The options as the API carries them. Without `send_time_limit` no limit is sent and the server's
+    default applies (`dkw serve --default-time-limit`); "no limit" travels as Infinity, which a server
+    refuses with its maximum (`--max-time-limit`) named: the server, not the client, bounds a clearing."""
     message = pb.SolveOptions(mip_rel_gap=options.mip_rel_gap, method=options.method)
-    # no limit travels as infinity: an absent field means the server's default (DEFAULT_TIME_LIMIT_S)
-    message.time_limit_s = options.time_limit_s if options.time_limit_s is not None else float("inf")
+    if send_time_limit:
+        message.time_limit_s = options.time_limit_s if options.time_limit_s is not None else float("inf")
     if options.threads is not None:
         message.threads = options.threads
     return message
@@ -91,15 +94,16 @@ class RemoteFailed(RuntimeError):
     """The server could not be reached or did not clear the auction."""
 
 
-def clear_remote(target: str, data: bytes, options: SolveOptions,
-                 channel: grpc.Channel | None = None) -> tuple[dict, str]:
+def clear_remote(target: str, data: bytes, options: SolveOptions, channel: grpc.Channel | None = None,
+                 send_time_limit: bool = True) -> tuple[dict, str]:
     """Clear the auction document `data` (its bytes as they are) on the `dkw serve` at `target`, over
-    `channel` when given (TLS, a token: `server.tls.channel_from_args`). Returns the result document and
-    the id the server stored the auction under. Raises `RemoteInvalid` or `RemoteFailed`."""
+    `channel` when given (TLS, a token: `server.tls.channel_from_args`); without `send_time_limit`, under
+    the server's default limit. Returns the result document and the id the server stored the auction
+    under. Raises `RemoteInvalid` (the auction or an option refused) or `RemoteFailed`."""
     with channel or connect(target) as channel:
         stub = pb_grpc.ClearingStub(channel)
         try:
-            response = stub.Clear(pb.ClearRequest(auction_json=data, options=options_message(options)))
+            response = stub.Clear(pb.ClearRequest(auction_json=data, options=options_message(options, send_time_limit)))
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 violations = field_violations(exc)

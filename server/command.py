@@ -20,12 +20,14 @@ from clearing.rules import PolicyError
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server import security
+from server import limits as bounds
+from server import security, settings
 from server.audit import AuditTrail
 from server.auth import Authenticator, ClientsFileError
 from server.guard import SecurityInterceptor
 from server.migrations import SchemaTooNew
 from server.observability import Metrics, RpcObserver, configure_logging
+from server.registry import DatabaseRegistry
 from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
 from server.storage import SqliteStorage, SqlStorage
 from server.tls import TlsFileError, add_client_arguments, channel_from_args, server_credentials
@@ -89,19 +91,28 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
                  max_queued: int = DEFAULT_MAX_QUEUED, threads: int | None = None, policy: str | None = None,
                  secure: security.ServeSecurity | None = None, *, database: str | None = None,
                  lease_s: float = DEFAULT_LEASE_S, metrics_port: int | None = None,
-                 memory_limit_mb: float | None = None) -> RunningServer:
+                 memory_limit_mb: float | None = None, limits: bounds.Limits | None = None) -> RunningServer:
     """Build and start the server; `port` 0 picks a free port (see `RunningServer.port`). Raises OSError
     when the port is taken, ValueError (ClientsFileError, TlsFileError, KeyFileError) on bad security files,
-    SchemaTooNew or a psycopg error for a database it cannot use."""
+    SchemaTooNew or a psycopg error for a database it cannot use, settings.SettingsMismatch (a ValueError)
+    when its security settings differ from the ones recorded in the store."""
     secure = secure or security.ServeSecurity()
+    limits = limits or bounds.Limits()
+    limits.check_threads(threads)
+    if secure.storage_refusal(database):
+        raise ValueError(secure.storage_refusal(database))
     check_port_free(host, port)
     credentials = server_credentials(secure.tls_cert, secure.tls_key, secure.tls_client_ca)
-    authenticator = Authenticator(secure.clients)
+    authenticator = Authenticator(secure.clients)  # a clients file is checked before the store opens
     signer = security.Signer.from_file(secure.signing_key) if secure.signing_key else None
     storage = open_storage(database, data)
     audit = None
     try:
+        adopted = settings.check_at_start(storage, secure, signer, policy)  # one configuration per store
+        if secure.authenticate:  # replicas share the database's client registry
+            authenticator = Authenticator(None, registry=DatabaseRegistry(storage))
         audit = open_audit(storage)
+        settings.record_adoption(audit, adopted)
         metrics = Metrics(storage.counts)
         service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads,
                                   policy_path=policy, lease_s=lease_s, metrics=metrics,
@@ -113,7 +124,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
             audit.close()
         raise
     service.signer, service.audit = signer, audit
-    service.max_active_per_client = secure.max_active_per_client
+    service.max_active_per_client, service.limits = secure.max_active_per_client, limits
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="dkw-rpc"),
                          options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
                          # metrics outermost: refusals by the security interceptor are counted too
@@ -171,7 +182,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"dkw serve: --lease-seconds {args.lease_seconds} must be above 0", file=sys.stderr)
         return EXIT_BAD_INPUT
     secure = security.ServeSecurity(args.tls_cert, args.tls_key, args.tls_client_ca, args.clients, args.signing_key,
-                                    args.insecure, args.max_active_per_client)
+                                    args.insecure, args.max_active_per_client, authenticate=args.authenticate,
+                                    adopt_settings=args.adopt_settings)
     if secure.refusal(args.host):
         print(f"dkw serve: {secure.refusal(args.host)}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -180,7 +192,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads,
                                args.policy, secure, database=args.database, lease_s=args.lease_seconds,
-                               metrics_port=args.metrics_port, memory_limit_mb=args.memory_limit)
+                               metrics_port=args.metrics_port, memory_limit_mb=args.memory_limit,
+                               limits=bounds.from_args(args))
     except (OSError, ClientsFileError, TlsFileError, ValueError, SchemaTooNew) as exc:
         print(f"dkw serve: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -235,6 +248,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one, for every "
                    "auction this server clears or validates (README: Market rules)")
     security.add_serve_arguments(p)
+    bounds.add_arguments(p)
     p.set_defaults(handler=cmd_serve)
 
     p = subparsers.add_parser("cancel", help="cancel a stored auction on a running `dkw serve` (any replica)")

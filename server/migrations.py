@@ -81,6 +81,26 @@ CREATE TABLE IF NOT EXISTS audit_records (
 );
 """
 
+# Replicas on one database share one client registry (server.registry: `dkw clients add --database`)
+# and one security configuration, recorded by the first server to start (server.settings).
+_REGISTRY_AND_SETTINGS = """
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    token_id TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL,
+    max_active INTEGER,
+    created_at TEXT NOT NULL,
+    rotated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS security_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+"""
+
 _SQLITE = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL"}
 _POSTGRES = {"serial": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "real": "DOUBLE PRECISION"}
 
@@ -89,6 +109,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "leases, cancel requests and stored progress", _LEASES.format(**_SQLITE),
               _LEASES.format(**_POSTGRES)),
     Migration(3, "submitted_by and the audit trail", _CLIENTS_AND_AUDIT, _CLIENTS_AND_AUDIT),
+    Migration(4, "the client registry and the recorded security settings", _REGISTRY_AND_SETTINGS,
+              _REGISTRY_AND_SETTINGS),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -159,6 +159,27 @@ class ServeSecurity:
     signing_key: str | None = None
     insecure: bool = False
     max_active_per_client: int = DEFAULT_MAX_ACTIVE_PER_CLIENT
+    #: `--authenticate`: callers authenticate against the database's client registry (with --database)
+    authenticate: bool = False
+    #: `--adopt-settings`: this server's settings replace the ones recorded in its database (server.settings)
+    adopt_settings: bool = False
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether callers must authenticate (a clients file, or the database's registry)."""
+        return self.clients is not None or self.authenticate
+
+    def storage_refusal(self, database: str | None) -> str | None:
+        """Why the clients' source does not fit the store: replicas on one database share its registry."""
+        if database and self.clients is not None:
+            return (f"--clients {self.clients}: with --database the clients live in the database, shared by "
+                    f"every replica: import the file once with `dkw clients import {self.clients} --database URL` "
+                    "(or add them with `dkw clients add --database URL ID --role ROLE`) and start with "
+                    "--authenticate instead")
+        if self.authenticate and not database:
+            return ("--authenticate reads the clients from the database's registry (with --database URL); "
+                    "on SQLite give --clients FILE")
+        return None
 
     def refusal(self, host: str) -> str | None:
         """Why this combination must not start (None: it may), e.g. a public port with no TLS."""
@@ -170,8 +191,9 @@ class ServeSecurity:
         if self.tls_cert is None:
             missing.append("without TLS (--tls-cert/--tls-key) tokens, auctions and results cross the network "
                            "in the clear")
-        if self.clients is None:
-            missing.append("without --clients anyone who reaches the port may submit and read every auction")
+        if not self.authenticated:
+            missing.append("without --clients (or --authenticate with --database) anyone who reaches the port "
+                           "may submit and read every auction")
         if not missing:
             return None
         return f"refusing to listen on {host}: {'; '.join(missing)}. Give --insecure to do it anyway"
@@ -179,18 +201,19 @@ class ServeSecurity:
     def warning(self, host: str) -> str | None:
         from server.tls import is_loopback
 
-        if self.insecure and not is_loopback(host) and (self.tls_cert is None or self.clients is None):
+        if self.insecure and not is_loopback(host) and (self.tls_cert is None or not self.authenticated):
             return (f"WARNING: --insecure: listening on {host} "
                     f"{'without TLS' if self.tls_cert is None else ''}"
-                    f"{' and ' if self.tls_cert is None and self.clients is None else ''}"
-                    f"{'without client authentication' if self.clients is None else ''}")
+                    f"{' and ' if self.tls_cert is None and not self.authenticated else ''}"
+                    f"{'without client authentication' if not self.authenticated else ''}")
         return None
 
 
 def describe(secure: ServeSecurity) -> str:
     """How the server is secured, for its start-up line."""
     transport = ("mutual TLS" if secure.tls_client_ca else "TLS") if secure.tls_cert else "plaintext"
-    clients = f"clients from {secure.clients}" if secure.clients else "no client authentication"
+    clients = (f"clients from {secure.clients}" if secure.clients else
+               "clients from the database's registry" if secure.authenticate else "no client authentication")
     signing = ", results signed" if secure.signing_key else ""
     return f"{transport}, {clients}{signing}"
 
@@ -200,11 +223,16 @@ def add_serve_arguments(p: Any) -> None:
     p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
     p.add_argument("--tls-client-ca", metavar="FILE", help="mutual TLS: require client certificates signed by this CA")
     p.add_argument("--clients", metavar="FILE", help="authenticate callers against this clients file "
-                   "(`dkw clients add`); re-read when it changes")
+                   "(`dkw clients add`); re-read when it changes. SQLite only: with --database use --authenticate")
     p.add_argument("--signing-key", metavar="FILE", help="sign every result with this Ed25519 private key "
                    "(`dkw keys new`)")
     p.add_argument("--max-active-per-client", type=int, default=DEFAULT_MAX_ACTIVE_PER_CLIENT, metavar="N",
                    help="auctions one client may have queued or running at once (default "
                    f"{DEFAULT_MAX_ACTIVE_PER_CLIENT}; a client's max_active in the clients file overrides it)")
+    p.add_argument("--authenticate", action="store_true", help="with --database: authenticate callers against the "
+                   "database's client registry (`dkw clients add --database URL`), shared by every replica")
+    p.add_argument("--adopt-settings", action="store_true", help="make this server's security settings (TLS, "
+                   "authentication, signing key, policy) the ones recorded in its database, replacing the "
+                   "recorded ones (docs/security.md: One security configuration per database)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without TLS or without "
                    "--clients (prints a warning)")

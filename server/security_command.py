@@ -9,59 +9,130 @@ import re
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-from server.auth import ROLES, ClientsFileError, add_client, read_clients, write_clients
+from server.auth import ROLES, ClientsFileError, read_clients
+from server.registry import DatabaseRegistry, FileRegistry, issue_token
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _registry(args: argparse.Namespace, action: str, with_id: bool = True) -> tuple[Any, str | None] | int:
+    """(the clients file's or the database's registry, the client id), from `FILE ID` or `--database URL ID`;
+    an exit code after saying what is wrong."""
+    given = [a for a in (args.first, getattr(args, "second", None)) if a is not None]
+    wanted = (1 if args.database else 2) if with_id else (0 if args.database else 1)
+    if len(given) != wanted:
+        form = "(FILE | --database URL)" + (" ID" if with_id else "")
+        print(f"dkw clients {action}: give {form}, the clients file or the database and not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    client_id = given[-1] if with_id else None
+    if not args.database:
+        return FileRegistry(given[0]), client_id
+    from server.command import open_storage
+
+    try:
+        storage = open_storage(args.database, ".")
+    except Exception as exc:  # psycopg's OperationalError, SchemaTooNew, a malformed URL ...
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"dkw clients {action}: --database: {first_line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return DatabaseRegistry(storage), client_id
+
+
+def _close(registry: Any) -> None:
+    if isinstance(registry, DatabaseRegistry):
+        registry.storage.close()
 
 
 def cmd_clients_add(args: argparse.Namespace) -> int:
     if args.max_active is not None and args.max_active < 1:
         print(f"dkw clients add: --max-active {args.max_active} must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if not CLIENT_ID.fullmatch(args.id):
-        print(f"dkw clients add: client id {args.id!r} must be 1-64 letters, digits, '.', '_' or '-' (it is matched "
-              "against client certificates' CN and shown in the audit trail)", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    path = Path(args.file)
+    found = _registry(args, "add")
+    if isinstance(found, int):
+        return found
+    registry, client_id = found
     try:
-        existed = path.exists() and args.id in read_clients(path)
-        token = add_client(path, args.id, args.role, args.max_active)
-    except (ClientsFileError, OSError) as exc:
-        print(f"dkw clients add: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        if not CLIENT_ID.fullmatch(client_id):
+            print(f"dkw clients add: client id {client_id!r} must be 1-64 letters, digits, '.', '_' or '-' (it is "
+                  "matched against client certificates' CN and shown in the audit trail)", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        try:
+            token, existed = issue_token(registry, client_id, args.role, args.max_active)
+        except (ClientsFileError, OSError) as exc:
+            print(f"dkw clients add: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    finally:
+        _close(registry)
     print(token)  # alone on stdout, for scripts; shown once, never stored
-    print(f"{'rotated' if existed else 'added'} client {args.id!r} (role {args.role}) in {path}; the token above "
-          "is shown only this once", file=sys.stderr)
+    print(f"{'rotated' if existed else 'added'} client {client_id!r} (role {args.role}) in {registry.where}; the "
+          "token above is shown only this once", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_clients_remove(args: argparse.Namespace) -> int:
+    found = _registry(args, "remove")
+    if isinstance(found, int):
+        return found
+    registry, client_id = found
     try:
-        clients = read_clients(args.file)
+        clients = registry.load()
+        if client_id not in clients:
+            print(f"dkw clients remove: {registry.where}: no client {client_id!r} (clients: "
+                  f"{', '.join(sorted(clients)) or 'none'})", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        registry.remove(client_id)
     except ClientsFileError as exc:
         print(f"dkw clients remove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.id not in clients:
-        print(f"dkw clients remove: {args.file}: no client {args.id!r} (clients: {', '.join(sorted(clients)) or 'none'})",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    del clients[args.id]
-    write_clients(args.file, clients)
-    print(f"removed client {args.id!r} from {args.file}; its token no longer works", file=sys.stderr)
+    finally:
+        _close(registry)
+    print(f"removed client {client_id!r} from {registry.where}; its token no longer works", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_clients_list(args: argparse.Namespace) -> int:
+    found = _registry(args, "list", with_id=False)
+    if isinstance(found, int):
+        return found
+    registry, _ = found
     try:
-        clients = read_clients(args.file)
+        clients = registry.load()
     except ClientsFileError as exc:
         print(f"dkw clients list: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        _close(registry)
     for c in sorted(clients.values(), key=lambda c: c.id):
         limit = f"  max_active {c.max_active}" if c.max_active else ""
-        print(f"{c.id}  {c.role}  created {c.created_at or '?'}{limit}")
+        print(f"{c.id}  {c.role}  created {c.created_at or '?'}  rotated {c.rotated_at or 'never'}{limit}")
+    return EXIT_OK
+
+
+def cmd_clients_import(args: argparse.Namespace) -> int:
+    """A clients file's entries (their token hashes as they are: the tokens keep working) into the database."""
+    try:
+        clients = read_clients(args.file)
+    except ClientsFileError as exc:
+        print(f"dkw clients import: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args.first = None
+    found = _registry(args, "import", with_id=False)
+    if isinstance(found, int):
+        return found
+    registry, _ = found
+    try:
+        before = registry.load()
+        for client in clients.values():
+            registry.put(client)
+    finally:
+        _close(registry)
+    replaced = sorted(set(before) & set(clients))
+    print(f"imported {len(clients)} client(s) from {args.file} into the database"
+          + (f" (replaced: {', '.join(replaced)})" if replaced else "") + "; start the servers with --database URL "
+          "--authenticate", file=sys.stderr)
     return EXIT_OK
 
 
@@ -109,22 +180,33 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("clients", help="manage the clients file of `dkw serve --clients` (ids, roles, tokens)")
+    p = subparsers.add_parser("clients", help="manage the clients of `dkw serve` (ids, roles, tokens): a clients "
+                              "file (--clients FILE) or the database's registry (--database URL --authenticate)")
     sub = p.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
-    a = sub.add_parser("add", help="create a client or rotate its token; prints the new token once, alone on stdout")
-    a.add_argument("file", metavar="FILE")
-    a.add_argument("id", metavar="ID")
+    database = {"metavar": "URL", "help": "the database's client registry (shared by every replica) instead of a file"}
+    a = sub.add_parser("add", help="create a client or rotate its token; prints the new token once, alone on stdout",
+                       usage="dkw clients add (FILE | --database URL) ID --role ROLE [--max-active N]")
+    a.add_argument("first", metavar="FILE")
+    a.add_argument("second", metavar="ID", nargs="?")
+    a.add_argument("--database", **database)
     a.add_argument("--role", choices=ROLES, required=True)
     a.add_argument("--max-active", type=int, default=None, metavar="N",
                    help="this client's cap on auctions queued or running (default: the server's)")
     a.set_defaults(handler=cmd_clients_add)
-    r = sub.add_parser("remove", help="remove a client: its token stops working")
-    r.add_argument("file", metavar="FILE")
-    r.add_argument("id", metavar="ID")
+    r = sub.add_parser("remove", help="remove a client: its token stops working",
+                       usage="dkw clients remove (FILE | --database URL) ID")
+    r.add_argument("first", metavar="FILE")
+    r.add_argument("second", metavar="ID", nargs="?")
+    r.add_argument("--database", **database)
     r.set_defaults(handler=cmd_clients_remove)
-    ls = sub.add_parser("list", help="list the clients (never their tokens)")
-    ls.add_argument("file", metavar="FILE")
+    ls = sub.add_parser("list", help="list the clients (never their tokens)", usage="dkw clients list (FILE | --database URL)")
+    ls.add_argument("first", metavar="FILE", nargs="?")
+    ls.add_argument("--database", **database)
     ls.set_defaults(handler=cmd_clients_list)
+    im = sub.add_parser("import", help="copy a clients file into the database's registry once (tokens keep working)")
+    im.add_argument("file", metavar="FILE")
+    im.add_argument("--database", metavar="URL", required=True)
+    im.set_defaults(handler=cmd_clients_import)
 
     p = subparsers.add_parser("keys", help="result-signing keys")
     sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)

@@ -37,10 +37,12 @@ from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
 from server import storage as st
 from server.convert import request_document, result_message
+from server.limits import Limits
+from server.limits import refuse as refuse_options
 from server.observability import AUCTION_ID, Metrics
 from server.storage import Storage, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
-from solvers.api import DEFAULT_TIME_LIMIT_S, Progress, SolveOptions
+from solvers.api import Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 
@@ -88,26 +90,14 @@ def bad_request(context: grpc.ServicerContext, problems: list[Problem], what: st
     context.abort_with_status(rpc_status.to_status(status))
 
 
-def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext,
-                         default_threads: int | None, memory_limit_mb: float | None = None) -> dict[str, Any]:
-    """The request's options as a dict for the worker, checked the way the CLI checks its flags; the
-    server's memory ceiling per clearing (`dkw serve --memory-limit`) added where it has one."""
-    options: dict[str, Any] = {
-        # absent: the default limit; infinity: no limit (SolveOptions takes None)
-        "time_limit_s": (None if message.time_limit_s == float("inf") else message.time_limit_s)
-        if message.HasField("time_limit_s") else DEFAULT_TIME_LIMIT_S,
-        "threads": message.threads if message.HasField("threads") else default_threads,
-    }
-    if message.HasField("mip_rel_gap"):
-        options["mip_rel_gap"] = message.mip_rel_gap
-    if message.HasField("method"):
-        options["method"] = message.method
-    if memory_limit_mb is not None:
-        options["memory_limit_mb"] = memory_limit_mb
-    try:
-        SolveOptions(**options)
-    except (ValueError, TypeError) as exc:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"options: {exc}")
+def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext, default_threads: int | None,
+                         memory_limit_mb: float | None = None, bounds: Limits | None = None) -> dict[str, Any]:
+    """The request's options as a dict for the worker, within this server's bounds (server.limits: absent
+    time limit → the server's default; out of bounds → INVALID_ARGUMENT naming the field); the server's
+    memory ceiling per clearing (`dkw serve --memory-limit`) added where it has one."""
+    options, problems = (bounds or Limits()).solve_options(message, default_threads, memory_limit_mb)
+    if problems:
+        refuse_options(context, problems)
     return options
 
 
@@ -135,6 +125,8 @@ class ClearingService(pb_grpc.ClearingServicer):
     audit: security.AuditTrail | None = None
     #: Auctions one client may have queued or running at once (a client's own `max_active` overrides it).
     max_active_per_client: int = security.DEFAULT_MAX_ACTIVE_PER_CLIENT
+    #: Bounds on a request's options (`dkw serve --max-time-limit` ...), set by `dkw serve`.
+    limits: Limits = Limits()
 
     def __init__(self, storage: Storage, pool_size: int = 2, *, max_queued: int = DEFAULT_MAX_QUEUED,
                  default_threads: int | None = None, policy_path: str | None = None,
@@ -365,7 +357,8 @@ class ClearingService(pb_grpc.ClearingServicer):
 
     def Clear(self, request: pb.ClearRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb)
+        options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb,
+                                       self.limits)
         caller = security.within_limit(self, context)
         slot = self.pool.reserve()
         if slot is None:
@@ -399,7 +392,8 @@ class ClearingService(pb_grpc.ClearingServicer):
     def SubmitAuction(self, request: pb.SubmitAuctionRequest,
                       context: grpc.ServicerContext) -> pb.SubmitAuctionResponse:
         _, raw, sha, auction = self._read_auction(request, context)
-        options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb)
+        options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb,
+                                       self.limits)
         caller = security.caller_of(context)
         key = security.scoped_key(caller, request.idempotency_key) or None  # one client's keys never meet another's
         existing = self.storage.get_by_key(key) if key else None

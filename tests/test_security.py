@@ -411,7 +411,8 @@ def test_random_bytes_to_every_method_leave_the_server_healthy_and_the_log_clean
 # ---- the audit trail --------------------------------------------------------------------------------
 
 
-def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart(tls_server, pki, tokens, tmp_path):
+def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart(tls_server, pki, tokens, signing_keys,
+                                                                                tmp_path):
     t = tokens[1]
     code_of(lambda: stub_for(tls_server, pki, None).ListAuctions(pb.ListAuctionsRequest(), timeout=5))
     code_of(lambda: submit(stub_for(tls_server, pki, t["monitor"])))
@@ -443,7 +444,7 @@ def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart
     assert {r["record_id"] for r in lines} >= {r.record_id for r in before}
 
     again = Server(tls_server.data, "--tls-cert", pki.server_cert, "--tls-key", pki.server_key, "--clients",
-                   str(tokens[0]))
+                   str(tokens[0]), "--signing-key", signing_keys[0])  # the same settings (server.settings)
     try:
         after = trail(pb_grpc.ClearingStub(open_channel(again.target, ca=pki.ca, token=t["ops"])))
         assert {r.record_id for r in after} >= {r.record_id for r in before}

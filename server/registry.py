@@ -1,0 +1,108 @@
+"""Where the clients live: a clients file (`dkw serve --clients FILE`, one server on SQLite) or the
+database's `clients` table (`dkw serve --database URL --authenticate`), which every replica on that
+database reads, so a token added, rotated or removed on one replica holds for all of them.
+
+Both forms hold the same `server.auth.Client` entries (an id, a role, a token id and a scrypt hash of the
+token, never the token) and offer the same three operations to `dkw clients` and the `Authenticator`.
+The table comes with migration 4 (`server.migrations`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from server.auth import Client, hash_token, new_token, read_clients, write_clients
+
+_COLUMNS = "client_id, role, token_id, token_hash, max_active, created_at, rotated_at"
+
+
+class ClientRegistry(Protocol):
+    """The clients of one server (file) or of every replica on one database (table)."""
+
+    #: Where they are, for messages: the file's path or "the database".
+    where: str
+
+    def load(self, missing_ok: bool = False) -> dict[str, Client]:
+        """Every client by id (`missing_ok`: none from a clients file that does not exist yet)."""
+
+    def put(self, client: Client) -> None:
+        """Add `client`, or replace the entry with its id."""
+
+    def remove(self, client_id: str) -> bool:
+        """Remove one client; False when there was none by that id."""
+
+
+class FileRegistry:
+    """A clients file, replaced atomically on each change (a server re-reads it when its mtime changes)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.where = str(self.path)
+
+    def load(self, missing_ok: bool = False) -> dict[str, Client]:
+        return {} if missing_ok and not self.path.exists() else read_clients(self.path)
+
+    def put(self, client: Client) -> None:
+        clients = self.load(missing_ok=True)
+        clients[client.id] = client
+        write_clients(self.path, clients)
+
+    def remove(self, client_id: str) -> bool:
+        clients = read_clients(self.path)
+        if clients.pop(client_id, None) is None:
+            return False
+        write_clients(self.path, clients)
+        return True
+
+
+class DatabaseRegistry:
+    """The `clients` table of a store (PostgreSQL for replicas; SQLite works the same), through the
+    store's own transactions, so it shares the store's connections and its retries."""
+
+    where = "the database"
+
+    def __init__(self, storage: Any):
+        self.storage = storage  # server.storage.SqlStorage
+
+    def load(self, missing_ok: bool = False) -> dict[str, Client]:
+        with self.storage._tx() as cur:
+            rows = self.storage._all(cur, f"SELECT {_COLUMNS} FROM clients ORDER BY client_id")
+        return {cid: Client(cid, role, token_id, token_hash, created_at, max_active, rotated_at or "")
+                for cid, role, token_id, token_hash, max_active, created_at, rotated_at in rows}
+
+    def count(self) -> int:
+        with self.storage._tx() as cur:
+            return self.storage._all(cur, "SELECT COUNT(*) FROM clients")[0][0]
+
+    def put(self, client: Client) -> None:
+        with self.storage._tx() as cur:
+            self.storage._all(cur, "DELETE FROM clients WHERE client_id = %s", client.id)
+            self.storage._all(cur, f"INSERT INTO clients ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                              client.id, client.role, client.token_id, client.token_hash, client.max_active,
+                              client.created_at, client.rotated_at or None)
+
+    def remove(self, client_id: str) -> bool:
+        with self.storage._tx() as cur:
+            return bool(self.storage._all(cur, "DELETE FROM clients WHERE client_id = %s RETURNING client_id",
+                                          client_id))
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def issue_token(registry: ClientRegistry, client_id: str, role: str,
+                max_active: int | None = None) -> tuple[str, bool]:
+    """Create `client_id` or rotate its token (the old one stops working); returns (the new token, whether
+    the client existed). A rotation keeps the client's `created_at` and sets `rotated_at`."""
+    existing = registry.load(missing_ok=True).get(client_id)
+    token_id, token = new_token()
+    now = now_text()
+    client = Client(client_id, role, token_id, hash_token(token), now, max_active)
+    if existing is not None:
+        client = replace(client, created_at=existing.created_at or now, rotated_at=now)
+    registry.put(client)
+    return token, existing is not None
