@@ -265,10 +265,18 @@ def load_auction_file(path: str | Path) -> Auction:
     return load_auction(parse_document(Path(path).read_bytes()))
 
 
+#: Top-level lists where empty means absent: left out of the hashed form when empty, so a file writing
+#: `"lines": []` hashes as its `Auction` message does (protobuf cannot tell an empty list from none).
+#: `price_caps` is not one of them: `[]` there means "no caps", absent "the policy's caps".
+EMPTY_MEANS_ABSENT = ("lines", "interfaces", "resources")
+
+
 def document_sha256(doc: Any) -> str:
-    """`input_sha256`: sha256 of the document's RFC 8785 canonical JSON (docs/auction.md), so a file, the
-    same bytes as `auction_json` and the `Auction` message all give the same hash. `InvalidAuction` for a
-    document with no canonical form (a string holding a lone UTF-16 surrogate)."""
+    """`input_sha256`: sha256 of the document's RFC 8785 canonical JSON, `EMPTY_MEANS_ABSENT` lists left out
+    when empty (docs/auction.md), so a file, the same bytes as `auction_json` and the `Auction` message all
+    give the same hash. `InvalidAuction` for a document with no canonical form (a lone UTF-16 surrogate)."""
+    if isinstance(doc, dict) and any(doc.get(key) == [] for key in EMPTY_MEANS_ABSENT):
+        doc = {k: v for k, v in doc.items() if not (k in EMPTY_MEANS_ABSENT and v == [])}
     try:
         return jcs_sha256(doc)
     except NotCanonical as exc:
