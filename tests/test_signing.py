@@ -251,3 +251,19 @@ def test_a_nodejs_client_clears_over_tls_with_a_token_and_verifies_with_node_cry
                           str(service.keys.public)], env={**os.environ, "DKW_TOKEN": "dkw_nope_nope"},
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "UNAUTHENTICATED" in bad.stderr, bad.stderr
+
+
+def test_dkw_verify_accepts_a_result_hashed_the_old_way_with_a_note(tmp_path, capsys):
+    """Results cleared before input_sha256 was the canonical form's carry the sha256 of the file's bytes."""
+    from clearing.engine import clear
+    from dkw.cli import main
+
+    doc = clear(load_auction_file(SMALL)).to_document()
+    doc["input_sha256"] = hashlib.sha256(SMALL.read_bytes()).hexdigest()
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    assert main(["verify", str(SMALL), str(tmp_path / "old.json")]) == 0
+    assert "sha256 of the file's bytes" in capsys.readouterr().err
+    doc["input_sha256"] = "0" * 64
+    (tmp_path / "other.json").write_text(json.dumps(doc))
+    assert main(["verify", str(SMALL), str(tmp_path / "other.json")]) == 1
+    assert "input_sha256" in capsys.readouterr().out
