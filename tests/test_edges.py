@@ -98,9 +98,9 @@ def test_dash_reads_standard_input(monkeypatch, capsys) -> None:
     assert main(["clear", "-", "-q"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["auction_id"] == example()["auction_id"] and doc["status"] == "OPTIMAL"
-    from clearing.canonical import jcs_sha256
+    from clearing.document import document_sha256
 
-    assert doc["input_sha256"] == jcs_sha256(example())  # of the document's RFC 8785 form, not of its bytes
+    assert doc["input_sha256"] == document_sha256(example())  # of the document's RFC 8785 form, not its bytes
 
 
 def test_version(capsys) -> None:
