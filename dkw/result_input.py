@@ -48,8 +48,10 @@ def read_result_input(obj: Any) -> ResultInput:
     encoded = _field(obj, "resultJson", "result_json")
     jws = _field(obj, "resultSignature", "result_signature") or None
     if encoded:
+        if not isinstance(encoded, str):
+            raise UnreadableResult(f"resultJson must be a base64 string, got {type(encoded).__name__}")
         try:
-            payload = base64.b64decode(str(encoded).replace("-", "+").replace("_", "/") + "=" * (-len(encoded) % 4),
+            payload = base64.b64decode(encoded.replace("-", "+").replace("_", "/") + "=" * (-len(encoded) % 4),
                                        validate=True)
             document = json.loads(payload)
         except (binascii.Error, ValueError) as exc:

@@ -267,3 +267,31 @@ def test_dkw_verify_accepts_a_result_hashed_the_old_way_with_a_note(tmp_path, ca
     (tmp_path / "other.json").write_text(json.dumps(doc))
     assert main(["verify", str(SMALL), str(tmp_path / "other.json")]) == 1
     assert "input_sha256" in capsys.readouterr().out
+
+
+def test_what_dkw_verify_reads_as_a_result(keys):
+    """A result document, a response with resultJson (camelCase or proto names), a response from a server
+    before result_json (rebuilt from the message), and clear refusals for the rest."""
+    from clearing.engine import clear
+    from dkw.result_input import UnreadableResult, read_result_input, signature_problem
+    from server.convert import put_result
+
+    doc = sign_document(clear(load_auction_file(SMALL)).to_document(), keys.private_key)
+    response = pb.ClearResponse(auction_id="auc_1", state=pb.DONE)
+    put_result(response, json.loads(json.dumps(doc)))
+    assert response.result_json == signed_bytes(doc) and response.result_signature == doc["signature"]["jws"]
+    for names in (False, True):
+        printed = json.loads(json_format.MessageToJson(response, preserving_proto_field_name=names))
+        given = read_result_input(printed)
+        assert given.payload == signed_bytes(doc) and given.document == json.loads(signed_bytes(doc))
+        assert signature_problem(given, keys.public_key) == (None, key_id(keys.public_key))
+        printed.pop("result_json" if names else "resultJson")
+        rebuilt = read_result_input(printed)  # an older server: the document rebuilt from the message
+        assert rebuilt.payload is None and rebuilt.document["objective_yen"] == doc["objective_yen"]
+    assert read_result_input(doc).document is doc and signature_problem(read_result_input(doc), keys.public_key)[0] is None
+    for bad, why in [([], "JSON object"), ({"auctionId": "auc_1", "state": "QUEUED"}, "no result"),
+                     ({"resultJson": 5}, "base64 string"), ({"resultJson": "!!"}, "not base64")]:
+        with pytest.raises(UnreadableResult, match=why):
+            read_result_input(bad)
+    unsigned = read_result_input({"resultJson": base64.b64encode(signed_bytes(doc)).decode()})
+    assert "no resultSignature" in signature_problem(unsigned, keys.public_key)[0]
