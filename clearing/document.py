@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 from collections.abc import Container, Iterator, Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearing.canonical import NotCanonical, jcs_sha256
 from clearing.limits import plausibility_problems
 from clearing.model import (
     AUCTION_FORMAT,
@@ -261,15 +261,26 @@ def parse_document(text: str | bytes) -> Any:
 
 
 def load_auction_file(path: str | Path) -> Auction:
-    """Read and validate an auction document file; the sha256 of its bytes is kept on the auction."""
-    data = Path(path).read_bytes()
-    return load_auction(parse_document(data), input_sha256=hashlib.sha256(data).hexdigest())
+    """Read and validate an auction document file (its `input_sha256`: `document_sha256`)."""
+    return load_auction(parse_document(Path(path).read_bytes()))
 
 
-def document_sha256(doc: dict) -> str:
-    """sha256 of a document given as a dict: of its canonical JSON (sorted keys, compact)."""
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+#: Top-level lists where empty means absent: left out of the hashed form when empty, so a file writing
+#: `"lines": []` hashes as its `Auction` message does (protobuf cannot tell an empty list from none).
+#: `price_caps` is not one of them: `[]` there means "no caps", absent "the policy's caps".
+EMPTY_MEANS_ABSENT = ("lines", "interfaces", "resources")
+
+
+def document_sha256(doc: Any) -> str:
+    """`input_sha256`: sha256 of the document's RFC 8785 canonical JSON, `EMPTY_MEANS_ABSENT` lists left out
+    when empty (docs/auction.md), so a file, the same bytes as `auction_json` and the `Auction` message all
+    give the same hash. `InvalidAuction` for a document with no canonical form (a lone UTF-16 surrogate)."""
+    if isinstance(doc, dict) and any(doc.get(key) == [] for key in EMPTY_MEANS_ABSENT):
+        doc = {k: v for k, v in doc.items() if not (k in EMPTY_MEANS_ABSENT and v == [])}
+    try:
+        return jcs_sha256(doc)
+    except NotCanonical as exc:
+        raise InvalidAuction([Problem("", str(exc))]) from None
 
 
 def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:

@@ -160,7 +160,9 @@ FIELD_DOCS: dict[str, dict[str, tuple[Any, str]]] = {
         "area_summary": (("list_of", "area_summary"), "EPRX's per-block, per-area metrics."),
         "rejected_bids": (("list_of", "rejected_bid"), "Bids left out of the clearing, with the verdict."),
         "solver": (("object", "solver"), "How the solve went."),
-        "input_sha256": ("string", "sha256 of the auction document's bytes as received (hex)."),
+        "input_sha256": ("string", "sha256 (hex) of the auction document's RFC 8785 canonical JSON, empty "
+                         "lines/interfaces/resources left out (docs/auction.md): one hash whether the auction came "
+                         "as a file, as auction_json or as the Auction message."),
         "market_rules": ("object_any", "The policy the result was cleared under (`policy.version`, "
                          "`policy.source`) and the price caps that applied (`price_caps`)."),
         "monitoring_flags": ("list_any", "Price-monitoring flags (市場監視): bids whose price exceeds a monitoring "

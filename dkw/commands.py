@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -30,9 +29,8 @@ def read_bytes(path: str) -> bytes:
 
 
 def load_auction_path(path: str) -> Auction:
-    """Read and validate an auction document (`-`: standard input); the sha256 of its bytes is kept."""
-    data = read_bytes(path)
-    return load_auction(parse_document(data), input_sha256=hashlib.sha256(data).hexdigest())
+    """Read and validate an auction document (`-`: standard input); `input_sha256` is of its canonical JSON."""
+    return load_auction(parse_document(read_bytes(path)))
 
 
 def auction_problems(path: str) -> tuple[Auction | None, list[Problem]]:
@@ -200,7 +198,7 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
         print(f"dkw: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:  # the server accepted these bytes, so this does not fail
-        auction = load_auction(parse_document(data), input_sha256=hashlib.sha256(data).hexdigest())
+        auction = load_auction(parse_document(data))
     except InvalidAuction as exc:
         print_problems(path, exc.problems)
         return EXIT_BAD_INPUT
@@ -228,27 +226,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if inputs is None:
         return EXIT_BAD_INPUT
     auction, _ = inputs
-    result = read_result(args.result)
-    if result is None:
+    obj = read_result(args.result)
+    if obj is None:
         return EXIT_BAD_INPUT
+    from dkw.result_input import UnreadableResult, claimed_key, read_result_input, signature_problem, with_legacy_input_hash
+
+    try:  # a result document, or a Clear/GetResult response as grpcurl prints it
+        given = read_result_input(obj)
+    except UnreadableResult as exc:
+        print(f"{args.result}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = given.document
     if args.public_key:
-        from clearing.signing import KeyFileError, check_signature, load_public_key
+        from clearing.signing import KeyFileError, load_public_key
 
         try:
-            why = check_signature(result, load_public_key(args.public_key))
+            why, kid = signature_problem(given, load_public_key(args.public_key))
         except KeyFileError as exc:
             print(f"dkw verify: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         if why is not None:
             print(f"{args.result}: signature check failed: {why}", file=sys.stderr)
             return EXIT_FAILED
-        print(f"{args.result}: signature valid (key {result['signature']['key_id']})")
-    elif isinstance(result.get("signature"), dict):
-        print(f"{args.result}: signed by key {result['signature'].get('key_id')!r}; not checked (give --public-key)",
-              file=sys.stderr)
+        print(f"{args.result}: signature valid (key {kid})")
+    elif claimed_key(given) is not None:
+        print(f"{args.result}: signed by key {claimed_key(given)!r}; not checked (give --public-key)", file=sys.stderr)
+    auction, note = with_legacy_input_hash(auction, result, None if args.auction == STDIN else read_bytes(args.auction))
     from clearing.verify import verify_result
 
-    notes: list[str] = []
+    notes: list[str] = [note] if note else []
     problems = verify_result(auction, result, policy_file=args.policy, notes=notes)
     for p in problems:
         print(p)
@@ -420,7 +426,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("verify", help="check a result document against its auction, independently")
     p.add_argument("auction", metavar="AUCTION.json")
-    p.add_argument("result", metavar="RESULT.json")
+    p.add_argument("result", metavar="RESULT.json", help="the result document, or a Clear/GetResult response as grpcurl "
+                   "prints it (its resultJson is what the signature covers)")
     p.add_argument("--policy", metavar="FILE", help="the policy the result was cleared under (its verdicts and price "
                    "caps); a result naming another policy than the one checked against is refused")
     p.add_argument("--public-key", metavar="FILE", help="also check the result's signature against this Ed25519 "

@@ -15,7 +15,7 @@ from grpc_status import rpc_status
 
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.convert import result_document
+from server.convert import response_document
 from solvers.api import SolveOptions
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -110,7 +110,7 @@ def clear_remote(target: str, data: bytes, options: SolveOptions, channel: grpc.
                 problems = [f"{field}: {description}" if field else description for field, description in violations]
                 raise RemoteInvalid(problems or [exc.details()]) from None
             raise RemoteFailed(f"server {target}: {exc.code().name}: {exc.details()}") from None
-    return result_document(response.result), response.auction_id
+    return response_document(response), response.auction_id  # the exact bytes the server signed
 
 
 def cancel_remote(target: str, auction_id: str, reason: str = "",

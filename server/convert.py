@@ -5,7 +5,6 @@ same `load_auction` and `clear` as the CLI do the rest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -14,6 +13,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from clearing.document import document_sha256, parse_document
+from clearing.signing import CANONICALIZATION, SIGNATURE_KEY, signature_block, signed_bytes
 from dkw.v1 import clearing_pb2 as pb
 
 #: Lists the document requires even when empty (an auction with no bid is legal: all is shortfall).
@@ -47,14 +47,16 @@ def _whole_numbers(value: Any) -> Any:
 def request_document(request: Message) -> tuple[Any, bytes, str]:
     """(parsed document, stored bytes, input_sha256) from a request's `auction` or `auction_json`.
 
-    JSON bytes are kept and hashed as received, like a file given to the CLI; a message is stored as its
-    compact JSON and hashed canonically (`document_sha256`). Raises `InvalidAuction` on bytes that are
-    not JSON."""
+    JSON bytes are stored as received, like a file given to the CLI; a message is stored as its compact
+    JSON. Either way the hash is of the document's RFC 8785 form (`document_sha256`), as the CLI takes it
+    of a file, so the same auction has one `input_sha256` however it arrived. Raises `InvalidAuction` on
+    bytes that are not JSON, or a document with no canonical form."""
     if request.WhichOneof("input") == "auction_json":
         raw = bytes(request.auction_json)
-        return parse_document(raw), raw, hashlib.sha256(raw).hexdigest()
-    doc = auction_document(request.auction)
-    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        doc = parse_document(raw)
+    else:
+        doc = auction_document(request.auction)
+        raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     return doc, raw, document_sha256(doc)
 
 
@@ -71,6 +73,17 @@ def result_message(doc: dict[str, Any]) -> pb.ClearingResult:
     if extra:
         message.extra.update(json.loads(json.dumps(extra)))
     return message
+
+
+def put_result(target: pb.ClearResponse | pb.ClearingProgress, doc: dict[str, Any]) -> None:
+    """Set a response's result three ways: the message (`result`), the exact bytes a signature covers
+    (`result_json`: the document without its signature block in RFC 8785 form, also when unsigned) and
+    the detached JWS over them (`result_signature`; empty when unsigned or signed the pre-JWS way)."""
+    target.result.CopyFrom(result_message(doc))
+    target.result_json = signed_bytes(doc)
+    block = doc.get(SIGNATURE_KEY)
+    if isinstance(block, dict) and block.get("canonicalization") == CANONICALIZATION:
+        target.result_signature = str(block.get("jws", ""))
 
 
 def _field_value(message: Message, fd: FieldDescriptor) -> Any:
@@ -94,8 +107,21 @@ def _message_document(message: Message) -> dict[str, Any]:
     return {fd.name: _field_value(message, fd) for fd in message.DESCRIPTOR.fields}
 
 
+def response_document(response: pb.ClearResponse | pb.ClearingProgress) -> dict[str, Any]:
+    """The result document of a response: read from `result_json` (the exact bytes the server signed)
+    with the JWS as its `signature` block, so the file verifies with `dkw verify --public-key`; from the
+    `result` message where a server sends no `result_json`."""
+    if not response.result_json:
+        return result_document(response.result)
+    doc = json.loads(response.result_json)
+    if response.result_signature:
+        doc[SIGNATURE_KEY] = signature_block(response.result_signature)
+    return doc
+
+
 def result_document(message: pb.ClearingResult) -> dict[str, Any]:
-    """The result document a message stands for, as `ClearingResult.to_document()` writes it."""
+    """The result document a message stands for, as `ClearingResult.to_document()` writes it. Rebuilt
+    from the message, so not byte for byte the signed document: prefer `response_document`."""
     doc = _message_document(message)
     extra = _whole_numbers(doc.pop("extra") or {})  # Struct numbers are doubles; counts read as ints
     if "status_text" in extra:

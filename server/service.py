@@ -36,7 +36,7 @@ from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
 from server import storage as st
-from server.convert import request_document, result_message
+from server.convert import put_result, request_document
 from server.limits import Limits
 from server.limits import refuse as refuse_options
 from server.observability import AUCTION_ID, Metrics
@@ -321,7 +321,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         event = pb.ClearingProgress(auction_id=auction_id, phase=TERMINAL_PHASE[state],
                                     state=pb.AuctionState.Value(state), elapsed_s=elapsed, message=reason)
         if result_doc is not None:
-            event.result.CopyFrom(result_message(result_doc))
+            put_result(event, result_doc)
             final_figures(event, result_doc)
         run.publish(event, final=True)
 
@@ -350,7 +350,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         if record.state in (st.DONE, st.CANCELLED):  # a cancelled auction may have its best result so far
             result = self.storage.result(record.auction_id)
             if result is not None:
-                response.result.CopyFrom(result_message(result))
+                put_result(response, result)
         return response
 
     # ---- RPCs ---------------------------------------------------------------------------------------
@@ -514,7 +514,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         if record.state in (st.DONE, st.CANCELLED):
             result = self.storage.result(record.auction_id)
             if result is not None:
-                event.result.CopyFrom(result_message(result))
+                put_result(event, result)
                 final_figures(event, result)
         return event
 

@@ -11,7 +11,6 @@ take seconds whatever the machine's load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -117,13 +116,12 @@ def without_timings(doc: dict) -> dict:
     doc = json.loads(json.dumps(doc))
     for key in TIMING_FIELDS:
         doc["solver"].pop(key)
-    doc.pop("input_sha256")  # a message is hashed canonically, a file by its bytes
     return doc
 
 
 def auction_of(raw: bytes):
-    """The auction as the server reads `auction_json`: hashed by its bytes, like a file."""
-    return load_auction(json.loads(raw), input_sha256=hashlib.sha256(raw).hexdigest())
+    """The auction as the server reads `auction_json`: hashed by its canonical JSON, like a file."""
+    return load_auction(json.loads(raw))
 
 
 def wait_for(predicate, timeout: float = 30, what: str = "condition"):
@@ -211,8 +209,10 @@ def test_case_clears_over_grpc_like_in_process(served, name):
     message = case_message(name)
     response = served.stub.Clear(pb.ClearRequest(auction=message), timeout=300)
     assert response.state == pb.DONE and response.auction_id.startswith("auc_")
-    doc = result_document(response.result)
-    auction = load_auction(auction_document(message))  # hashed as the server hashes a message
+    doc = json.loads(response.result_json)  # the exact document the server stored (and would sign)
+    assert result_document(response.result) == doc and not response.result_signature
+    auction = load_auction_file(CASES_DIR / f"{name}.json")  # the message hashes as the file does
+    assert doc["input_sha256"] == auction.input_sha256 == load_auction(auction_document(message)).input_sha256
     assert verify_result(auction, doc, excluded={r["bid"] for r in doc["rejected_bids"]}) == []
     assert doc["status"] == "OPTIMAL"
     assert doc["objective_yen"] == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6)
@@ -248,7 +248,7 @@ def test_dkw_clear_server_writes_the_in_process_document(served, tmp_path, capsy
     assert "stored as auc_" in capsys.readouterr().out
     assert main(["clear", case, "-q", "-o", str(tmp_path / "local.json")]) == 0
     remote, local = (json.loads((tmp_path / f).read_text()) for f in ("remote.json", "local.json"))
-    assert remote["input_sha256"] == local["input_sha256"]  # the file's bytes travel as they are
+    assert remote["input_sha256"] == local["input_sha256"]
     assert without_timings(remote) == without_timings(local)
 
 

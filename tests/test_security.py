@@ -32,7 +32,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from clearing.signing import canonical_json, check_signature, load_private_key, load_public_key, sign_document
+from clearing.canonical import jcs
+from clearing.signing import check_signature, load_private_key, load_public_key, sign_document
 from dkw.cli import main as dkw_main
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
@@ -345,7 +346,7 @@ def test_a_signed_result_verifies_and_fails_after_any_change_to_one_figure(tls_s
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     doc = json.loads(result_path.read_text())
-    assert doc["signature"]["algorithm"] == "Ed25519"
+    assert doc["signature"]["algorithm"] == "EdDSA" and doc["signature"]["canonicalization"] == "RFC8785"
     verify = [sys.executable, "-m", "dkw", "verify", str(SMALL), str(result_path), "--public-key", signing_keys[1]]
     ok = subprocess.run(verify, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "signature valid" in ok.stdout, ok.stderr
@@ -369,10 +370,11 @@ def test_a_signed_result_verifies_and_fails_after_any_change_to_one_figure(tls_s
         assert check_signature(changed, public) is not None, path
     assert check_signature({**doc, "explanations": []}, public) is not None
     # whole-number doubles (as gRPC carries them) sign the same as the file's integers
-    assert canonical_json({"a": 12000.0, "b": [1.5]}) == canonical_json({"b": [1.5], "a": 12000})
-    other = sign_document(doc, load_private_key(signing_keys[0]))
+    assert jcs({"a": 12000.0, "b": [1.5]}) == jcs({"b": [1.5], "a": 12000}) == b'{"a":12000,"b":[1.5]}'
+    other = sign_document(doc, load_private_key(signing_keys[0]))  # Ed25519 is deterministic
     assert check_signature(other, public) is None and other["signature"] == doc["signature"]
-    assert len(base64.b64decode(doc["signature"]["value"])) == 64
+    header, payload, signature = doc["signature"]["jws"].split(".")
+    assert payload == "" and len(base64.urlsafe_b64decode(signature + "==")) == 64
 
 
 # ---- bad bytes ----------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def run_task(task: ReplayTask) -> TaskOutcome:
     policy = load_policy(task.policy_file) if task.policy_file else None
     document = task.document if task.document is not None else _read_day(task)
     inp = scenario.apply(document, policy)
-    sha = task.source_sha256 if scenario.is_baseline else document_sha256(inp.document)
+    sha = document_sha256(inp.document)  # input_sha256 as `dkw clear` gives it (the source file's is source_sha256)
     try:
         auction = load_auction(inp.document, input_sha256=sha)
     except InvalidAuction as exc:

@@ -500,16 +500,20 @@ class ClearRequest(_message.Message):
     def __init__(self, auction: _Optional[_Union[Auction, _Mapping]] = ..., auction_json: _Optional[bytes] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ...) -> None: ...
 
 class ClearResponse(_message.Message):
-    __slots__ = ("auction_id", "state", "reason", "result")
+    __slots__ = ("auction_id", "state", "reason", "result", "result_json", "result_signature")
     AUCTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    RESULT_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     auction_id: str
     state: AuctionState
     reason: str
     result: ClearingResult
-    def __init__(self, auction_id: _Optional[str] = ..., state: _Optional[_Union[AuctionState, str]] = ..., reason: _Optional[str] = ..., result: _Optional[_Union[ClearingResult, _Mapping]] = ...) -> None: ...
+    result_json: bytes
+    result_signature: str
+    def __init__(self, auction_id: _Optional[str] = ..., state: _Optional[_Union[AuctionState, str]] = ..., reason: _Optional[str] = ..., result: _Optional[_Union[ClearingResult, _Mapping]] = ..., result_json: _Optional[bytes] = ..., result_signature: _Optional[str] = ...) -> None: ...
 
 class SubmitAuctionRequest(_message.Message):
     __slots__ = ("auction", "auction_json", "idempotency_key", "options")
@@ -606,7 +610,7 @@ class WatchRequest(_message.Message):
     def __init__(self, auction_id: _Optional[str] = ...) -> None: ...
 
 class ClearingProgress(_message.Message):
-    __slots__ = ("auction_id", "phase", "state", "elapsed_s", "incumbent_yen", "bound_yen", "gap", "message", "result")
+    __slots__ = ("auction_id", "phase", "state", "elapsed_s", "incumbent_yen", "bound_yen", "gap", "message", "result", "result_json", "result_signature")
     class Phase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PHASE_UNSPECIFIED: _ClassVar[ClearingProgress.Phase]
@@ -636,6 +640,8 @@ class ClearingProgress(_message.Message):
     GAP_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    RESULT_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     auction_id: str
     phase: ClearingProgress.Phase
     state: AuctionState
@@ -645,7 +651,9 @@ class ClearingProgress(_message.Message):
     gap: float
     message: str
     result: ClearingResult
-    def __init__(self, auction_id: _Optional[str] = ..., phase: _Optional[_Union[ClearingProgress.Phase, str]] = ..., state: _Optional[_Union[AuctionState, str]] = ..., elapsed_s: _Optional[float] = ..., incumbent_yen: _Optional[float] = ..., bound_yen: _Optional[float] = ..., gap: _Optional[float] = ..., message: _Optional[str] = ..., result: _Optional[_Union[ClearingResult, _Mapping]] = ...) -> None: ...
+    result_json: bytes
+    result_signature: str
+    def __init__(self, auction_id: _Optional[str] = ..., phase: _Optional[_Union[ClearingProgress.Phase, str]] = ..., state: _Optional[_Union[AuctionState, str]] = ..., elapsed_s: _Optional[float] = ..., incumbent_yen: _Optional[float] = ..., bound_yen: _Optional[float] = ..., gap: _Optional[float] = ..., message: _Optional[str] = ..., result: _Optional[_Union[ClearingResult, _Mapping]] = ..., result_json: _Optional[bytes] = ..., result_signature: _Optional[str] = ...) -> None: ...
 
 class ValidateRequest(_message.Message):
     __slots__ = ("auction", "auction_json")
