@@ -24,9 +24,11 @@ import pytest
 import rfc8785
 from conftest import CASES_DIR
 from google.protobuf import json_format
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_security import Pki, Server  # certificates made at test time; a `dkw serve` child process
 
-from clearing.canonical import jcs
+from clearing.canonical import _json_module_jcs, jcs
 from clearing.document import load_auction_file
 from clearing.signing import (
     LEGACY_ALGORITHM,
@@ -58,6 +60,30 @@ def test_jcs_writes_numbers_as_ecmascript_and_keys_sorted():
     assert jcs({"b": 100.0, "a": 100, "c": [1e21, 1e-7, 0.1, -0.0], "日本": "東京"}) == \
         '{"a":100,"b":100,"c":[1e+21,1e-7,0.1,0],"日本":"東京"}'.encode()
     assert jcs({"x": 2**60}) == b'{"x":1152921504606847000}'  # beyond 2**53: as JavaScript prints the double
+
+
+_SCALARS = (st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(max_size=6))
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=4), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_the_fast_jcs_writer_is_byte_for_byte_rfc8785(value):
+    """`jcs` writes through the standard library's JSON encoder where it can (clearing/canonical.py): the
+    bytes must be rfc8785's, whether the value stays on that path or leaves it."""
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError):
+        return
+    assert jcs(value) == expected
+
+
+@pytest.mark.parametrize("path", AUCTIONS, ids=lambda p: p.stem)
+def test_the_fast_jcs_writer_takes_every_shared_case(path):
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert _json_module_jcs(doc) == rfc8785.dumps(doc)  # no fallback: the fast path covers real documents
 
 
 @pytest.mark.parametrize("path", AUCTIONS, ids=lambda p: p.stem)
