@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from clearing.rules import PolicyError
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
@@ -258,16 +258,20 @@ def redacted(url: str) -> str:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Exit 0 when the auction ended (CANCELLED, or finished before: cancelling is idempotent)."""
-    from server.client import cancel_remote
+    from server.client import RemoteFailed, cancel_remote
+    from server.connection import Unreachable
 
     try:
         response = cancel_remote(args.server, args.auction_id, args.reason, channel=channel_from_args(args))
     except TlsFileError as exc:
         print(f"dkw cancel: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except grpc.RpcError as exc:
-        print(f"dkw cancel: server {args.server}: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return EXIT_BAD_INPUT if exc.code() == grpc.StatusCode.NOT_FOUND else EXIT_FAILED
+    except Unreachable as exc:
+        print(f"dkw cancel: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except RemoteFailed as exc:
+        print(f"dkw cancel: {exc}", file=sys.stderr)
+        return exc.exit_code
     state = pb.AuctionState.Name(response.state)
     kept = ""
     if response.HasField("result"):
