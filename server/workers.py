@@ -114,12 +114,12 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(0)
 
 
-def worker_main(conn: Connection, parent_pid: int, log_format: str = "text") -> None:
+def worker_main(conn: Connection, parent_pid: int, logs: str = "text") -> None:
     """Entry point of a worker process: serve jobs from the pipe until it closes. It logs in the server's
     format (`--log-format json`: JSON lines, tracebacks included) and exits quietly once the server is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     signal.signal(signal.SIGUSR1, lambda *_: _stop_requested.set())
-    configure_logging(log_format, logging.WARNING)  # as before: the solvers' per-component lines stay out
+    configure_logging(logs, logging.WARNING)  # as before: the solvers' per-component lines stay out
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     # Pyomo makes a multiprocessing lock when imported. Under this spawned process's default (spawn) it is
     # a named semaphore the resource tracker follows, and a worker that is terminated (a cancel, a
