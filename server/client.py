@@ -101,7 +101,8 @@ EXIT_FOR_CODE = {
 }
 #: What to do about a refusal, after the server's own words.
 HINTS = {
-    grpc.StatusCode.UNAUTHENTICATED: "give this client's token (--token or DKW_TOKEN; `dkw clients add` makes one)",
+    grpc.StatusCode.UNAUTHENTICATED: "give a current token (--token or DKW_TOKEN; `dkw clients add` on the server "
+                                     "makes or rotates one)",
     grpc.StatusCode.PERMISSION_DENIED: "use a client whose role may (docs/security.md: Roles)",
     grpc.StatusCode.RESOURCE_EXHAUSTED: "still busy after the retries; try again later",
     grpc.StatusCode.UNAVAILABLE: "still unavailable after the retries; check the server and try again",
@@ -127,8 +128,9 @@ class RemoteFailed(RuntimeError):
         details = " ".join((error.details() or "").split())  # one line, whatever the server wrote
         hint = HINTS.get(code)
         name = code.name if code is not None else "UNKNOWN"
-        return cls(f"server {target}: {name}: {details}" + (f"; {hint}" if hint and hint not in details else ""),
-                   exit_code_for(code))
+        if "dkw" in details:  # the server's message says what to do already
+            hint = None
+        return cls(f"server {target}: {name}: {details}" + (f"; {hint}" if hint else ""), exit_code_for(code))
 
 
 def clear_remote(target: str, data: bytes, options: SolveOptions,

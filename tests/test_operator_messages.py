@@ -174,7 +174,7 @@ def test_each_tls_mismatch_is_one_line_with_the_fix_and_exit_3_at_once(servers, 
         started = time.monotonic()
         with pytest.raises(Unreachable, match=re.escape(says)):
             channel_from_args(args)
-        assert time.monotonic() - started < 1.5, (server, flags)
+        assert time.monotonic() - started < 3.0, (server, flags)  # in practice some 0.05 s
 
 
 def test_nothing_listening_is_said_after_a_short_grace_and_cancel_says_the_same(servers, pki):
