@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from argparse import Namespace
+from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -331,3 +332,24 @@ def test_a_worker_whose_server_was_killed_mid_solve_writes_nothing_but_json(tmp_
     finally:
         server.kill_all()
     json_lines(server.data / "serve.log")  # every line, the workers' included, is JSON
+
+
+def test_an_expired_server_certificate_and_one_for_another_name_are_said_so(pki, tmp_path):
+    """Against a bare gRPC TLS server in this process: what a client is told about the server's certificate."""
+    for kind, cert_and_key, says in [
+            ("expired", pki.leaf("dkw server", expired=True, san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+                                 file="server-expired"), "expired on"),
+            ("elsewhere", pki.leaf("dkw server", san=[x509.DNSName("dkw.example")], file="server-elsewhere"),
+             "is for dkw.example, not 127.0.0.1: connect by one of those names")]:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        credentials = grpc.ssl_server_credentials([(Path(cert_and_key[1]).read_bytes(),
+                                                    Path(cert_and_key[0]).read_bytes())])
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+        server.start()
+        try:
+            with pytest.raises(Unreachable) as refused:
+                channel_from_args(Namespace(server=f"127.0.0.1:{port}", tls_ca=pki.ca))
+            assert str(refused.value).startswith(f"the server's certificate at 127.0.0.1:{port}"), kind
+            assert says in str(refused.value), (kind, str(refused.value))
+        finally:
+            server.stop(0)
