@@ -1,19 +1,47 @@
 """The `dkw` command. Each subcommand lives beside the code it drives and registers itself here.
 
-Exit codes: 0 a result was produced (shortfall included), 1 the solve produced no result (or a
-verification failed), 2 bad input (the document or the arguments), never a Python traceback.
+Exit codes, the same for every command (an operator's script tells what happened from the code alone;
+the one line on stderr says why and what to do):
+
+- 0 `EXIT_OK`: done (a result was produced, shortfall included);
+- 1 `EXIT_FAILED`: the solve produced no result, a verification failed, an auction was not cancelled;
+- 2 `EXIT_BAD_INPUT`: bad input: the document, the arguments, a configuration (files, URLs, ports),
+  a request the server refused as invalid (INVALID_ARGUMENT);
+- 3 `EXIT_UNREACHABLE`: the service cannot be reached: nothing listens, TLS does not agree (plaintext
+  against TLS, an untrusted certificate, a missing client certificate), UNAVAILABLE after the retries,
+  a deadline passed;
+- 4 `EXIT_UNAUTHENTICATED`: the server does not know the caller (UNAUTHENTICATED: no, a wrong or a revoked
+  token, a certificate naming no client);
+- 5 `EXIT_PERMISSION_DENIED`: the caller's role may not do that (PERMISSION_DENIED);
+- 6 `EXIT_NOT_FOUND`: no such auction (NOT_FOUND);
+- 7 `EXIT_BUSY`: the server stayed busy through the retries (RESOURCE_EXHAUSTED);
+- 130: interrupted (Ctrl-C).
+
+Never a Python traceback. The gRPC codes map to these in one place, `server.client.exit_code_for`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 3
+EXIT_UNAUTHENTICATED = 4
+EXIT_PERMISSION_DENIED = 5
+EXIT_NOT_FOUND = 6
+EXIT_BUSY = 7
+EXIT_INTERRUPTED = 130
+
+#: gRPC's C core logs TLS handshake failures and the like itself, as raw lines on stderr (and outside
+#: `--log-format json`); every such failure is reported by dkw in one line of its own, so the core is
+#: silenced before any command imports grpc. `GRPC_VERBOSITY=debug dkw ...` brings its lines back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 #: Modules with `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = (
@@ -111,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
 

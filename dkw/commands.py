@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from clearing.document import InvalidAuction, Problem, load_auction, parse_document
 from clearing.model import Auction
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, print_problems
 from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
 
 if TYPE_CHECKING:
@@ -180,13 +180,17 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from server.connection import Unreachable
     from server.tls import TlsFileError, channel_from_args
 
     try:
-        channel = channel_from_args(args)  # TLS and the token, when given
+        channel = channel_from_args(args)  # TLS and the token, when given; connected, or why not
     except TlsFileError as exc:
         print(f"dkw clear: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Unreachable as exc:
+        print(f"dkw clear: {exc}; nothing was cleared", file=sys.stderr)
+        return EXIT_UNREACHABLE
     try:
         # no --time-limit: the server's default, not this command's (the server bounds its clearings)
         doc, stored_as = clear_remote(args.server, data, options, channel=channel,
@@ -195,8 +199,8 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
         print_problems(path, exc.problems)
         return EXIT_BAD_INPUT
     except RemoteFailed as exc:
-        print(f"dkw: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        print(f"dkw clear: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:  # the server accepted these bytes, so this does not fail
         auction = load_auction(parse_document(data))
     except InvalidAuction as exc:

@@ -171,6 +171,9 @@ def write_clients(path: str | Path, clients: Mapping[str, Client]) -> None:
     """Replace the file atomically (a server re-reading it never sees half a file), readable by the owner only."""
     path = Path(path)
     doc = {"format": CLIENTS_FORMAT, "clients": [c.to_json() for c in sorted(clients.values(), key=lambda c: c.id)]}
+    if not path.parent.is_dir():  # else mkstemp's error names its temporary file, not the directory
+        raise ClientsFileError(f"{path}: the directory {path.parent} does not exist; create it first (mkdir -p "
+                               f"{path.parent})")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -297,10 +300,14 @@ class Authenticator:
                 if client is None:
                     raise AuthError("unknown or revoked token")
                 return Caller(client.id, client.role, max_active=client.max_active)
-            for cn in (auth_context or {}).get("x509_common_name", ()):
-                client = self._clients.get(cn.decode(errors="replace"))
+            names = [cn.decode(errors="replace") for cn in (auth_context or {}).get("x509_common_name", ())]
+            for cn in names:
+                client = self._clients.get(cn)
                 if client is not None:
                     return Caller(client.id, client.role, max_active=client.max_active)
+        if names:  # a certificate from the trusted CA, for a client nobody registered (or one removed)
+            raise AuthError(f"the client certificate's CN {names[0]!r} names no registered client: register it "
+                            f"(`dkw clients add {self.path} {names[0]} --role ROLE`) or send a token")
         raise AuthError("no credentials: send 'authorization: Bearer TOKEN' metadata (dkw --token or DKW_TOKEN)")
 
     def _check_token(self, token: str) -> Client | None:

@@ -13,6 +13,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from dkw import cli
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server.convert import response_document
@@ -90,8 +91,49 @@ class RemoteInvalid(ValueError):
         self.problems = problems
 
 
+#: The exit code of a command whose call ended with this gRPC status (dkw/cli.py lists the codes); any
+#: other status is EXIT_FAILED.
+EXIT_FOR_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: cli.EXIT_BAD_INPUT,
+    grpc.StatusCode.UNAVAILABLE: cli.EXIT_UNREACHABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: cli.EXIT_UNREACHABLE,
+    grpc.StatusCode.UNAUTHENTICATED: cli.EXIT_UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED: cli.EXIT_PERMISSION_DENIED,
+    grpc.StatusCode.NOT_FOUND: cli.EXIT_NOT_FOUND,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: cli.EXIT_BUSY,
+}
+#: What to do about a refusal, after the server's own words.
+HINTS = {
+    grpc.StatusCode.UNAUTHENTICATED: "give a current token (--token or DKW_TOKEN; `dkw clients add` on the server "
+                                     "makes or rotates one)",
+    grpc.StatusCode.PERMISSION_DENIED: "use a client whose role may (docs/security.md: Roles)",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "still busy after the retries; try again later",
+    grpc.StatusCode.UNAVAILABLE: "still unavailable after the retries; check the server and try again",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "no answer before the deadline",
+}
+
+
+def exit_code_for(code: grpc.StatusCode | None) -> int:
+    """The one mapping from a call's gRPC status to a command's exit code, for every remote command."""
+    return EXIT_FOR_CODE.get(code, cli.EXIT_FAILED)
+
+
 class RemoteFailed(RuntimeError):
-    """The server could not be reached or did not clear the auction."""
+    """The server could not be reached or refused the call: one line to show, and the exit code."""
+
+    def __init__(self, message: str, exit_code: int = cli.EXIT_FAILED):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    @classmethod
+    def of(cls, target: str, error: grpc.RpcError) -> RemoteFailed:
+        code = error.code()
+        details = " ".join((error.details() or "").split())  # one line, whatever the server wrote
+        hint = HINTS.get(code)
+        name = code.name if code is not None else "UNKNOWN"
+        if "dkw" in details:  # the server's message says what to do already
+            hint = None
+        return cls(f"server {target}: {name}: {details}" + (f"; {hint}" if hint else ""), exit_code_for(code))
 
 
 def clear_remote(target: str, data: bytes, options: SolveOptions, channel: grpc.Channel | None = None,
@@ -109,14 +151,17 @@ def clear_remote(target: str, data: bytes, options: SolveOptions, channel: grpc.
                 violations = field_violations(exc)
                 problems = [f"{field}: {description}" if field else description for field, description in violations]
                 raise RemoteInvalid(problems or [exc.details()]) from None
-            raise RemoteFailed(f"server {target}: {exc.code().name}: {exc.details()}") from None
+            raise RemoteFailed.of(target, exc) from None
     return response_document(response), response.auction_id  # the exact bytes the server signed
 
 
 def cancel_remote(target: str, auction_id: str, reason: str = "",
                   channel: grpc.Channel | None = None) -> pb.ClearResponse:
     """Ask the `dkw serve` at `target` (any replica) to cancel `auction_id`, over `channel` when given (TLS,
-    a token); the state it ended in. Raises grpc.RpcError (NOT_FOUND for an unknown id)."""
+    a token); the state it ended in. Raises `RemoteFailed` (exit code 6 for an unknown id)."""
     with channel or connect(target) as channel:
-        return pb_grpc.ClearingStub(channel).CancelClearing(pb.CancelRequest(auction_id=auction_id, reason=reason),
-                                                            timeout=60)
+        try:
+            return pb_grpc.ClearingStub(channel).CancelClearing(pb.CancelRequest(auction_id=auction_id, reason=reason),
+                                                                timeout=60)
+        except grpc.RpcError as exc:
+            raise RemoteFailed.of(target, exc) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import signal
 import socket
@@ -17,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from clearing.rules import PolicyError
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import limits as bounds
@@ -25,8 +26,10 @@ from server import security, settings
 from server.audit import AuditTrail
 from server.auth import Authenticator, ClientsFileError
 from server.guard import SecurityInterceptor
+from server.logs import configure_logging, say
 from server.migrations import SchemaTooNew
-from server.observability import Metrics, RpcObserver, configure_logging
+from server.observability import Metrics, RpcObserver
+from server.preflight import check_database_url
 from server.registry import DatabaseRegistry
 from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
 from server.storage import SqliteStorage, SqlStorage
@@ -72,6 +75,7 @@ class RunningServer:
 def open_storage(database: str | None, data_dir: str) -> SqlStorage:
     """`--database URL` (PostgreSQL, for replicas) or, by default, SQLite under `--data`."""
     if database:
+        check_database_url(database)  # mysql://, sqlite://: one line, before psycopg's own words
         from server.postgres import PostgresStorage  # psycopg is loaded only when asked for
 
         return PostgresStorage(database)
@@ -176,48 +180,48 @@ def check_port_free(host: str, port: int) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_format)
     if args.workers < 1:
-        print(f"dkw serve: --workers {args.workers} must be at least 1", file=sys.stderr)
+        say(f"--workers {args.workers} must be at least 1", logging.ERROR)
         return EXIT_BAD_INPUT
     if args.lease_seconds <= 0:
-        print(f"dkw serve: --lease-seconds {args.lease_seconds} must be above 0", file=sys.stderr)
+        say(f"--lease-seconds {args.lease_seconds} must be above 0", logging.ERROR)
         return EXIT_BAD_INPUT
     secure = security.ServeSecurity(args.tls_cert, args.tls_key, args.tls_client_ca, args.clients, args.signing_key,
                                     args.insecure, args.max_active_per_client, authenticate=args.authenticate,
                                     adopt_settings=args.adopt_settings)
     if secure.refusal(args.host):
-        print(f"dkw serve: {secure.refusal(args.host)}", file=sys.stderr)
+        say(secure.refusal(args.host), logging.ERROR)
         return EXIT_BAD_INPUT
     if secure.warning(args.host):
-        print(f"dkw serve: {secure.warning(args.host)}", file=sys.stderr, flush=True)
+        say(secure.warning(args.host), logging.WARNING)
     try:
         running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads,
                                args.policy, secure, database=args.database, lease_s=args.lease_seconds,
                                metrics_port=args.metrics_port, memory_limit_mb=args.memory_limit,
                                limits=bounds.from_args(args))
     except (OSError, ClientsFileError, TlsFileError, ValueError, SchemaTooNew) as exc:
-        print(f"dkw serve: {exc}", file=sys.stderr)
+        say(str(exc), logging.ERROR)
         return EXIT_BAD_INPUT
     except PolicyError as exc:
-        print(f"{args.policy}: {len(exc.problems)} problem(s) in the policy:", file=sys.stderr)
+        say(f"{args.policy}: {len(exc.problems)} problem(s) in the policy:", logging.ERROR, prefix="")
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            say(f"  {problem}", logging.ERROR, prefix="")
         return EXIT_BAD_INPUT
     except Exception as exc:  # the database refused the connection, the URL is malformed, ...
         if type(exc).__module__.split(".")[0] != "psycopg":
             raise
-        print(f"dkw serve: --database: {exc}", file=sys.stderr)
+        say(f"--database: {' '.join(str(exc).split())}", logging.ERROR)
         return EXIT_BAD_INPUT
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     store = f"database {redacted(args.database)}" if args.database else f"data {os.path.abspath(args.data)}"
     metrics = f", metrics on {args.host}:{running.metrics_port}" if running.metrics_port is not None else ""
-    print(f"dkw serve: listening on {args.host}:{running.port} ({store}, {args.workers} worker(s), "
-          f"server {running.service.owner}, pid {os.getpid()}{metrics}, {security.describe(secure)})", flush=True)
+    say(f"listening on {args.host}:{running.port} ({store}, {args.workers} worker(s), server {running.service.owner}, "
+        f"pid {os.getpid()}{metrics}, {security.describe(secure)})", stream=sys.stdout)
     stop.wait()
-    print("dkw serve: shutting down", file=sys.stderr, flush=True)
+    say("shutting down")
     running.stop()
-    print("dkw serve: stopped", file=sys.stderr, flush=True)
+    say("stopped")
     return EXIT_OK
 
 
@@ -272,16 +276,20 @@ def redacted(url: str) -> str:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Exit 0 when the auction ended (CANCELLED, or finished before: cancelling is idempotent)."""
-    from server.client import cancel_remote
+    from server.client import RemoteFailed, cancel_remote
+    from server.connection import Unreachable
 
     try:
         response = cancel_remote(args.server, args.auction_id, args.reason, channel=channel_from_args(args))
     except TlsFileError as exc:
         print(f"dkw cancel: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except grpc.RpcError as exc:
-        print(f"dkw cancel: server {args.server}: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return EXIT_BAD_INPUT if exc.code() == grpc.StatusCode.NOT_FOUND else EXIT_FAILED
+    except Unreachable as exc:
+        print(f"dkw cancel: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except RemoteFailed as exc:
+        print(f"dkw cancel: {exc}", file=sys.stderr)
+        return exc.exit_code
     state = pb.AuctionState.Name(response.state)
     kept = ""
     if response.HasField("result"):

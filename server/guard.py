@@ -20,6 +20,7 @@ import grpc
 
 from server.audit import AuditTrail, new_record
 from server.auth import ANONYMOUS, OPEN_CALLER, Authenticator, AuthError, Caller, allowed
+from server.logs import REFUSAL_LOGGED
 
 log = logging.getLogger("dkw.server")
 
@@ -55,6 +56,7 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 def _refuse_bad_bytes(request: BadBytes, context: grpc.ServicerContext, method: str) -> None:
     log.warning("refused %s from %s: the request does not parse (%s)", method, context.peer(), request.error)
+    REFUSAL_LOGGED.set(True)  # the call's one line (server.observability logs the other refusals)
     context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid {method} message: {request.error}")
 
 

@@ -1,34 +1,38 @@
 """What an operations team watches: Prometheus metrics (`dkw serve --metrics-port`) and JSON-lines logs
-(`--log-format json`), each line carrying the auction id and the request id where there is one.
+(`--log-format json`, server/logs.py), each line carrying the auction id and the request id where there is one.
+
+The metrics port answers `GET /metrics` and 404 for any other path (`Metrics.routes`: a path → WSGI app
+table, room for health endpoints on the same port).
 
 Metrics (names as exported):
 - `dkw_rpcs_total{method, code}`: calls by full method name and gRPC status code;
 - `dkw_auctions{state}` and `dkw_queue_depth`: read from the shared store at each scrape, so every replica
   reports the same cluster-wide figures;
 - `dkw_running_solves`: solves running on this replica;
-- `dkw_solve_seconds` and `dkw_final_gap`: histograms of the results this replica stored;
+- `dkw_solve_seconds` and `dkw_final_gap_ratio`: histograms of the results this replica stored;
 - `dkw_lease_takeovers_total`: auctions this replica found with an expired lease (their server died) and
-  re-queued or failed.
+  re-queued or failed;
+- `dkw_build_info{version, highs_version}`: 1, labelled with what runs;
+- `process_*`: prometheus_client's process collector (CPU seconds, resident memory, open files, start time).
 """
 
 from __future__ import annotations
 
-import contextvars
-import json
+import errno
 import logging
-import time
+import socket
+import socketserver
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 
-#: Set for the duration of an RPC (from the caller's `x-request-id` metadata, or a fresh one).
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("dkw_request_id", default=None)
-#: Set once an RPC knows which stored auction it is about.
-AUCTION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("dkw_auction_id", default=None)
+from server.logs import AUCTION_ID, REFUSAL_LOGGED, REQUEST_ID, JsonFormatter, configure_logging  # noqa: F401 (their old home)
 
 SOLVE_SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 GAP_BUCKETS = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.5, 1.0)
@@ -44,12 +48,17 @@ class Metrics:
         self.running = Gauge("dkw_running_solves", "Solves running on this server", registry=self.registry)
         self.solve_seconds = Histogram("dkw_solve_seconds", "Total clearing time of stored results (s)",
                                        buckets=SOLVE_SECONDS_BUCKETS, registry=self.registry)
-        self.final_gap = Histogram("dkw_final_gap", "Relative MIP gap of stored results", buckets=GAP_BUCKETS,
-                                   registry=self.registry)
+        self.final_gap = Histogram("dkw_final_gap_ratio", "Relative MIP gap of stored results (a ratio)",
+                                   buckets=GAP_BUCKETS, registry=self.registry)
         self.takeovers = Counter("dkw_lease_takeovers", "Auctions found with an expired lease and taken over",
                                  registry=self.registry)
+        Gauge("dkw_build_info", "What this server runs (always 1)", ["version", "highs_version"],
+              registry=self.registry).labels(*build_versions()).set(1)
+        ProcessCollector(registry=self.registry)
         self.registry.register(_StoreCollector(counts))
-        self._http = None
+        #: What the metrics port answers, by path; anything else is 404.
+        self.routes: dict[str, Callable] = {"/metrics": make_wsgi_app(self.registry)}
+        self._http: WSGIServer | None = None
 
     def observe_result(self, result: dict[str, Any]) -> None:
         solver = result.get("solver") or {}
@@ -59,14 +68,59 @@ class Metrics:
             self.final_gap.observe(solver["mip_gap"])
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
-        """Expose /metrics over HTTP; returns the port (0 picks a free one)."""
-        self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        """Answer `self.routes` over HTTP on `host:port`; returns the port (0 picks a free one). Raises
+        OSError naming the port and the flag when it cannot listen there."""
+        try:
+            family = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0][0]
+            server_class = type("MetricsServer", (_ThreadingWSGIServer,), {"address_family": family})
+            self._http = make_server(host.strip("[]"), port, self._dispatch, server_class=server_class,
+                                     handler_class=_QuietHandler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(f"--metrics-port {port}: port {port} on {host} is already in use; choose another "
+                              "--metrics-port (0 picks a free one)") from None
+            raise OSError(f"--metrics-port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        threading.Thread(target=self._http.serve_forever, name="dkw-metrics-http", daemon=True).start()
         return self._http.server_port
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        app = self.routes.get(environ.get("PATH_INFO") or "/")
+        if app is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [f"not found; this port serves {', '.join(sorted(self.routes))}\n".encode()]
+        return app(environ, start_response)
 
     def close(self) -> None:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # socketserver would print a traceback
+        logging.getLogger("dkw.server").warning("metrics: a request from %s failed", client_address[0], exc_info=True)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access line per scrape on stderr (it would not be JSON, and says nothing worth a line)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def build_versions() -> tuple[str, str]:
+    """(dkw's version, HiGHS's) from the installed packages: the server process never imports the solver."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("dkw", "highspy"):
+        try:
+            found.append(version(package))
+        except PackageNotFoundError:
+            found.append("unknown")
+    return found[0], found[1]
 
 
 class _StoreCollector:
@@ -88,6 +142,15 @@ class _StoreCollector:
         yield GaugeMetricFamily("dkw_queue_depth", "Auctions waiting for a worker (QUEUED)", value=counts.get("QUEUED", 0))
 
 
+def log_invalid(method: str, context: grpc.ServicerContext) -> None:
+    """The one log line of a call refused as invalid (docs/security.md): method, peer and the first words of
+    the refusal, whichever part of the service refused it."""
+    details = context.details() or b""
+    text = details.decode(errors="replace") if isinstance(details, bytes) else str(details)
+    logging.getLogger("dkw.server").warning("refused %s from %s: INVALID_ARGUMENT: %s", method, context.peer(),
+                                            " ".join(text.split())[:300])
+
+
 class RpcObserver(grpc.ServerInterceptor):
     """Counts every call by method and status code, and gives it a request id for the logs."""
 
@@ -105,6 +168,13 @@ class RpcObserver(grpc.ServerInterceptor):
         def start() -> None:
             REQUEST_ID.set(given or uuid.uuid4().hex[:16])
             AUCTION_ID.set(None)
+            REFUSAL_LOGGED.set(False)
+
+        def finish(context: grpc.ServicerContext, failed: bool) -> None:
+            code = code_of(context, failed)
+            count(method, code).inc()
+            if code == "INVALID_ARGUMENT" and not REFUSAL_LOGGED.get():
+                log_invalid(method, context)
 
         def code_of(context: grpc.ServicerContext, failed: bool) -> str:
             code = context.code()
@@ -125,7 +195,7 @@ class RpcObserver(grpc.ServerInterceptor):
                     failed = False
                     return response
                 finally:
-                    count(method, code_of(context, failed)).inc()
+                    finish(context, failed)
 
             return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
                                                        handler.response_serializer)
@@ -138,39 +208,6 @@ class RpcObserver(grpc.ServerInterceptor):
                 yield from inner_stream(request, context)
                 failed = False
             finally:
-                count(method, code_of(context, failed)).inc()
+                finish(context, failed)
 
         return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (UTC), level, logger, message, and auction_id / request_id when known."""
-
-    converter = time.gmtime
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
-        }
-        auction_id = getattr(record, "auction_id", None) or AUCTION_ID.get()
-        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
-        if auction_id:
-            line["auction_id"] = auction_id
-        if request_id:
-            line["request_id"] = request_id
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
-
-
-def configure_logging(log_format: str) -> None:
-    """`text` (the default: time, level, message) or `json` (one object per line) on stderr."""
-    handler = logging.StreamHandler()
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)

@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 
 from server.client import CHANNEL_OPTIONS, MESSAGE_LIMITS  # as `connect`: the limits and the retry policy
+from server.connection import Endpoint, wait_until_ready
 
 
 class TlsFileError(ValueError):
@@ -38,9 +39,33 @@ def server_credentials(cert: str | None, key: str | None, client_ca: str | None)
         return None
     if cert is None or key is None:
         raise TlsFileError("--tls-cert and --tls-key go together")
+    check_key_pair(cert, key)
     return grpc.ssl_server_credentials([(_read("--tls-key", key), _read("--tls-cert", cert))],
                                        root_certificates=_read("--tls-client-ca", client_ca),
                                        require_client_auth=client_ca is not None)
+
+
+def check_key_pair(cert: str, key: str) -> None:
+    """Raise TlsFileError naming both files when the key is not the certificate's (gRPC would only fail to
+    listen, or to handshake, without saying why), or when either is not what its flag says."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        certificate = x509.load_pem_x509_certificate(_read("--tls-cert", cert))
+    except ValueError as exc:
+        raise TlsFileError(f"--tls-cert {cert}: not a PEM certificate ({exc})") from None
+    try:
+        private = serialization.load_pem_private_key(_read("--tls-key", key), password=None)
+    except TypeError:
+        raise TlsFileError(f"--tls-key {key}: the key is encrypted; give it unencrypted (readable by this account "
+                           "only)") from None
+    except ValueError as exc:
+        raise TlsFileError(f"--tls-key {key}: not a PEM private key ({exc})") from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if private.public_key().public_bytes(*spki) != certificate.public_key().public_bytes(*spki):
+        raise TlsFileError(f"--tls-key {key} does not belong to --tls-cert {cert} (their public keys differ): give "
+                           "the private key the certificate was issued for")
 
 
 def is_loopback(host: str) -> bool:
@@ -98,6 +123,8 @@ def open_channel(target: str, *, ca: str | None = None, cert: str | None = None,
         raise TlsFileError("--tls-cert/--tls-key need --tls-ca (the CA that signed the server's certificate)")
     if (cert is None) != (key is None):
         raise TlsFileError("--tls-cert and --tls-key go together")
+    if cert is not None and key is not None:
+        check_key_pair(cert, key)
     if ca is not None:
         credentials = grpc.ssl_channel_credentials(_read("--tls-ca", ca), _read("--tls-key", key),
                                                    _read("--tls-cert", cert))
@@ -116,7 +143,18 @@ def add_client_arguments(p: argparse.ArgumentParser) -> None:
                    help="client token (`dkw clients add`); default: the DKW_TOKEN environment variable")
 
 
-def channel_from_args(args: argparse.Namespace) -> grpc.Channel:
+def channel_from_args(args: argparse.Namespace, *, ready: bool = True) -> grpc.Channel:
+    """The channel of a command's `--server` and connection flags, connected: raises TlsFileError for a
+    file that cannot be used (exit 2) and `server.connection.Unreachable` with the one-line cause when
+    the server cannot be reached (exit 3), instead of gRPC's seconds of retries and raw lines."""
     token = getattr(args, "token", None) or os.environ.get("DKW_TOKEN") or None
-    return open_channel(args.server, ca=getattr(args, "tls_ca", None), cert=getattr(args, "tls_cert", None),
-                        key=getattr(args, "tls_key", None), token=token)
+    endpoint = Endpoint(args.server, getattr(args, "tls_ca", None), getattr(args, "tls_cert", None),
+                        getattr(args, "tls_key", None))
+    channel = open_channel(endpoint.target, ca=endpoint.ca, cert=endpoint.cert, key=endpoint.key, token=token)
+    if ready:
+        try:
+            wait_until_ready(channel, endpoint)
+        except BaseException:
+            channel.close()
+            raise
+    return channel

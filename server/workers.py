@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from server.logs import configure_logging, log_format
 from solvers.api import Progress
 
 log = logging.getLogger("dkw.server")
@@ -113,11 +114,19 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(0)
 
 
-def worker_main(conn: Connection, parent_pid: int) -> None:
-    """Entry point of a worker process: serve jobs from the pipe until it closes."""
+def worker_main(conn: Connection, parent_pid: int, logs: str = "text") -> None:
+    """Entry point of a worker process: serve jobs from the pipe until it closes. It logs in the server's
+    format (`--log-format json`: JSON lines, tracebacks included) and exits quietly once the server is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     signal.signal(signal.SIGUSR1, lambda *_: _stop_requested.set())
+    configure_logging(logs, logging.WARNING)  # as before: the solvers' per-component lines stay out
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    # Pyomo makes a multiprocessing lock when imported. Under this spawned process's default (spawn) it is
+    # a named semaphore the resource tracker follows, and a worker that is terminated (a cancel, a
+    # shutdown) leaves it behind: "resource_tracker: There appear to be 1 leaked semaphore objects" on the
+    # server's stderr at exit. Made under fork it has no name, so nothing can leak. The solvers' own
+    # process pools name their context (spawn), and a daemonic worker starts none.
+    multiprocessing.set_start_method("fork", force=True)
     # warm: the first job should not pay for the imports (both back-ends: HiGHS, and Pyomo for `straight`)
     import clearing.engine  # noqa: F401
     import clearing.fastpath  # noqa: F401
@@ -133,7 +142,10 @@ def worker_main(conn: Connection, parent_pid: int) -> None:
             return
 
         def send_progress(p: Progress) -> None:
-            conn.send(("progress", p.phase, p.elapsed_s, p.incumbent, p.bound, p.gap, p.message))
+            try:
+                conn.send(("progress", p.phase, p.elapsed_s, p.incumbent, p.bound, p.gap, p.message))
+            except OSError:  # the pipe broke: the server is gone (SIGKILL); nothing to report to
+                os._exit(0)
 
         _stop_requested.clear()
         try:
@@ -196,7 +208,7 @@ class _Slot:
                 return
             self._close()
             parent, child = self.pool.context.Pipe()
-            process = self.pool.context.Process(target=worker_main, args=(child, os.getpid()),
+            process = self.pool.context.Process(target=worker_main, args=(child, os.getpid(), log_format()),
                                                 name=f"dkw-worker-{self.index}", daemon=True)
             process.start()
             child.close()

@@ -152,7 +152,7 @@ def test_metrics_and_json_logs(pair):
     assert metrics['dkw_auctions{state="DONE"}'] >= 1 and 'dkw_auctions{state="QUEUED"}' in metrics
     assert metrics["dkw_queue_depth"] == 0 and metrics["dkw_running_solves"] == 0
     assert any(k.startswith('dkw_rpcs_total{code="OK",method="dkw.v1.Clearing/WatchClearing"}') for k in metrics)
-    assert "dkw_solve_seconds_count" in metrics and "dkw_final_gap_count" in metrics
+    assert "dkw_solve_seconds_count" in metrics and "dkw_final_gap_ratio_count" in metrics
     lines = [json.loads(line) for s in servers for line in (s.data / "serve.log").read_text().splitlines()
              if line.startswith("{")]
     assert lines and all({"time", "level", "message"} <= set(line) for line in lines)
