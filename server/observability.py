@@ -8,7 +8,9 @@ Metrics (names as exported):
 - `dkw_running_solves`: solves running on this replica;
 - `dkw_solve_seconds` and `dkw_final_gap`: histograms of the results this replica stored;
 - `dkw_lease_takeovers_total`: auctions this replica found with an expired lease (their server died) and
-  re-queued or failed.
+  re-queued or failed;
+- `dkw_storage_up` (1/0) and `dkw_audit_backlog`: whether the database answers, and the audit records kept
+  in memory until it does (registered by `server.health`).
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ class _StoreCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             counts = self.counts()
-        except Exception:  # the store is unreachable: say nothing rather than fail the whole scrape
-            logging.getLogger("dkw.server").exception("metrics: cannot count auctions")
+        except Exception as exc:  # the store is unreachable: say nothing rather than fail the whole scrape
+            logging.getLogger("dkw.server").warning("metrics: cannot count auctions: %s", exc,
+                                                    exc_info=type(exc).__name__ != "StorageUnavailable")
             return
         by_state = GaugeMetricFamily("dkw_auctions", "Stored auctions by state", labels=["state"])
         for state, n in sorted(counts.items()):
