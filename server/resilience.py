@@ -122,6 +122,7 @@ class Retrier:
     def __init__(self, policy: RetryPolicy | None = None, password: str | None = None):
         self.policy = policy or RetryPolicy()
         self.password = password
+        self.quiet = False  # True while a store opens: its caller reports the failure in one line of its own
         self._listeners: list[Callable[[bool], None]] = []
         self._lock = threading.Lock()
 
@@ -174,8 +175,9 @@ class Retrier:
 
     def _give_up(self, what: str, exc: BaseException, tries: int, started: float, why: str,
                  cause: str = "") -> StorageUnavailable:
-        log.warning("storage unavailable: %s failed after %d attempt(s) in %.1f s (%s): %s: %s", what, tries,
-                    time.monotonic() - started, why, type(exc).__name__, scrub(str(exc).strip(), self.password))
+        log.log(logging.DEBUG if self.quiet else logging.WARNING,
+                "storage unavailable: %s failed after %d attempt(s) in %.1f s (%s): %s: %s", what, tries,
+                time.monotonic() - started, why, type(exc).__name__, scrub(str(exc).strip(), self.password))
         self._tell(False)
         return StorageUnavailable(cause)
 

@@ -484,16 +484,25 @@ class SqliteStorage(SqlStorage):
         except sqlite3.Error as exc:
             raise DatabaseFileError(file_problem(self.path, exc)) from None
         try:
+            self.retrier.quiet = True
             self.retrier.run(lambda _: self._open(), what="open")
             self._migrate()
+            self.retrier.run(lambda _: self._check_writable(), what="open")
         except (StorageUnavailable, sqlite3.Error) as exc:
             self._db.close()
             raise DatabaseFileError(file_problem(self.path, exc)) from None
+        finally:
+            self.retrier.quiet = False
 
     def _open(self) -> None:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _check_writable(self) -> None:
+        """A read-only file opens, and reads, without complaint: a write that changes nothing finds out now."""
+        with self._tx() as cur:
+            cur.execute("DELETE FROM auctions WHERE 1 = 0")
 
     def _sql(self, sql: str) -> str:
         return sql.replace("%s", "?")
