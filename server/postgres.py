@@ -14,6 +14,7 @@ every operation is retried on a fresh connection (server.resilience) before Stor
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from server.resilience import CommitUnknown, Retrier, RetryPolicy
+from server.resilience import CommitUnknown, Retrier, RetryPolicy, scrub
 from server.storage import SqlStorage
 
 #: Connections one server keeps open at most: gRPC threads, the dispatcher, lease renewals, watchers and
@@ -30,12 +31,35 @@ from server.storage import SqlStorage
 POOL_SIZE = 8
 #: Seconds to connect (per attempt) and to wait for a free connection of the pool, before a retry.
 CONNECT_TIMEOUT_S = 3
-CHECKOUT_TIMEOUT_S = 3.0
+CHECKOUT_TIMEOUT_S = 1.0  # short: the retrier tries again, and the pool keeps reconnecting meanwhile
 #: Keys of the advisory locks held while migrating, and while checking the queue length before a submit.
 MIGRATION_LOCK = 0x646B77  # "dkw" in ASCII
 QUEUE_LOCK = 0x646B7771  # "dkwq"
 
-logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its reconnect warnings name the host; ours do not
+
+
+class _Scrubbed(logging.Filter):
+    """The pool's own log lines (why a reconnection failed: the real cause) without any URL's password,
+    and each distinct line at most once every REPEAT_S seconds (the pool retries several times a second)."""
+
+    REPEAT_S = 30.0
+    passwords: set[str] = set()
+    last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for password in self.passwords:
+            text = scrub(text, password)
+        record.msg, record.args = scrub(text, None), None
+        now = time.monotonic()
+        if now - self.last.get(record.msg, -self.REPEAT_S) < self.REPEAT_S:
+            return False
+        self.last[record.msg] = now
+        return True
+
+
+_SCRUBBED = _Scrubbed()
+logging.getLogger("psycopg.pool").addFilter(_SCRUBBED)
 
 
 class PostgresStorage(SqlStorage):
@@ -51,6 +75,8 @@ class PostgresStorage(SqlStorage):
         except psycopg.ProgrammingError:
             password = None
         self.retrier = Retrier(retry, password=str(password) if password else None)
+        if password:
+            _SCRUBBED.passwords.add(str(password))
         self._pool = ConnectionPool(
             url, min_size=1, max_size=max(1, pool_size), open=False, check=ConnectionPool.check_connection,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}, timeout=CHECKOUT_TIMEOUT_S,

@@ -123,6 +123,7 @@ class Retrier:
         self.policy = policy or RetryPolicy()
         self.password = password
         self.quiet = False  # True while a store opens: its caller reports the failure in one line of its own
+        self.down = False  # the last operation gave up and none succeeded since
         self._listeners: list[Callable[[bool], None]] = []
         self._lock = threading.Lock()
 
@@ -132,6 +133,7 @@ class Retrier:
             self._listeners.append(listener)
 
     def _tell(self, up: bool) -> None:
+        self.down = not up
         for listener in list(self._listeners):
             try:
                 listener(up)
@@ -139,8 +141,9 @@ class Retrier:
                 log.exception("storage listener failed")
 
     def run(self, attempt: Callable[[bool], T], *, what: str, rerun_after_commit: bool = True,
-            budget_s: float | None = None) -> T:
-        """`attempt(maybe_committed)` until it returns; transient failures retried within the budget."""
+            budget_s: float | None = None, quiet: bool = False) -> T:
+        """`attempt(maybe_committed)` until it returns; transient failures retried within the budget.
+        `quiet`: giving up is logged at DEBUG only (health pings, best-effort writes: they say it otherwise)."""
         policy = self.policy
         budget = policy.budget_s if budget_s is None else budget_s
         started = time.monotonic()
@@ -153,7 +156,8 @@ class Retrier:
                 cause = unknown.__cause__ or unknown
                 if not rolled_back(cause):
                     if not rerun_after_commit:
-                        raise self._give_up(what, cause, tries, started, "its commit's outcome is unknown") from None
+                        raise self._give_up(what, cause, tries, started, "its commit's outcome is unknown",
+                                            quiet=quiet) from None
                     maybe_committed = True
                 error: BaseException = cause
             except Exception as exc:
@@ -161,7 +165,7 @@ class Retrier:
                 if not is_transient(exc):
                     if unavailable is None:
                         raise
-                    raise self._give_up(what, exc, tries, started, "not transient", unavailable) from None
+                    raise self._give_up(what, exc, tries, started, "not transient", unavailable, quiet) from None
                 error = exc
             else:
                 if tries > 1:
@@ -169,25 +173,39 @@ class Retrier:
                 self._tell(True)
                 return value
             if time.monotonic() - started + delay > budget:
-                raise self._give_up(what, error, tries, started, "retries spent", sqlite_cause(error) or "") from None
+                raise self._give_up(what, error, tries, started, "retries spent", sqlite_cause(error) or "",
+                                    quiet) from None
             time.sleep(delay)
             delay = min(delay * policy.factor, policy.max_delay_s)
 
     def _give_up(self, what: str, exc: BaseException, tries: int, started: float, why: str,
-                 cause: str = "") -> StorageUnavailable:
-        log.log(logging.DEBUG if self.quiet else logging.WARNING,
+                 cause: str = "", quiet: bool = False) -> StorageUnavailable:
+        log.log(logging.DEBUG if self.quiet or quiet else logging.WARNING,
                 "storage unavailable: %s failed after %d attempt(s) in %.1f s (%s): %s: %s", what, tries,
                 time.monotonic() - started, why, type(exc).__name__, scrub(str(exc).strip(), self.password))
         self._tell(False)
         return StorageUnavailable(cause)
 
 
+#: Seconds a best-effort write (a progress snapshot) and a health ping are retried.
+SHORT_BUDGET_S = 1.0
+
+
 def retried(kind: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a storage method: `kind` "read" or "idempotent" runs it again after any transient failure
-    (also one at COMMIT); "once" only when its transaction surely rolled back."""
+    (also one at COMMIT); "once" only when its transaction surely rolled back; "best effort" for a short
+    while, then returns None (what it writes is replaced by the next call anyway)."""
 
     def wrap(method: Callable[..., T]) -> Callable[..., T]:
         def run(self: Any, *args: Any, **kwargs: Any) -> T:
+            if kind == "best effort":
+                if self.retrier.down:  # skipped at once: the caller (a solve's progress reader) must not wait
+                    return None  # type: ignore[return-value]
+                try:
+                    return self.retrier.run(lambda _: method(self, *args, **kwargs), what=method.__name__,
+                                            budget_s=min(SHORT_BUDGET_S, self.retrier.policy.budget_s), quiet=True)
+                except StorageUnavailable:
+                    return None  # type: ignore[return-value]
             return self.retrier.run(lambda _maybe_committed: method(self, *args, **kwargs), what=method.__name__,
                                     rerun_after_commit=kind != "once")
 

@@ -162,8 +162,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._renewer.start()
 
     def _reap(self, everything: bool = False) -> None:
-        mine = set(self._handles) | self.outcomes.pending()  # still ours, whatever the lease says
-        for r in self.storage.reap_expired(MAX_ATTEMPTS, everything=everything, keep=mine):
+        for r in self.storage.reap_expired(MAX_ATTEMPTS, everything=everything, keep=self._runs.copy):  # still ours
             self.metrics.takeovers.inc()
             log.warning("auction %s: its lease (server %s, attempt %d) expired: now %s (%s)", r.auction.auction_id,
                         r.auction.lease_owner, r.auction.attempts, r.state, r.reason,

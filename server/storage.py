@@ -17,14 +17,14 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from server.migrations import migrate
-from server.resilience import Retrier, RetryPolicy, StorageUnavailable, retried, sqlite_cause
+from server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried, sqlite_cause
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -129,7 +129,8 @@ class Storage(Protocol):
 
     def renew(self, auction_id: str, owner: str, lease_s: float) -> Renewal: ...
 
-    def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None: ...
+    def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None:
+        """Best effort: a snapshot the database cannot take now is skipped (the next one replaces it)."""
 
     def finish(self, auction_id: str, owner: str, state: str, reason: str,
                result: dict[str, Any] | None = None) -> bool:
@@ -140,11 +141,13 @@ class Storage(Protocol):
         """A QUEUED auction ends CANCELLED now; a RUNNING one is flagged for its server (which sees it at its
         next renewal); a finished one is left as it is. Returns the auction after, None if unknown."""
 
-    def reap_expired(self, max_attempts: int, *, everything: bool = False, keep: Collection[str] = ()) -> list[Reaped]:
+    def reap_expired(self, max_attempts: int, *, everything: bool = False,
+                     keep: Callable[[], Collection[str]] = tuple) -> list[Reaped]:
         """RUNNING auctions whose lease expired (all of them with `everything`, for a store one server owns,
         at its start): submitted ones are re-queued, or FAILED after `max_attempts`; a Clear call's are
-        FAILED (its caller got no answer); cancelled ones end CANCELLED. Auctions in `keep` are left alone:
-        the calling server still clears them (its renewals failed while the database was away)."""
+        FAILED (its caller got no answer); cancelled ones end CANCELLED. Auctions in `keep()` (asked inside
+        the transaction, not before its retries) are left alone: the calling server still clears them, or
+        still writes their outcome (its renewals failed while the database was away)."""
 
     def ping(self) -> None:
         """One round trip to the database, no retries: raises when it cannot be reached (health checks)."""
@@ -225,8 +228,11 @@ class SqlStorage:
             return self._all(cur, sql, *params)
 
     def ping(self) -> None:
-        with self._tx(write=False) as cur:
-            self._all(cur, "SELECT 1")
+        def once(_: bool) -> None:
+            with self._tx(write=False) as cur:
+                self._all(cur, "SELECT 1")
+
+        self.retrier.run(once, what="ping", budget_s=min(SHORT_BUDGET_S, self.retrier.policy.budget_s), quiet=True)
 
     @retried("idempotent")  # migrations record their version in the same transaction: a re-run skips them
     def _migrate(self) -> None:
@@ -304,7 +310,7 @@ class SqlStorage:
                 lease_s, auction_id, RUNNING, owner)
         return Renewal(True, rows[0][0]) if rows else Renewal(False, None)
 
-    @retried("idempotent")  # twice: one more progress_seq bump, which watchers only compare for change
+    @retried("best effort")  # skipped while the database is away; twice: one more progress_seq bump, harmless
     def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None:
         with self._tx() as cur:
             self._all(cur, "UPDATE auctions SET progress = %s, progress_seq = progress_seq + 1"
@@ -353,14 +359,16 @@ class SqlStorage:
             return self._one(cur, "auction_id = %s", auction_id)
 
     @retried("idempotent")  # the second run finds nothing left to reap
-    def reap_expired(self, max_attempts: int, *, everything: bool = False, keep: Collection[str] = ()) -> list[Reaped]:
+    def reap_expired(self, max_attempts: int, *, everything: bool = False,
+                     keep: Callable[[], Collection[str]] = tuple) -> list[Reaped]:
         expired = "" if everything else f" AND lease_expires_at < {self.NOW}"
         reaped = []
         with self._tx() as cur:
             rows = self._all(cur, f"SELECT {_COLUMNS} FROM auctions WHERE state = %s{expired} ORDER BY seq"
                              f"{self.SKIP_LOCKED}", RUNNING)
+            mine = keep()
             for a in map(_row, rows):
-                if a.auction_id in keep:
+                if a.auction_id in mine:
                     continue
                 who = "the server" if everything else f"server {a.lease_owner}"
                 if a.cancel_requested is not None:

@@ -201,13 +201,14 @@ def test_a_database_refusing_connections_turns_health_and_calls_unavailable_then
     codes, health = Codes(fault_db), HealthWatch(server.target)
     health.start()
     ids = submit_all(server, codes, "refuse-1")
-    # a solve in flight across the outage, and a Clear call waiting for its result
-    solving = server.stub.SubmitAuction(pb.SubmitAuctionRequest(
-        auction_json=slow_auction, idempotency_key="refuse-slow", options=pb.SolveOptions(time_limit_s=4)), timeout=30)
-    wait_for(lambda: server.stub.GetResult(pb.GetResultRequest(auction_id=solving.auction_id)).state == pb.RUNNING,
-             what="the slow auction to run")
-    clear = server.stub.Clear.future(pb.ClearRequest(auction_json=slow_auction, options=pb.SolveOptions(
-        time_limit_s=4)), timeout=90)
+    assert_done_once_and_verified(server, url, ids)  # both workers free again
+    # two solves that end while the database is away: a submitted one, and a Clear call waiting for its result
+    limit = pb.SolveOptions(time_limit_s=3)
+    solving = server.stub.SubmitAuction(pb.SubmitAuctionRequest(auction_json=slow_auction, idempotency_key="refuse-slow",
+                                                                options=limit), timeout=30)
+    clear = server.stub.Clear.future(pb.ClearRequest(auction_json=slow_auction, options=limit), timeout=90)
+    wait_for(lambda: len(server.stub.ListAuctions(pb.ListAuctionsRequest(state=pb.RUNNING)).auctions) == 2,
+             what="both slow auctions to run")
     admin(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
     try:
         terminate(name)
@@ -218,23 +219,29 @@ def test_a_database_refusing_connections_turns_health_and_calls_unavailable_then
         assert codes.seen["UNAVAILABLE"] >= 2
         late = threading.Thread(target=lambda: ids.update(submit_all(server, codes, "refuse-2")))
         late.start()  # the retrying client, started while the database refuses: succeeds once it is back
-        time.sleep(2)
+        log = server.data / "serve.log"
+        wait_for(lambda: log.read_text().count("cannot be stored now") >= 2, timeout=20,
+                 what="both slow solves to end while the database is away")
     finally:
         admin(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
     late.join(timeout=60)
     wait_for(lambda: health.states[-1] == "SERVING", timeout=30, what="health to say SERVING again")
     states = health.stop()
     assert states[0] == "SERVING" and "NOT_SERVING" in states and states[-1] == "SERVING", states
-    cleared = clear.result()  # its result was stored after the outage
+    cleared = clear.result()  # its result, kept in memory, was stored once the database was back
     assert cleared.state == pb.DONE and verified(slow_auction, result_document(cleared.result))
-    ids[solving.auction_id] = None
+    done = wait_for(lambda: (lambda r: r if r.state == pb.DONE else None)(
+        server.stub.GetResult(pb.GetResultRequest(auction_id=solving.auction_id), timeout=30)), what="the submitted one")
+    assert verified(slow_auction, result_document(done.result))
+    assert log.read_text().count("written after the database came back (stored)") >= 2
+    with psycopg.connect(url) as conn:  # each solved once: one attempt, no takeover
+        attempts = conn.execute("SELECT attempts FROM auctions WHERE auction_id IN (%s, %s)",
+                                (solving.auction_id, cleared.auction_id)).fetchall()
+    assert attempts == [(1,), (1,)]
     codes.check()
-    assert len(ids) == 11
-    slow = {a: n for a, n in ids.items() if n is None}
-    assert_done_once_and_verified(server, url, {a: n for a, n in ids.items() if n is not None})
-    done = server.stub.GetResult(pb.GetResultRequest(auction_id=next(iter(slow))), timeout=30)
-    assert done.state == pb.DONE and verified(slow_auction, result_document(done.result))
-    assert 'dkw_storage_up' in metrics_of(server) and metrics_of(server)["dkw_storage_up"] == 1
+    assert len(ids) == 10
+    assert_done_once_and_verified(server, url, ids)
+    assert metrics_of(server)["dkw_storage_up"] == 1
     assert_audit_complete(server, url)
 
 
