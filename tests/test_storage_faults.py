@@ -245,24 +245,32 @@ def test_a_database_refusing_connections_turns_health_and_calls_unavailable_then
     assert_audit_complete(server, url)
 
 
-def test_a_tiny_statement_timeout_answers_unavailable_or_ok_and_heals(server, fault_db):
+def test_a_statement_timeout_answers_unavailable_and_heals(server, fault_db):
+    """A tiny statement_timeout on the database while another session holds the auctions table: every
+    statement of the service that touches it is cancelled (QueryCanceled), retried, then UNAVAILABLE."""
     name, url = fault_db
     codes = Codes(fault_db)
-    admin(f"ALTER DATABASE {name} SET statement_timeout = '1ms'")
+    admin(f"ALTER DATABASE {name} SET statement_timeout = '100ms'")
     try:
         terminate(name)  # new sessions take the setting
-        for case in CASES[:3]:
-            codes.call(server.raw.SubmitAuction, pb.SubmitAuctionRequest(
-                auction_json=(ROOT / "tests/cases" / f"{case}.json").read_bytes(), idempotency_key=f"timeout-{case}"))
-            codes.call(server.raw.ListAuctions, pb.ListAuctionsRequest(page_size=1000))
+        with psycopg.connect(url) as holder:
+            holder.execute("SET statement_timeout = 0")
+            holder.execute("LOCK TABLE auctions IN ACCESS EXCLUSIVE MODE")
+            for case in CASES[:2]:
+                codes.call(server.raw.SubmitAuction, pb.SubmitAuctionRequest(
+                    auction_json=(ROOT / "tests/cases" / f"{case}.json").read_bytes(), idempotency_key=f"timeout-{case}"))
+                codes.call(server.raw.ListAuctions, pb.ListAuctionsRequest(page_size=1000))
+            holder.rollback()
     finally:
         admin(f"ALTER DATABASE {name} RESET statement_timeout")
         terminate(name)
     codes.check()
-    ids = submit_all(server, codes, "timeout")  # the same keys: whatever was stored before is answered again
+    assert codes.seen["UNAVAILABLE"] == 4, codes.seen
+    ids = submit_all(server, codes, "timeout")  # the same keys: stored once whatever happened before
     codes.check()
     assert_done_once_and_verified(server, url, ids)
     assert_audit_complete(server, url)
+    assert "QueryCanceled" in (server.data / "serve.log").read_text()  # the real cause, in the server's log
 
 
 @pytest.fixture(scope="module")
