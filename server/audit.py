@@ -108,8 +108,9 @@ class AuditTrail:
                 cur = self._db.execute(self._sql(sql), params)
                 return cur.fetchall() if cur.description else []
         storage = self._storage
-        return storage.retrier.run(lambda _: storage._all_rows(self._sql(sql), *params), what="audit trail",
-                                   budget_s=budget_s)
+        write = not sql.startswith("SELECT")  # SQLite: a read goes on beside another process's write lock
+        return storage.retrier.run(lambda _: storage._all_rows(self._sql(sql), *params, write=write),
+                                   what="audit trail", budget_s=budget_s)
 
     def _write(self, record: AuditRecord, budget_s: float | None = None) -> None:
         self._execute(INSERT, (record.record_id, record.at, record.client_id, record.peer, record.method,

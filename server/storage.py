@@ -222,9 +222,9 @@ class SqlStorage:
     def _before_migrate(self, cur: Any) -> None:
         """Whatever keeps two servers starting together from migrating at once (SQLite: BEGIN IMMEDIATE)."""
 
-    def _all_rows(self, sql: str, *params: Any) -> list[tuple]:
-        """One statement in a transaction of its own (tests, maintenance)."""
-        with self._tx() as cur:
+    def _all_rows(self, sql: str, *params: Any, write: bool = True) -> list[tuple]:
+        """One statement in a transaction of its own (the audit trail, tests, maintenance)."""
+        with self._tx(write) as cur:
             return self._all(cur, sql, *params)
 
     def ping(self) -> None:
