@@ -209,6 +209,18 @@ def test_a_database_refusing_connections_turns_health_and_calls_unavailable_then
     clear = server.stub.Clear.future(pb.ClearRequest(auction_json=slow_auction, options=limit), timeout=90)
     wait_for(lambda: len(server.stub.ListAuctions(pb.ListAuctionsRequest(state=pb.RUNNING)).auctions) == 2,
              what="both slow auctions to run")
+    watched = []  # a watcher across the outage ends DONE or UNAVAILABLE, never UNKNOWN
+
+    def watch() -> None:
+        try:
+            watched.extend(e.phase for e in server.raw.WatchClearing(pb.WatchRequest(auction_id=solving.auction_id),
+                                                                     timeout=90))
+            watched.append("OK")
+        except grpc.RpcError as exc:
+            watched.append(exc.code().name)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     admin(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
     try:
         terminate(name)
@@ -228,6 +240,8 @@ def test_a_database_refusing_connections_turns_health_and_calls_unavailable_then
     wait_for(lambda: health.states[-1] == "SERVING", timeout=30, what="health to say SERVING again")
     states = health.stop()
     assert states[0] == "SERVING" and "NOT_SERVING" in states and states[-1] == "SERVING", states
+    watcher.join(timeout=60)
+    assert watched[-1] in ("OK", "UNAVAILABLE") and (watched[-1] != "OK" or watched[-2] == pb.ClearingProgress.DONE)
     cleared = clear.result()  # its result, kept in memory, was stored once the database was back
     assert cleared.state == pb.DONE and verified(slow_auction, result_document(cleared.result))
     done = wait_for(lambda: (lambda r: r if r.state == pb.DONE else None)(
@@ -294,6 +308,9 @@ def test_transient_errors_are_told_apart_from_bugs():
                 sqlite3.OperationalError("attempt to write a readonly database")):
         assert not is_transient(exc), exc
     assert scrub('connection to "postgresql://dkw:s3cret@db/dkw" failed; password=s3cret', "s3cret").count("s3cret") == 0
+    from server.client import SERVICE_CONFIG  # what the service answers is what the clients retry
+
+    assert "UNAVAILABLE" in SERVICE_CONFIG["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"]
 
 
 def test_retries_are_bounded_and_the_message_names_nothing():
@@ -350,6 +367,66 @@ def test_a_write_after_an_unknown_commit_is_not_run_twice(tmp_path):
     assert storage.finish(stored.auction_id, "me", "DONE", "", {"status": "OPTIMAL", "objective_yen": 1.0})
     assert storage.get(stored.auction_id).state == "DONE"
     storage.close()
+
+
+def test_health_follows_the_database_but_not_back_to_serving_after_shutdown_began():
+    from grpc_health.v1 import health
+
+    from server.health import StorageHealth
+
+    class Store:
+        retrier, fail = Retrier(RetryPolicy(budget_s=0.1)), False
+
+        def ping(self):
+            if self.fail:
+                raise StorageUnavailable()
+
+    servicer, store = health.HealthServicer(), Store()
+    monitor = StorageHealth(store, servicer, ("", "dkw.v1.Clearing"), every_s=0.05)
+    monitor.start()
+
+    def status() -> str:
+        request = health_pb2.HealthCheckRequest(service="dkw.v1.Clearing")
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(servicer.Check(request, None).status)
+
+    try:
+        assert status() == "SERVING"
+        store.retrier._tell(False)  # an operation gave up: NOT_SERVING at once, not at the next ping
+        assert status() == "NOT_SERVING"
+        wait_for(lambda: status() == "SERVING", timeout=5, what="the ping to turn it back")
+        store.fail = True
+        wait_for(lambda: status() == "NOT_SERVING", timeout=5, what="a failed ping")
+        servicer.enter_graceful_shutdown()
+        store.fail = False
+        time.sleep(1.5)
+        assert status() == "NOT_SERVING"
+    finally:
+        monitor.stop()
+
+
+def test_an_outcome_is_kept_until_the_database_takes_it_and_a_waiting_caller_gives_up_at_its_deadline():
+    from server.outcomes import OutcomeWriter
+
+    class Store:
+        away, finished = True, []
+
+        def finish(self, auction_id, owner, state, reason, result=None):
+            if self.away:
+                raise StorageUnavailable()
+            self.finished.append((auction_id, owner, state))
+            return True
+
+    store, told = Store(), []
+    writer = OutcomeWriter(store, "me")
+    writer.write("auc_1", "DONE", "", {"status": "OPTIMAL"}, told.append, for_caller=True)
+    assert writer.pending() == {"auc_1"} and told == []
+    started = time.monotonic()
+    assert writer.wait("auc_1", time.monotonic() + 0.3, lambda: True) is None  # the caller's deadline first
+    assert 0.25 < time.monotonic() - started < 2
+    store.away = False
+    wait_for(lambda: told == [True], timeout=5, what="the kept outcome to be written")
+    assert store.finished == [("auc_1", "me", "DONE")] and writer.pending() == set()
+    writer.close(timeout=1)
 
 
 # ---- SQLite: a locked file, a read-only file ------------------------------------------------------------
