@@ -24,6 +24,8 @@ from typing import Any
 
 import grpc
 
+from server.resilience import StorageUnavailable
+
 # ON CONFLICT: a retry after a COMMIT whose outcome was unknown writes the record once
 INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail)"
           " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING")
@@ -122,13 +124,12 @@ class AuditTrail:
         """Write the record now, or keep it for the background writer (never raises for a storage fault)."""
         with self._pending:
             queued = bool(self._backlog)
-        if not queued:
+        away = self._storage is not None and self._storage.retrier.down  # no second wait in the same call
+        if not queued and not away:
             try:
                 self._write(record, budget_s=APPEND_BUDGET_S)
                 return
-            except Exception as exc:
-                if self._storage is None:
-                    raise
+            except StorageUnavailable as exc:
                 log.warning("audit trail: cannot record %s by %s now (%s): kept in memory", record.method,
                             record.client_id, exc)
         self._keep(record)
@@ -169,11 +170,13 @@ class AuditTrail:
                 record = self._backlog[0]
             try:
                 self._write(record, budget_s=APPEND_BUDGET_S)
-            except Exception:  # still away: the retrier logged why
+            except StorageUnavailable:  # still away: the retrier logged why
                 if self._closed:
                     return
                 time.sleep(FLUSH_RETRY_S)
                 continue
+            except Exception:  # not a storage fault: retrying would not help; the record goes to the log whole
+                log.exception("audit trail: record NOT written: %s", json.dumps(record.to_json(), ensure_ascii=False))
             with self._pending:
                 self._backlog.popleft()
                 if not self._backlog:
