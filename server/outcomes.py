@@ -7,7 +7,7 @@ again in the background, oldest first, until the database answers. `finish` only
 server still holds the auction's lease: if the lease expired meanwhile and another server took the
 auction over (re-queued it, or failed a Clear call's), `finish` answers False and the outcome is dropped,
 exactly as when a slow server loses its lease. Until then the server's own reaper leaves the auction
-alone (`pending`), so nothing but another replica can take it.
+alone (its run stays in the service's `_runs` until `then` is called), so only another replica can take it.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class OutcomeWriter:
                 self._kept.pop(0)
 
     def pending(self) -> set[str]:
-        """Auctions whose outcome waits for the database (this server's reaper leaves them alone)."""
+        """Auctions whose outcome waits for the database."""
         with self._lock:
             return {p.auction_id for p in self._kept}
 
