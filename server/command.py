@@ -14,7 +14,7 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from clearing.rules import PolicyError
@@ -23,16 +23,17 @@ from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import limits as bounds
 from server import security, settings
-from server.audit import AuditTrail
+from server.audit import DEFAULT_BACKLOG, AuditTrail
 from server.auth import Authenticator, ClientsFileError
 from server.guard import SecurityInterceptor
+from server.health import StorageHealth
 from server.logs import configure_logging, say
 from server.migrations import SchemaTooNew
 from server.observability import Metrics, RpcObserver
 from server.preflight import check_database_url
 from server.registry import DatabaseRegistry
 from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
-from server.storage import SqliteStorage, SqlStorage
+from server.storage import RetryPolicy, SqliteStorage, SqlStorage, StorageUnavailable
 from server.tls import TlsFileError, add_client_arguments, channel_from_args, server_credentials
 from solvers.api import MEMORY_GUARD_SHARE
 
@@ -59,47 +60,49 @@ class RunningServer:
     port: int
     metrics_port: int | None = None
     audit: AuditTrail | None = None
+    storage_health: StorageHealth | None = None
 
     def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
         """Stop taking calls, let in-flight ones finish within `grace`, then stop the workers and the store."""
         self.health.enter_graceful_shutdown()
+        if self.storage_health is not None:
+            self.storage_health.stop()
         self.service._stopping = True
         self.server.stop(grace).wait()
         self.service.stop()
         self.service.metrics.close()
-        self.storage.close()
         if self.audit is not None:
-            self.audit.close()
+            self.audit.close()  # writes its backlog first, while the store is open
+        self.storage.close()
 
 
-def open_storage(database: str | None, data_dir: str) -> SqlStorage:
+def open_storage(database: str | None, data_dir: str, retry: RetryPolicy | None = None) -> SqlStorage:
     """`--database URL` (PostgreSQL, for replicas) or, by default, SQLite under `--data`."""
     if database:
         check_database_url(database)  # mysql://, sqlite://: one line, before psycopg's own words
         from server.postgres import PostgresStorage  # psycopg is loaded only when asked for
 
-        return PostgresStorage(database)
-    return SqliteStorage(data_dir)
+        return PostgresStorage(database, retry=retry)
+    return SqliteStorage(data_dir, retry=retry)
 
 
-def open_audit(storage: SqlStorage) -> AuditTrail:
-    """The audit trail in the same database as the auctions (its table comes with the schema's migrations)."""
-    if isinstance(storage, SqliteStorage):
-        return AuditTrail.sqlite(storage.path)
-    import psycopg
-
-    return AuditTrail(psycopg.connect(storage.url, autocommit=True), paramstyle="format")
+def open_audit(storage: SqlStorage, backlog_limit: int = DEFAULT_BACKLOG) -> AuditTrail:
+    """The audit trail in the same database as the auctions (its table comes with the schema's migrations),
+    through the store's own connections and retries, with a backlog for when the database is away."""
+    return AuditTrail.on_storage(storage, backlog_limit)
 
 
 def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var", workers: int = 2,
                  max_queued: int = DEFAULT_MAX_QUEUED, threads: int | None = None, policy: str | None = None,
                  secure: security.ServeSecurity | None = None, *, database: str | None = None,
                  lease_s: float = DEFAULT_LEASE_S, metrics_port: int | None = None,
-                 memory_limit_mb: float | None = None, limits: bounds.Limits | None = None) -> RunningServer:
+                 memory_limit_mb: float | None = None, limits: bounds.Limits | None = None,
+                 storage_retry_s: float | None = None, audit_backlog: int = DEFAULT_BACKLOG) -> RunningServer:
     """Build and start the server; `port` 0 picks a free port (see `RunningServer.port`). Raises OSError
     when the port is taken, ValueError (ClientsFileError, TlsFileError, KeyFileError) on bad security files,
     SchemaTooNew or a psycopg error for a database it cannot use, settings.SettingsMismatch (a ValueError)
-    when its security settings differ from the ones recorded in the store."""
+    when its security settings differ from the ones recorded in the store. `storage_retry_s`: how long a
+    storage operation retries transient faults before StorageUnavailable (default: RetryPolicy's)."""
     secure = secure or security.ServeSecurity()
     limits = limits or bounds.Limits()
     limits.check_threads(threads)
@@ -109,15 +112,16 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     credentials = server_credentials(secure.tls_cert, secure.tls_key, secure.tls_client_ca)
     authenticator = Authenticator(secure.clients)  # a clients file is checked before the store opens
     signer = security.Signer.from_file(secure.signing_key) if secure.signing_key else None
-    storage = open_storage(database, data)
+    storage = open_storage(database, data, None if storage_retry_s is None else RetryPolicy(budget_s=storage_retry_s))
     audit = None
     try:
         adopted = settings.check_at_start(storage, secure, signer, policy)  # one configuration per store
         if secure.authenticate:  # replicas share the database's client registry
             authenticator = Authenticator(None, registry=DatabaseRegistry(storage))
-        audit = open_audit(storage)
+        audit = open_audit(storage, audit_backlog)
         settings.record_adoption(audit, adopted)
-        metrics = Metrics(storage.counts)
+        storage_health: list[StorageHealth] = []  # the metrics' counts skip the database while it is away
+        metrics = Metrics(lambda: storage_health[0].counts() if storage_health else storage.counts())
         service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads,
                                   policy_path=policy, lease_s=lease_s, metrics=metrics,
                                   memory_limit_mb=memory_limit_mb)
@@ -136,6 +140,8 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     pb_grpc.add_ClearingServicer_to_server(service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    storage_health.append(StorageHealth(storage, health_servicer, ("", SERVICE_NAME), metrics.registry,
+                                        backlog=audit.backlog))
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -151,9 +157,8 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
                       "is not this machine's")
     service.start()
     server.start()
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, service, health_servicer, storage, bound, bound_metrics, audit)
+    storage_health[0].start()  # SERVING, and NOT_SERVING whenever the database cannot be reached
+    return RunningServer(server, service, health_servicer, storage, bound, bound_metrics, audit, storage_health[0])
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -197,7 +202,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         running = start_server(args.host, args.port, args.data, args.workers, args.max_queued, args.threads,
                                args.policy, secure, database=args.database, lease_s=args.lease_seconds,
                                metrics_port=args.metrics_port, memory_limit_mb=args.memory_limit,
-                               limits=bounds.from_args(args))
+                               limits=bounds.from_args(args), storage_retry_s=args.storage_retry_seconds,
+                               audit_backlog=args.audit_backlog)
+    except StorageUnavailable:
+        say("--database: the database stopped answering while the server started; retry", logging.ERROR)
+        return EXIT_BAD_INPUT
     except (OSError, ClientsFileError, TlsFileError, ValueError, SchemaTooNew) as exc:
         say(str(exc), logging.ERROR)
         return EXIT_BAD_INPUT
@@ -241,6 +250,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_S, metavar="S",
                    help=f"how long a claimed auction stays this server's without renewal: a dead replica's "
                    f"auctions resume elsewhere after about this long (default {DEFAULT_LEASE_S:g})")
+    p.add_argument("--storage-retry-seconds", type=float, default=None, metavar="S",
+                   help="how long a storage operation retries a lost or refused database connection before the "
+                   "call answers UNAVAILABLE (default 5)")
+    p.add_argument("--audit-backlog", type=int, default=DEFAULT_BACKLOG, metavar="N",
+                   help="audit records kept in memory while the database is away; when full, Clear, SubmitAuction "
+                   f"and CancelClearing answer UNAVAILABLE (default {DEFAULT_BACKLOG})")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on http://HOST:PORT/metrics (0 picks a free port)")
     p.add_argument("--log-format", choices=("text", "json"), default="text",

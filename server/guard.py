@@ -6,6 +6,10 @@
   its role checked against `server.auth.METHOD_ROLES` (PERMISSION_DENIED), made known to the servicer
   (`caller_of`, for ownership and per-client limits), and the call — refused or not — appended to the
   audit trail with the status code it ended with. Health and reflection stay open and are not audited.
+- Storage faults: a call that meets `StorageUnavailable` anywhere (authentication, the servicer, a stream
+  half sent) answers UNAVAILABLE "storage unavailable, retry", which clients retry; never UNKNOWN with
+  the driver's text. While the audit trail's backlog is full, mutating calls are refused the same way
+  before they do anything (reads go on, their records logged).
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ import grpc
 from server.audit import AuditTrail, new_record
 from server.auth import ANONYMOUS, OPEN_CALLER, Authenticator, AuthError, Caller, allowed
 from server.logs import REFUSAL_LOGGED
+from server.resilience import StorageUnavailable
 
 log = logging.getLogger("dkw.server")
+
+#: Calls that change stored state: refused while their audit record could not be kept.
+MUTATING = frozenset({"Clear", "SubmitAuction", "CancelClearing"})
 
 _callers: weakref.WeakKeyDictionary[Any, Caller] = weakref.WeakKeyDictionary()
 _callers_lock = threading.Lock()
@@ -104,6 +112,9 @@ class SecurityInterceptor(grpc.ServerInterceptor):
             log.warning("refused %s to client %s (role %s) from %s", method, caller.id, caller.role, context.peer())
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
                           f"client {caller.id!r} has role {caller.role!r}, which may not call {method}")
+        if method in MUTATING and self.audit is not None and self.audit.full():
+            log.warning("refused %s from %s: the audit trail's backlog is full", method, context.peer())
+            raise StorageUnavailable("the audit trail cannot be written")
         with _callers_lock:
             _callers[context] = caller
 
@@ -130,8 +141,11 @@ class SecurityInterceptor(grpc.ServerInterceptor):
             try:
                 if not isinstance(request, BadBytes):
                     auction_id = getattr(request, "auction_id", "") or ""
-                self._admit(request, context, method, who)
-                response = behavior(request, context)
+                try:
+                    self._admit(request, context, method, who)
+                    response = behavior(request, context)
+                except StorageUnavailable as exc:
+                    context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
                 auction_id = auction_id or getattr(response, "auction_id", "") or ""
                 failed = False
                 return response
@@ -146,8 +160,11 @@ class SecurityInterceptor(grpc.ServerInterceptor):
             try:
                 if not isinstance(request, BadBytes):
                     auction_id = getattr(request, "auction_id", "") or ""
-                self._admit(request, context, method, who)
-                yield from behavior(request, context)
+                try:
+                    self._admit(request, context, method, who)
+                    yield from behavior(request, context)
+                except StorageUnavailable as exc:
+                    context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
                 failed = False
             except GeneratorExit:
                 cancelled = True

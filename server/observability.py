@@ -14,6 +14,8 @@ Metrics (names as exported):
   re-queued or failed;
 - `dkw_build_info{version, highs_version}`: 1, labelled with what runs;
 - `process_*`: prometheus_client's process collector (CPU seconds, resident memory, open files, start time).
+- `dkw_storage_up` (1/0) and `dkw_audit_backlog`: whether the database answers, and the audit records kept
+  in memory until it does (registered by `server.health`).
 """
 
 from __future__ import annotations
@@ -132,8 +134,9 @@ class _StoreCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             counts = self.counts()
-        except Exception:  # the store is unreachable: say nothing rather than fail the whole scrape
-            logging.getLogger("dkw.server").exception("metrics: cannot count auctions")
+        except Exception as exc:  # the store is unreachable: say nothing rather than fail the whole scrape
+            logging.getLogger("dkw.server").warning("metrics: cannot count auctions: %s", exc,
+                                                    exc_info=type(exc).__name__ != "StorageUnavailable")
             return
         by_state = GaugeMetricFamily("dkw_auctions", "Stored auctions by state", labels=["state"])
         for state, n in sorted(counts.items()):

@@ -67,27 +67,37 @@ class DatabaseRegistry:
     def __init__(self, storage: Any):
         self.storage = storage  # server.storage.SqlStorage
 
+    def _run(self, what: str, body: Any, write: bool = False) -> Any:
+        """`body(cursor)` in one transaction, retried like every storage operation (server.resilience):
+        each write here is idempotent (the same row deleted and put again, or deleted), so re-running one
+        whose COMMIT went unanswered is safe. StorageUnavailable when the database stays away."""
+
+        def once(_maybe_committed: bool) -> Any:
+            with self.storage._tx(write) as cur:
+                return body(cur)
+
+        return self.storage.retrier.run(once, what=what)
+
     def load(self, missing_ok: bool = False) -> dict[str, Client]:
-        with self.storage._tx() as cur:
-            rows = self.storage._all(cur, f"SELECT {_COLUMNS} FROM clients ORDER BY client_id")
+        rows = self._run("clients", lambda cur: self.storage._all(cur, f"SELECT {_COLUMNS} FROM clients ORDER BY client_id"))
         return {cid: Client(cid, role, token_id, token_hash, created_at, max_active, rotated_at or "")
                 for cid, role, token_id, token_hash, max_active, created_at, rotated_at in rows}
 
     def count(self) -> int:
-        with self.storage._tx() as cur:
-            return self.storage._all(cur, "SELECT COUNT(*) FROM clients")[0][0]
+        return self._run("clients", lambda cur: self.storage._all(cur, "SELECT COUNT(*) FROM clients")[0][0])
 
     def put(self, client: Client) -> None:
-        with self.storage._tx() as cur:
+        def body(cur: Any) -> None:
             self.storage._all(cur, "DELETE FROM clients WHERE client_id = %s", client.id)
             self.storage._all(cur, f"INSERT INTO clients ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                               client.id, client.role, client.token_id, client.token_hash, client.max_active,
                               client.created_at, client.rotated_at or None)
 
+        self._run("clients add", body, write=True)
+
     def remove(self, client_id: str) -> bool:
-        with self.storage._tx() as cur:
-            return bool(self.storage._all(cur, "DELETE FROM clients WHERE client_id = %s RETURNING client_id",
-                                          client_id))
+        return bool(self._run("clients remove", lambda cur: self.storage._all(
+            cur, "DELETE FROM clients WHERE client_id = %s RETURNING client_id", client_id), write=True))
 
 
 def now_text() -> str:

@@ -10,11 +10,12 @@ the server clearing it, which renews the lease every third of `lease_s` and, on 
 cancel asked on another replica. A server whose leases expire is taken to be dead: the next dispatcher to
 look re-queues its auctions (attempts counted) and another server resumes them. Results are written only
 by the lease holder, so nothing is cleared twice. Progress is kept in the store for watchers elsewhere.
+The database going away stops no solve: the dispatcher backs off, a failed renewal is not a lost lease,
+and an outcome is kept until it can be written (`server.outcomes`, docs/replicas.md).
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
@@ -40,7 +41,9 @@ from server.convert import put_result, request_document
 from server.limits import Limits
 from server.limits import refuse as refuse_options
 from server.observability import AUCTION_ID, Metrics
-from server.storage import Storage, StoredAuction
+from server.outcomes import OutcomeWriter
+from server.progress import ProgressFeed
+from server.storage import Storage, StorageUnavailable, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
 from solvers.api import Progress, SolveOptions
 
@@ -101,24 +104,6 @@ def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext
     return options
 
 
-class ProgressFeed:
-    """Progress of one auction being cleared on this server, for WatchClearing: its events (from the start
-    of the run, throttled by the solver to a few a second) and who waits for them."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.events: collections.deque[tuple[int, pb.ClearingProgress]] = collections.deque(maxlen=256)
-        self.seq = 0
-        self.finished = False
-
-    def publish(self, event: pb.ClearingProgress, final: bool = False) -> None:
-        with self.cond:
-            self.seq += 1
-            self.events.append((self.seq, event))
-            self.finished = self.finished or final
-            self.cond.notify_all()
-
-
 class ClearingService(pb_grpc.ClearingServicer):
     #: Set by `dkw serve` (server.security): signs every stored result, and the audit trail admins read.
     signer: security.Signer | None = None
@@ -153,6 +138,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._runs: dict[str, ProgressFeed] = {}
         self._runs_lock = threading.Lock()
         self._handles: dict[str, JobHandle] = {}
+        self.outcomes = OutcomeWriter(storage, self.owner)
         self._stopping = False
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dkw-dispatcher", daemon=True)
         self._renewer = threading.Thread(target=self._renew_loop, name="dkw-lease-renewer", daemon=True)
@@ -168,7 +154,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._renewer.start()
 
     def _reap(self, everything: bool = False) -> None:
-        for r in self.storage.reap_expired(MAX_ATTEMPTS, everything=everything):
+        for r in self.storage.reap_expired(MAX_ATTEMPTS, everything=everything, keep=self._runs.copy):  # still ours
             self.metrics.takeovers.inc()
             log.warning("auction %s: its lease (server %s, attempt %d) expired: now %s (%s)", r.auction.auction_id,
                         r.auction.lease_owner, r.auction.attempts, r.state, r.reason,
@@ -182,6 +168,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self.pool.shutdown()
         for handle in running:  # their outcomes are stored before the storage closes
             handle.wait(timeout=10)
+        self.outcomes.close(timeout=5)
         self._dispatcher.join(timeout=5)
         self._renewer.join(timeout=5)
 
@@ -192,16 +179,19 @@ class ClearingService(pb_grpc.ClearingServicer):
     def _dispatch_loop(self) -> None:
         """Claim queued auctions while a worker is free; look again when woken (a local submit, a worker
         released) or every POLL_S (work submitted to another replica; leases that expired)."""
-        last_reap = time.monotonic()
+        last_reap, backoff = time.monotonic(), 0.0
         while not self._stopping:
             with self._wake:  # a store only this server writes to has nothing new unless it is woken
-                self._wake.wait(timeout=1.0 if self.storage.exclusive else POLL_S)
+                self._wake.wait(timeout=backoff or (1.0 if self.storage.exclusive else POLL_S))
             try:
                 if not self.storage.exclusive and time.monotonic() - last_reap >= REAP_EVERY_S:
                     last_reap = time.monotonic()
                     self._reap()
                 self._claim_while_free()
-            except Exception:  # the store is unreachable for a moment: try again at the next look
+                backoff = 0.0
+            except StorageUnavailable:  # no claims until the database answers; look less often meanwhile
+                backoff = min(max(2 * backoff, 0.5), 5.0)
+            except Exception:
                 log.exception("dispatcher: cannot read the queue")
 
     def _claim_while_free(self) -> None:
@@ -209,20 +199,20 @@ class ClearingService(pb_grpc.ClearingServicer):
             slot = self.pool.reserve()
             if slot is None:
                 return
-            try:
+            try:  # a claim left unstarted by a storage fault is re-queued by a reaper when its lease expires
                 record = self.storage.claim_next(self.owner, self.lease_s)
+                if record is not None and self._stopping:
+                    self.storage.finish(record.auction_id, self.owner, st.QUEUED, "waiting for a server to start again")
+                if record is None or self._stopping:
+                    slot.release()
+                    return
+                job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options,
+                          policy_path=self.policy_path)
             except BaseException:
                 slot.release()
                 raise
-            if record is None or self._stopping:
-                if record is not None:
-                    self.storage.finish(record.auction_id, self.owner, st.QUEUED, "waiting for a server to start again")
-                slot.release()
-                return
             log.info("clearing submitted auction %s (attempt %d)", record.auction_id, record.attempts,
                      extra={"auction_id": record.auction_id})
-            job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options,
-                      policy_path=self.policy_path)
             self._start_job(slot, record, job)
 
     def _renew_loop(self) -> None:
@@ -233,8 +223,9 @@ class ClearingService(pb_grpc.ClearingServicer):
             for auction_id, handle in list(self._handles.items()):
                 try:
                     renewal = self.storage.renew(auction_id, self.owner, self.lease_s)
-                except Exception:
-                    log.exception("cannot renew the lease of %s", auction_id, extra={"auction_id": auction_id})
+                except Exception as exc:  # not renewed is not lost: the solve goes on, its outcome kept if still ours
+                    log.warning("auction %s: lease not renewed now (%s); the solve goes on", auction_id, exc,
+                                exc_info=not isinstance(exc, StorageUnavailable), extra={"auction_id": auction_id})
                     continue
                 if not renewal.held:
                     log.warning("auction %s: lease lost; another server took it over", auction_id,
@@ -307,9 +298,14 @@ class ClearingService(pb_grpc.ClearingServicer):
             state, reason = st.FAILED, f"invalid auction: {problems}"
         else:
             state, reason = st.FAILED, outcome.message
+        self.outcomes.write(auction_id, state, reason, result_doc, for_caller=kind == st.CLEAR,
+                            then=lambda held: self._stored(auction_id, state, reason, result_doc, elapsed, held))
+
+    def _stored(self, auction_id: str, state: str, reason: str, result_doc: dict | None, elapsed: float, held: bool):
+        """The outcome is stored (`held`), or dropped as the lease was lost: tell the watchers here."""
         with self._runs_lock:
             run = self._runs.pop(auction_id, None)
-        if not self.storage.finish(auction_id, self.owner, state, reason, result_doc):
+        if not held:
             log.warning("auction %s: %s not stored: this server no longer holds its lease", auction_id, state,
                         extra={"auction_id": auction_id})
             return  # the server that took it over writes the outcome; watchers here read it from the store
@@ -382,6 +378,10 @@ class ClearingService(pb_grpc.ClearingServicer):
                 "the server shut down" if self._stopping else "the caller cancelled or its deadline passed")):
             handle.cancel("the caller cancelled or its deadline passed")
         handle.wait()
+        written = self.outcomes.wait(record.auction_id, None if deadline is None else
+                                     time.monotonic() + max(0.0, deadline - time.time() - 1.0), context.is_active)
+        if written is None or not written.held:  # not stored by the deadline, or the lease lost while away
+            raise StorageUnavailable()
         record = self.storage.get(record.auction_id)
         if record.state == st.CANCELLED:
             context.abort(grpc.StatusCode.CANCELLED, record.reason)

@@ -17,13 +17,14 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from server.migrations import migrate
+from server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried, sqlite_cause
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -128,7 +129,8 @@ class Storage(Protocol):
 
     def renew(self, auction_id: str, owner: str, lease_s: float) -> Renewal: ...
 
-    def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None: ...
+    def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None:
+        """Best effort: a snapshot the database cannot take now is skipped (the next one replaces it)."""
 
     def finish(self, auction_id: str, owner: str, state: str, reason: str,
                result: dict[str, Any] | None = None) -> bool:
@@ -139,10 +141,16 @@ class Storage(Protocol):
         """A QUEUED auction ends CANCELLED now; a RUNNING one is flagged for its server (which sees it at its
         next renewal); a finished one is left as it is. Returns the auction after, None if unknown."""
 
-    def reap_expired(self, max_attempts: int, *, everything: bool = False) -> list[Reaped]:
+    def reap_expired(self, max_attempts: int, *, everything: bool = False,
+                     keep: Callable[[], Collection[str]] = tuple) -> list[Reaped]:
         """RUNNING auctions whose lease expired (all of them with `everything`, for a store one server owns,
         at its start): submitted ones are re-queued, or FAILED after `max_attempts`; a Clear call's are
-        FAILED (its caller got no answer); cancelled ones end CANCELLED."""
+        FAILED (its caller got no answer); cancelled ones end CANCELLED. Auctions in `keep()` (asked inside
+        the transaction, not before its retries) are left alone: the calling server still clears them, or
+        still writes their outcome (its renewals failed while the database was away)."""
+
+    def ping(self) -> None:
+        """One round trip to the database, no retries: raises when it cannot be reached (health checks)."""
 
     def close(self) -> None: ...
 
@@ -164,20 +172,37 @@ def _row(row: tuple) -> StoredAuction:
                          owner, cancel, progress_seq, submitted_by)
 
 
+class DatabaseFileError(ValueError):
+    """A SQLite file the server cannot use at start (locked by another process, read-only): one line that
+    names the file and the fix (`dkw serve` prints it and exits 2)."""
+
+
 class SqlStorage:
     """The storage's SQL, once for both backends (written with %s placeholders). A subclass opens
-    transactions (`_tx`), says how its database tells the time, and whether it can skip locked rows."""
+    transactions (`_tx`), says how its database tells the time, and whether it can skip locked rows.
+
+    Every public method runs through `retrier` (server.resilience): transient failures are retried on a
+    fresh connection within a bounded time, then StorageUnavailable. Reads, and writes that change nothing
+    when run twice (renew, request_cancel, store_progress, reap_expired), are simply run again. The two
+    writes that would do harm twice look for their own effect first when a COMMIT's outcome is unknown:
+    `create` picks its auction id once, before any attempt, and returns the stored auction if that id is
+    there; `finish` compares the stored state, reason and result with its own. `claim_next` cannot tell
+    its claim from another's and is never re-run after an unknown COMMIT: at worst it leaves one auction
+    leased to this server, which nobody renews, so a reaper re-queues it when the lease expires."""
 
     backend = "sql"
     exclusive = False
+    #: Set by the subclass's __init__ (a policy of its own: tests shorten the budget).
+    retrier: Retrier
     #: The database's clock in seconds since the epoch: leases are compared on one clock, the database's.
     NOW = ""
     #: Appended to the SELECT that picks the next auction: replicas never wait for each other's claims.
     SKIP_LOCKED = ""
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        """A cursor inside one transaction: committed on success, rolled back on error."""
+    def _tx(self, write: bool = True) -> Iterator[Any]:
+        """A cursor inside one transaction: committed on success, rolled back on error; CommitUnknown when
+        the connection was lost during the COMMIT. `write=False`: the transaction only reads."""
         raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
@@ -197,11 +222,19 @@ class SqlStorage:
     def _before_migrate(self, cur: Any) -> None:
         """Whatever keeps two servers starting together from migrating at once (SQLite: BEGIN IMMEDIATE)."""
 
-    def _all_rows(self, sql: str, *params: Any) -> list[tuple]:
-        """One statement in a transaction of its own (tests, maintenance)."""
-        with self._tx() as cur:
+    def _all_rows(self, sql: str, *params: Any, write: bool = True) -> list[tuple]:
+        """One statement in a transaction of its own (the audit trail, tests, maintenance)."""
+        with self._tx(write) as cur:
             return self._all(cur, sql, *params)
 
+    def ping(self) -> None:
+        def once(_: bool) -> None:
+            with self._tx(write=False) as cur:
+                self._all(cur, "SELECT 1")
+
+        self.retrier.run(once, what="ping", budget_s=min(SHORT_BUDGET_S, self.retrier.policy.budget_s), quiet=True)
+
+    @retried("idempotent")  # migrations record their version in the same transaction: a re-run skips them
     def _migrate(self) -> None:
         with self._tx() as cur:
             self._before_migrate(cur)
@@ -214,7 +247,24 @@ class SqlStorage:
                owner: str | None = None, lease_s: float = 0.0, max_queued: int | None = None,
                submitted_by: str | None = None) -> tuple[StoredAuction, bool]:
         running = state == RUNNING
+        auction_id = "auc_" + uuid.uuid4().hex[:20]  # chosen once: a retry after an unknown COMMIT finds it
+
+        def attempt(maybe_committed: bool) -> tuple[StoredAuction, bool]:
+            return self._create(auction_id, maybe_committed, kind, document, input_sha256, document_auction_id,
+                                trading_date, options, state, idempotency_key, owner if running else None,
+                                lease_s if running else None, max_queued, submitted_by)
+
+        return self.retrier.run(attempt, what="create")
+
+    def _create(self, auction_id: str, maybe_committed: bool, kind: str, document: bytes, input_sha256: str,
+                document_auction_id: str, trading_date: str, options: dict[str, Any], state: str,
+                idempotency_key: str | None, owner: str | None, lease_s: float | None, max_queued: int | None,
+                submitted_by: str | None) -> tuple[StoredAuction, bool]:
         with self._tx() as cur:
+            if maybe_committed:
+                mine = self._one(cur, "auction_id = %s", auction_id)
+                if mine is not None:
+                    return mine, True
             if idempotency_key:
                 existing = self._one(cur, "idempotency_key = %s", idempotency_key)
                 if existing is not None:
@@ -230,13 +280,14 @@ class SqlStorage:
                 " input_sha256, received_at, state, options, document, attempts, lease_owner, lease_expires_at,"
                 f" submitted_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {self.NOW} + %s, %s)"
                 f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}",
-                "auc_" + uuid.uuid4().hex[:20], kind, idempotency_key or None, document_auction_id, trading_date,
-                input_sha256, _now(), state, json.dumps(options), document, 1 if running else 0,
-                owner if running else None, lease_s if running else None, submitted_by)
+                auction_id, kind, idempotency_key or None, document_auction_id, trading_date,
+                input_sha256, _now(), state, json.dumps(options), document, 1 if owner else 0,
+                owner, lease_s, submitted_by)
             if rows:
                 return _row(rows[0]), True
             return self._one(cur, "idempotency_key = %s", idempotency_key), False
 
+    @retried("once")
     def claim_next(self, owner: str, lease_s: float) -> StoredAuction | None:
         with self._tx() as cur:
             rows = self._all(
@@ -249,6 +300,7 @@ class SqlStorage:
                 RUNNING, owner, lease_s, QUEUED)
         return _row(rows[0]) if rows else None
 
+    @retried("idempotent")
     def renew(self, auction_id: str, owner: str, lease_s: float) -> Renewal:
         with self._tx() as cur:
             rows = self._all(
@@ -258,6 +310,7 @@ class SqlStorage:
                 lease_s, auction_id, RUNNING, owner)
         return Renewal(True, rows[0][0]) if rows else Renewal(False, None)
 
+    @retried("best effort")  # skipped while the database is away; twice: one more progress_seq bump, harmless
     def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None:
         with self._tx() as cur:
             self._all(cur, "UPDATE auctions SET progress = %s, progress_seq = progress_seq + 1"
@@ -266,8 +319,19 @@ class SqlStorage:
 
     def finish(self, auction_id: str, owner: str, state: str, reason: str,
                result: dict[str, Any] | None = None) -> bool:
+        payload = json.dumps(result, ensure_ascii=False) if result is not None else None
+        return self.retrier.run(lambda maybe_committed: self._finish(auction_id, owner, state, reason, result, payload,
+                                                                     maybe_committed), what="finish")
+
+    def _finish(self, auction_id: str, owner: str, state: str, reason: str, result: dict[str, Any] | None,
+                payload: str | None, maybe_committed: bool) -> bool:
         solver = (result or {}).get("solver") or {}
         with self._tx() as cur:
+            if maybe_committed:  # our own earlier attempt may have ended the run: is the row as it would leave it?
+                rows = self._all(cur, "SELECT state, reason, lease_owner, result FROM auctions WHERE auction_id = %s",
+                                 auction_id)
+                if rows and tuple(rows[0][:3]) == (state, reason, None) and (payload is None or rows[0][3] == payload):
+                    return True
             rows = self._all(
                 cur,
                 "UPDATE auctions SET state = %s, reason = %s, finished_at = %s, lease_owner = NULL,"
@@ -276,14 +340,14 @@ class SqlStorage:
                 " objective_yen = COALESCE(%s, objective_yen), mip_gap = COALESCE(%s, mip_gap),"
                 " solve_seconds = COALESCE(%s, solve_seconds), solver = COALESCE(%s, solver)"
                 " WHERE auction_id = %s AND state = %s AND lease_owner = %s RETURNING seq",
-                state, reason, _now() if state in FINISHED else None,
-                json.dumps(result, ensure_ascii=False) if result is not None else None,
+                state, reason, _now() if state in FINISHED else None, payload,
                 result.get("status") if result else None, result.get("objective_yen") if result else None,
                 solver.get("mip_gap"), solver.get("total_seconds"),
                 f"{solver.get('name', '')} {solver.get('version', '')}".strip() if result else None,
                 auction_id, RUNNING, owner)
         return bool(rows)
 
+    @retried("idempotent")  # the second run finds the auction already cancelled or flagged
     def request_cancel(self, auction_id: str, reason: str) -> StoredAuction | None:
         with self._tx() as cur:
             self._all(cur, "UPDATE auctions SET state = %s, reason = %s, finished_at = %s,"
@@ -294,13 +358,18 @@ class SqlStorage:
                       reason, auction_id, RUNNING)
             return self._one(cur, "auction_id = %s", auction_id)
 
-    def reap_expired(self, max_attempts: int, *, everything: bool = False) -> list[Reaped]:
+    @retried("idempotent")  # the second run finds nothing left to reap
+    def reap_expired(self, max_attempts: int, *, everything: bool = False,
+                     keep: Callable[[], Collection[str]] = tuple) -> list[Reaped]:
         expired = "" if everything else f" AND lease_expires_at < {self.NOW}"
         reaped = []
         with self._tx() as cur:
             rows = self._all(cur, f"SELECT {_COLUMNS} FROM auctions WHERE state = %s{expired} ORDER BY seq"
                              f"{self.SKIP_LOCKED}", RUNNING)
+            mine = keep()
             for a in map(_row, rows):
+                if a.auction_id in mine:
+                    continue
                 who = "the server" if everything else f"server {a.lease_owner}"
                 if a.cancel_requested is not None:
                     state, reason = CANCELLED, a.cancel_requested
@@ -319,34 +388,40 @@ class SqlStorage:
 
     # ---- reads ----------------------------------------------------------------------------------------
 
+    @retried("read")
     def get(self, auction_id: str) -> StoredAuction | None:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             return self._one(cur, "auction_id = %s", auction_id)
 
+    @retried("read")
     def get_by_key(self, idempotency_key: str) -> StoredAuction | None:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             return self._one(cur, "idempotency_key = %s", idempotency_key)
 
+    @retried("read")
     def document(self, auction_id: str) -> bytes:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             rows = self._all(cur, "SELECT document FROM auctions WHERE auction_id = %s", auction_id)
         if not rows:
             raise KeyError(auction_id)
         return bytes(rows[0][0])
 
+    @retried("read")
     def result(self, auction_id: str) -> dict[str, Any] | None:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             rows = self._all(cur, "SELECT result FROM auctions WHERE auction_id = %s", auction_id)
         return json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
 
+    @retried("read")
     def progress(self, auction_id: str) -> tuple[int, dict[str, Any] | None]:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             rows = self._all(cur, "SELECT progress_seq, progress FROM auctions WHERE auction_id = %s", auction_id)
         if not rows:
             return 0, None
         seq, snapshot = rows[0]
         return seq, json.loads(snapshot) if snapshot is not None else None
 
+    @retried("read")
     def list(self, *, state: str | None = None, limit: int = 100,
              before_seq: int | None = None, submitted_by: str | None = None) -> list[StoredAuction]:
         where, params = ["1 = 1"], []
@@ -359,22 +434,25 @@ class SqlStorage:
         if before_seq is not None:
             where.append("seq < %s")
             params.append(before_seq)
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             rows = self._all(cur, f"SELECT {_COLUMNS} FROM auctions WHERE {' AND '.join(where)}"
                              " ORDER BY seq DESC LIMIT %s", *params, limit)
         return [_row(r) for r in rows]
 
+    @retried("read")
     def count(self, state: str) -> int:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             return self._all(cur, "SELECT COUNT(*) FROM auctions WHERE state = %s", state)[0][0]
 
+    @retried("read")
     def count_active(self, submitted_by: str) -> int:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             return self._all(cur, "SELECT COUNT(*) FROM auctions WHERE submitted_by = %s AND state IN (%s, %s)",
                              submitted_by, QUEUED, RUNNING)[0][0]
 
+    @retried("read")
     def counts(self) -> dict[str, int]:
-        with self._tx() as cur:
+        with self._tx(write=False) as cur:
             rows = self._all(cur, "SELECT state, COUNT(*) FROM auctions GROUP BY state")
         return {s: 0 for s in STATES} | {state: n for state, n in rows}
 
@@ -390,38 +468,80 @@ class SqlStorage:
 
 class SqliteStorage(SqlStorage):
     """Storage in one SQLite file (WAL mode), one connection guarded by a lock: the service's writes are
-    few and small next to a solve, so this never becomes the bottleneck. One server per file."""
+    few and small next to a solve, so this never becomes the bottleneck. One server per file.
+
+    Another process holding the file's write lock makes a write wait `busy_timeout_s`, then retry within
+    the retry policy, then fail with StorageUnavailable naming the cause (reads go on beside it: WAL).
+    A file that cannot be opened or written at start raises DatabaseFileError naming the file and the fix."""
 
     FILENAME = "dkw.sqlite3"
     backend = "sqlite"
     exclusive = True
     NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+    #: Seconds a statement waits for another process's write lock before SQLite says "database is locked".
+    BUSY_TIMEOUT_S = 2.0
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, *, retry: RetryPolicy | None = None,
+                 busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.path = Path(data_dir) / self.FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.retrier = Retrier(retry)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise DatabaseFileError(file_problem(self.path, exc)) from None
+        try:
+            self.retrier.quiet = True
+            self.retrier.run(lambda _: self._open(), what="open")
+            self._migrate()
+            self.retrier.run(lambda _: self._check_writable(), what="open")
+        except (StorageUnavailable, sqlite3.Error) as exc:
+            self._db.close()
+            raise DatabaseFileError(file_problem(self.path, exc)) from None
+        finally:
+            self.retrier.quiet = False
+
+    def _open(self) -> None:
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _check_writable(self) -> None:
+        """A read-only file opens, and reads, without complaint: a write that changes nothing finds out now."""
+        with self._tx() as cur:
+            cur.execute("DELETE FROM auctions WHERE 1 = 0")
 
     def _sql(self, sql: str) -> str:
         return sql.replace("%s", "?")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
+        """BEGIN IMMEDIATE takes the write lock first (a locked file fails here, before anything is done);
+        a failed COMMIT is rolled back, so its outcome is always known (SQLite is local)."""
         with self._lock:
             cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield cur
+                cur.execute("COMMIT")
             except BaseException:
-                cur.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    cur.execute("ROLLBACK")
                 raise
-            cur.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+
+def file_problem(path: Path, exc: BaseException) -> str:
+    """`dkw serve`'s one line for a SQLite file it cannot use: the file, the cause, the fix."""
+    cause = exc.cause if isinstance(exc, StorageUnavailable) else sqlite_cause(exc)
+    if cause and "locked" in cause:
+        return (f"{path}: {cause} (another dkw serve on the same --data, or a tool holding a write transaction); "
+                "stop it, or give this server another --data")
+    if cause and "read-only" in cause:
+        return (f"{path}: {cause}; make the file and its directory writable by the user running dkw serve, "
+                "or give another --data")
+    return f"{path}: {cause or exc}; check the file and its directory, or give another --data"
