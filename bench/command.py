@@ -5,7 +5,8 @@ cleared both ways, each run in its own process (so peak RSS is per run, measured
 tree with psutil and by the child's own getrusage). Reported: build, solve, end to end (document bytes in
 → result document out), peak RSS, status, gap, and whether both reach the same objective (rel 1e-6).
 A straight run that hits its time limit is reported as such, with its gap. Writes results.json and
-results.md (the current national results, bench/results.*; the README's performance table quotes them). Not a unit test: run it on a quiet machine.
+results.md (by default bench/results.*, the current national results the README's performance table
+quotes). Not a unit test: run it on a quiet machine.
 """
 
 from __future__ import annotations
