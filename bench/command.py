@@ -5,7 +5,8 @@ cleared both ways, each run in its own process (so peak RSS is per run, measured
 tree with psutil and by the child's own getrusage). Reported: build, solve, end to end (document bytes in
 → result document out), peak RSS, status, gap, and whether both reach the same objective (rel 1e-6).
 A straight run that hits its time limit is reported as such, with its gap. Writes results.json and
-results.md (the table the README quotes). Not a unit test: run it on a quiet machine.
+results.md (by default bench/results.*, the current national results the README's performance table
+quotes). Not a unit test: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"with --mid-size: the generated documents (default {DEFAULT_MID_DOCUMENTS})")
     p.add_argument("--highs-seeds", type=int, default=DEFAULT_MID_SEEDS, metavar="N",
                    help=f"with --mid-size: HiGHS random seeds 0..N-1 per path and document (default {DEFAULT_MID_SEEDS})")
+    p.add_argument("--render", action="store_true",
+                   help="clear nothing: rewrite results.md (and the plot) from the results.json in --out "
+                   "(default bench/, with --mid-size bench/midsize/)")
 
 
 def generate(size: int, seed: int, directory: Path) -> Path:
@@ -115,7 +119,27 @@ def compare(fast: dict[str, Any] | None, straight: dict[str, Any] | None) -> dic
     return out
 
 
+def render(out_dir: Path, mid_size: bool) -> int:
+    """Rewrite results.md (and gap-vs-time.png) from results.json, so the tables always match the figures
+    they render, also after the renderer changes."""
+    source = out_dir / "results.json"
+    if not source.is_file():
+        print(f"dkw bench: no {source} to render", file=sys.stderr)
+        return 2
+    doc = json.loads(source.read_text())
+    if mid_size:
+        from bench import midsize
+
+        (out_dir / "results.md").write_text(midsize.markdown(doc))
+    else:
+        (out_dir / "results.md").write_text(markdown(doc) + "\n" + gap_markdown(doc) + "\n")
+        plot(doc["results"], out_dir / "gap-vs-time.png")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.render:
+        return render(Path(args.out or (BENCH_DIR / "midsize" if args.mid_size else BENCH_DIR)), args.mid_size)
     if args.mid_size:
         from bench import midsize
 

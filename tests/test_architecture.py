@@ -1,5 +1,6 @@
-"""The layering holds: no import cycles among the project's modules, and the commands that never solve
-never load a solver (Pyomo, highspy)."""
+"""The layering holds: every module imports only from its own layer or the layers below it (the order the
+README's Architecture section states), no import cycles among the project's modules, and the commands that
+never solve never load a solver (Pyomo, highspy)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,43 @@ def test_the_import_graph_sees_the_project() -> None:
     assert {"clearing.engine", "solvers.api", "server.service", "dkw.commands"} <= set(graph)
     assert "clearing.formulation" in graph["clearing.engine"] and "solvers.api" in graph["clearing.engine"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+#: The README's layer order, bottom first. A module belongs to the layer of its longest matching prefix; it
+#: may import from its own layer and the ones below, never from a layer above. A new module falls into its
+#: package's layer; move it here (and in the README) when it belongs elsewhere.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("documents and market rules", ("clearing.model", "clearing.limits", "clearing.canonical", "clearing.signing",
+                                    "clearing.document", "clearing.left_out", "clearing.rules", "clearing.figures",
+                                    "clearing.index", "clearing.result")),
+    ("the solver boundary", ("solvers.api",)),
+    ("the MILP description", ("clearing.formulation", "clearing.matrix", "clearing.reduce", "clearing.warmstart")),
+    ("the solvers", ("solvers",)),
+    ("the clearing and its checks", ("clearing",)),
+    ("the callers", ("clearing.replay", "server", "dkw", "bench")),
+)
+
+
+def layer_of(module: str) -> int:
+    matches = [(len(prefix), level) for level, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
+               if module == prefix or module.startswith(prefix + ".")]
+    assert matches, f"{module} is in no layer of LAYERS"
+    return max(matches)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+                  for name, targets in graph.items() for target in targets if layer_of(target) > layer_of(name))
+
+
+def test_imports_point_down_the_layers() -> None:
+    modules = project_modules()
+    graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
+    assert upward_imports(graph) == []
+    # the check sees an upward import where there is one, and places modules by their longest prefix
+    assert layer_of("clearing.replay.runner") == len(LAYERS) - 1 and layer_of("clearing.engine") == 4
+    assert upward_imports({"clearing.model": {"clearing.engine"}, "clearing.engine": {"clearing.model"}}) == [
+        "clearing.model (documents and market rules) imports clearing.engine (the clearing and its checks)"]
 
 
 def test_no_import_cycles() -> None:

@@ -22,7 +22,12 @@ def test_bench_runs_both_paths_and_writes_results(tmp_path, capsys) -> None:
     assert row["fast"]["status"] == row["straight"]["status"] == "OPTIMAL"
     assert row["comparison"]["same_objective"] is True
     assert row["fast"]["peak_rss_mb"] > 0 and row["fast"]["end_to_end_s"] >= row["fast"]["clear_s"] * 0.5
-    assert "| 3 (06-composite.json) |" in (tmp_path / "results.md").read_text()
+    written = (tmp_path / "results.md").read_text()
+    assert "| 3 (06-composite.json) |" in written
+    (tmp_path / "results.md").unlink()
+    assert main(["bench", "--render", "--out", str(tmp_path)]) == 0  # the same tables from results.json alone
+    assert (tmp_path / "results.md").read_text() == written
+    assert main(["bench", "--render", "--out", str(tmp_path / "none")]) == 2
 
 
 def test_bench_refuses_bad_sizes(tmp_path, capsys) -> None:
