@@ -6,13 +6,10 @@ the greedy start and no bound at all (seen at a 40 s limit on 3,000 bids: 16% ab
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from conftest import generated_auction
 
-from bench.casegen import gen
-from clearing.document import load_auction, parse_document
 from clearing.engine import carried_start, keep_earlier_bound
 from clearing.fastpath import solve_fast
 from clearing.formulation import formulate
@@ -24,7 +21,7 @@ from solvers.highs import violation
 
 @pytest.fixture(scope="module")
 def solved():
-    auction = load_auction(parse_document(json.dumps(gen(3, 300, blocks=6)).encode()))
+    auction = generated_auction(3, 300, blocks=6)
     form = formulate(build_index(auction))
     solution = solve_fast(form, SolveOptions(time_limit_s=120))
     assert solution.outcome.status == "OPTIMAL"
@@ -37,6 +34,7 @@ def partly_accepted_without_binary(form, x) -> int:
                 if i not in c.u_col and 2.0 <= x[i] < form.ix.bids[i].kw - 1.0)
 
 
+@pytest.mark.slow
 def test_the_incumbent_carries_over_to_the_model_with_more_binaries(solved) -> None:
     auction, form, solution = solved
     i = partly_accepted_without_binary(form, solution.x)
@@ -49,6 +47,7 @@ def test_the_incumbent_carries_over_to_the_model_with_more_binaries(solved) -> N
     assert mm.col_cost @ carried == pytest.approx(to_matrix(form).col_cost @ solution.x, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_a_bid_below_1_kw_is_raised_to_1_kw_with_its_binary(solved) -> None:
     auction, form, solution = solved
     i = partly_accepted_without_binary(form, solution.x)
@@ -59,6 +58,7 @@ def test_a_bid_below_1_kw_is_raised_to_1_kw_with_its_binary(solved) -> None:
     assert carried[i] == 1.0 and carried[again.columns.u_col[i]] == 1.0
 
 
+@pytest.mark.slow
 def test_a_re_solve_with_no_time_keeps_the_carried_incumbent(solved) -> None:
     auction, form, solution = solved
     i = partly_accepted_without_binary(form, solution.x)
