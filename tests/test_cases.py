@@ -1,24 +1,25 @@
 """Every shared case clears through `dkw clear` to its independently computed optimum, and the written
-result document passes the independent checker. The national cases (08-10) are marked slow; their runs
-are shared with test_explain through the session fixture `cli_cleared`."""
+result document passes the independent checker. The national cases (08-10) are slow (conftest); their
+runs are shared with test_explain through the session fixture `cli_cleared`."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import EXPECTED, case_auction, national_slow
+from conftest import CASES_DIR, EXPECTED
 from test_schema import assert_valid
 
+from clearing.document import load_auction_file
 from clearing.verify import verify_result
 
 
-@pytest.mark.parametrize("name", national_slow(sorted(EXPECTED)))
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_case_clears_through_the_cli_to_the_reference_optimum(name: str, cli_cleared) -> None:
     expected = EXPECTED[name]
     run = cli_cleared(name)
     assert run.returncode == 0, run.stderr
     assert "objective" in run.stdout  # the human summary
     result = run.result
-    auction = case_auction(name)
+    auction = load_auction_file(CASES_DIR / f"{name}.json")
     assert verify_result(auction, result, excluded={r["bid"] for r in result["rejected_bids"]}) == []
     assert_valid("result", result)  # the written document matches `dkw schema result`
 

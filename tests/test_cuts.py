@@ -25,7 +25,7 @@ def assert_cuts_hold_at(cuts: Cuts, x: np.ndarray) -> None:
         assert lhs >= cuts.rhs[c] - 1e-7 * max(1.0, abs(cuts.rhs[c])), f"cut {c} removes the point"
 
 
-@pytest.mark.parametrize("name", ["02-indivisible", "04-startup-linked", pytest.param("08-national-3h", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["02-indivisible", "04-startup-linked", "08-national-3h"])
 def test_cuts_keep_the_optimum_and_raise_the_bound(name: str) -> None:
     mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
     problem = ArrayProblem.whole(mm)
@@ -71,7 +71,6 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
     assert highs.getInfo().objective_function_value == pytest.approx(tight.bounds[-1], rel=1e-7)
 
 
-@pytest.mark.slow
 def test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound() -> None:
     """Started from the relaxation's basis (as the fast path does), the rounds' first LP needs no
     re-solve from scratch, reaches the same bound, and the cuts still hold at the proven optimum."""

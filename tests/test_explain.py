@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import CASES_DIR, clear_and_verify, national_slow
+from conftest import CASES_DIR, clear_and_verify
 from hypothesis import HealthCheck, event, given, settings
 from test_properties import auctions, brute_force_objective
 
@@ -133,8 +133,8 @@ def test_dkw_explain(tmp_path: Path, capsys) -> None:
     assert "not valid JSON" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", national_slow(["08-national-3h", "09-national-30min", "10-national-dense",
-                                                "11-cap-dc-interface", "04-startup-linked"]))
+@pytest.mark.parametrize("name", ["08-national-3h", "09-national-30min", "10-national-dense", "11-cap-dc-interface",
+                                  "04-startup-linked"])
 def test_first_kw_costs_read_off_the_basis_equal_the_re_solves(name: str, cli_cleared) -> None:
     """`value_yen_per_kw_h` is read off the fixed-integer LP's optimal basis where LP theory gives it (the
     column at 0 and nonbasic, its bound ranging covering the first kW: reduced cost × 1 kW; or the LP
@@ -146,8 +146,8 @@ def test_first_kw_costs_read_off_the_basis_equal_the_re_solves(name: str, cli_cl
     run = cli_cleared(name)
     assert run.returncode == 0 and run.result["status"] == "OPTIMAL", run.stderr
     accepted = {a["bid"] for a in run.result["awards"]}
-    rejected = {r["bid"] for r in run.result["rejected_bids"]}
-    read, resolved = build_fixed_lp(auction, accepted, rejected), build_fixed_lp(auction, accepted, rejected)
+    left_out = {r["bid"] for r in run.result["rejected_bids"]}
+    read, resolved = build_fixed_lp(auction, accepted, left_out), build_fixed_lp(auction, accepted, left_out)
     read.value_with(next(iter(read.balance_row)), 1.0)  # a re-solve first: the view must come from an optimum
     from_basis = 0
     for bid_id in sorted(read.free_bids):

@@ -44,7 +44,7 @@ def assert_same_optimum(auction) -> tuple:
     return straight, quick
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if "national" in n else n for n in QUICK_CASES])
+@pytest.mark.parametrize("name", QUICK_CASES)
 def test_fast_path_matches_straight_on_shared_cases(name: str) -> None:
     straight, quick = assert_same_optimum(load_auction_file(CASES_DIR / f"{name}.json"))
     assert quick.objective_yen == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6)
@@ -77,7 +77,6 @@ small_auctions = st.builds(
 )
 
 
-@pytest.mark.slow
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(small_auctions)
@@ -315,7 +314,6 @@ def test_a_solve_stopped_in_presolve_keeps_a_feasible_point_at_its_own_cost(seco
     assert solved.row_dual is not None  # priced like any other incumbent
 
 
-@pytest.mark.slow
 def test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes(monkeypatch) -> None:
     """A cancel while big components are solved in pool processes stops them at HiGHS's next callback and
     keeps each one's incumbent: the clearing ends CANCELLED with a complete, feasible point (it used to

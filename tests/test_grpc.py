@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 import psutil
 import pytest
-from conftest import CASES_DIR, EXPECTED, clear_and_verify, grpcurl, national_slow
+from conftest import CASES_DIR, EXPECTED, clear_and_verify, grpcurl
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -196,7 +196,7 @@ def test_result_message_prints_as_the_result_document():
 
 # ---- clearing over gRPC -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", national_slow([*SMALL_CASES, "08-national-3h", "10-national-dense"]))
+@pytest.mark.parametrize("name", [*SMALL_CASES, "08-national-3h", "10-national-dense"])
 def test_case_clears_over_grpc_like_in_process(served, name):
     message = case_message(name)
     response = served.stub.Clear(pb.ClearRequest(auction=message), timeout=300)

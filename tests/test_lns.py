@@ -22,8 +22,6 @@ from solvers.lns import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
 
 #: cases with enough binaries for the neighbourhoods to matter, and quick to prove
 SEARCH_CASES = ("04-startup-linked", "08-national-3h", "10-national-dense")
-#: SEARCH_CASES for parametrize, the national ones marked slow (the fast lane: `pytest -m "not slow"`)
-SEARCH_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if "national" in n else n for n in SEARCH_CASES]
 
 
 def whole_problem(name: str):
@@ -33,7 +31,7 @@ def whole_problem(name: str):
     return mm, problem
 
 
-@pytest.mark.parametrize("name", SEARCH_PARAMS)
+@pytest.mark.parametrize("name", SEARCH_CASES)
 def test_search_keeps_only_feasible_improvements(name: str) -> None:
     mm, problem = whole_problem(name)
     start = greedy_start(mm)
@@ -51,8 +49,7 @@ def test_search_keeps_only_feasible_improvements(name: str) -> None:
     assert objectives == sorted(objectives, reverse=True)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if "national" in n else n
-                                  for n in sorted(EXPECTED) if n != "09-national-30min"])
+@pytest.mark.parametrize("name", [n for n in sorted(EXPECTED) if n != "09-national-30min"])
 def test_clearing_with_the_search_reaches_the_reference_optimum(name: str, monkeypatch) -> None:
     """The search and the Gomory cuts forced on every component (normally only big ones): the same proven
     optimum, verified independently, and prices from the market's rows alone."""
@@ -75,7 +72,6 @@ def test_clearing_with_the_search_reaches_the_reference_optimum(name: str, monke
     assert result.prices and all(abs(p.marginal_yen_per_kw_h) < float("inf") for p in result.prices)
 
 
-@pytest.mark.slow
 def test_progress_reports_the_whole_auction(case_doc) -> None:
     """Across components the progress carries the whole auction's incumbent and bound (bound ≤ incumbent),
     and the component counter moves."""
@@ -115,7 +111,6 @@ def test_the_time_limit_covers_the_steps_after_the_solve() -> None:
     assert late == 0.01  # past the limit (a second solve for the 1 kW minimum): HiGHS's least
 
 
-@pytest.mark.slow
 def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(monkeypatch) -> None:
     """What the engine hands the back-end: the caller's limit less the time spent and the estimate of the
     steps after the solve (prices, explanations); the result still reports the caller's limit. (The wall
@@ -142,7 +137,6 @@ def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(mon
     assert handed[0] >= 6 * 0.5 - result.solver.build_seconds - 1.0  # never below half the limit, less the build
 
 
-@pytest.mark.slow
 def test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left(monkeypatch) -> None:
     """The search keeps a second copy of its component (1.3-1.5 GB at 200,000 bids, for little gain), so
     none above LNS_MAX_INTEGERS binaries, and none with less than LNS_MIN_LEFT_S left."""
@@ -168,7 +162,6 @@ def test_search_stops_when_the_clearing_is_cancelled() -> None:
     assert np.array_equal(x, start)
 
 
-@pytest.mark.slow
 def test_concurrent_search_reports_feasible_improvements_and_stops() -> None:
     """The search in its own process: every improvement it reports is feasible and better than the last,
     the point `finish()` returns is the last one, and the process is gone afterwards."""
@@ -189,7 +182,7 @@ def test_concurrent_search_reports_feasible_improvements_and_stops() -> None:
     assert stats is not None and sum(stats.tried.values()) >= 1
 
 
-@pytest.mark.parametrize("name", SEARCH_PARAMS)
+@pytest.mark.parametrize("name", SEARCH_CASES)
 def test_branch_and_bound_beside_the_search_proves_the_optimum(name: str, monkeypatch) -> None:
     """A component solved with the search in a process beside HiGHS (the spare core of a national
     auction): the proven optimum, a feasible point and the prices of the market's rows."""
@@ -217,7 +210,6 @@ def _clear_in_daemon(out) -> None:
     out.put((result.status, result.objective_yen, result.solver.termination))
 
 
-@pytest.mark.slow
 def test_a_daemonic_worker_clears_without_starting_processes() -> None:
     """The server's solver workers are daemonic processes, which may not start processes of their own:
     there the search runs before branch-and-bound instead of beside it, and the clearing still succeeds."""
