@@ -6,10 +6,13 @@ the greedy start and no bound at all (seen at a 40 s limit on 3,000 bids: 16% ab
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from conftest import generated_auction
 
+from bench.casegen import gen
+from clearing.document import load_auction, parse_document
 from clearing.engine import carried_start, keep_earlier_bound
 from clearing.fastpath import solve_fast
 from clearing.formulation import formulate
@@ -21,7 +24,7 @@ from solvers.highs import violation
 
 @pytest.fixture(scope="module")
 def solved():
-    auction = generated_auction(3, 300, blocks=6)
+    auction = load_auction(parse_document(json.dumps(gen(3, 300, blocks=6)).encode()))
     form = formulate(build_index(auction))
     solution = solve_fast(form, SolveOptions(time_limit_s=120))
     assert solution.outcome.status == "OPTIMAL"
