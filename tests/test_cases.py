@@ -1,12 +1,8 @@
 """Every shared case clears through `dkw clear` to its independently computed optimum, and the written
-result document passes the independent checker."""
+result document passes the independent checker. The national cases (08-10) are slow (conftest); their
+runs are shared with test_explain through the session fixture `cli_cleared`."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR, EXPECTED
@@ -15,18 +11,14 @@ from test_schema import assert_valid
 from clearing.document import load_auction_file
 from clearing.verify import verify_result
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_case_clears_through_the_cli_to_the_reference_optimum(name: str, tmp_path: Path) -> None:
+def test_case_clears_through_the_cli_to_the_reference_optimum(name: str, cli_cleared) -> None:
     expected = EXPECTED[name]
-    out = tmp_path / "result.json"
-    proc = subprocess.run([sys.executable, "-m", "dkw", "clear", str(CASES_DIR / f"{name}.json"), "-o", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    assert "objective" in proc.stdout  # the human summary
-    result = json.loads(out.read_text())
+    run = cli_cleared(name)
+    assert run.returncode == 0, run.stderr
+    assert "objective" in run.stdout  # the human summary
+    result = run.result
     auction = load_auction_file(CASES_DIR / f"{name}.json")
     assert verify_result(auction, result, excluded={r["bid"] for r in result["rejected_bids"]}) == []
     assert_valid("result", result)  # the written document matches `dkw schema result`

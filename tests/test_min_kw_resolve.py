@@ -37,6 +37,7 @@ def partly_accepted_without_binary(form, x) -> int:
                 if i not in c.u_col and 2.0 <= x[i] < form.ix.bids[i].kw - 1.0)
 
 
+@pytest.mark.slow
 def test_the_incumbent_carries_over_to_the_model_with_more_binaries(solved) -> None:
     auction, form, solution = solved
     i = partly_accepted_without_binary(form, solution.x)
@@ -49,6 +50,7 @@ def test_the_incumbent_carries_over_to_the_model_with_more_binaries(solved) -> N
     assert mm.col_cost @ carried == pytest.approx(to_matrix(form).col_cost @ solution.x, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_a_bid_below_1_kw_is_raised_to_1_kw_with_its_binary(solved) -> None:
     auction, form, solution = solved
     i = partly_accepted_without_binary(form, solution.x)
@@ -59,6 +61,7 @@ def test_a_bid_below_1_kw_is_raised_to_1_kw_with_its_binary(solved) -> None:
     assert carried[i] == 1.0 and carried[again.columns.u_col[i]] == 1.0
 
 
+@pytest.mark.slow
 def test_a_re_solve_with_no_time_keeps_the_carried_incumbent(solved) -> None:
     auction, form, solution = solved
     i = partly_accepted_without_binary(form, solution.x)

@@ -3,7 +3,8 @@
 The first three days of the week (the first with its historical result, the second a scarce day) are
 cleared once per module over a process pool (6 day × scenario runs; the whole week is what the README's
 report shows, and every day of it is checked against the schema); the other tests read what it wrote,
-rerun it (everything skipped), and replay two of its days on a Dask LocalCluster.
+rerun it (everything skipped), and replay two of its days on a Dask LocalCluster. All slow (a process
+pool over national-size days); the fast lane replays through test_replay_scenarios.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ WEEK = Path(__file__).resolve().parents[1] / "examples" / "replay-week"
 EPRX = WEEK / "SYNTHETIC-eprx-2026-10-3-1.csv"
 DATES = [f"2026-10-{d:02d}" for d in range(5, 8)]
 SCENARIOS = ["baseline", "no-cross-area"]
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

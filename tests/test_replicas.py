@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 
 import grpc
 import pytest
-from conftest import pg_schema
+from conftest import casegen, pg_schema
 from test_grpc import ROOT, Served, auction_of, case_message, wait_for
 
 from clearing.verify import verify_result
@@ -27,13 +25,6 @@ from dkw.v1 import clearing_pb2 as pb
 from server.convert import result_document
 
 LEASE = ("--lease-seconds", "2")
-
-
-@pytest.fixture(scope="module")
-def slow_auction() -> bytes:
-    """test_grpc's generated 300-bid national auction: its solve runs long enough to cancel or interrupt."""
-    return subprocess.run([sys.executable, "bench/casegen.py", "--seed", "1", "--bids", "300"], cwd=ROOT,
-                          check=True, capture_output=True).stdout
 
 
 def metrics_of(server: Served) -> dict[str, float]:
@@ -81,6 +72,7 @@ def pair(tmp_path_factory):
                 server.kill_all()
 
 
+@pytest.mark.slow
 def test_submit_get_and_idempotency_hold_across_replicas(pair):
     _, (a, b) = pair
     request = pb.SubmitAuctionRequest(auction=case_message("01-merit-order"), idempotency_key="tso-2026-10-01")
@@ -94,6 +86,7 @@ def test_submit_get_and_idempotency_hold_across_replicas(pair):
     assert first.auction_id in listed
 
 
+@pytest.mark.slow
 def test_cancel_sent_to_the_replica_that_is_not_solving_stops_the_one_that_is(pair, slow_auction):
     url, servers = pair
     submitted = servers[0].stub.SubmitAuction(pb.SubmitAuctionRequest(
@@ -119,6 +112,7 @@ def test_cancel_sent_to_the_replica_that_is_not_solving_stops_the_one_that_is(pa
     assert main(["cancel", "--server", solving.target, submitted.auction_id]) == 0  # idempotent
 
 
+@pytest.mark.slow
 def test_a_replica_killed_mid_solve_is_taken_over_and_both_watches_see_done(pair, slow_auction):
     url, servers = pair
     submitted = servers[1].stub.SubmitAuction(pb.SubmitAuctionRequest(
@@ -145,6 +139,7 @@ def test_a_replica_killed_mid_solve_is_taken_over_and_both_watches_see_done(pair
     assert [e.phase for e in again] == [pb.ClearingProgress.DONE] and again[0].result == events[-1].result
 
 
+@pytest.mark.slow
 def test_metrics_and_json_logs(pair):
     _, servers = pair
     survivor = next(s for s in servers if "metrics on" in s.banner and s.process.poll() is None)
@@ -181,10 +176,10 @@ def long_auction() -> bytes:
     """A 1,200-bid auction over 12 blocks: proving it takes 19-38 s on a fast 2-core machine (bench/midsize),
     so it is still running when a test that needs a running solve gets to it (the 300-bid one, proven in
     7 s straight on such a machine, was not)."""
-    return subprocess.run([sys.executable, "bench/casegen.py", "--seed", "1", "--bids", "1200", "--blocks", "12"],
-                          cwd=ROOT, check=True, capture_output=True).stdout
+    return casegen("--seed", "1", "--bids", "1200", "--blocks", "12")
 
 
+@pytest.mark.slow
 def test_submit_queues_up_to_the_queue_length_and_cancel_works_on_queued_and_running(single, long_auction):
     busy = single.stub.SubmitAuction(pb.SubmitAuctionRequest(
         auction_json=long_auction, options=pb.SolveOptions(time_limit_s=120, method="straight")), timeout=30)
@@ -224,6 +219,7 @@ def test_submit_queues_up_to_the_queue_length_and_cancel_works_on_queued_and_run
     assert all(len(line["request_id"]) == 16 for line in cancels)
 
 
+@pytest.mark.slow
 def test_the_client_retries_a_busy_server(single, slow_auction):
     """`dkw clear --server` (server.client.connect) retries RESOURCE_EXHAUSTED with backoff: a Clear refused
     while the only worker is busy succeeds once the worker is freed (the first call cancelled as soon as the

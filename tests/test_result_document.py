@@ -80,6 +80,7 @@ def test_area_summary_decomposes_flows(case_doc) -> None:
     assert tokyo.max_price_yen_per_kw_h == max(awarded_prices)
 
 
+@pytest.mark.slow  # 09
 def test_time_limit_returns_the_incumbent_with_its_gap(case_doc) -> None:
     from solvers.api import SolveOptions
 

