@@ -178,6 +178,7 @@ def test_each_tls_mismatch_is_one_line_with_the_fix_and_exit_3_at_once(servers, 
         assert time.monotonic() - started < 3.0, (server, flags)  # in practice some 0.05 s
 
 
+@pytest.mark.slow
 def test_nothing_listening_is_said_after_a_short_grace_and_cancel_says_the_same(servers, pki):
     target = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
@@ -192,6 +193,7 @@ def test_nothing_listening_is_said_after_a_short_grace_and_cancel_says_the_same(
 # ---- refusals by the server: their own exit codes -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_exit_codes_tell_authentication_permission_and_not_found_apart(servers, pki, clients):
     tls = ["--tls-ca", pki.ca]
     stranger = pki.leaf("tso-unregistered")
@@ -283,6 +285,7 @@ def json_lines(path: Path) -> list[dict]:
     return parsed
 
 
+@pytest.mark.slow
 def test_json_logs_are_json_from_start_to_stop_and_metrics_answer_on_metrics_only(tmp_path, pki):
     server = Served(tmp_path / "var", extra=("--log-format", "json", "--metrics-port", "0", "--tls-cert",
                                              pki.server_cert, "--tls-key", pki.server_key))
@@ -319,6 +322,7 @@ def test_json_logs_are_json_from_start_to_stop_and_metrics_answer_on_metrics_onl
     assert not any("leaked" in line["message"] for line in logged)  # the resource tracker's warning is gone
 
 
+@pytest.mark.slow
 def test_a_worker_whose_server_was_killed_mid_solve_writes_nothing_but_json(tmp_path):
     raw = subprocess.run([sys.executable, "bench/casegen.py", "--seed", "1", "--bids", "300"], cwd=ROOT, check=True,
                          capture_output=True).stdout
@@ -335,6 +339,7 @@ def test_a_worker_whose_server_was_killed_mid_solve_writes_nothing_but_json(tmp_
     json_lines(server.data / "serve.log")  # every line, the workers' included, is JSON
 
 
+@pytest.mark.slow
 def test_an_expired_server_certificate_and_one_for_another_name_are_said_so(pki, tmp_path):
     """Against a bare gRPC TLS server in this process: what a client is told about the server's certificate."""
     for kind, cert_and_key, says in [

@@ -179,6 +179,7 @@ def assert_audit_complete(server, url: str) -> None:
     assert recorded == counted
 
 
+@pytest.mark.slow
 def test_terminated_sessions_are_replaced_without_a_caller_noticing(server, fault_db):
     name, url = fault_db
     codes = Codes(fault_db)
@@ -195,6 +196,7 @@ def test_terminated_sessions_are_replaced_without_a_caller_noticing(server, faul
     assert_audit_complete(server, url)
 
 
+@pytest.mark.slow
 def test_a_database_refusing_connections_turns_health_and_calls_unavailable_then_recovers(server, fault_db,
                                                                                          slow_auction):
     name, url = fault_db
@@ -259,6 +261,7 @@ def test_a_database_refusing_connections_turns_health_and_calls_unavailable_then
     assert_audit_complete(server, url)
 
 
+@pytest.mark.slow
 def test_a_statement_timeout_answers_unavailable_and_heals(server, fault_db):
     """A tiny statement_timeout on the database while another session holds the auctions table: every
     statement of the service that touches it is cancelled (QueryCanceled), retried, then UNAVAILABLE."""
@@ -438,6 +441,7 @@ def lock_file(path) -> sqlite3.Connection:
     return holder
 
 
+@pytest.mark.slow
 def test_a_locked_sqlite_file_gives_a_clear_error_at_start_and_unavailable_at_rpc_time(tmp_path):
     SqliteStorage(tmp_path).close()
     holder = lock_file(tmp_path / SqliteStorage.FILENAME)
