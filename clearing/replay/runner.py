@@ -301,7 +301,7 @@ def run_pool(tasks: list[ReplayTask], workers: int) -> Iterator[Completion]:
     """A process pool; the forkserver start method keeps workers clean of this process's threads and
     preloads the engine and the fast back-end once, so each worker does not pay for importing them again."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["clearing.replay.runner", "clearing.fastpath", "solvers.fast"])
+    ctx.set_forkserver_preload(["clearing.replay.runner", "solvers.fastpath.auction"])
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in cf.as_completed(futures):

@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from solvers.highs import ArrayProblem, LpBasis, new_highs
+from solvers.arrays import ArrayProblem
+from solvers.highs import LpBasis, new_highs, solved_optimally
 
 MAX_DYNAMISM = 1e6
 MIN_FRACTION = 0.005
 EPS = 1e-9
-#: hand HiGHS only the cuts that are tight at the last round's LP optimum (docs/performance.md, sixth round)
-ACTIVE_ONLY = True
 
 
 @dataclass
@@ -74,12 +73,13 @@ class Cuts:
 
 
 def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, deadline: float | None = None,
-                  threads: int | None = None, basis: LpBasis | None = None) -> Cuts:
+                  threads: int | None = None, basis: LpBasis | None = None, active_only: bool = True) -> Cuts:
     """Up to `rounds` rounds of GMI cuts (at most `max_cuts` a round) on `problem`'s LP relaxation.
     `threads` None: HiGHS's default (an explicit count different from this thread's earlier solves would
-    be refused by HiGHS's scheduler, so it is reset first, as `run_problem` does). `basis`: an optimal (or
+    be refused by HiGHS's scheduler, so it is reset first, as `solve_mip` does). `basis`: an optimal (or
     nearly optimal) basis of the relaxation, to start the first LP from instead of solving it again from
-    scratch (the slack column of a row takes the status of the row's logical)."""
+    scratch (the slack column of a row takes the status of the row's logical). `active_only`: hand HiGHS
+    only the cuts that are tight at the last round's LP optimum (docs/performance.md, sixth round)."""
     started = time.perf_counter()
     n, m = len(problem.cols), len(problem.rows)
     row_len = np.diff(problem.a_start)
@@ -139,7 +139,7 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
             highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
         highs.run()
         cuts.iterations.append(int(highs.getInfo().simplex_iteration_count))
-        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if not solved_optimally(highs):
             break
         last_x, cuts_in_last_x = np.array(highs.getSolution().col_value), len(cuts)
         cuts.bounds.append(float(highs.getInfo().objective_function_value))
@@ -204,7 +204,7 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
             defs_value.extend(float(v) for v in vals)
             # the slack-definition list is indexed from n: slacks 0..m-1, then the cuts' columns
             defs_start.append(len(defs_index))
-    if ACTIVE_ONLY and last_x is not None and cuts_in_last_x:
+    if active_only and last_x is not None and cuts_in_last_x:
         # the cuts with slack at the last LP optimum do not hold its bound up: without them the root LP
         # HiGHS starts from has the same optimum and fewer rows (the cuts of a round whose LP did not solve
         # in time were all violated by the point before it: they stay)
