@@ -47,12 +47,12 @@ from clearing.replay.summary import (
 )
 from clearing.rules import load_policy
 from clearing.verify import verify_result
-from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions
+from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, SolveStatus
 
 RECORD_FORMAT = "dkw-replay-day/1"
 HISTORY = "history"
 #: Result statuses that carry a solution (a time-limited one included, with its gap reported).
-SOLVED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
+SOLVED = (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT_FEASIBLE)
 DAY_COLUMNS = ("trading_date", "scenario", "status", "objective_yen", "procurement_cost_yen", "startup_cost_yen",
                "shortfall_penalty_yen", "payment_total_yen", "shortfall_kw", "accepted_bids", "left_out_bids",
                "mip_gap", "solve_seconds", "notes")
