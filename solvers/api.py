@@ -165,9 +165,9 @@ class SearchReport:
         # a search process that had not reported when branch-and-bound ended (a loaded machine: it gets
         # half a second) still ran: the message says so rather than leaving it out
         ran = self.summary or "neighbourhood search (no report in time)"
-        theirs = "none" if self.branch_and_bound_best is None else f"{self.branch_and_bound_best:,.0f}"
-        label = "branch-and-bound none" if self.branch_and_bound_best is None else f"branch-and-bound's {theirs}"
-        return f"{ran} beside branch-and-bound (its best {self.best:,.0f}; {label})"
+        other = "branch-and-bound none" if self.branch_and_bound_best is None else \
+            f"branch-and-bound's {self.branch_and_bound_best:,.0f}"
+        return f"{ran} beside branch-and-bound (its best {self.best:,.0f}; {other})"
 
 
 @dataclass(slots=True)

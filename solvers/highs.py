@@ -46,7 +46,7 @@ STOPPED = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterr
 @dataclass(frozen=True)
 class LpBasis:
     """A simplex basis of a problem's LP: HiGHS's basis status (`HighsBasisStatus` as int) per column and
-    per row, to start another LP over the same columns and rows from (solvers/cuts.py)."""
+    per row, to start another LP over the same columns and rows from (solvers/fastpath/cuts.py)."""
 
     col_status: np.ndarray
     row_status: np.ndarray

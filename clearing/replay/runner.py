@@ -354,28 +354,9 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     log = log or (lambda message: print(message, file=sys.stderr))
     days = discover_days(config.input_dir)
     names = scenario_names(config.scenarios)
-    if config.policy_file is not None:
-        from clearing.rules import PolicyError
-
-        try:
-            load_policy(config.policy_file)
-        except PolicyError as exc:
-            raise ReplayInputError([f"{config.policy_file}: {p}" for p in exc.problems]) from None
-    eprx_tables = []
-    if config.eprx_files:
-        from clearing.replay.eprx import EprxFormatError, read_eprx_csv
-
-        problems = []
-        for path in config.eprx_files:
-            try:
-                eprx_tables.append(read_eprx_csv(path))
-            except EprxFormatError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ReplayInputError(problems)
+    eprx_tables = _checked_inputs(config)
     out = ReplayOutcome(days, names)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-
     # in memory per run: its rows and totals, and the highest awarded price per area × block for the
     # duration curves; the per-block figures stay on disk (a multi-year national replay is large)
     records: dict[tuple[str, str], dict[str, Any]] = {}
@@ -405,12 +386,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
         message = f"{len(out.skipped)} of {total} day × scenario runs already done, skipped (--force redoes them)"
         bar.write(message) if bar else log(message)
 
-    if config.dask_address:
-        completions = run_dask(pending, config.dask_address)
-    else:
-        workers = config.workers or os.cpu_count() or 1
-        workers = max(1, min(workers, len(pending)))
-        completions = run_inline(pending) if workers == 1 else run_pool(pending, workers)
+    completions = _completions(config, pending)
     started = time.perf_counter()
     try:
         for task, outcome, failure in completions:
@@ -430,22 +406,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
         log(f"cleared {len(out.cleared)} day × scenario runs in {time.perf_counter() - started:.1f} s"
             + (f", {len(out.failed)} failed" if out.failed else ""))
 
-    # scenarios an earlier run left in OUTDIR, for these same source days: the summary and the report
-    # cover every scenario whose results are there, not only this run's
-    for day in days:
-        for record_path in sorted((config.out_dir / "days" / day.trading_date).glob("*.summary.json")):
-            try:
-                name = json.loads(record_path.read_text(encoding="utf-8")).get("scenario")
-            except (OSError, ValueError):
-                continue
-            if not isinstance(name, str) or (day.trading_date, name) in records:
-                continue
-            record = load_finished(config.out_dir, day, name)
-            if record is not None:
-                records[(day.trading_date, name)] = keep(record)
-                if name not in names:
-                    names.append(name)
-                    out.earlier_scenarios.append(name)
+    _add_earlier_scenarios(config.out_dir, days, records, names, out, keep)
 
     order = {name: i for i, name in enumerate(names)}
     out.records = [records[k] for k in sorted(records, key=lambda k: (k[0], order[k[1]]))]
@@ -467,6 +428,61 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
 
         out.report_path = write_report(config.out_dir, out, comparison)
     return out
+
+
+def _completions(config: ReplayConfig, pending: list[ReplayTask]) -> Iterator[Completion]:
+    """The pending runs on Dask, in a local pool, or inline (one worker)."""
+    if config.dask_address:
+        return run_dask(pending, config.dask_address)
+    workers = config.workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(pending)))
+    return run_inline(pending) if workers == 1 else run_pool(pending, workers)
+
+
+def _checked_inputs(config: ReplayConfig) -> list[Any]:
+    """The policy file and the EPRX tables checked before any clearing (`ReplayInputError` if wrong); the
+    tables read."""
+    if config.policy_file is not None:
+        from clearing.rules import PolicyError
+
+        try:
+            load_policy(config.policy_file)
+        except PolicyError as exc:
+            raise ReplayInputError([f"{config.policy_file}: {p}" for p in exc.problems]) from None
+    eprx_tables = []
+    if config.eprx_files:
+        from clearing.replay.eprx import EprxFormatError, read_eprx_csv
+
+        problems = []
+        for path in config.eprx_files:
+            try:
+                eprx_tables.append(read_eprx_csv(path))
+            except EprxFormatError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ReplayInputError(problems)
+    return eprx_tables
+
+
+def _add_earlier_scenarios(out_dir: Path, days: list[Day], records: dict[tuple[str, str], dict[str, Any]],
+                           names: list[str], out: ReplayOutcome,
+                           keep: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Scenarios an earlier run left in OUTDIR, for these same source days: the summary and the report
+    cover every scenario whose results are there, not only this run's."""
+    for day in days:
+        for record_path in sorted((out_dir / "days" / day.trading_date).glob("*.summary.json")):
+            try:
+                name = json.loads(record_path.read_text(encoding="utf-8")).get("scenario")
+            except (OSError, ValueError):
+                continue
+            if not isinstance(name, str) or (day.trading_date, name) in records:
+                continue
+            record = load_finished(out_dir, day, name)
+            if record is not None:
+                records[(day.trading_date, name)] = keep(record)
+                if name not in names:
+                    names.append(name)
+                    out.earlier_scenarios.append(name)
 
 
 def history_records(days: list[Day], policy_file: Path | None = None) -> list[dict[str, Any]]:
