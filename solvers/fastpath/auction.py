@@ -1,6 +1,8 @@
 """The fast path of one auction, start to end: prepare → split → solve the components → stitch.
 
-`solve_fast` is what `clearing.engine.solve` calls; each step is a module of this package.
+`solve_fast` is what `clearing.engine.solve` calls; each step is a module of this package:
+`prepare.prepared_model` → `split.components_of` → `solve_components` (the big components through
+`pool.ComponentPool`, each by `component.solve_component`) → `split.stitch`.
 """
 
 from __future__ import annotations
@@ -28,24 +30,17 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     """Prepare `form`'s arrays and solve them by components. `earlier`: an earlier solve's formulation and
     point (a re-solve for the 1 kW minimum), carried into `form`'s columns (`starts.carried_start`): the
     MIP start where it is feasible and cheaper than the merit-order greedy's."""
+    started = time.perf_counter() if started is None else started
     setup_started = time.perf_counter()
     hint = None if earlier is None or not options.warm_start else carried_start(earlier[0], earlier[1], form)
     model = prepared_model(form, options, hint)
-    setup_seconds = time.perf_counter() - setup_started
-    outcome = solve_model(model, options.less_time(setup_seconds), progress, cancel, started)
-    outcome.setup_seconds = setup_seconds
-    return outcome
-
-
-def solve_model(model: ArrayProblem, options: SolveOptions, progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None, started: float | None = None,
-                workers: int | None = None) -> SolveOutcome:
-    """Solve `model` (its start, block-tying columns and tags set where known) by its components."""
-    started = time.perf_counter() if started is None else started
+    setup_seconds = time.perf_counter() - setup_started  # the split is the solve's, as before the pipeline
     subs = components_of(model)
     if progress:
         progress(Progress("solving", time.perf_counter() - started, message=f"{len(subs)} component(s)"))
-    return solve_components(subs, model.num_cols, options, progress, cancel, started, workers)
+    outcome = solve_components(subs, model.num_cols, options.less_time(setup_seconds), progress, cancel, started)
+    outcome.setup_seconds = setup_seconds
+    return outcome
 
 
 class AuctionProgress:
