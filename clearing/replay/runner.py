@@ -36,7 +36,9 @@ from typing import Any
 
 from clearing.document import InvalidAuction, document_sha256, load_auction, parse_document
 from clearing.engine import clear
+from clearing.replay.history import HISTORY, history_records
 from clearing.replay.outcome import Day, ReplayOutcome
+from clearing.replay.records import RECORD_FORMAT, load_finished, load_record, paths, write_days_csv, write_json
 from clearing.replay.scenarios import BASELINE, ScenarioError, file_slug, parse_scenario
 from clearing.replay.summary import (
     block_figures,
@@ -49,13 +51,8 @@ from clearing.rules import load_policy
 from clearing.verify import verify_result
 from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, SolveStatus
 
-RECORD_FORMAT = "dkw-replay-day/1"
-HISTORY = "history"
 #: Result statuses that carry a solution (a time-limited one included, with its gap reported).
 SOLVED = (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT_FEASIBLE)
-DAY_COLUMNS = ("trading_date", "scenario", "status", "objective_yen", "procurement_cost_yen", "startup_cost_yen",
-               "shortfall_penalty_yen", "payment_total_yen", "shortfall_kw", "accepted_bids", "left_out_bids",
-               "mip_gap", "solve_seconds", "notes")
 
 
 class ReplayInputError(ValueError):
@@ -235,49 +232,12 @@ def scenario_names(requested: Iterable[str]) -> list[str]:
 
 # --- files ----------------------------------------------------------------------------------------------
 
-def _paths(out_dir: Path, trading_date: str, scenario: str) -> tuple[Path, Path, Path]:
-    base = out_dir / "days" / trading_date / file_slug(scenario)
-    return (base.with_name(base.name + ".result.json"), base.with_name(base.name + ".auction.json"),
-            base.with_name(base.name + ".summary.json"))
-
-
-def _write_json(path: Path, doc: Any, indent: int | None = 1) -> None:
-    """Atomic: a reader (or a resumed replay) sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def load_record(out_dir: Path, trading_date: str, scenario: str) -> dict[str, Any] | None:
-    """The stored record of a day × scenario (with its per-block figures), or None."""
-    try:
-        return json.loads(_paths(out_dir, trading_date, scenario)[2].read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def load_finished(out_dir: Path, day: Day, scenario: str) -> dict[str, Any] | None:
-    """The stored record of a finished day × scenario made from the same source, or None."""
-    result_path, _, record_path = _paths(out_dir, day.trading_date, scenario)
-    if not (record_path.is_file() and result_path.is_file()):
-        return None
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if (record.get("format") != RECORD_FORMAT or record.get("scenario") != scenario
-            or record.get("source_sha256") != day.sha256):
-        return None
-    return record
-
-
 def store(out_dir: Path, outcome: TaskOutcome) -> None:
-    result_path, auction_path, record_path = _paths(out_dir, outcome.trading_date, outcome.scenario)
-    _write_json(result_path, outcome.result_document)
+    result_path, auction_path, record_path = paths(out_dir, outcome.trading_date, outcome.scenario)
+    write_json(result_path, outcome.result_document)
     if outcome.scenario_document is not None:
-        _write_json(auction_path, outcome.scenario_document, indent=None)
-    _write_json(record_path, outcome.record, indent=None)  # last: marks the task done
+        write_json(auction_path, outcome.scenario_document, indent=None)
+    write_json(record_path, outcome.record, indent=None)  # last: marks the task done
 
 
 # --- executing tasks ------------------------------------------------------------------------------------
@@ -483,49 +443,3 @@ def _add_earlier_scenarios(out_dir: Path, days: list[Day], records: dict[tuple[s
                 if name not in names:
                     names.append(name)
                     out.earlier_scenarios.append(name)
-
-
-def history_records(days: list[Day], policy_file: Path | None = None) -> list[dict[str, Any]]:
-    """Records for the historical results found beside the auctions, on the same footing as dkw's.
-    A historical result is checked with the same verifier; its problems are reported, not fatal
-    (history is what it was)."""
-    out = []
-    for day in days:
-        if day.history_path is None:
-            continue
-        try:
-            doc = parse_document(day.history_path.read_bytes())
-        except (OSError, InvalidAuction) as exc:
-            out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNREADABLE",
-                        "notes": [f"{day.history_path.name}: {exc}"], "rows": []})
-            continue
-        auction = load_auction(parse_document(day.path.read_bytes()), input_sha256=day.sha256)
-        bids = {b.id for b in auction.bids}
-        unknown = [a.get("bid") for a in doc.get("awards", []) if a.get("bid") not in bids]
-        if unknown:
-            out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNMATCHED",
-                        "notes": [f"{day.history_path.name}: awards of unknown bids {unknown[:3]}"],
-                        "rows": []})
-            continue
-        excluded = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-        problems = verify_result(auction, doc, excluded=excluded, policy_file=policy_file)
-        rows = summary_rows(auction, doc, HISTORY)
-        out.append({
-            "trading_date": day.trading_date, "scenario": HISTORY, "status": doc.get("status", "HISTORICAL"),
-            "objective_yen": doc.get("objective_yen"),
-            "procurement_cost_yen": round(sum(r["procurement_cost_yen"] for r in rows), 6),
-            "startup_cost_yen": doc.get("startup_cost_yen"), "shortfall_penalty_yen": doc.get("shortfall_penalty_yen"),
-            "payment_total_yen": doc.get("payment_total_yen"),
-            "shortfall_kw": round(sum(float(s["kw"]) for s in doc.get("shortfalls", [])), 6),
-            "accepted_bids": len(doc.get("awards", [])), "left_out_bids": len(excluded), "mip_gap": None,
-            "solve_seconds": None,
-            "notes": [f"verifier: {len(problems)} problem(s)" + (f", first: {problems[0]}" if problems else "")],
-            "verification_problems": problems, "rows": rows,
-        })
-    return out
-
-
-def write_days_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    from clearing.replay.summary import write_csv
-
-    write_csv(path, DAY_COLUMNS, (dict(rec, notes="; ".join(rec.get("notes", []))) for rec in records))
