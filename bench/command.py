@@ -84,10 +84,10 @@ def generate(size: int, seed: int, directory: Path) -> Path:
 def structure(path: Path) -> dict[str, Any]:
     """What the decomposition and the reductions make of the document (measured, not assumed)."""
     from clearing.document import load_auction_file
-    from clearing.fastpath import fix_always_full
     from clearing.index import build_index
     from clearing.matrix import build_matrix
-    from solvers.fast import split_components
+    from solvers.fastpath.prepare import fix_always_full
+    from solvers.fastpath.split import split_components
 
     ix = build_index(load_auction_file(path))
     mm = build_matrix(ix)

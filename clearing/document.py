@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
-from collections.abc import Container, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from clearing.canonical import NotCanonical, jcs_sha256
+from clearing.document_checker import Checker, Problem, show
 from clearing.limits import plausibility_problems
 from clearing.model import (
     AUCTION_FORMAT,
@@ -35,15 +33,6 @@ from clearing.model import (
     Requirement,
     Resource,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 class InvalidAuction(ValueError):
@@ -85,171 +74,6 @@ COST_NUMBERS = ("marginal_cost_yen_per_kwh", "opportunity_cost_yen_per_kw_h", "f
 COST_FIELDS = set(COST_NUMBERS) | {"substitutes"}
 
 
-def _show(value: Any) -> str:
-    """A value as it appears in the document, shortened so a message stays one line."""
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Checker:
-    """Collects problems while walking the raw document, with what the header declares (areas, products,
-    the number of blocks) for the sections that refer to it."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.areas: set[str] = set()
-        self.products: set[str] = set()
-        self.blocks: int | None = None
-
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
-
-    def fields(self, obj: Any, path: str, allowed: set[str], required: set[str]) -> bool:
-        if not isinstance(obj, dict):
-            self.add(path, f"expected an object, got {_show(obj)}")
-            return False
-        for key in obj:
-            if key not in allowed:
-                self.add(f"{path}.{key}" if path else key, "unknown field")
-        for key in sorted(required - obj.keys()):
-            self.add(f"{path}.{key}" if path else key, "missing required field")
-        return True
-
-    def string(self, obj: dict, key: str, path: str, required: bool = True) -> str | None:
-        if key not in obj:
-            return None
-        value = obj[key]
-        if not isinstance(value, str) or (required and not value):
-            self.add(f"{path}.{key}" if path else key, f"expected a non-empty string, got {_show(value)}")
-            return None
-        return value
-
-    def number(self, obj: dict, key: str, path: str, *, minimum: float = 0.0, integral: bool = False,
-               positive: bool = False) -> float | None:
-        if key not in obj:
-            return None
-        value = obj[key]
-        where = f"{path}.{key}" if path else key
-        if not _is_number(value):
-            self.add(where, f"expected a number, got {_show(value)}")
-            return None
-        if positive and value <= 0:
-            self.add(where, f"{_show(value)} must be positive")
-            return None
-        if value < minimum:
-            self.add(where, f"{_show(value)} is negative" if minimum == 0 else f"{_show(value)} is below {minimum}")
-            return None
-        if integral and value != int(value):
-            self.add(where, f"{_show(value)} is not a whole number")
-            return None
-        return float(value)
-
-    def by_block(self, obj: dict, key: str, path: str, blocks: int | None) -> tuple[float, ...] | None:
-        if key not in obj:
-            return None
-        value = obj[key]
-        where = f"{path}.{key}"
-        if not isinstance(value, list):
-            self.add(where, f"expected a list of numbers, got {_show(value)}")
-            return None
-        if blocks is not None and len(value) != blocks:
-            self.add(where, f"has {len(value)} entries, expected one per block ({blocks})")
-            return None
-        ok = True
-        for i, v in enumerate(value):
-            if not _is_number(v) or v < 0:
-                self.add(f"{where}[{i}]", f"{_show(v)} is not a non-negative number")
-                ok = False
-        return tuple(float(v) for v in value) if ok else None
-
-    def enum(self, obj: dict, key: str, path: str, allowed: tuple[str, ...]) -> str | None:
-        if key not in obj:
-            return None
-        value = obj[key]
-        if value not in allowed:
-            where = f"{path}.{key}" if path else key
-            self.add(where, f"unknown value {_show(value)} (expected one of {', '.join(allowed)})")
-            return None
-        return value
-
-    def id_list(self, obj: dict, key: str, path: str, *, known: set[str] | None = None,
-                what: str = "") -> list[str] | None:
-        """A non-empty list of unique strings, each in `known` when given."""
-        if key not in obj:
-            return None
-        value = obj[key]
-        where = f"{path}.{key}" if path else key
-        if not isinstance(value, list):
-            self.add(where, f"expected a list, got {_show(value)}")
-            return None
-        if not value:
-            self.add(where, "is empty")
-            return None
-        out, seen, ok = [], set(), True
-        for i, v in enumerate(value):
-            if not isinstance(v, str) or not v:
-                self.add(f"{where}[{i}]", f"expected a non-empty string, got {_show(v)}")
-                ok = False
-            elif v in seen:
-                self.add(f"{where}[{i}]", f"duplicate {_show(v)}")
-                ok = False
-            elif known is not None and v not in known:
-                self.add(f"{where}[{i}]", f"unknown {what} {_show(v)}")
-                ok = False
-            else:
-                seen.add(v)
-                out.append(v)
-        return out if ok else None
-
-    def unique_id(self, obj: dict, path: str, seen: Container[str], what: str,
-                  first_at: Mapping[str, int] | None = None) -> str | None:
-        """The entry's `id`; None, with the problem, if an earlier entry has it (`first_at`: which one)."""
-        value = self.string(obj, "id", path)
-        if value is not None and value in seen:
-            also = f" (also {path.partition('[')[0]}[{first_at[value]}])" if first_at is not None else ""
-            self.add(f"{path}.id", f"duplicate {what} id {_show(value)}{also}")
-            return None
-        return value
-
-    def reference(self, obj: dict, key: str, path: str, known: set[str] | dict[str, Any], what: str,
-                  note: str = "") -> str | None:
-        """A string naming something declared elsewhere (`known`); None, with the problem, if it is not."""
-        value = self.string(obj, key, path)
-        if value is not None and value not in known:
-            self.add(f"{path}.{key}", f"unknown {what} {_show(value)}{note}")
-            return None
-        return value
-
-    def block(self, value: Any, where: str) -> int | None:
-        """A block number in 0..blocks-1."""
-        if not _is_number(value) or value != int(value):
-            self.add(where, f"expected a whole block number, got {_show(value)}")
-            return None
-        if self.blocks is not None and not 0 <= value < self.blocks:
-            self.add(where, f"block {_show(value)} out of range 0..{self.blocks - 1}")
-            return None
-        return int(value)
-
-    def entries(self, doc: dict, key: str, allowed: set[str], required: set[str]) -> Iterator[tuple[int, dict, str]]:
-        """(position, entry, path) of every entry of the list `doc[key]` that is an object with only
-        `allowed` fields and every `required` one; the others get their problems and are skipped."""
-        for i, raw in enumerate(self.list_of_objects(doc, key)):
-            path = f"{key}[{i}]"
-            if self.fields(raw, path, allowed, required):
-                yield i, raw, path
-
-    def list_of_objects(self, doc: dict, key: str) -> list[Any]:
-        value = doc.get(key, [])
-        if not isinstance(value, list):
-            self.add(key, f"expected a list, got {_show(value)}")
-            return []
-        return value
-
-
 def parse_document(text: str | bytes) -> Any:
     """Parse JSON text; a syntax error becomes an `InvalidAuction` naming the line and column."""
     try:
@@ -287,7 +111,7 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
     """Validate a parsed document and build the domain model; raises `InvalidAuction` listing every problem.
     One function per section of the document, in the document's order; the header first, since the
     other sections refer to its areas, products and blocks."""
-    c = _Checker()
+    c = Checker()
     if not isinstance(doc, dict):
         raise InvalidAuction([Problem("", f"the document must be a JSON object, got {type(doc).__name__}")])
     header = _header(c, doc)
@@ -308,20 +132,20 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
     )
 
 
-def _header(c: _Checker, doc: dict) -> dict[str, Any]:
+def _header(c: Checker, doc: dict) -> dict[str, Any]:
     """format, auction_id, trading_date, blocks, block_minutes, areas, products, prices: the Auction's own
     fields (and the checker's context for the other sections)."""
     c.fields(doc, "", TOP_FIELDS, TOP_REQUIRED)
     fmt = doc.get("format")
     if "format" in doc and fmt != AUCTION_FORMAT:
-        c.add("format", f"unknown format {_show(fmt)} (expected {AUCTION_FORMAT!r})")
+        c.add("format", f"unknown format {show(fmt)} (expected {AUCTION_FORMAT!r})")
     auction_id = c.string(doc, "auction_id", "")
     trading_date = c.string(doc, "trading_date", "")
     if trading_date is not None:
         try:
             _dt.date.fromisoformat(trading_date)
         except ValueError:
-            c.add("trading_date", f"{_show(trading_date)} is not an ISO 8601 date (YYYY-MM-DD)")
+            c.add("trading_date", f"{show(trading_date)} is not an ISO 8601 date (YYYY-MM-DD)")
     blocks_f = c.number(doc, "blocks", "", integral=True, positive=True)
     c.blocks = int(blocks_f) if blocks_f is not None else None
     block_minutes_f = c.number(doc, "block_minutes", "", integral=True, positive=True)
@@ -337,7 +161,7 @@ def _header(c: _Checker, doc: dict) -> dict[str, Any]:
             "price_cap_mode": PriceCapMode(mode) if mode else PriceCapMode.REJECT}
 
 
-def _price_caps(c: _Checker, doc: dict) -> list[PriceCap] | None:
+def _price_caps(c: Checker, doc: dict) -> list[PriceCap] | None:
     """price_caps, at most one per product (or `composite`); None where the document lists none."""
     if "price_caps" not in doc:
         return None
@@ -347,14 +171,14 @@ def _price_caps(c: _Checker, doc: dict) -> list[PriceCap] | None:
         product = c.enum(raw, "product", path, (*PRODUCTS, COMPOSITE))
         value = c.number(raw, "yen_per_kw_h", path)
         if product in seen:
-            c.add(f"{path}.product", f"duplicate cap for {_show(product)}")
+            c.add(f"{path}.product", f"duplicate cap for {show(product)}")
         elif product is not None and value is not None:
             seen.add(product)
             caps.append(PriceCap(product, value))
     return caps
 
 
-def _lines(c: _Checker, doc: dict) -> tuple[list[Line], set[str]]:
+def _lines(c: Checker, doc: dict) -> tuple[list[Line], set[str]]:
     """lines: unique ids, two different known areas, a capacity per direction (flat or per block). Also
     every well-formed id, for the interfaces' references (a faulty line is not also an unknown one)."""
     lines: list[Line] = []
@@ -363,7 +187,7 @@ def _lines(c: _Checker, doc: dict) -> tuple[list[Line], set[str]]:
         lid = c.unique_id(raw, path, line_ids, "line")
         ends = [c.reference(raw, key, path, c.areas, "area") for key in ("from_area", "to_area")]
         if ends[0] is not None and ends[0] == ends[1]:
-            c.add(f"{path}.to_area", f"line connects area {_show(ends[0])} to itself")
+            c.add(f"{path}.to_area", f"line connects area {show(ends[0])} to itself")
         caps_by_dir = []
         for direction in ("forward", "backward"):
             flat = c.number(raw, f"{direction}_kw", path)
@@ -385,7 +209,7 @@ def _lines(c: _Checker, doc: dict) -> tuple[list[Line], set[str]]:
     return lines, line_ids
 
 
-def _interfaces(c: _Checker, doc: dict, line_ids: set[str]) -> list[Interface]:
+def _interfaces(c: Checker, doc: dict, line_ids: set[str]) -> list[Interface]:
     """interfaces: unique ids, a limit, a non-empty list of distinct (known line, direction) members."""
     interfaces: list[Interface] = []
     interface_ids: set[str] = set()
@@ -400,10 +224,10 @@ def _interfaces(c: _Checker, doc: dict, line_ids: set[str]) -> list[Interface]:
     return interfaces
 
 
-def _interface_members(c: _Checker, raw: dict, path: str, line_ids: set[str]) -> list[InterfaceMember] | None:
+def _interface_members(c: Checker, raw: dict, path: str, line_ids: set[str]) -> list[InterfaceMember] | None:
     raw_members = raw.get("members")
     if not isinstance(raw_members, list) or not raw_members:
-        c.add(f"{path}.members", f"expected a non-empty list, got {_show(raw_members)}")
+        c.add(f"{path}.members", f"expected a non-empty list, got {show(raw_members)}")
         return None
     members: list[InterfaceMember] | None = []
     seen = set()
@@ -425,7 +249,7 @@ def _interface_members(c: _Checker, raw: dict, path: str, line_ids: set[str]) ->
     return members
 
 
-def _requirements(c: _Checker, doc: dict) -> list[Requirement]:
+def _requirements(c: Checker, doc: dict) -> list[Requirement]:
     """requirements: at most one per known area, product and block."""
     requirements: list[Requirement] = []
     seen: dict[tuple, int] = {}
@@ -447,7 +271,7 @@ def _requirements(c: _Checker, doc: dict) -> list[Requirement]:
     return requirements
 
 
-def _resources(c: _Checker, doc: dict) -> tuple[list[Resource], dict[str, str | None]]:
+def _resources(c: Checker, doc: dict) -> tuple[list[Resource], dict[str, str | None]]:
     """resources: unique ids in known areas, a capacity (flat or per block, not both), a start-up cost.
     Also every declared id with its area (None if the area is faulty), for the bids' references."""
     resources: list[Resource] = []
@@ -469,7 +293,7 @@ def _resources(c: _Checker, doc: dict) -> tuple[list[Resource], dict[str, str | 
     return resources, resource_area
 
 
-def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[Bid]:
+def _bids(c: Checker, doc: dict, resource_area: dict[str, str | None]) -> list[Bid]:
     """bids: each checked on its own, then the references between bids (parents, substitutes)."""
     bids: list[Bid] = []
     bid_index: dict[str, int] = {}
@@ -484,14 +308,14 @@ def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[
         kw = c.number(raw, "kw", path, integral=True, positive=True)
         min_kw = c.number(raw, "min_kw", path, integral=True) if "min_kw" in raw else 0.0
         if kw is not None and min_kw is not None and min_kw > kw:
-            c.add(f"{path}.min_kw", f"{_show(raw['min_kw'])} exceeds kw {_show(raw['kw'])}")
+            c.add(f"{path}.min_kw", f"{show(raw['min_kw'])} exceeds kw {show(raw['kw'])}")
             min_kw = None
         price = c.number(raw, "price_yen_per_kw_h", path)
         category = c.enum(raw, "category", path, tuple(k.value for k in Category))
         resource = c.reference(raw, "resource", path, resource_area, "resource")
         if resource is not None and area is not None and resource_area[resource] not in (None, area):
-            c.add(f"{path}.resource", f"resource {_show(resource)} is in area "
-                  f"{_show(resource_area[resource])}, the bid in {_show(area)}")
+            c.add(f"{path}.resource", f"resource {show(resource)} is in area "
+                  f"{show(resource_area[resource])}, the bid in {show(area)}")
             resource = None
         group = c.string(raw, "group", path)
         parent = c.string(raw, "parent", path)
@@ -508,31 +332,31 @@ def _bids(c: _Checker, doc: dict, resource_area: dict[str, str | None]) -> list[
     return bids
 
 
-def _bid_blocks(c: _Checker, raw: dict, path: str) -> list[int] | None:
+def _bid_blocks(c: Checker, raw: dict, path: str) -> list[int] | None:
     """A bid's blocks: a non-empty list of distinct block numbers, sorted."""
     if "blocks" not in raw:
         return None
     raw_blocks = raw["blocks"]
     if not isinstance(raw_blocks, list) or not raw_blocks:
-        c.add(f"{path}.blocks", f"expected a non-empty list of blocks, got {_show(raw_blocks)}")
+        c.add(f"{path}.blocks", f"expected a non-empty list of blocks, got {show(raw_blocks)}")
         return None
     checked = [c.block(b, f"{path}.blocks[{j}]") for j, b in enumerate(raw_blocks)]
     if None in checked:
         return None
     if len(set(checked)) != len(checked):
-        c.add(f"{path}.blocks", f"duplicate block in {_show(raw_blocks)}")
+        c.add(f"{path}.blocks", f"duplicate block in {show(raw_blocks)}")
         return None
     return sorted(checked)
 
 
-def _bid_references(c: _Checker, raw_bids: list[Any], bid_index: dict[str, int],
+def _bid_references(c: Checker, raw_bids: list[Any], bid_index: dict[str, int],
                     parents: dict[str, tuple[str, int]]) -> None:
     """Parents that exist and form no cycle; substitutes that exist."""
     for child, (parent, i) in parents.items():
         if parent not in bid_index:
-            c.add(f"bids[{i}].parent", f"unknown bid {_show(parent)}")
+            c.add(f"bids[{i}].parent", f"unknown bid {show(parent)}")
         elif parent == child:
-            c.add(f"bids[{i}].parent", f"bid {_show(child)} is its own parent")
+            c.add(f"bids[{i}].parent", f"bid {show(child)} is its own parent")
     for child, (parent, i) in parents.items():
         if parent == child or parent not in bid_index:
             continue
@@ -547,10 +371,10 @@ def _bid_references(c: _Checker, raw_bids: list[Any], bid_index: dict[str, int],
         if isinstance(raw, dict) and isinstance(raw.get("cost"), dict):
             sub = raw["cost"].get("substitutes")
             if isinstance(sub, str) and sub not in bid_index:
-                c.add(f"bids[{i}].cost.substitutes", f"unknown bid {_show(sub)}")
+                c.add(f"bids[{i}].cost.substitutes", f"unknown bid {show(sub)}")
 
 
-def _metering(c: _Checker, raw: dict, path: str) -> Metering | None:
+def _metering(c: Checker, raw: dict, path: str) -> Metering | None:
     if "metering" not in raw:
         return None
     m = raw["metering"]
@@ -565,13 +389,13 @@ def _metering(c: _Checker, raw: dict, path: str) -> Metering | None:
         values[key] = c.number(m, key, mpath)
     if "next_gen_smart_meter" in m:
         if not isinstance(m["next_gen_smart_meter"], bool):
-            c.add(f"{mpath}.next_gen_smart_meter", f"expected true or false, got {_show(m['next_gen_smart_meter'])}")
+            c.add(f"{mpath}.next_gen_smart_meter", f"expected true or false, got {show(m['next_gen_smart_meter'])}")
         else:
             values["next_gen_smart_meter"] = m["next_gen_smart_meter"]
     return Metering(**values)
 
 
-def _cost(c: _Checker, raw: dict, path: str) -> CostInfo | None:
+def _cost(c: Checker, raw: dict, path: str) -> CostInfo | None:
     if "cost" not in raw:
         return None
     m = raw["cost"]

@@ -37,7 +37,7 @@ from clearing.result import (
     plain,
 )
 from clearing.rules import Policy, prepare_clearing
-from solvers.api import Progress, ProgressCallback, Solution, SolveOptions, SolveOutcome, relative_gap
+from solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, relative_gap
 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
@@ -53,19 +53,18 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     options = options or SolveOptions()
     started = time.perf_counter()  # the time limit counts from here (options_within_limit)
     auction, left_out, rules_extra = prepare_clearing(auction, policy, excluded, also_excluded)
-    form, solution, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
-                                                                     started)
+    form, outcome, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
+                                                                    started)
     from solvers.highs import highs_version
 
-    outcome = solution.outcome
     info = SolverInfo(
         name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
         objective_bound=outcome.bound, seconds=outcome.seconds, nodes=outcome.nodes,
-        build_seconds=build_seconds, pricing_seconds=solution.pricing_seconds, options=options.describe(),
+        build_seconds=build_seconds, pricing_seconds=outcome.pricing_seconds, options=options.describe(),
         solves=solves,
     )
     pricing_started = time.perf_counter()
-    result = assemble_result(form.ix, outcome.status, *solution_values(form, solution), info)
+    result = assemble_result(form.ix, outcome.status.value, *solution_values(form, outcome), info)
     info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
     info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
     result.extra.update(rules_extra)
@@ -80,69 +79,49 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
 
 
 def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback | None,
-          cancel: threading.Event | None, started: float, start_hint: np.ndarray | None = None) -> Solution:
+          cancel: threading.Event | None, started: float,
+          earlier: tuple[Formulation, np.ndarray] | None = None) -> SolveOutcome:
     """The back-end `options.method` names; imported here, so that only a solve loads Pyomo or highspy.
-    `start_hint`: a point of `form`'s columns the fast path may start from (if feasible)."""
+    `earlier`: an earlier solve's formulation and point, which the fast path may start from (if feasible)."""
     if options.method == "straight":
         from solvers.straight import solve_straight
 
         return solve_straight(form, options, progress, cancel, started)
-    from clearing.fastpath import solve_fast
+    from solvers.fastpath.auction import solve_fast
 
-    return solve_fast(form, options, progress, cancel, started, start_hint=start_hint)
-
-
-def carried_start(old: Formulation, x: np.ndarray, new: Formulation) -> np.ndarray:
-    """The point `x` of `old` in `new`'s columns, for a re-solve in which some bids got an acceptance
-    binary: columns are matched by their keys; a new binary is 1 where its bid is accepted, and a bid
-    accepted below 1 kW is raised to 1 kW (the point may then break a resource's capacity: the caller
-    checks it before using it)."""
-    where = {(g.name, key): g.first + j for g in old.columns.groups for j, key in enumerate(g.keys)}
-    carried = np.zeros(new.columns.num_cols)
-    for g in new.columns.groups:
-        for j, key in enumerate(g.keys):
-            col = where.get((g.name, key))
-            if col is not None:
-                carried[g.first + j] = x[col]
-    q = carried[:new.columns.num_bids]
-    for i, u in new.columns.u_col.items():
-        if i not in old.columns.u_col and q[i] > ZERO_KW:  # the same bids, in the same order
-            carried[u] = 1.0
-            q[i] = max(q[i], 1.0)
-    return carried
+    return solve_fast(form, options, progress, cancel, started, earlier=earlier)
 
 
 def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], options: SolveOptions,
                              progress: ProgressCallback | None, cancel: threading.Event | None,
-                             started: float) -> tuple[Formulation, Solution, float, int]:
+                             started: float) -> tuple[Formulation, SolveOutcome, float, int]:
     """Index, formulate and solve until no bid without an acceptance binary came out in (0, 1) kW (SPEC §3:
     an accepted bid delivers at least max(min_kw, 1) kW); such bids get a binary for the next solve.
-    Returns the last formulation and solution, the build seconds and the number of solves."""
+    Returns the last formulation and outcome, the build seconds and the number of solves."""
     force_binary: set[str] = set()
     build_seconds = 0.0
     solves = 0
-    previous: tuple[Formulation, Solution] | None = None
+    previous: tuple[Formulation, SolveOutcome] | None = None
     while True:
         if progress:
             progress(Progress("building", time.perf_counter() - started))
         build_started = time.perf_counter()
         form = formulate(build_index(auction, left_out, force_binary))
-        hint = None if previous is None else carried_start(previous[0], previous[1].x, form)
         build_seconds += time.perf_counter() - build_started
-        solution = solve(form, options_within_limit(options, started, len(form.ix.bids)), progress, cancel, started,
-                         start_hint=hint)
-        build_seconds += solution.setup_seconds
+        outcome = solve(form, options_within_limit(options, started, len(form.ix.bids)), progress, cancel, started,
+                        earlier=None if previous is None else (previous[0], previous[1].x))
+        build_seconds += outcome.setup_seconds
         solves += 1
         if previous is not None:
-            keep_earlier_bound(solution.outcome, previous[1].outcome)
-        if solution.x is None:
+            keep_earlier_bound(outcome, previous[1])
+        if outcome.x is None:
             break
-        below_1kw = below_one_kw(form.ix, solution.x[:form.columns.num_bids])
+        below_1kw = below_one_kw(form.ix, outcome.x[:form.columns.num_bids])
         if not below_1kw:
             break
         force_binary |= below_1kw
-        previous = (form, solution)
-    return form, solution, build_seconds, solves
+        previous = (form, outcome)
+    return form, outcome, build_seconds, solves
 
 
 def keep_earlier_bound(outcome: SolveOutcome, earlier: SolveOutcome) -> None:
@@ -176,26 +155,22 @@ def options_within_limit(options: SolveOptions, started: float, num_bids: int) -
     return replace(options, time_limit_s=max(left, MIN_SOLVE_SHARE * options.time_limit_s - elapsed, 0.01))
 
 
-def solution_values(form: Formulation, solution: Solution) -> tuple[dict, dict, dict, dict]:
-    """The solution by entity: kW per bid position, per flow key position and per shortfall key, and the
-    balance rows' duals by (area, product, block). Empty where the solve found nothing."""
-    x = solution.x
+def solution_values(form: Formulation, outcome: SolveOutcome) -> tuple[dict, dict, dict, bool]:
+    """The solution by entity: kW per bid position, per flow key position and per shortfall key (empty where
+    the solve found nothing), and whether the point is exact (`SolveOutcome.priced`): only then are prices
+    worked out (clearing/exact.py)."""
+    x = outcome.x
     if x is None:
-        return {}, {}, {}, {}
+        return {}, {}, {}, False
     c = form.columns
     q = {i: float(x[i]) for i in range(c.num_bids)}
     f = {k: float(x[c.f_first + k]) for k in range(len(form.ix.flow_keys))}
     s = {key: float(x[col]) for key, col in c.s_col.items()}
-    duals = {}
-    if solution.row_dual is not None:
-        first = form.first_rows()["balance"]
-        balance = next(rows for rows in form.families if rows.name == "balance")
-        duals = {key: float(solution.row_dual[first + j]) for j, key in enumerate(balance.keys)}
-    return q, f, s, duals
+    return q, f, s, outcome.priced
 
 
 def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[int, float],
-                    s: dict[tuple, float], duals: dict[tuple, float], info: SolverInfo) -> ClearingResult:
+                    s: dict[tuple, float], priced: bool, info: SolverInfo) -> ClearingResult:
     """Turn solver values into the result: awards with payments, flows, shortfalls, prices, summaries.
     All cost figures are recomputed from the cleaned values with the real prices."""
     auction = ix.auction
@@ -238,8 +213,8 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
             shortfalls.append(Shortfall(*key, kw))
     penalty = auction.shortfall_price_yen_per_kw_h * hours * sum(short_kw.values())
 
-    # the solver's duals carry the tie-break; the reported prices are the real ones (clearing.exact)
-    exact = result_prices(ix, {ix.bids[i].id for i in awarded}) if duals else {}
+    # the prices are the fixed-integer LP's of the real prices (clearing.exact), for an exact point only
+    exact = result_prices(ix, {ix.bids[i].id for i in awarded}) if priced and ix.balance_keys else {}
     prices = [MarginalPrice(*key, price) for key, price in exact.items()]
     net = net_import(auction, ((x.line, x.direction, x.product, x.block, x.kw) for x in flows))
     summary = [AreaSummary(**figures) for figures in

@@ -13,22 +13,15 @@ import numpy as np
 
 from clearing.formulation import Columns, Formulation, formulate
 from clearing.index import AuctionIndex
+from solvers.arrays import ArrayProblem
 
 
-@dataclass
-class MatrixModel:
-    """A MILP `min c·x  s.t.  row_lower ≤ A x ≤ row_upper,  col_lower ≤ x ≤ col_upper`, A in CSR."""
+@dataclass(kw_only=True)
+class MatrixModel(ArrayProblem):
+    """The whole clearing MILP as the one array type (`solvers.arrays.ArrayProblem`), with the formulation
+    it was stacked from: what the fast path's preparation reads the market through."""
 
     formulation: Formulation
-    col_cost: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    integrality: np.ndarray  # 1 for binaries, 0 continuous (HiGHS's kInteger / kContinuous)
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    a_start: np.ndarray  # CSR: row i holds a_index/a_value[a_start[i]:a_start[i+1]]
-    a_index: np.ndarray
-    a_value: np.ndarray
     balance_row: dict[tuple[str, str, int], int]  # (area, product, block) → its balance row
 
     @property
@@ -38,14 +31,6 @@ class MatrixModel:
     @property
     def columns(self) -> Columns:
         return self.formulation.columns
-
-    @property
-    def num_cols(self) -> int:
-        return len(self.col_cost)
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.row_lower)
 
     @property
     def num_bids(self) -> int:
@@ -68,6 +53,7 @@ def to_matrix(form: Formulation) -> MatrixModel:
     balance = next(rows for rows in families if rows.name == "balance")
     c = form.columns
     return MatrixModel(
+        cols=np.arange(c.num_cols), rows=np.arange(len(a_start) - 1),
         formulation=form, col_cost=c.cost.copy(), col_lower=c.lower.copy(), col_upper=c.upper.copy(),
         integrality=c.integrality.copy(),
         row_lower=stacked("lower", float), row_upper=stacked("upper", float),

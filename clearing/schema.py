@@ -20,6 +20,7 @@ from typing import Any
 
 from clearing import document, limits
 from clearing.model import AUCTION_FORMAT, COMPOSITE, PRODUCTS, RESULT_FORMAT, Category, Direction, PriceCapMode
+from solvers.api import SolveStatus
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -142,8 +143,8 @@ FIELD_DOCS: dict[str, dict[str, tuple[Any, str]]] = {
         "format": (("const", RESULT_FORMAT), f"Always `{RESULT_FORMAT}`."),
         "auction_id": ("string", "The auction document's `auction_id`."),
         "trading_date": ("string", "The auction's trading day."),
-        "status": (("enum", ["OPTIMAL", "TIME_LIMIT_FEASIBLE", "TIME_LIMIT_NO_SOLUTION", "CANCELLED", "ERROR",
-                             "INFEASIBLE_INPUT"]),
+        # the solve's statuses, and the service's for a document that failed validation
+        "status": (("enum", [*(s.value for s in SolveStatus), "INFEASIBLE_INPUT"]),
                    "OPTIMAL: proven within the gap. TIME_LIMIT_FEASIBLE: the best solution at the time limit "
                    "(see `solver.mip_gap`). The others carry no awards."),
         "objective_yen": ("yen_any", "procurement + start-up + shortfall penalty, yen: the minimised objective, "

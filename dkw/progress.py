@@ -7,7 +7,7 @@ import sys
 
 from solvers.api import Progress
 
-#: The fast path reports "components DONE/TOTAL" in `Progress.message` (solvers/fast.py).
+#: The fast path reports "components DONE/TOTAL" in `Progress.message` (solvers/fastpath/auction.py, AuctionProgress).
 COMPONENTS = re.compile(r"components (\d+)/(\d+)")
 BAR_WIDTH = 20
 

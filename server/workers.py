@@ -129,8 +129,7 @@ def worker_main(conn: Connection, parent_pid: int, logs: str = "text") -> None:
     multiprocessing.set_start_method("fork", force=True)
     # warm: the first job should not pay for the imports (both back-ends: HiGHS, and Pyomo for `straight`)
     import clearing.engine  # noqa: F401
-    import clearing.fastpath  # noqa: F401
-    import solvers.fast  # noqa: F401
+    import solvers.fastpath.auction  # noqa: F401
     import solvers.straight  # noqa: F401
 
     while True:

@@ -2,10 +2,11 @@
 
 Everything above `solvers/` (the engine, the CLI, the server, replay) talks to the solvers through this
 module, so a command that never solves (`dkw validate`, `dkw verify`, the gRPC main process) never loads
-Pyomo or highspy. The back-ends behind it (`solvers.straight`, `solvers.fast`) import them on first use.
+Pyomo or highspy. The back-ends behind it (`solvers.straight`, `solvers.fastpath`) import them on first use.
 
-A solution is a vector over the columns of the one column layout (`clearing.formulation.Columns`) and,
-where pricing succeeded, a dual per row of its stacked constraint families.
+A solve ends as one `SolveOutcome`: the status, the figures, a point over the columns of the one column
+layout (`clearing.formulation.Columns`) and, on the fast path, one `ComponentReport` per independent
+component, from which the human message is rendered (never parsed back).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from solvers.tuning import FastPathTuning
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,17 +46,19 @@ class SolveOptions:
     mip_rel_gap: float = DEFAULT_MIP_REL_GAP
     threads: int | None = None
     highs_options: Mapping[str, Any] = field(default_factory=dict)
-    #: "fast": the arrays, split into independent components, reduced and warm-started (solvers/fast.py);
+    #: "fast": the arrays, split into independent components, reduced and warm-started (solvers/fastpath/);
     #: "straight": the Pyomo model of the same formulation, solved whole (solvers/straight.py). Both reach
     #: the same proven optimum.
     method: str = "fast"
-    #: fast path only: hand HiGHS a MIP start (clearing/warmstart.py, and the LP roundings of solvers/fast.py)
+    #: fast path only: hand HiGHS a MIP start (solvers/fastpath/starts.py: greedy, LP roundings, polished)
     warm_start: bool = True
     #: a ceiling on the clearing's memory (MB, resident, the process and its children): branch-and-bound
     #: stops with its best incumbent and bound once the RSS passes a share of it (solvers/highs.py,
     #: MemoryGuard); None: no ceiling. HiGHS has no memory limit of its own, and its branch-and-bound is
     #: what grows (200,000 bids: about 1 GB in its first 150-190 s, all at the root).
     memory_limit_mb: float | None = None
+    #: the fast path's knobs (solvers/tuning.py); not part of the result document's options
+    tuning: FastPathTuning = FastPathTuning()
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -109,32 +115,118 @@ class SolveCancelled(RuntimeError):
     """The caller cancelled the solve before a result existed."""
 
 
+class SolveStatus(str, Enum):
+    """How a solve ended, in the result document's terms (the values are the document's strings)."""
+
+    OPTIMAL = "OPTIMAL"
+    TIME_LIMIT_FEASIBLE = "TIME_LIMIT_FEASIBLE"
+    TIME_LIMIT_NO_SOLUTION = "TIME_LIMIT_NO_SOLUTION"
+    CANCELLED = "CANCELLED"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def at_limit(cls, has_solution: bool) -> SolveStatus:
+        """Stopped by the time limit (or an interrupt), with or without a point."""
+        return cls.TIME_LIMIT_FEASIBLE if has_solution else cls.TIME_LIMIT_NO_SOLUTION
+
+
+@dataclass(frozen=True, slots=True)
+class CutsReport:
+    """What the Gomory cut rounds did on a component (solvers/fastpath/cuts.py)."""
+
+    count: int
+    seconds: float
+    first_bound: float | None  # the LP relaxation's bound; None: the LP did not solve
+    bound: float | None  # the bound after the rounds (and the relaxation's, whichever is higher)
+
+    def text(self) -> str:
+        if self.first_bound is None:
+            return "Gomory cuts: the LP did not solve"
+        return f"{self.count} Gomory cuts in {self.seconds:.0f} s, LP bound {self.first_bound:,.0f} → {self.bound:,.0f}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchReport:
+    """What the neighbourhood search did on a component (solvers/fastpath/search.py). `summary`: its
+    statistics' text, "" when a search beside branch-and-bound sent no report in time; `beside`: it ran in
+    a process beside branch-and-bound, which then found `branch_and_bound_best` (None: no point)."""
+
+    summary: str
+    beside: bool = False
+    best: float | None = None
+    branch_and_bound_best: float | None = None
+
+    def text(self) -> str:
+        if not self.beside:
+            return self.summary
+        # a search process that had not reported when branch-and-bound ended (a loaded machine: it gets
+        # half a second) still ran: the message says so rather than leaving it out
+        ran = self.summary or "neighbourhood search (no report in time)"
+        other = "branch-and-bound none" if self.branch_and_bound_best is None else \
+            f"branch-and-bound's {self.branch_and_bound_best:,.0f}"
+        return f"{ran} beside branch-and-bound (its best {self.best:,.0f}; {other})"
+
+
+@dataclass(slots=True)
+class ComponentReport:
+    """One independent component's solve, as data: its size, how it ended, where its time went."""
+
+    columns: int
+    rows: int
+    integers: int
+    status: SolveStatus = SolveStatus.ERROR
+    #: (what, seconds) per phase in order: LP relaxation and roundings, polishing, cuts, search, branch-and-bound
+    phases: list[tuple[str, float]] = field(default_factory=list)
+    cuts: CutsReport | None = None
+    search: SearchReport | None = None
+    #: why the solve stopped before its time limit, when something other than HiGHS stopped it (the memory
+    #: ceiling: `MemoryGuard.reason`); "" otherwise
+    stopped_by: str = ""
+
+    def notes(self) -> list[str]:
+        """The cut rounds' and the search's summaries, for the solver message."""
+        return [part.text() for part in (self.cuts, self.search) if part is not None]
+
+
+def termination_text(reports: list[ComponentReport]) -> str:
+    """The fast path's solver message, rendered from its component reports."""
+    message = f"{len(reports)} component(s): " + ", ".join(sorted({str(r.status) for r in reports}))
+    notes = [note for r in reports for note in r.notes()]
+    if notes:
+        message += "; " + "; ".join(notes)
+    stopped_by = [r.stopped_by for r in reports if r.stopped_by]
+    if stopped_by:  # why a component stopped before its time limit (the first such)
+        message += f" ({stopped_by[0]})"
+    return message
+
+
 @dataclass(slots=True)
 class SolveOutcome:
-    """How a solve ended, in the result document's terms."""
+    """What a back-end returns: how the solve ended in the result document's terms, and its point `x` over
+    the model's columns (None: none found). `priced`: the LP with the point's integers fixed solved, and
+    its values replaced the MIP's (the figures the engine prices from, clearing/exact.py)."""
 
-    status: str  # OPTIMAL | TIME_LIMIT_FEASIBLE | TIME_LIMIT_NO_SOLUTION | CANCELLED | ERROR
+    status: SolveStatus
     objective: float | None
     bound: float | None
     gap: float | None
     seconds: float
     nodes: int
-    has_solution: bool
+    x: np.ndarray | None = None
+    priced: bool = False
     message: str = ""
-
-
-@dataclass
-class Solution:
-    """What a back-end returns: the outcome, the column values and the row duals (None: not priced)."""
-
-    outcome: SolveOutcome
-    x: np.ndarray | None
-    row_dual: np.ndarray | None
     #: seconds spent turning the model into the solver's form before the solve (counted as build time)
     setup_seconds: float = 0.0
     pricing_seconds: float = 0.0
-    #: fast path: one entry per independent component (columns, rows, integers, status, seconds, nodes)
-    components: list[dict[str, Any]] = field(default_factory=list)
+    #: fast path: one report per independent component, in the order they finished
+    components: list[ComponentReport] = field(default_factory=list)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.x is not None
 
 
 def time_limit(text: str) -> float | None:

@@ -1,8 +1,9 @@
-"""One MILP in arrays, solved by highspy: options, MIP start, progress and cancel, status, pricing.
+"""One MILP in arrays, solved by highspy: options, MIP start, progress and cancel, status, the fixed LP.
 
-Both back-ends end here: the fast path once per independent component (`solvers/fast.py`), the straight
-path once for the whole model compiled from Pyomo (`solvers/straight.py`). So the status mapping, the
-MIP progress callback and the pricing LP exist once.
+Both back-ends end here: the fast path once per independent component (`solvers/fastpath/`), the straight
+path once for the whole model compiled from Pyomo (`solvers/straight.py`). So the HiGHS set-up, the status
+mapping, the MIP progress callback and the LP with the integers fixed exist once. The market's prices are
+not these LPs' duals: they come from the fixed-integer LP of the real prices (clearing/fixed_lp.py).
 """
 
 from __future__ import annotations
@@ -21,16 +22,31 @@ from typing import Any
 import highspy
 import numpy as np
 
-from solvers.api import MEMORY_GUARD_SHARE, START_TOLERANCE, Progress, ProgressCallback, SolveOptions, relative_gap
+from solvers.api import (
+    MEMORY_GUARD_SHARE,
+    START_TOLERANCE,
+    ComponentReport,
+    Progress,
+    ProgressCallback,
+    SolveOptions,
+    SolveStatus,
+    relative_gap,
+)
+from solvers.arrays import ArrayProblem, violation
 
 #: Progress from HiGHS's MIP callback at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
+#: HiGHS's `primal_solution_status` when it holds a feasible point (kSolutionStatusFeasible)
+SOLUTION_FEASIBLE = 2
+OPTIMAL = highspy.HighsModelStatus.kOptimal
+#: HiGHS's model statuses of a solve stopped before its end (time limit, interrupt callback)
+STOPPED = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt)
 
 
 @dataclass(frozen=True)
 class LpBasis:
     """A simplex basis of a problem's LP: HiGHS's basis status (`HighsBasisStatus` as int) per column and
-    per row, to start another LP over the same columns and rows from (solvers/cuts.py)."""
+    per row, to start another LP over the same columns and rows from (solvers/fastpath/cuts.py)."""
 
     col_status: np.ndarray
     row_status: np.ndarray
@@ -45,48 +61,14 @@ class LpBasis:
 
 
 @dataclass
-class ArrayProblem:
-    """A MILP `min c·x  s.t.  row_lower ≤ A x ≤ row_upper,  col_lower ≤ x ≤ col_upper`, A in CSR, as a piece
-    of a bigger model (`cols`, `rows`: its global indices). Picklable: plain numpy arrays."""
+class ComponentSolution:
+    """How one `ArrayProblem` (a component, or the straight path's whole model) solved: its point over its
+    local columns. `priced`: the LP with the point's integers fixed solved, and its values replaced the
+    MIP's (`refine_point`)."""
 
-    cols: np.ndarray
-    rows: np.ndarray
-    col_cost: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    integrality: np.ndarray
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    a_start: np.ndarray
-    a_index: np.ndarray  # local column indices
-    a_value: np.ndarray
-    start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
-    #: columns whose fixing falls the problem apart (e.g. bids spanning blocks): the fast path polishes its
-    #: start by fixing them and solving the pieces apart (`solvers.fast.polish_by_splitting`); None: no polishing
-    block_tying: np.ndarray | None = None
-    #: where each column sits in the market (`solvers.lns.ColumnTags`), for the neighbourhood search
-    tags: Any = None
-
-    @property
-    def num_int(self) -> int:
-        return int(self.integrality.sum())
-
-    @classmethod
-    def whole(cls, model: Any) -> ArrayProblem:
-        """All of `model` (anything with the arrays col_cost … a_value, e.g. a `clearing.matrix.MatrixModel`)
-        as one problem: its own column and row numbers."""
-        return cls(np.arange(len(model.col_cost)), np.arange(len(model.row_lower)), model.col_cost, model.col_lower,
-                   model.col_upper, model.integrality, model.row_lower, model.row_upper, model.a_start,
-                   model.a_index, model.a_value)
-
-
-@dataclass
-class ProblemSolution:
-    """How one `ArrayProblem` solved: values and duals over its local columns and rows."""
-
-    status: str
+    status: SolveStatus
     x: np.ndarray | None
-    row_dual: np.ndarray | None
+    priced: bool
     objective: float | None
     bound: float | None
     seconds: float
@@ -96,6 +78,8 @@ class ProblemSolution:
     #: why the solve stopped before its time limit, when something other than HiGHS stopped it (the memory
     #: ceiling: `MemoryGuard.reason`); "" otherwise. The clearing's termination quotes it.
     stopped_by: str = ""
+    #: the fast path's account of the component (solvers/fastpath/component.py)
+    report: ComponentReport | None = None
 
 
 def highs_version() -> str:
@@ -173,6 +157,28 @@ def set_options(highs: highspy.Highs, settings: dict[str, Any], names: tuple[str
     for name, value in settings.items():
         if names is None or name in names:
             highs.setOptionValue(name, value)
+
+
+def highs_for(problem: ArrayProblem, settings: dict[str, Any], names: tuple[str, ...] | None = None,
+              **overrides: Any) -> highspy.Highs:
+    """A fresh HiGHS instance holding `problem`: the options of `settings` (only `names`, if given), then
+    `overrides` (HiGHS option names; None values skipped, e.g. no time limit). The one place a solve is set up."""
+    highs = new_highs()
+    set_options(highs, settings, names)
+    for name, value in overrides.items():
+        if value is not None:
+            highs.setOptionValue(name, value)
+    load_problem(highs, problem)
+    return highs
+
+
+def has_point(highs: highspy.Highs) -> bool:
+    """HiGHS holds a feasible point (optimal or not)."""
+    return highs.getInfo().primal_solution_status == SOLUTION_FEASIBLE
+
+
+def solved_optimally(highs: highspy.Highs) -> bool:
+    return highs.getModelStatus() == OPTIMAL
 
 
 class MipEvents:
@@ -257,34 +263,32 @@ class MemoryGuard:
         return f" ({self.reason()})" if self.stopped_at_mb is not None else ""
 
 
-def status_name(model_status, has_solution: bool, cancelled: bool) -> str:
+def status_name(model_status, has_solution: bool, cancelled: bool) -> SolveStatus:
     """HiGHS's model status in the result document's terms."""
-    if model_status == highspy.HighsModelStatus.kOptimal:
-        return "OPTIMAL"
+    if model_status == OPTIMAL:
+        return SolveStatus.OPTIMAL
     if cancelled:
-        return "CANCELLED"
-    if model_status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
-        return "TIME_LIMIT_FEASIBLE" if has_solution else "TIME_LIMIT_NO_SOLUTION"
-    return "ERROR"
+        return SolveStatus.CANCELLED
+    if model_status in STOPPED:
+        return SolveStatus.at_limit(has_solution)
+    return SolveStatus.ERROR
 
 
-def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
-                on_event: MipEvents | None = None, cancel: threading.Event | None = None,
-                price: bool = True, on_pricing: Callable[[], None] | None = None,
-                cuts: Any = None, user_solution: Callable[[], np.ndarray | None] | None = None) -> ProblemSolution:
-    """Solve `problem` to the requested gap from its MIP start (if any), then, if `price`, the LP with
-    its integers fixed (`on_pricing` called before it). `deadline` (time.time()) overrides the options'
-    time limit. `cuts` (`solvers.cuts.Cuts`): rows valid for every integer point, added for the MIP and
-    not to the pricing LP (prices are the duals of the market's rows alone). `user_solution()`: asked
-    by HiGHS before each dive for a better feasible point found elsewhere (None: none new)."""
-    highs = new_highs()
+def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
+              on_event: MipEvents | None = None, cancel: threading.Event | None = None,
+              refine: bool = True, on_refine: Callable[[], None] | None = None,
+              cuts: Any = None, user_solution: Callable[[], np.ndarray | None] | None = None) -> ComponentSolution:
+    """Solve `problem` to the requested gap from its MIP start (if any), then, if `refine`, the LP with
+    its integers fixed (`refine_point`; `on_refine` called before it). `deadline` (time.time()) overrides
+    the options' time limit. `cuts` (`solvers.fastpath.cuts.Cuts`): rows valid for every integer point,
+    added for the MIP only. `user_solution()`: asked by HiGHS before each dive for a better feasible point
+    found elsewhere (None: none new)."""
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
         deadline = time.time() + settings["time_limit"]
     if deadline is not None:
         settings["time_limit"] = max(0.01, deadline - time.time())
-    set_options(highs, settings)
-    load_problem(highs, problem)
+    highs = highs_for(problem, settings)
     if cuts is not None:
         cuts.add_to(highs)
     if problem.start is not None and problem.num_int:
@@ -292,6 +296,28 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         sol.col_value = list(problem.start)
         sol.value_valid = True
         highs.setSolution(sol)
+    guard = _subscribe(highs, problem, options, on_event, user_solution)
+    if options.threads is not None:
+        # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
+        # explicit count is refused ("scheduler already initialized") unless this thread's is reset
+        highspy.Highs.resetThreadScheduler(True)
+    started = time.perf_counter()
+    highs.run()
+    solved = _read_solution(highs, problem, time.perf_counter() - started, guard, cancel)
+    if solved is None:  # HiGHS's objective was not its "optimal" point's cost: solve again without the start
+        return solve_mip(dataclasses.replace(problem, start=None), options, deadline=deadline, on_event=on_event,
+                         cancel=cancel, refine=refine, on_refine=on_refine, cuts=cuts, user_solution=user_solution)
+    if refine and solved.x is not None:
+        if on_refine is not None:
+            on_refine()
+        del highs  # the MIP's memory (and its cut rows) gone before the LP's instance
+        refine_point(problem, solved)
+    return solved
+
+
+def _subscribe(highs: highspy.Highs, problem: ArrayProblem, options: SolveOptions, on_event: MipEvents | None,
+               user_solution: Callable[[], np.ndarray | None] | None) -> MemoryGuard | None:
+    """Hook the progress/cancel callback, the memory guard and the user solutions into `highs`; the guard."""
     if on_event is not None:
         highs.cbMipInterrupt.subscribe(on_event)
     guard = MemoryGuard(options.memory_limit_mb) if options.memory_limit_mb is not None and problem.num_int else None
@@ -303,23 +329,23 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
             if x is not None:
                 event.data_in.setSolution(x)
         highs.cbMipUserSolution.subscribe(offer)
-    if options.threads is not None:
-        # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
-        # explicit count is refused ("scheduler already initialized") unless this thread's is reset
-        highspy.Highs.resetThreadScheduler(True)
-    started = time.perf_counter()
-    highs.run()
-    seconds = time.perf_counter() - started
+    return guard
+
+
+def _read_solution(highs: highspy.Highs, problem: ArrayProblem, seconds: float, guard: MemoryGuard | None,
+                   cancel: threading.Event | None) -> ComponentSolution | None:
+    """What the finished `highs` holds, checked against its own point; None: solve again without the start."""
     info = highs.getInfo()
     status = highs.getModelStatus()
-    has_solution = info.primal_solution_status == 2
+    has_solution = has_point(highs)
     objective = info.objective_function_value if has_solution else None
     if problem.num_int:
         bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
     else:
-        bound = objective if status == highspy.HighsModelStatus.kOptimal else None
+        bound = objective if status == OPTIMAL else None
     nodes = max(int(info.mip_node_count), 0) if problem.num_int else 0
     message = highs.modelStatusToString(status) + (guard.note() if guard is not None else "")
+    x = None
     if has_solution:
         x = np.array(highs.getSolution().col_value)
         cost = float(problem.col_cost @ x)
@@ -329,17 +355,15 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
             # with objective and bound 0 for a point that costs more (found by the property test on a
             # two-bid auction), or, stopped by the limit in its presolve, the start itself with a lower
             # objective (a 2,594-column component of a 200,000-bid clearing with 0.01 s left). No proof:
-            if status == highspy.HighsModelStatus.kOptimal:  # solve again without the start
-                return run_problem(dataclasses.replace(problem, start=None), options, deadline=deadline,
-                                   on_event=on_event, cancel=cancel, price=price, on_pricing=on_pricing, cuts=cuts,
-                                   user_solution=user_solution)
+            if status == OPTIMAL:
+                return None
             if violation(problem, x) > START_TOLERANCE:
-                has_solution = False
+                has_solution, x = False, None
             else:  # the point stands at its own cost; HiGHS's bound is not trusted
                 objective, bound = cost, None
                 message += " (HiGHS's objective was not its point's cost: the cost is reported, its bound dropped)"
-    if not has_solution and status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt) \
-            and problem.start is not None and problem.num_int and violation(problem, problem.start) <= START_TOLERANCE:
+    if not has_solution and status in STOPPED and problem.start is not None and problem.num_int \
+            and violation(problem, problem.start) <= START_TOLERANCE:
         # stopped before HiGHS took the start in: the start is still the best point known, and a result
         # carries the best incumbent at the limit
         x = np.array(problem.start, dtype=float)
@@ -347,64 +371,44 @@ def run_problem(problem: ArrayProblem, options: SolveOptions, *, deadline: float
         message += " (the MIP start: stopped before it was taken in)"
     name = status_name(status, has_solution, cancel is not None and cancel.is_set())
     stopped_by = guard.reason() if guard is not None else ""
-    if not has_solution:
-        return ProblemSolution(name, None, None, None, bound, seconds, nodes, message, stopped_by=stopped_by)
-    solved = ProblemSolution(name, x, None, objective, bound, seconds, nodes, message, stopped_by=stopped_by)
-    if price:
-        if on_pricing is not None:
-            on_pricing()
-        del highs  # the MIP's memory (and its cut rows) gone before the pricing LP's instance
-        price_solution(problem, solved)
-    return solved
+    return ComponentSolution(name, x, False, objective if has_solution else None, bound, seconds, nodes, message,
+                             stopped_by=stopped_by)
 
 
 def with_integers_fixed(problem: ArrayProblem, cols: np.ndarray, values: np.ndarray) -> ArrayProblem:
     """`problem` as an LP: columns `cols` fixed at `values`, every integrality dropped (a fresh HiGHS
-    instance presolves the fixed columns away: the start roundings' LPs and the pricing LP)."""
+    instance presolves the fixed columns away: the start roundings' LPs and `refine_point`'s LP)."""
     lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
     lower[cols] = upper[cols] = values
     return dataclasses.replace(problem, col_lower=lower, col_upper=upper, integrality=np.zeros_like(problem.integrality),
                                start=None)
 
 
-def price_point(problem: ArrayProblem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Row duals and column values of the LP with every integer column fixed at its (rounded) value in `x`,
-    in a fresh HiGHS instance: without a basis HiGHS presolves it, which the fixed integers shrink to a
-    fraction (200,000 bids: 4 s against 12-24 s re-solved in the MIP's instance). The duals are the
-    marginal prices (SPEC §1).
+def fixed_integer_values(problem: ArrayProblem, x: np.ndarray) -> np.ndarray | None:
+    """Column values of the LP with every integer column fixed at its (rounded) value in `x`, in a fresh
+    HiGHS instance: without a basis HiGHS presolves it, which the fixed integers shrink to a fraction
+    (200,000 bids: 4 s against 12-24 s re-solved in the MIP's instance). None if the LP failed.
 
     The values replace the MIP's: branch-and-bound accepts u = 5e-7 as 0 yet leaves q = 0.0005 kW beside
-    it, which breaks the minimum-quantity rule; in the LP the fixed u is exactly 0. None if the LP failed."""
+    it, which breaks the minimum-quantity rule; in the LP the fixed u is exactly 0. (Its duals are not the
+    market's prices: those come from clearing/fixed_lp.py, without the tie-break perturbations.)"""
     ints = np.flatnonzero(problem.integrality)
-    highs = new_highs()
-    highs.setOptionValue("output_flag", False)  # and no time limit: a clearing with a solution gets its prices
-    load_problem(highs, with_integers_fixed(problem, ints, np.round(x[ints])))
+    # and no time limit: a clearing with a solution gets its exact point
+    highs = highs_for(with_integers_fixed(problem, ints, np.round(x[ints])), {"output_flag": False})
     highs.run()
     sol = highs.getSolution()
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal or not sol.dual_valid:
+    if not solved_optimally(highs) or not sol.dual_valid:
         return None
-    return np.array(sol.row_dual), np.array(sol.col_value)
+    return np.array(sol.col_value)
 
 
-def price_solution(problem: ArrayProblem, solved: ProblemSolution) -> None:
-    """Price `solved`'s point (`price_point`) in place: the row duals, and the LP's values, exact in the
-    integers (no tolerance crumbs) and with the continuous columns at their best for these integers (a
-    start stopped at the limit may have them worse), so the objective is the lower of the two costs."""
+def refine_point(problem: ArrayProblem, solved: ComponentSolution) -> None:
+    """Replace `solved`'s point by `fixed_integer_values` in place: exact in the integers (no tolerance
+    crumbs) and with the continuous columns at their best for these integers (a start stopped at the limit
+    may have them worse), so the objective is the lower of the two costs."""
     started = time.perf_counter()
-    priced = price_point(problem, solved.x)
-    if priced is not None:
-        solved.row_dual, solved.x = priced
+    values = fixed_integer_values(problem, solved.x)
+    if values is not None:
+        solved.x, solved.priced = values, True
         solved.objective = min(solved.objective, float(problem.col_cost @ solved.x))
     solved.pricing_seconds = time.perf_counter() - started
-
-
-def violation(problem, x: np.ndarray) -> float:
-    """Largest bound, row or integrality violation of `x` in `problem` (an `ArrayProblem` or anything with
-    its arrays, such as `clearing.matrix.MatrixModel`); 0.0 for a feasible point."""
-    num_rows = len(problem.row_lower)
-    row_of_nz = np.repeat(np.arange(num_rows), np.diff(problem.a_start))
-    activity = np.bincount(row_of_nz, weights=problem.a_value * x[problem.a_index], minlength=num_rows)
-    ints = problem.integrality == 1
-    return float(max(np.max(problem.col_lower - x, initial=0.0), np.max(x - problem.col_upper, initial=0.0),
-                     np.max(problem.row_lower - activity, initial=0.0), np.max(activity - problem.row_upper, initial=0.0),
-                     np.max(np.abs(x[ints] - np.round(x[ints])), initial=0.0)))

@@ -21,7 +21,8 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.opt import ProblemFormat
 
 from clearing.formulation import INF, Formulation, Key
-from solvers.highs import ArrayProblem, new_highs
+from solvers.arrays import ArrayProblem
+from solvers.highs import new_highs
 
 
 def _index(keys: list[Key]) -> list[Any]:

@@ -7,13 +7,13 @@ import threading
 import time
 
 from clearing.formulation import Formulation
-from solvers.api import Progress, ProgressCallback, Solution, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
-from solvers.highs import MipEvents, run_problem
+from solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from solvers.highs import MipEvents, solve_mip
 from solvers.pyomo_model import compile_to_arrays
 
 
 def solve_straight(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,
-                   cancel: threading.Event | None = None, started: float | None = None) -> Solution:
+                   cancel: threading.Event | None = None, started: float | None = None) -> SolveOutcome:
     started = time.perf_counter() if started is None else started
     problem, setup_seconds = compile_to_arrays(form)
     if cancel is not None and cancel.is_set():
@@ -25,8 +25,7 @@ def solve_straight(form: Formulation, options: SolveOptions, progress: ProgressC
         if progress:
             progress(Progress("pricing", time.perf_counter() - started))
 
-    res = run_problem(problem, options.less_time(setup_seconds), on_event=events, cancel=cancel, on_pricing=pricing)
+    res = solve_mip(problem, options.less_time(setup_seconds), on_event=events, cancel=cancel, on_refine=pricing)
     bound = res.bound if res.bound is None or res.objective is None else min(res.bound, res.objective)
-    outcome = SolveOutcome(res.status, res.objective, bound, relative_gap(res.objective, bound), res.seconds,
-                           res.nodes, res.x is not None, res.message)
-    return Solution(outcome, res.x, res.row_dual, setup_seconds=setup_seconds, pricing_seconds=res.pricing_seconds)
+    return SolveOutcome(res.status, res.objective, bound, relative_gap(res.objective, bound), res.seconds, res.nodes,
+                        res.x, res.priced, res.message, setup_seconds=setup_seconds, pricing_seconds=res.pricing_seconds)

@@ -135,11 +135,15 @@ def test_no_import_cycles() -> None:
     assert cycles(graph) == []
 
 
+#: the solver boundary and what it hands over (options with their tuning, the array type): no solver in them
+SOLVER_FREE = ("solvers.api", "solvers.tuning", "solvers.arrays")
+
+
 def test_the_solver_boundary_and_the_domain_import_no_solver() -> None:
-    """clearing/ (bar the engine's lazy back-end choice) and solvers.api never import Pyomo or highspy."""
+    """clearing/ (bar the engine's lazy back-end choice) and the solver boundary never import Pyomo or highspy."""
     offenders = []
     for name, path in project_modules().items():
-        if not (name.startswith("clearing") or name == "solvers.api"):
+        if not (name.startswith("clearing") or name in SOLVER_FREE):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import | ast.ImportFrom) and node.col_offset == 0:
@@ -147,6 +151,20 @@ def test_the_solver_boundary_and_the_domain_import_no_solver() -> None:
                 if any(n.split(".")[0] in ("pyomo", "highspy") for n in names):
                     offenders.append(name)
     assert offenders == []
+
+
+def test_the_fast_path_is_one_package_of_phases() -> None:
+    """The fast path is solvers/fastpath/, one module per phase, entered through `auction.solve_fast`; its
+    old near-homonyms (clearing/fastpath.py, solvers/fast.py) are gone, and the phases import the domain
+    (clearing) but the domain imports none of them, bar the engine's lazy choice of the back-end."""
+    modules = project_modules()
+    phases = {"prepare", "split", "starts", "polish", "cuts", "search", "pool", "component", "auction"}
+    assert {f"solvers.fastpath.{p}" for p in phases} <= set(modules)
+    assert not {"clearing.fastpath", "solvers.fast", "solvers.lns", "solvers.cuts", "clearing.warmstart"} & set(modules)
+    graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
+    into_fast_path = {name for name, deps in graph.items() if name.startswith("clearing")
+                      and any(d.startswith("solvers.fastpath") for d in deps)}
+    assert into_fast_path == {"clearing.engine"}
 
 
 SOLVER_CHECK = """

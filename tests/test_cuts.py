@@ -13,8 +13,9 @@ from conftest import CASES_DIR, EXPECTED, load_auction_file
 from clearing.index import build_index
 from clearing.matrix import build_matrix
 from solvers.api import SolveOptions
-from solvers.cuts import Cuts, gomory_rounds
-from solvers.highs import ArrayProblem, run_problem
+from solvers.arrays import ArrayProblem
+from solvers.fastpath.cuts import Cuts, gomory_rounds
+from solvers.highs import solve_mip
 
 
 def assert_cuts_hold_at(cuts: Cuts, x: np.ndarray) -> None:
@@ -29,7 +30,7 @@ def assert_cuts_hold_at(cuts: Cuts, x: np.ndarray) -> None:
 def test_cuts_keep_the_optimum_and_raise_the_bound(name: str) -> None:
     mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
     problem = ArrayProblem.whole(mm)
-    optimum = run_problem(problem, SolveOptions(threads=1), price=False)
+    optimum = solve_mip(problem, SolveOptions(threads=1), refine=False)
     assert optimum.status == "OPTIMAL"
     cuts = gomory_rounds(problem, rounds=3)  # valid for every feasible point, the optimum included
     assert len(cuts) > 0
@@ -47,18 +48,12 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
     those has the same optimum as with all of them (the last round's bound), and is no bigger."""
     import highspy
 
-    import solvers.cuts as cuts_module
     from solvers.highs import load_problem, new_highs
 
     mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
     problem = dataclasses.replace(ArrayProblem.whole(mm), integrality=np.zeros_like(mm.integrality))
     with_ints = dataclasses.replace(problem, integrality=mm.integrality)
-    assert cuts_module.ACTIVE_ONLY
-    cuts_module.ACTIVE_ONLY = False
-    try:
-        every = gomory_rounds(with_ints, rounds=3)
-    finally:
-        cuts_module.ACTIVE_ONLY = True
+    every = gomory_rounds(with_ints, rounds=3, active_only=False)
     tight = gomory_rounds(with_ints, rounds=3)
     assert 0 < len(tight) <= len(every)
     assert tight.bounds == pytest.approx(every.bounds, rel=1e-9)
@@ -90,6 +85,6 @@ def test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound
     assert warm.iterations[0] <= cold.iterations[0] // 20
     assert warm.bounds[0] == pytest.approx(cold.bounds[0], rel=1e-9)
     assert warm.bounds[-1] > warm.bounds[0]
-    optimum = run_problem(problem, SolveOptions(threads=1), price=False)
+    optimum = solve_mip(problem, SolveOptions(threads=1), refine=False)
     assert_cuts_hold_at(warm, optimum.x)
     assert warm.bounds[-1] <= optimum.objective * (1 + 1e-6)

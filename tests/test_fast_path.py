@@ -21,9 +21,14 @@ from hypothesis import strategies as st
 from clearing.document import load_auction, load_auction_file
 from clearing.index import build_index
 from clearing.matrix import build_matrix
-from solvers import fast
 from solvers.api import SolveOptions
-from solvers.highs import ArrayProblem, violation
+from solvers.arrays import ArrayProblem, violation
+from solvers.fastpath.auction import solve_components
+from solvers.fastpath.component import solve_component
+from solvers.fastpath.polish import polish_by_splitting
+from solvers.fastpath.split import split_components, subproblems
+from solvers.fastpath.starts import lp_rounding_starts
+from solvers.tuning import FastPathTuning
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.casegen import gen  # noqa: E402
@@ -124,7 +129,7 @@ def test_components_follow_the_couplings() -> None:
     """The tohoku/tokyo market and the kyushu market fall apart; within each, bids stay together."""
     ix = build_index(load_auction(split_auction_doc()))
     mm = build_matrix(ix)
-    col_label, row_label, count = fast.split_components(mm.num_cols, mm.a_start, mm.a_index)
+    col_label, row_label, count = split_components(mm.num_cols, mm.a_start, mm.a_index)
     bid_label = {b.id: col_label[i] for i, b in enumerate(ix.bids)}
     assert bid_label["T1"] == bid_label["K1"] == bid_label["K2"] == bid_label["K3"]  # line + block bid
     assert bid_label["Q1"] == bid_label["Q2"] == bid_label["Q3"]  # group + resource + requirement rows
@@ -142,27 +147,30 @@ def test_stitched_components_equal_the_whole_model() -> None:
     mm = build_matrix(ix)
     args = (mm.col_cost, mm.col_lower, mm.col_upper, mm.integrality, mm.row_lower, mm.row_upper,
             mm.a_start, mm.a_index, mm.a_value)
-    subs = fast.subproblems(*args)
+    subs = subproblems(*args)
     assert len(subs) >= 2
-    split = fast.solve_components(subs, mm.num_cols, mm.num_rows, SolveOptions())
+    split = solve_components(subs, mm.num_cols, SolveOptions())
     whole = ArrayProblem.whole(mm)
-    one = fast.solve_component(whole, SolveOptions())
-    assert split.outcome.status == one.status == "OPTIMAL"
-    assert split.outcome.objective == pytest.approx(one.objective, rel=1e-9)
+    one = solve_component(whole, SolveOptions())
+    assert split.status == one.status == "OPTIMAL"
+    assert split.objective == pytest.approx(one.objective, rel=1e-9)
     assert float(mm.col_cost @ split.x) == pytest.approx(one.objective, rel=1e-9)
     # the stitched solution is feasible for the whole model
     activity = np.array([mm.a_value[lo:hi] @ split.x[mm.a_index[lo:hi]]
                          for lo, hi in zip(mm.a_start[:-1], mm.a_start[1:], strict=True)])
     assert np.all(activity >= mm.row_lower - 1e-6) and np.all(activity <= mm.row_upper + 1e-6)
-    assert split.row_dual is not None and split.row_dual.shape == (mm.num_rows,)
+    assert split.priced  # every component's point made exact by its LP with the integers fixed
+    # one report per component, in the solver message's terms
+    assert len(split.components) == len(subs) and {r.status for r in split.components} == {"OPTIMAL"}
+    assert sorted(r.columns for r in split.components) == sorted(len(s.cols) for s in subs)
+    assert split.message.startswith(f"{len(subs)} component(s): OPTIMAL")
 
 
-def test_big_components_solved_in_worker_processes(monkeypatch) -> None:
+def test_big_components_solved_in_worker_processes() -> None:
     """The process-pool branch: components sent to spawned workers come back stitched the same."""
     auction = load_auction(split_auction_doc())
     expected = clear_and_verify(auction, STRAIGHT)
-    monkeypatch.setattr(fast, "PARALLEL_MIN_COLS", 1)
-    result = clear_and_verify(auction, FAST)
+    result = clear_and_verify(auction, dataclasses.replace(FAST, tuning=FastPathTuning(parallel_min_cols=1)))
     assert result.objective_yen == pytest.approx(expected.objective_yen, rel=1e-9)
     assert sorted((a.bid, a.kw) for a in result.awards) == sorted((a.bid, a.kw) for a in expected.awards)
 
@@ -170,8 +178,8 @@ def test_big_components_solved_in_worker_processes(monkeypatch) -> None:
 def test_bids_in_structurally_short_rows_are_fixed_and_change_no_optimum() -> None:
     """07-shortfall: the area cannot meet its requirement even with every bid; those bids are fixed in
     full before the solve, and the fast path still reaches the reference optimum."""
-    from clearing.fastpath import fix_always_full
     from clearing.reduce import always_full_bids, structurally_short_rows
+    from solvers.fastpath.prepare import fix_always_full
 
     auction = load_auction_file(CASES_DIR / "07-shortfall.json")
     ix = build_index(auction)
@@ -214,8 +222,8 @@ def test_an_explicit_thread_count_after_other_solves_still_solves() -> None:
 def test_mip_starts_are_feasible(params: dict) -> None:
     """Both MIP starts (the merit-order greedy and the LP rounding) satisfy every row and bound, and a start
     never makes the proven optimum worse than the model's."""
-    from clearing.fastpath import block_tying_columns, fix_always_full
-    from clearing.warmstart import greedy_start
+    from solvers.fastpath.prepare import block_tying_columns, fix_always_full
+    from solvers.fastpath.starts import greedy_start
 
     doc = gen(params["seed"], params["n_bids"], blocks=params["blocks"], areas=params["areas"],
               products=params["products"], scarcity=params["scarcity"])
@@ -227,23 +235,25 @@ def test_mip_starts_are_feasible(params: dict) -> None:
     whole = ArrayProblem.whole(mm)
     opts = SolveOptions().highs_settings()
     whole.block_tying = block_tying_columns(mm)
-    candidates = fast.lp_rounding_starts(whole, opts)[:-1]  # the last is the LP relaxation itself
+    tuning = FastPathTuning()
+    candidates, _lp = lp_rounding_starts(whole, opts, tuning)
     if candidates:
         assert violation(mm, candidates[0]) <= 1e-6  # every binary rounded: a full start
     for candidate in candidates:
-        polished = fast.polish_by_splitting(whole, candidate, whole.block_tying, opts, time.time() + 30)
+        polished = polish_by_splitting(whole, candidate, whole.block_tying, opts, time.time() + 30, tuning)
         if polished is not None:
             assert violation(mm, polished) <= 1e-6
         # the pieces in two threads: as good a start (each piece within the polishing's gap)
-        in_threads = fast.polish_by_splitting(whole, candidate, whole.block_tying, opts, time.time() + 30, workers=2)
+        in_threads = polish_by_splitting(whole, candidate, whole.block_tying, opts, time.time() + 30, tuning,
+                                         workers=2)
         assert (in_threads is None) == (polished is None)
         if in_threads is not None:
             assert violation(mm, in_threads) <= 1e-6
-            assert mm.col_cost @ in_threads == pytest.approx(mm.col_cost @ polished, rel=2 * fast.HEURISTIC_GAP)
+            assert mm.col_cost @ in_threads == pytest.approx(mm.col_cost @ polished, rel=2 * tuning.polish_gap)
     whole.block_tying = None
-    cold = fast.solve_component(whole, SolveOptions(warm_start=False), price=False)
+    cold = solve_component(whole, SolveOptions(warm_start=False), refine=False)
     whole.start = start
-    warm = fast.solve_component(whole, SolveOptions(), price=False)
+    warm = solve_component(whole, SolveOptions(), refine=False)
     assert warm.status == cold.status == "OPTIMAL"
     assert warm.objective == pytest.approx(cold.objective, rel=1e-6)
 
@@ -258,9 +268,9 @@ def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight(
 
     mm = build_matrix(build_index(load_auction(gen(3, 400, blocks=6))))
     whole = ArrayProblem.whole(mm)
-    tiny = (mm.col_cost > 0) & (mm.col_cost < fast.LP_COST_FLOOR_YEN)
+    tiny = (mm.col_cost > 0) & (mm.col_cost < FastPathTuning().lp_cost_floor_yen)
     assert tiny.any()  # the document has flows: the perturbations are there to leave out
-    _x, bound, _basis = fast.lp_rounding_starts(whole, SolveOptions().highs_settings())[-1]
+    _x, bound, _basis = lp_rounding_starts(whole, SolveOptions().highs_settings(), FastPathTuning())[1]
     highs = new_highs()
     highs.setOptionValue("output_flag", False)
     load_problem(highs, dataclasses.replace(whole, integrality=np.zeros_like(mm.integrality)))
@@ -298,7 +308,7 @@ def test_a_solve_stopped_in_presolve_keeps_a_feasible_point_at_its_own_cost(seco
     "optimal") re-solved without the start, found nothing in the time left, and the whole 200,000-bid
     clearing ended TIME_LIMIT_NO_SOLUTION with every award lost. A stopped solve must come back with a
     feasible point, reported at its own cost, and priced."""
-    from solvers.highs import run_problem
+    from solvers.highs import solve_mip
 
     data = np.load(Path(__file__).parent / "data" / "component-stopped-in-presolve.npz")
     n, m = len(data["col_cost"]), len(data["row_lower"])
@@ -306,38 +316,39 @@ def test_a_solve_stopped_in_presolve_keeps_a_feasible_point_at_its_own_cost(seco
                        data["integrality"], data["row_lower"], data["row_upper"], data["a_start"], data["a_index"],
                        data["a_value"])
     sub.start = data["start"]
-    solved = run_problem(sub, SolveOptions(), deadline=time.time() + seconds)
+    solved = solve_mip(sub, SolveOptions(), deadline=time.time() + seconds)
     assert solved.status in ("TIME_LIMIT_FEASIBLE", "OPTIMAL")
     assert solved.x is not None and violation(sub, solved.x) <= 1e-6
     assert solved.objective == pytest.approx(float(sub.col_cost @ solved.x), rel=1e-9)
     assert solved.objective <= float(sub.col_cost @ sub.start) + 1e-6
-    assert solved.row_dual is not None  # priced like any other incumbent
+    assert solved.priced  # made exact by the fixed-integer LP like any other incumbent
 
 
-def test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes(monkeypatch) -> None:
+def test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes() -> None:
     """A cancel while big components are solved in pool processes stops them at HiGHS's next callback and
     keeps each one's incumbent: the clearing ends CANCELLED with a complete, feasible point (it used to
     end with nothing, the processes terminated)."""
     import threading
 
     m = build_matrix(build_index(load_auction_file(CASES_DIR / "09-national-30min.json")))
-    subs = fast.subproblems(m.col_cost, m.col_lower, m.col_upper, m.integrality, m.row_lower, m.row_upper,
+    subs = subproblems(m.col_cost, m.col_lower, m.col_upper, m.integrality, m.row_lower, m.row_upper,
                             m.a_start, m.a_index, m.a_value)
     big = max(subs, key=lambda s: len(s.cols))
     num_cols, num_rows = len(m.col_cost), len(m.row_lower)
     twin = dataclasses.replace(big, cols=big.cols + num_cols, rows=big.rows + num_rows)
-    monkeypatch.setattr(fast, "PARALLEL_MIN_COLS", 1)  # both copies go to pool processes
+    tuning = FastPathTuning(parallel_min_cols=1)  # both copies go to pool processes
     cancel = threading.Event()
     timer = threading.Timer(4.0, cancel.set)
     timer.start()
     started = time.perf_counter()
     try:
-        solution = fast.solve_components([big, twin], 2 * num_cols, 2 * num_rows,
-                                         SolveOptions(time_limit_s=120, mip_rel_gap=0), cancel=cancel, workers=2)
+        solution = solve_components([big, twin], 2 * num_cols,
+                                    SolveOptions(time_limit_s=120, mip_rel_gap=0, tuning=tuning), cancel=cancel,
+                                    workers=2)
     finally:
         timer.cancel()
-    assert solution.outcome.status == "CANCELLED"
-    assert solution.outcome.has_solution and solution.x is not None
-    assert time.perf_counter() - started < 4.0 + fast.CANCEL_GRACE_S
+    assert solution.status == "CANCELLED"
+    assert solution.has_solution and solution.x is not None
+    assert time.perf_counter() - started < 4.0 + tuning.cancel_grace_s
     for sub in (big, twin):
         assert violation(dataclasses.replace(sub, start=None), solution.x[sub.cols]) <= 1e-6

@@ -1,24 +1,24 @@
-"""The neighbourhood search (solvers/lns.py) and the whole-auction progress of the fast path: every point
+"""The neighbourhood search (solvers/fastpath/search.py) and the whole-auction progress of the fast path: every point
 the search keeps is feasible and never worse than its start, and a clearing that runs it still reaches
 the independently known optimum and passes the verifier."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
 import pytest
 from conftest import CASES_DIR, EXPECTED, clear_and_verify, load_auction_file
 
-from clearing.fastpath import column_tags, fix_always_full
 from clearing.index import build_index
 from clearing.matrix import build_matrix
-from clearing.warmstart import greedy_start
-from solvers import fast
 from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
-from solvers.highs import ArrayProblem, violation
-from solvers.lns import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
+from solvers.arrays import ArrayProblem, violation
+from solvers.fastpath.component import solve_component
+from solvers.fastpath.prepare import column_tags, fix_always_full
+from solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
+from solvers.fastpath.starts import greedy_start
+from solvers.tuning import FastPathTuning
 
 #: cases with enough binaries for the neighbourhoods to matter, and quick to prove
 SEARCH_CASES = ("04-startup-linked", "08-national-3h", "10-national-dense")
@@ -50,16 +50,13 @@ def test_search_keeps_only_feasible_improvements(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [n for n in sorted(EXPECTED) if n != "09-national-30min"])
-def test_clearing_with_the_search_reaches_the_reference_optimum(name: str, monkeypatch) -> None:
+def test_clearing_with_the_search_reaches_the_reference_optimum(name: str) -> None:
     """The search and the Gomory cuts forced on every component (normally only big ones): the same proven
     optimum, verified independently, and prices from the market's rows alone."""
-    monkeypatch.setattr(fast, "LNS_MIN_INTEGERS", 1)
-    monkeypatch.setattr(fast, "LNS_MAX_S", 1.5)
-    monkeypatch.setattr(fast, "CUT_MIN_INTEGERS", 1)
-    monkeypatch.setattr(fast, "CUT_ROUNDS", 3)
+    tuning = FastPathTuning(lns_min_integers=1, lns_max_s=1.5, cut_min_integers=1, cut_rounds=3)
     events = []
     # threads as HiGHS chooses (None), as a plain `dkw clear` runs: the cut LP must solve then too
-    result = clear_and_verify(load_auction_file(CASES_DIR / f"{name}.json"), SolveOptions(),
+    result = clear_and_verify(load_auction_file(CASES_DIR / f"{name}.json"), SolveOptions(tuning=tuning),
                               progress=events.append)
     assert result.status == "OPTIMAL"
     assert "did not solve" not in result.solver.termination
@@ -137,18 +134,17 @@ def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(mon
     assert handed[0] >= 6 * 0.5 - result.solver.build_seconds - 1.0  # never below half the limit, less the build
 
 
-def test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left(monkeypatch) -> None:
+def test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left() -> None:
     """The search keeps a second copy of its component (1.3-1.5 GB at 200,000 bids, for little gain), so
     none above LNS_MAX_INTEGERS binaries, and none with less than LNS_MIN_LEFT_S left."""
-    monkeypatch.setattr(fast, "LNS_MIN_INTEGERS", 1)
+    def searched(**knobs) -> bool:
+        options = SolveOptions(tuning=FastPathTuning(lns_min_integers=1, **knobs))
+        return "neighbourhood search" in clear_and_verify(auction, options).solver.termination
+
     auction = load_auction_file(CASES_DIR / "10-national-dense.json")
-    searched = clear_and_verify(auction, SolveOptions())
-    assert "neighbourhood search" in searched.solver.termination
-    monkeypatch.setattr(fast, "LNS_MAX_INTEGERS", 0)
-    assert "neighbourhood search" not in clear_and_verify(auction, SolveOptions()).solver.termination
-    monkeypatch.setattr(fast, "LNS_MAX_INTEGERS", 10**9)
-    monkeypatch.setattr(fast, "LNS_MIN_LEFT_S", 10**6)
-    assert "neighbourhood search" not in clear_and_verify(auction, SolveOptions()).solver.termination
+    assert searched()
+    assert not searched(lns_max_integers=0)
+    assert not searched(lns_max_integers=10**9, lns_min_left_s=10**6)
 
 
 def test_search_stops_when_the_clearing_is_cancelled() -> None:
@@ -183,30 +179,31 @@ def test_concurrent_search_reports_feasible_improvements_and_stops() -> None:
 
 
 @pytest.mark.parametrize("name", SEARCH_CASES)
-def test_branch_and_bound_beside_the_search_proves_the_optimum(name: str, monkeypatch) -> None:
+def test_branch_and_bound_beside_the_search_proves_the_optimum(name: str) -> None:
     """A component solved with the search in a process beside HiGHS (the spare core of a national
-    auction): the proven optimum, a feasible point and the prices of the market's rows."""
-    monkeypatch.setattr(fast, "LNS_MIN_INTEGERS", 1)
+    auction): the proven optimum, a feasible point, exact after the LP with its integers fixed."""
     mm, problem = whole_problem(name)
     problem.start = greedy_start(mm)
     problem.tags = column_tags(mm)
-    solved = fast.solve_component(problem, SolveOptions(), spare_core=True)
+    solved = solve_component(problem, SolveOptions(tuning=FastPathTuning(lns_min_integers=1)), spare_core=True)
     assert solved.status == "OPTIMAL", solved.message
-    assert "beside branch-and-bound" in solved.message
-    # the message says what each side found; the component's point is the better of the two
-    found = re.search(r"its best ([\d,]+); branch-and-bound's ([\d,]+)", solved.message)
-    assert found is not None, solved.message
-    search_best, bb_best = (float(v.replace(",", "")) for v in found.groups())
-    assert solved.objective == pytest.approx(min(search_best, bb_best), abs=1.0)
+    search = solved.report.search
+    assert search is not None and search.beside, solved.report
+    assert "beside branch-and-bound" in search.text()
+    # the report says what each side found; the component's point is the better of the two
+    assert search.best is not None and search.branch_and_bound_best is not None, solved.report
+    assert solved.objective == pytest.approx(min(search.best, search.branch_and_bound_best), abs=1.0)
+    assert [name for name, _ in solved.report.phases][-1] == "branch-and-bound"
     assert violation(mm, solved.x) <= 1e-6
     assert solved.objective == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6, abs=1.0)  # tie-break terms
     assert solved.bound <= solved.objective * (1 + 1e-9)
-    assert solved.row_dual is not None and np.isfinite(solved.row_dual).all()
+    assert solved.priced and np.isfinite(solved.x).all()
 
 
 def _clear_in_daemon(out) -> None:
-    fast.LNS_MIN_INTEGERS = 1  # the search on every component, as on a national auction's big one
-    result = clear_and_verify(load_auction_file(CASES_DIR / "10-national-dense.json"), SolveOptions())
+    # the search on every component, as on a national auction's big one
+    options = SolveOptions(tuning=FastPathTuning(lns_min_integers=1))
+    result = clear_and_verify(load_auction_file(CASES_DIR / "10-national-dense.json"), options)
     out.put((result.status, result.objective_yen, result.solver.termination))
 
 

@@ -13,13 +13,14 @@ import pytest
 
 from bench.casegen import gen
 from clearing.document import load_auction, parse_document
-from clearing.engine import carried_start, keep_earlier_bound
-from clearing.fastpath import solve_fast
+from clearing.engine import keep_earlier_bound
 from clearing.formulation import formulate
 from clearing.index import build_index
 from clearing.matrix import to_matrix
-from solvers.api import SolveOptions, SolveOutcome
-from solvers.highs import violation
+from solvers.api import SolveOptions, SolveOutcome, SolveStatus
+from solvers.arrays import violation
+from solvers.fastpath.auction import solve_fast
+from solvers.fastpath.starts import carried_start
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def solved():
     auction = load_auction(parse_document(json.dumps(gen(3, 300, blocks=6)).encode()))
     form = formulate(build_index(auction))
     solution = solve_fast(form, SolveOptions(time_limit_s=120))
-    assert solution.outcome.status == "OPTIMAL"
+    assert solution.status == "OPTIMAL"
     return auction, form, solution
 
 
@@ -67,19 +68,20 @@ def test_a_re_solve_with_no_time_keeps_the_carried_incumbent(solved) -> None:
     i = partly_accepted_without_binary(form, solution.x)
     again = formulate(build_index(auction, None, {form.ix.bids[i].id}))
     carried = carried_start(form, solution.x, again)
-    quick = solve_fast(again, SolveOptions(time_limit_s=0.01), start_hint=carried)
+    quick = solve_fast(again, SolveOptions(time_limit_s=0.01), earlier=(form, solution.x))
     assert quick.x is not None
     cost = to_matrix(again).col_cost
     assert cost @ quick.x <= cost @ carried * (1 + 1e-9)
 
 
 def test_the_earlier_bound_is_kept_and_never_above_the_objective() -> None:
-    none_yet = SolveOutcome("TIME_LIMIT_FEASIBLE", 110.0, None, None, 0.01, 0, True)
-    keep_earlier_bound(none_yet, SolveOutcome("TIME_LIMIT_FEASIBLE", 105.0, 100.0, 0.05, 40.0, 9, True))
+    X = np.zeros(1)  # a point: these solves found one
+    none_yet = SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, 110.0, None, None, 0.01, 0, X)
+    keep_earlier_bound(none_yet, SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, 105.0, 100.0, 0.05, 40.0, 9, X))
     assert none_yet.bound == 100.0 and none_yet.gap == pytest.approx(10 / 110)
-    better = SolveOutcome("OPTIMAL", 104.0, 104.0, 0.0, 5.0, 9, True)
-    keep_earlier_bound(better, SolveOutcome("TIME_LIMIT_FEASIBLE", 105.0, 100.0, 0.05, 40.0, 9, True))
+    better = SolveOutcome(SolveStatus.OPTIMAL, 104.0, 104.0, 0.0, 5.0, 9, X)
+    keep_earlier_bound(better, SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, 105.0, 100.0, 0.05, 40.0, 9, X))
     assert better.bound == 104.0 and better.gap == 0.0
-    capped = SolveOutcome("TIME_LIMIT_FEASIBLE", 99.0, 90.0, None, 1.0, 0, True)
-    keep_earlier_bound(capped, SolveOutcome("TIME_LIMIT_FEASIBLE", 105.0, 100.0, 0.05, 40.0, 9, True))
+    capped = SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, 99.0, 90.0, None, 1.0, 0, X)
+    keep_earlier_bound(capped, SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, 105.0, 100.0, 0.05, 40.0, 9, X))
     assert capped.bound == 99.0 and not np.isnan(capped.gap)

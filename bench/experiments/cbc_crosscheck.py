@@ -29,8 +29,9 @@ from clearing.matrix import MatrixModel, to_matrix
 from clearing.result import SolverInfo
 from clearing.rules import prepare_clearing
 from clearing.verify import verify_result
-from solvers.api import Solution, SolveOutcome
-from solvers.highs import ArrayProblem, load_problem, new_highs, violation
+from solvers.api import SolveOutcome, SolveStatus
+from solvers.arrays import ArrayProblem, violation
+from solvers.highs import load_problem, new_highs
 
 
 def clearing_model(auction_path: Path) -> tuple[object, Formulation, MatrixModel]:
@@ -75,9 +76,9 @@ def verify(auction_path: Path, solution_path: Path) -> int:
     x[integer] = np.round(x[integer])
     print(f"largest violation {violation(mm, x):.2e} (kW or yen units of the rows); objective as solved "
           f"{float(mm.col_cost @ x):,.2f}")
-    outcome = SolveOutcome("TIME_LIMIT_FEASIBLE", float(mm.col_cost @ x), None, None, 0.0, 0, True, "CBC")
+    outcome = SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, float(mm.col_cost @ x), None, None, 0.0, 0, x, message="CBC")
     info = SolverInfo("CBC", "", "read from a CBC solution file", None, None, 0.0, 0)
-    result = assemble_result(form.ix, "TIME_LIMIT_FEASIBLE", *solution_values(form, Solution(outcome, x, None)), info)
+    result = assemble_result(form.ix, "TIME_LIMIT_FEASIBLE", *solution_values(form, outcome), info)
     doc = result.to_document()
     findings = verify_result(prepared, doc, excluded={r["bid"] for r in doc["rejected_bids"]})
     print(f"objective_yen {doc['objective_yen']:,.2f}; {len(doc['awards'])} awards; verifier: "

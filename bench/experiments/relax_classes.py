@@ -23,7 +23,8 @@ import numpy as np
 from clearing.document import load_auction, parse_document
 from clearing.index import build_index
 from clearing.matrix import MatrixModel, build_matrix
-from solvers.highs import ArrayProblem, load_problem, new_highs
+from solvers.arrays import ArrayProblem
+from solvers.highs import load_problem, new_highs
 
 MODES = ("lp", "relax_spanning", "relax_single", "full", "area_rows")
 

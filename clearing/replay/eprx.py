@@ -139,20 +139,7 @@ def read_eprx_csv(path: str | Path) -> EprxTable:
         if ended:
             raise EprxFormatError(f"{where}: data after the E line")
         if kind == "P":
-            for cell in row[1:]:
-                if cell in ("速報値", "確報値"):
-                    status = cell
-                elif re.fullmatch(r"\d{4}/\d{1,2}", cell) or re.fullmatch(r"\d{6}", cell):
-                    month = cell if "/" in cell else f"{cell[:4]}/{cell[4:]}"
-                elif re.fullmatch(r"\d-\d", cell):
-                    code = cell
-                elif cell in ("8", "48"):
-                    blocks = int(cell)
-            if code is None or blocks is None:
-                raise EprxFormatError(f"{where}: the P line needs a product code (e.g. 3-1) and the blocks per day "
-                                      f"(8 or 48), got {','.join(row)!r}")
-            if code not in PRODUCT_CODES:
-                raise EprxFormatError(f"{where}: unknown product code {code!r} (one of {', '.join(PRODUCT_CODES)})")
+            status, month, code, blocks = _p_line(where, row, status, month, code, blocks)
         elif kind == "TT":
             names = [c for c in row[2:] if c]
             if names and names[-1] == TOTAL:
@@ -168,33 +155,59 @@ def read_eprx_csv(path: str | Path) -> EprxTable:
                 raise EprxFormatError(f"{where}: data before the P and TT lines")
             if table is None:
                 table = EprxTable(path, title, status, month, code, blocks, areas)
-            m = KEY_RE.match(kind)
-            if not m:
-                raise EprxFormatError(f"{where}: expected a key YYYYMMDDBnn, got {kind!r}")
-            try:
-                date = dt.datetime.strptime(m["date"], "%Y%m%d").date().isoformat()
-            except ValueError:
-                raise EprxFormatError(f"{where}: {m['date']!r} is not a date") from None
-            block = int(m["block"])
-            if not 1 <= block <= blocks:
-                raise EprxFormatError(f"{where}: block B{m['block']} out of range B01..B{blocks:02d}")
-            if len(row) < 2 + len(areas):
-                raise EprxFormatError(f"{where}: {len(row) - 2} values, expected {len(areas)} areas and the total")
-            label = row[1]
-            lm = LABEL_RE.match(label)
-            if not lm or lm["unit"] not in UNITS:
-                raise EprxFormatError(f"{where}: metric label {label!r} is not 'name（qualifier）[unit]'")
-            name = metric_field(label)
-            if name is None:
-                table.other_metrics.add(label)
-                continue
-            for area, cell in zip(areas, row[2:2 + len(areas)], strict=True):
-                table.values[(date, block - 1, area, name)] = _number(cell, f"{where}, {AREA_LABELS[area]}")
+            _data_row(where, row, table, areas, blocks)
     if not ended:
         raise EprxFormatError(f"{path}: no E line at the end (a truncated file?)")
     if table is None:
         raise EprxFormatError(f"{path}: no data rows")
     return table
+
+
+def _p_line(where: str, row: list[str], status: str | None, month: str | None, code: str | None,
+            blocks: int | None) -> tuple[str | None, str | None, str, int]:
+    """The P line's status, month, product code and blocks per day (the ones given so far where it has none)."""
+    for cell in row[1:]:
+        if cell in ("速報値", "確報値"):
+            status = cell
+        elif re.fullmatch(r"\d{4}/\d{1,2}", cell) or re.fullmatch(r"\d{6}", cell):
+            month = cell if "/" in cell else f"{cell[:4]}/{cell[4:]}"
+        elif re.fullmatch(r"\d-\d", cell):
+            code = cell
+        elif cell in ("8", "48"):
+            blocks = int(cell)
+    if code is None or blocks is None:
+        raise EprxFormatError(f"{where}: the P line needs a product code (e.g. 3-1) and the blocks per day "
+                              f"(8 or 48), got {','.join(row)!r}")
+    if code not in PRODUCT_CODES:
+        raise EprxFormatError(f"{where}: unknown product code {code!r} (one of {', '.join(PRODUCT_CODES)})")
+    return status, month, code, blocks
+
+
+def _data_row(where: str, row: list[str], table: EprxTable, areas: list[str], blocks: int) -> None:
+    """One data row (key YYYYMMDDBnn, metric label, a value per area) into `table`."""
+    kind = row[0]
+    m = KEY_RE.match(kind)
+    if not m:
+        raise EprxFormatError(f"{where}: expected a key YYYYMMDDBnn, got {kind!r}")
+    try:
+        date = dt.datetime.strptime(m["date"], "%Y%m%d").date().isoformat()
+    except ValueError:
+        raise EprxFormatError(f"{where}: {m['date']!r} is not a date") from None
+    block = int(m["block"])
+    if not 1 <= block <= blocks:
+        raise EprxFormatError(f"{where}: block B{m['block']} out of range B01..B{blocks:02d}")
+    if len(row) < 2 + len(areas):
+        raise EprxFormatError(f"{where}: {len(row) - 2} values, expected {len(areas)} areas and the total")
+    label = row[1]
+    lm = LABEL_RE.match(label)
+    if not lm or lm["unit"] not in UNITS:
+        raise EprxFormatError(f"{where}: metric label {label!r} is not 'name（qualifier）[unit]'")
+    name = metric_field(label)
+    if name is None:
+        table.other_metrics.add(label)
+        return
+    for area, cell in zip(areas, row[2:2 + len(areas)], strict=True):
+        table.values[(date, block - 1, area, name)] = _number(cell, f"{where}, {AREA_LABELS[area]}")
 
 
 def write_eprx_csv(path: str | Path, title: str, status: str, month: str, product: str, blocks_per_day: int,

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from clearing.replay.eprx import Comparison
     from clearing.replay.outcome import ReplayOutcome
 
+
 BASELINE = "baseline"
-HISTORY = "history"
 
 
 def _pyplot():

@@ -36,7 +36,9 @@ from typing import Any
 
 from clearing.document import InvalidAuction, document_sha256, load_auction, parse_document
 from clearing.engine import clear
+from clearing.replay.history import HISTORY, history_records
 from clearing.replay.outcome import Day, ReplayOutcome
+from clearing.replay.records import RECORD_FORMAT, load_finished, load_record, paths, write_days_csv, write_json
 from clearing.replay.scenarios import BASELINE, ScenarioError, file_slug, parse_scenario
 from clearing.replay.summary import (
     block_figures,
@@ -47,15 +49,10 @@ from clearing.replay.summary import (
 )
 from clearing.rules import load_policy
 from clearing.verify import verify_result
-from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions
+from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, SolveStatus
 
-RECORD_FORMAT = "dkw-replay-day/1"
-HISTORY = "history"
 #: Result statuses that carry a solution (a time-limited one included, with its gap reported).
-SOLVED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
-DAY_COLUMNS = ("trading_date", "scenario", "status", "objective_yen", "procurement_cost_yen", "startup_cost_yen",
-               "shortfall_penalty_yen", "payment_total_yen", "shortfall_kw", "accepted_bids", "left_out_bids",
-               "mip_gap", "solve_seconds", "notes")
+SOLVED = (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT_FEASIBLE)
 
 
 class ReplayInputError(ValueError):
@@ -235,49 +232,12 @@ def scenario_names(requested: Iterable[str]) -> list[str]:
 
 # --- files ----------------------------------------------------------------------------------------------
 
-def _paths(out_dir: Path, trading_date: str, scenario: str) -> tuple[Path, Path, Path]:
-    base = out_dir / "days" / trading_date / file_slug(scenario)
-    return (base.with_name(base.name + ".result.json"), base.with_name(base.name + ".auction.json"),
-            base.with_name(base.name + ".summary.json"))
-
-
-def _write_json(path: Path, doc: Any, indent: int | None = 1) -> None:
-    """Atomic: a reader (or a resumed replay) sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def load_record(out_dir: Path, trading_date: str, scenario: str) -> dict[str, Any] | None:
-    """The stored record of a day × scenario (with its per-block figures), or None."""
-    try:
-        return json.loads(_paths(out_dir, trading_date, scenario)[2].read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def load_finished(out_dir: Path, day: Day, scenario: str) -> dict[str, Any] | None:
-    """The stored record of a finished day × scenario made from the same source, or None."""
-    result_path, _, record_path = _paths(out_dir, day.trading_date, scenario)
-    if not (record_path.is_file() and result_path.is_file()):
-        return None
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if (record.get("format") != RECORD_FORMAT or record.get("scenario") != scenario
-            or record.get("source_sha256") != day.sha256):
-        return None
-    return record
-
-
 def store(out_dir: Path, outcome: TaskOutcome) -> None:
-    result_path, auction_path, record_path = _paths(out_dir, outcome.trading_date, outcome.scenario)
-    _write_json(result_path, outcome.result_document)
+    result_path, auction_path, record_path = paths(out_dir, outcome.trading_date, outcome.scenario)
+    write_json(result_path, outcome.result_document)
     if outcome.scenario_document is not None:
-        _write_json(auction_path, outcome.scenario_document, indent=None)
-    _write_json(record_path, outcome.record, indent=None)  # last: marks the task done
+        write_json(auction_path, outcome.scenario_document, indent=None)
+    write_json(record_path, outcome.record, indent=None)  # last: marks the task done
 
 
 # --- executing tasks ------------------------------------------------------------------------------------
@@ -301,7 +261,7 @@ def run_pool(tasks: list[ReplayTask], workers: int) -> Iterator[Completion]:
     """A process pool; the forkserver start method keeps workers clean of this process's threads and
     preloads the engine and the fast back-end once, so each worker does not pay for importing them again."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["clearing.replay.runner", "clearing.fastpath", "solvers.fast"])
+    ctx.set_forkserver_preload(["clearing.replay.runner", "solvers.fastpath.auction"])
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in cf.as_completed(futures):
@@ -354,28 +314,9 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     log = log or (lambda message: print(message, file=sys.stderr))
     days = discover_days(config.input_dir)
     names = scenario_names(config.scenarios)
-    if config.policy_file is not None:
-        from clearing.rules import PolicyError
-
-        try:
-            load_policy(config.policy_file)
-        except PolicyError as exc:
-            raise ReplayInputError([f"{config.policy_file}: {p}" for p in exc.problems]) from None
-    eprx_tables = []
-    if config.eprx_files:
-        from clearing.replay.eprx import EprxFormatError, read_eprx_csv
-
-        problems = []
-        for path in config.eprx_files:
-            try:
-                eprx_tables.append(read_eprx_csv(path))
-            except EprxFormatError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ReplayInputError(problems)
+    eprx_tables = _checked_inputs(config)
     out = ReplayOutcome(days, names)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-
     # in memory per run: its rows and totals, and the highest awarded price per area × block for the
     # duration curves; the per-block figures stay on disk (a multi-year national replay is large)
     records: dict[tuple[str, str], dict[str, Any]] = {}
@@ -405,12 +346,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
         message = f"{len(out.skipped)} of {total} day × scenario runs already done, skipped (--force redoes them)"
         bar.write(message) if bar else log(message)
 
-    if config.dask_address:
-        completions = run_dask(pending, config.dask_address)
-    else:
-        workers = config.workers or os.cpu_count() or 1
-        workers = max(1, min(workers, len(pending)))
-        completions = run_inline(pending) if workers == 1 else run_pool(pending, workers)
+    completions = _completions(config, pending)
     started = time.perf_counter()
     try:
         for task, outcome, failure in completions:
@@ -430,22 +366,7 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
         log(f"cleared {len(out.cleared)} day × scenario runs in {time.perf_counter() - started:.1f} s"
             + (f", {len(out.failed)} failed" if out.failed else ""))
 
-    # scenarios an earlier run left in OUTDIR, for these same source days: the summary and the report
-    # cover every scenario whose results are there, not only this run's
-    for day in days:
-        for record_path in sorted((config.out_dir / "days" / day.trading_date).glob("*.summary.json")):
-            try:
-                name = json.loads(record_path.read_text(encoding="utf-8")).get("scenario")
-            except (OSError, ValueError):
-                continue
-            if not isinstance(name, str) or (day.trading_date, name) in records:
-                continue
-            record = load_finished(config.out_dir, day, name)
-            if record is not None:
-                records[(day.trading_date, name)] = keep(record)
-                if name not in names:
-                    names.append(name)
-                    out.earlier_scenarios.append(name)
+    _add_earlier_scenarios(config.out_dir, days, records, names, out, keep)
 
     order = {name: i for i, name in enumerate(names)}
     out.records = [records[k] for k in sorted(records, key=lambda k: (k[0], order[k[1]]))]
@@ -469,47 +390,56 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
     return out
 
 
-def history_records(days: list[Day], policy_file: Path | None = None) -> list[dict[str, Any]]:
-    """Records for the historical results found beside the auctions, on the same footing as dkw's.
-    A historical result is checked with the same verifier; its problems are reported, not fatal
-    (history is what it was)."""
-    out = []
-    for day in days:
-        if day.history_path is None:
-            continue
+def _completions(config: ReplayConfig, pending: list[ReplayTask]) -> Iterator[Completion]:
+    """The pending runs on Dask, in a local pool, or inline (one worker)."""
+    if config.dask_address:
+        return run_dask(pending, config.dask_address)
+    workers = config.workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(pending)))
+    return run_inline(pending) if workers == 1 else run_pool(pending, workers)
+
+
+def _checked_inputs(config: ReplayConfig) -> list[Any]:
+    """The policy file and the EPRX tables checked before any clearing (`ReplayInputError` if wrong); the
+    tables read."""
+    if config.policy_file is not None:
+        from clearing.rules import PolicyError
+
         try:
-            doc = parse_document(day.history_path.read_bytes())
-        except (OSError, InvalidAuction) as exc:
-            out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNREADABLE",
-                        "notes": [f"{day.history_path.name}: {exc}"], "rows": []})
-            continue
-        auction = load_auction(parse_document(day.path.read_bytes()), input_sha256=day.sha256)
-        bids = {b.id for b in auction.bids}
-        unknown = [a.get("bid") for a in doc.get("awards", []) if a.get("bid") not in bids]
-        if unknown:
-            out.append({"trading_date": day.trading_date, "scenario": HISTORY, "status": "UNMATCHED",
-                        "notes": [f"{day.history_path.name}: awards of unknown bids {unknown[:3]}"],
-                        "rows": []})
-            continue
-        excluded = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-        problems = verify_result(auction, doc, excluded=excluded, policy_file=policy_file)
-        rows = summary_rows(auction, doc, HISTORY)
-        out.append({
-            "trading_date": day.trading_date, "scenario": HISTORY, "status": doc.get("status", "HISTORICAL"),
-            "objective_yen": doc.get("objective_yen"),
-            "procurement_cost_yen": round(sum(r["procurement_cost_yen"] for r in rows), 6),
-            "startup_cost_yen": doc.get("startup_cost_yen"), "shortfall_penalty_yen": doc.get("shortfall_penalty_yen"),
-            "payment_total_yen": doc.get("payment_total_yen"),
-            "shortfall_kw": round(sum(float(s["kw"]) for s in doc.get("shortfalls", [])), 6),
-            "accepted_bids": len(doc.get("awards", [])), "left_out_bids": len(excluded), "mip_gap": None,
-            "solve_seconds": None,
-            "notes": [f"verifier: {len(problems)} problem(s)" + (f", first: {problems[0]}" if problems else "")],
-            "verification_problems": problems, "rows": rows,
-        })
-    return out
+            load_policy(config.policy_file)
+        except PolicyError as exc:
+            raise ReplayInputError([f"{config.policy_file}: {p}" for p in exc.problems]) from None
+    eprx_tables = []
+    if config.eprx_files:
+        from clearing.replay.eprx import EprxFormatError, read_eprx_csv
+
+        problems = []
+        for path in config.eprx_files:
+            try:
+                eprx_tables.append(read_eprx_csv(path))
+            except EprxFormatError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ReplayInputError(problems)
+    return eprx_tables
 
 
-def write_days_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    from clearing.replay.summary import write_csv
-
-    write_csv(path, DAY_COLUMNS, (dict(rec, notes="; ".join(rec.get("notes", []))) for rec in records))
+def _add_earlier_scenarios(out_dir: Path, days: list[Day], records: dict[tuple[str, str], dict[str, Any]],
+                           names: list[str], out: ReplayOutcome,
+                           keep: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Scenarios an earlier run left in OUTDIR, for these same source days: the summary and the report
+    cover every scenario whose results are there, not only this run's."""
+    for day in days:
+        for record_path in sorted((out_dir / "days" / day.trading_date).glob("*.summary.json")):
+            try:
+                name = json.loads(record_path.read_text(encoding="utf-8")).get("scenario")
+            except (OSError, ValueError):
+                continue
+            if not isinstance(name, str) or (day.trading_date, name) in records:
+                continue
+            record = load_finished(out_dir, day, name)
+            if record is not None:
+                records[(day.trading_date, name)] = keep(record)
+                if name not in names:
+                    names.append(name)
+                    out.earlier_scenarios.append(name)

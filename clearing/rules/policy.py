@@ -269,6 +269,45 @@ def _check_formula(expr: Any, path: str, problems: list[str]) -> None:
             problems.append(f"{path}: {node.value!r} is not a number")
 
 
+def _check_rules(rules: list[Any], switches: Any, problems: list[str]) -> None:
+    """The eligibility rules: each with an id (unique), a rejecting verdict, a condition and a reason."""
+    ids = set()
+    for n, rule in enumerate(rules):
+        where = f"rules[{n}]"
+        for key in ("id", "verdict", "when", "reason"):
+            if key not in rule:
+                problems.append(f"{where}.{key}: missing")
+        if rule.get("id") in ids:
+            problems.append(f"{where}.id: duplicate {rule.get('id')!r}")
+        ids.add(rule.get("id"))
+        if rule.get("verdict") not in VERDICTS or rule.get("verdict") == "ELIGIBLE":
+            problems.append(f"{where}.verdict: {rule.get('verdict')!r} is not a rejecting verdict")
+        if "when" in rule:
+            _check_condition(rule["when"], f"{where}.when", switches, problems)
+        if rule.get("unless") is not None:
+            _check_condition(rule["unless"], f"{where}.unless", switches, problems)
+
+
+def _check_price_caps(caps: Any, problems: list[str]) -> None:
+    """The price cap schedule: a known unit, increasing dates, a non-negative cap per known product."""
+    if caps.get("unit") not in CAP_UNITS:
+        problems.append(f"price_caps.unit: {caps.get('unit')!r} (expected one of {', '.join(CAP_UNITS)})")
+    previous = None
+    for n, entry in enumerate(caps.get("schedule", [])):
+        where = f"price_caps.schedule[{n}]"
+        starts = entry.get("from")
+        if not _date_ok(starts):
+            problems.append(f"{where}.from: {starts!r} is not a date YYYY-MM-DD or null")
+        elif n > 0 and (starts is None or (previous is not None and starts <= previous)):
+            problems.append(f"{where}.from: entries must have increasing dates (only the first may be null)")
+        previous = starts if _date_ok(starts) else previous
+        for product, value in entry.get("caps", {}).items():
+            if product not in ("primary", "secondary1", "secondary2", "tertiary1", "tertiary2", "composite"):
+                problems.append(f"{where}.caps.{product}: unknown product")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                problems.append(f"{where}.caps.{product}: {value!r} is not a non-negative number")
+
+
 def _check(data: Any, problems: list[str]) -> None:
     """Every problem of a (merged) policy document, each named by its path."""
     if not isinstance(data, dict):
@@ -326,38 +365,8 @@ def _check(data: Any, problems: list[str]) -> None:
     for voltage, starts in data.get("smart_meter", {}).get("from_by_receiving_voltage", {}).items():
         if not _date_ok(starts):
             problems.append(f"smart_meter.from_by_receiving_voltage.{voltage}: {starts!r} is not a date or null")
-    ids = set()
-    for n, rule in enumerate(data.get("rules", [])):
-        where = f"rules[{n}]"
-        for key in ("id", "verdict", "when", "reason"):
-            if key not in rule:
-                problems.append(f"{where}.{key}: missing")
-        if rule.get("id") in ids:
-            problems.append(f"{where}.id: duplicate {rule.get('id')!r}")
-        ids.add(rule.get("id"))
-        if rule.get("verdict") not in VERDICTS or rule.get("verdict") == "ELIGIBLE":
-            problems.append(f"{where}.verdict: {rule.get('verdict')!r} is not a rejecting verdict")
-        if "when" in rule:
-            _check_condition(rule["when"], f"{where}.when", switches, problems)
-        if rule.get("unless") is not None:
-            _check_condition(rule["unless"], f"{where}.unless", switches, problems)
-    caps = data["price_caps"]
-    if caps.get("unit") not in CAP_UNITS:
-        problems.append(f"price_caps.unit: {caps.get('unit')!r} (expected one of {', '.join(CAP_UNITS)})")
-    previous = None
-    for n, entry in enumerate(caps.get("schedule", [])):
-        where = f"price_caps.schedule[{n}]"
-        starts = entry.get("from")
-        if not _date_ok(starts):
-            problems.append(f"{where}.from: {starts!r} is not a date YYYY-MM-DD or null")
-        elif n > 0 and (starts is None or (previous is not None and starts <= previous)):
-            problems.append(f"{where}.from: entries must have increasing dates (only the first may be null)")
-        previous = starts if _date_ok(starts) else previous
-        for product, value in entry.get("caps", {}).items():
-            if product not in ("primary", "secondary1", "secondary2", "tertiary1", "tertiary2", "composite"):
-                problems.append(f"{where}.caps.{product}: unknown product")
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                problems.append(f"{where}.caps.{product}: {value!r} is not a non-negative number")
+    _check_rules(data.get("rules", []), switches, problems)
+    _check_price_caps(data["price_caps"], problems)
     for n, m in enumerate(data.get("monitoring", [])):
         where = f"monitoring[{n}]"
         for key in ("id", "flag", "limit_yen_per_kw_h", "reason", "term_ja"):

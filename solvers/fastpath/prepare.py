@@ -1,55 +1,32 @@
-"""The fast back-end's preparation of the arrays: exact reductions and MIP starts from the auction index.
+"""The fast path's preparation: what it knows of the market, added to the arrays of the one formulation.
 
-What it knows of the market (which bids every optimum accepts in full, a merit-order greedy start, which
-columns tie blocks together) it adds here, to the arrays of the one formulation; `solvers.fast` then cuts
-them into independent components and solves them.
+Which bids every optimum accepts in full (clearing/reduce.py: their bounds raised), the whole model's MIP
+start (`starts.whole_model_start`), which columns tie blocks together (for the polishing) and where each
+column sits in the market (for the neighbourhood search). `split` then cuts the model into components.
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clearing.formulation import Formulation
 from clearing.matrix import MatrixModel, to_matrix
 from clearing.reduce import always_full_bids
-from clearing.warmstart import greedy_start
-from solvers.api import START_TOLERANCE, ProgressCallback, Solution, SolveOptions
-
-if TYPE_CHECKING:
-    from solvers.lns import ColumnTags
+from solvers.api import SolveOptions
+from solvers.fastpath.search import ColumnTags
+from solvers.fastpath.starts import whole_model_start
 
 
-
-def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,
-               cancel: threading.Event | None = None, started: float | None = None,
-               start_hint: np.ndarray | None = None) -> Solution:
-    """`start_hint`: a point of the model (an earlier solve's incumbent, `clearing.engine.carried_start`),
-    the MIP start where it is feasible and cheaper than the merit-order greedy's."""
-    from solvers.fast import solve_arrays
-    from solvers.highs import violation
-
-    setup_started = time.perf_counter()
+def prepared_model(form: Formulation, options: SolveOptions, start_hint: np.ndarray | None = None) -> MatrixModel:
+    """`form` as arrays with the bids every optimum accepts in full fixed, and, with `options.warm_start`,
+    its MIP start (the greedy's, or `start_hint` where feasible and cheaper), block-tying columns and tags."""
     mm = to_matrix(form)
     fix_always_full(mm)
-    start = block_tying = tags = None
     if options.warm_start:
-        start = greedy_start(mm)
-        if violation(mm, start) > START_TOLERANCE:  # feasible by construction; the guard keeps a bug from HiGHS
-            start = None
-        if start_hint is not None and violation(mm, start_hint) <= START_TOLERANCE and (
-                start is None or mm.col_cost @ start_hint < mm.col_cost @ start):
-            start = start_hint
-        block_tying = block_tying_columns(mm)
-        tags = column_tags(mm)
-    setup_seconds = time.perf_counter() - setup_started
-    solution = solve_arrays(mm, options.less_time(setup_seconds), progress, cancel, started, start=start, block_tying=block_tying,
-                            tags=tags)
-    solution.setup_seconds = setup_seconds
-    return solution
+        mm.start = whole_model_start(mm, start_hint)
+        mm.block_tying = block_tying_columns(mm)
+        mm.tags = column_tags(mm)
+    return mm
 
 
 def block_tying_columns(mm: MatrixModel) -> np.ndarray:
@@ -69,9 +46,7 @@ def block_tying_columns(mm: MatrixModel) -> np.ndarray:
 
 def column_tags(mm: MatrixModel) -> ColumnTags:
     """Where each integer column sits (area, products, blocks) for the neighbourhood search
-    (`solvers/lns.py`): an acceptance binary is its bid's, a start-up binary spans its resource's bids."""
-    from solvers.lns import ColumnTags
-
+    (`solvers/fastpath/search.py`): an acceptance binary is its bid's, a start-up binary spans its resource's bids."""
     ix, c = mm.ix, mm.columns
     areas = sorted({b.area for b in ix.bids} | {a for line in ix.auction.lines for a in (line.from_area, line.to_area)})
     area_pos = {a: k for k, a in enumerate(areas)}

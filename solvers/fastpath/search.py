@@ -36,7 +36,8 @@ from typing import Any
 import highspy
 import numpy as np
 
-from solvers.highs import ArrayProblem, load_problem, new_highs, set_options, violation
+from solvers.arrays import ArrayProblem, violation
+from solvers.highs import has_point, highs_for, solved_optimally
 
 #: A sub-MILP may take at most this long (seconds), and at least SUB_MIN_S.
 SUB_MAX_S = 6.0
@@ -99,16 +100,12 @@ class NeighbourhoodSearch:
         self.tags = tags
         self.rng = np.random.default_rng(seed)
         self.ints = np.flatnonzero(problem.integrality == 1).astype(np.int32)
-        self.highs = new_highs()
-        set_options(self.highs, settings, PASSED_OPTIONS)
-        self.highs.setOptionValue("output_flag", False)
-        self.highs.setOptionValue("mip_rel_gap", 0.0)
         # the search is the heuristic: HiGHS's own sub-MIP heuristics took most of each sub-MILP's time
-        for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens", "mip_heuristic_run_root_reduced_cost",
-                     "mip_heuristic_run_feasibility_jump", "mip_allow_restart"):
-            self.highs.setOptionValue(name, False)
-        self.highs.setOptionValue("mip_heuristic_effort", 0.0)
-        load_problem(self.highs, problem)
+        off = {name: False for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
+                                        "mip_heuristic_run_root_reduced_cost", "mip_heuristic_run_feasibility_jump",
+                                        "mip_allow_restart")}
+        self.highs = highs_for(problem, settings, PASSED_OPTIONS, output_flag=False, mip_rel_gap=0.0, **off,
+                               mip_heuristic_effort=0.0)
         #: per kind, the share of the integer columns (or window width) to aim at; adapted as it goes
         self.size = {"rins": 1.0, "blocks": 2.0, "areas": 0.3, "product": 0.15}
         self.stats = LnsStats(start_objective=self.objective, objective=self.objective)
@@ -180,9 +177,8 @@ class NeighbourhoodSearch:
         sol.value_valid = True
         self.highs.setSolution(sol)
         self.highs.run()
-        info = self.highs.getInfo()
-        solved = self.highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        if info.primal_solution_status != 2:
+        solved = solved_optimally(self.highs)
+        if not has_point(self.highs):
             return solved, None, float("inf")
         x = np.array(self.highs.getSolution().col_value)
         return solved, x, float(p.col_cost @ x)
@@ -240,12 +236,10 @@ class NeighbourhoodSearch:
 
 def lp_relaxation(problem: ArrayProblem, settings: dict[str, Any]) -> tuple[np.ndarray, float] | None:
     """The LP relaxation's values and objective (None if it did not solve)."""
-    highs = new_highs()
-    set_options(highs, settings, PASSED_OPTIONS + ("time_limit",))
-    highs.setOptionValue("output_flag", False)
-    load_problem(highs, replace(problem, integrality=np.zeros_like(problem.integrality)))
+    highs = highs_for(replace(problem, integrality=np.zeros_like(problem.integrality)), settings,
+                      PASSED_OPTIONS + ("time_limit",), output_flag=False)
     highs.run()
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+    if not solved_optimally(highs):
         return None
     return np.array(highs.getSolution().col_value), float(highs.getInfo().objective_function_value)
 

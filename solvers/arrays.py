@@ -1,0 +1,68 @@
+"""The one array type of the model: a MILP in CSR arrays, whole or as a component of a bigger one.
+
+`clearing.matrix.MatrixModel` is this type with the formulation it was stacked from; the fast path's
+components, the straight path's compiled model and the search's sub-MILPs are plain `ArrayProblem`s.
+Numpy only: importing it loads no solver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class ArrayProblem:
+    """A MILP `min c·x  s.t.  row_lower ≤ A x ≤ row_upper,  col_lower ≤ x ≤ col_upper`, A in CSR, as a piece
+    of a bigger model (`cols`, `rows`: its global indices; the whole model: 0..n-1). Picklable: plain numpy
+    arrays."""
+
+    cols: np.ndarray
+    rows: np.ndarray
+    col_cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray  # 1 for binaries, 0 continuous (HiGHS's kInteger / kContinuous)
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    a_start: np.ndarray  # CSR: row i holds a_index/a_value[a_start[i]:a_start[i+1]]
+    a_index: np.ndarray  # local column indices
+    a_value: np.ndarray
+    start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
+    #: columns whose fixing falls the problem apart (e.g. bids spanning blocks): the fast path polishes its
+    #: start by fixing them and solving the pieces apart (`solvers.fastpath.polish`); None: no polishing
+    block_tying: np.ndarray | None = None
+    #: where each column sits in the market (`solvers.fastpath.search.ColumnTags`), for the neighbourhood search
+    tags: Any = None
+
+    @property
+    def num_int(self) -> int:
+        return int(self.integrality.sum())
+
+    @property
+    def num_cols(self) -> int:
+        return len(self.col_cost)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_lower)
+
+    @classmethod
+    def whole(cls, model: ArrayProblem) -> ArrayProblem:
+        """The arrays of `model` (e.g. a `clearing.matrix.MatrixModel`) as a plain problem of their own."""
+        return cls(np.arange(model.num_cols), np.arange(model.num_rows), model.col_cost, model.col_lower,
+                   model.col_upper, model.integrality, model.row_lower, model.row_upper, model.a_start,
+                   model.a_index, model.a_value)
+
+
+def violation(problem: ArrayProblem, x: np.ndarray) -> float:
+    """Largest bound, row or integrality violation of `x` in `problem`; 0.0 for a feasible point."""
+    num_rows = len(problem.row_lower)
+    row_of_nz = np.repeat(np.arange(num_rows), np.diff(problem.a_start))
+    activity = np.bincount(row_of_nz, weights=problem.a_value * x[problem.a_index], minlength=num_rows)
+    ints = problem.integrality == 1
+    return float(max(np.max(problem.col_lower - x, initial=0.0), np.max(x - problem.col_upper, initial=0.0),
+                     np.max(problem.row_lower - activity, initial=0.0), np.max(activity - problem.row_upper, initial=0.0),
+                     np.max(np.abs(x[ints] - np.round(x[ints])), initial=0.0)))

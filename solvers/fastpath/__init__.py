@@ -1,0 +1,22 @@
+"""The fast back-end: the MILP's arrays cut into independent components, each solved by highspy directly,
+as a pipeline of named phases (the path of one auction, in order):
+
+1. `prepare`: the market's knowledge added to the arrays (bids every optimum accepts in full, which
+   columns tie blocks together, where each column sits) and the whole model's MIP start (`starts`);
+2. `split`: the independent components, largest first;
+3. `pool`: the big components in processes of their own, the rest inline, with cancel;
+4. `component`: per component, the phases with their time shares: LP relaxation and roundings (`starts`),
+   the start polished block by block (`polish`), Gomory cut rounds (`cuts`), the neighbourhood search
+   (`search`), branch-and-bound and the LP with the integers fixed (`solvers.highs`);
+5. `split.stitch`: the components' points and figures as one outcome.
+
+`auction.solve_fast` is the entry point (from `clearing.engine.solve`); the knobs are data
+(`solvers.tuning.FastPathTuning`, in `SolveOptions.tuning`).
+
+Why it is exact: a component is a connected component of the bipartite graph of columns and rows of the
+constraint matrix (a union-find over every coupling the model has: bids spanning blocks and products,
+groups, resources, parent links, lines, interfaces, import caps, balance rows). No row touches two
+components and the objective is a sum over columns, so the optimum of the whole is the sum of the
+components' optima, and proving each component within relative gap g proves the whole within g
+(all objective terms are non-negative). The solutions are stitched back by column index.
+"""

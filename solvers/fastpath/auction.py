@@ -1,0 +1,126 @@
+"""The fast path of one auction, start to end: prepare → split → solve the components → stitch.
+
+`solve_fast` is what `clearing.engine.solve` calls; each step is a module of this package:
+`prepare.prepared_model` → `split.components_of` → `solve_components` (the big components through
+`pool.ComponentPool`, each by `component.solve_component`) → `split.stitch`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from clearing.formulation import Formulation
+from solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from solvers.arrays import ArrayProblem
+from solvers.fastpath.component import solve_component
+from solvers.fastpath.pool import ComponentPool, worker_count
+from solvers.fastpath.prepare import prepared_model
+from solvers.fastpath.split import components_of, stitch
+from solvers.fastpath.starts import carried_start
+from solvers.highs import ComponentSolution, MipEvents
+
+
+def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,
+               cancel: threading.Event | None = None, started: float | None = None,
+               earlier: tuple[Formulation, np.ndarray] | None = None) -> SolveOutcome:
+    """Prepare `form`'s arrays and solve them by components. `earlier`: an earlier solve's formulation and
+    point (a re-solve for the 1 kW minimum), carried into `form`'s columns (`starts.carried_start`): the
+    MIP start where it is feasible and cheaper than the merit-order greedy's."""
+    started = time.perf_counter() if started is None else started
+    setup_started = time.perf_counter()
+    hint = None if earlier is None or not options.warm_start else carried_start(earlier[0], earlier[1], form)
+    model = prepared_model(form, options, hint)
+    setup_seconds = time.perf_counter() - setup_started  # the split is the solve's, as before the pipeline
+    subs = components_of(model)
+    if progress:
+        progress(Progress("solving", time.perf_counter() - started, message=f"{len(subs)} component(s)"))
+    outcome = solve_components(subs, model.num_cols, options.less_time(setup_seconds), progress, cancel, started)
+    outcome.setup_seconds = setup_seconds
+    return outcome
+
+
+class AuctionProgress:
+    """The whole auction's incumbent and bound from its components': per component the best known (its start,
+    else unknown) and its best bound (0 until known: every objective term is non-negative)."""
+
+    def __init__(self, subs: list[ArrayProblem], progress: ProgressCallback | None, started: float):
+        self.progress = progress
+        self.started = started
+        self.incumbents = [float(s.col_cost @ s.start) if s.start is not None else None for s in subs]
+        self.bounds = [0.0] * len(subs)
+        self.done = 0
+
+    def counter(self) -> str:
+        return f"components {self.done}/{len(self.bounds)}"
+
+    def heard(self, pos: int, incumbent: float | None, bound: float | None) -> None:
+        """Component `pos` found a point costing `incumbent` or proved `bound` (either may be None)."""
+        if incumbent is not None:
+            old = self.incumbents[pos]
+            self.incumbents[pos] = incumbent if old is None else min(old, incumbent)
+        if bound is not None:
+            self.bounds[pos] = max(self.bounds[pos], bound)
+        self.report()
+
+    def finished(self, pos: int, res: ComponentSolution) -> None:
+        if res.objective is not None:
+            self.incumbents[pos] = res.objective
+        if res.bound is not None:
+            self.bounds[pos] = max(self.bounds[pos], res.bound)
+        self.done += 1
+        self.report()
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        incumbent = None if any(v is None for v in self.incumbents) else float(sum(self.incumbents))
+        bound = float(sum(self.bounds))
+        if incumbent is not None:
+            bound = min(bound, incumbent)
+        self.progress(Progress("solving", time.perf_counter() - self.started, incumbent, bound,
+                               relative_gap(incumbent, bound), self.counter()))
+
+    def listener(self, pos: int) -> Callable[[float | None, float | None], None] | None:
+        """Component `pos`'s (objective, bound) callback; None without a progress callback."""
+        return None if self.progress is None else lambda objective, bound: self.heard(pos, objective, bound)
+
+    def events(self, pos: int, cancel: threading.Event | None) -> MipEvents:
+        """HiGHS's callback for component `pos`: its MIP progress folded into the auction's, and the cancel."""
+        relay = None if self.progress is None else lambda p: self.heard(pos, p.incumbent, p.bound)
+        return MipEvents(relay, cancel, self.started, self.counter)
+
+
+def solve_components(subs: list[ArrayProblem], num_cols: int, options: SolveOptions,
+                     progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                     started: float | None = None, workers: int | None = None) -> SolveOutcome:
+    """Solve every component (big ones in parallel processes, `pool`), then stitch them (`split.stitch`)."""
+    started = time.perf_counter() if started is None else started
+    deadline = time.time() + options.time_limit_s if options.time_limit_s is not None else None
+    workers = worker_count(workers)
+    tracker = AuctionProgress(subs, progress, started)
+    results: dict[int, ComponentSolution] = {}
+
+    def record(pos: int, res: ComponentSolution) -> None:
+        results[pos] = res
+        tracker.finished(pos, res)
+
+    pool = ComponentPool(subs, options, deadline, workers)
+    try:
+        # smallest first: the many small components are done in moments, so the counter and the whole
+        # auction's figures move from the start, and the big one's progress is reported on top of them
+        for pos in reversed(range(len(subs))):
+            if pos in pool.pooled:
+                continue
+            if cancel is not None and cancel.is_set():
+                raise SolveCancelled("cancelled while solving")
+            record(pos, solve_component(subs[pos], options, on_event=tracker.events(pos, cancel), deadline=deadline,
+                                        on_incumbent=tracker.listener(pos),
+                                        spare_core=pool.executor is None and workers >= 2))
+        pool.collect(record, cancel)
+    finally:
+        pool.close(cancel)
+    return stitch(subs, results, num_cols, cancel)

@@ -1,0 +1,67 @@
+"""The fast path's knobs as data: one frozen value handed in through `SolveOptions.tuning`.
+
+Every figure has its measured reason beside it (the experiments are in docs/performance.md). Tests pass a
+tuning of their own (`SolveOptions(tuning=FastPathTuning(lns_min_integers=1))`) rather than patching
+modules, and the tuning travels to the pool's processes with the options. Imports no solver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FastPathTuning:
+    #: The start's polishing (`solvers/fastpath/polish.py`) may take this share of the time left, at most
+    #: polish_max_s, and solves its pieces to this gap (it only looks for a good incumbent; the proof is the
+    #: full model's).
+    polish_share: float = 0.5
+    polish_max_s: float = 30.0
+    polish_gap: float = 1e-4
+    #: HiGHS's sub-MIP heuristics, off in the polishing's pieces: half its time at 50,000 bids for the same
+    #: start (47.6 → 23.9 s; docs/performance.md, sixth round)
+    polish_off: tuple[str, ...] = ("mip_heuristic_run_rins", "mip_heuristic_run_rens")
+    #: Components with fewer columns than this are solved inline (a process costs more than the solve).
+    parallel_min_cols: int = 3000
+    #: The neighbourhood search (solvers/fastpath/search.py) runs on components with at least this many
+    #: integer columns (national auctions from about 3,000 bids; below, branch-and-bound alone proves
+    #: mid-size auctions sooner than it could help), for lns_share of the time left after the start (at most
+    #: lns_max_s; it stops sooner when it stalls).
+    lns_min_integers: int = 2500
+    #: ... and at most this many: beyond, the search's own copy of the component costs more memory than its
+    #: improvements are worth (200,000 bids, 158,936 binaries: 1.3-1.5 GB for the search process, 2 of 17
+    #: sub-MILPs improving in 105 s; docs/performance.md); nor with less than lns_min_left_s left.
+    lns_max_integers: int = 100_000
+    lns_min_left_s: float = 10.0
+    lns_share: float = 0.4
+    lns_max_s: float = 120.0
+    #: Rounds of Gomory mixed-integer cuts (solvers/fastpath/cuts.py) handed to HiGHS with the MIP, on
+    #: components with at least cut_min_integers integer columns, within cut_share of the time left (at most
+    #: cut_max_s); 0: none. A third of the time: at 5,000 bids branch-and-bound does not get past its root
+    #: node in 60 s, so the time is worth more to the rounds (up to 6 rounds instead of 1-2 on a slow
+    #: machine: the bound 1.0M yen higher on average; docs/performance.md, seventh round). The neighbourhood
+    #: search runs beside them either way. Components above cut_big_integers keep the earlier 12%
+    #: (cut_share_big): there a round re-solves an LP of seconds to a minute, and the larger share was not
+    #: measured (50,000 bids: no round fits at 60 s either way).
+    cut_rounds: int = 6
+    cut_min_integers: int = 2500
+    cut_max_per_round: int = 400
+    cut_share: float = 0.35
+    cut_big_integers: int = 25_000
+    cut_share_big: float = 0.12
+    cut_max_s: float = 40.0
+    #: The LP relaxation behind the starts and the bound leaves out cost coefficients below this (yen per
+    #: unit): the tie-break and flow-preference perturbations (clearing/index.py). With them the dual simplex
+    #: needs 16-21% more iterations (5,000 to 200,000 bids) for a bound higher by a few hundred yen in billions.
+    lp_cost_floor_yen: float = 1e-3
+    #: After a cancel, how long the components in other processes get to stop and hand back their
+    #: incumbents: below the server's 15 s before it terminates a worker that does not answer.
+    cancel_grace_s: float = 10.0
+
+    def cut_share_for(self, num_int: int) -> float:
+        """The cut rounds' share of the time left on a component with `num_int` integer columns."""
+        return self.cut_share if num_int <= self.cut_big_integers else self.cut_share_big
+
+    def searches(self, num_int: int) -> bool:
+        """Whether a component with `num_int` integer columns gets the neighbourhood search (time aside)."""
+        return self.lns_min_integers <= num_int <= self.lns_max_integers
