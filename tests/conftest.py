@@ -43,38 +43,14 @@ EXPECTED = json.loads((CASES_DIR / "expected.json").read_text())
 #: the shared cases of national size (hundreds of bids): 09 takes half a minute to prove, 08 and 10 seconds
 NATIONAL_CASES = frozenset({"08-national-3h", "09-national-30min", "10-national-dense"})
 
-#: slow tests of the files issue 26's solve-pipeline work rewrites, marked here rather than beside them so
-#: that its merge meets no conflict; once it has landed these can become `@pytest.mark.slow` decorators
-SLOW_BY_NAME = {
-    "test_cuts.py": ("test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound",),
-    "test_fast_path.py": ("test_fast_path_matches_straight_on_random_small_auctions",
-                          "test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes"),
-    "test_lns.py": ("test_progress_reports_the_whole_auction",
-                    "test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time",
-                    "test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left",
-                    "test_concurrent_search_reports_feasible_improvements_and_stops",
-                    "test_a_daemonic_worker_clears_without_starting_processes"),
-}
-
-
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark slow every test run on a national case (a parameter naming one) and the tests SLOW_BY_NAME
-    lists; the other slow tests carry `@pytest.mark.slow` themselves. A listed name its file no longer
-    defines is an error, so that a renamed slow test cannot slip into the fast lane."""
-    checked: set[str] = set()
+    """Mark slow every test run on a national case (a parameter naming one); the other slow tests carry
+    `@pytest.mark.slow` themselves."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        listed = SLOW_BY_NAME.get(item.path.name, ())
-        if any(isinstance(v, str) and v in NATIONAL_CASES for v in params.values()) or \
-                getattr(item, "originalname", item.name) in listed:
+        if any(isinstance(v, str) and v in NATIONAL_CASES for v in params.values()):
             item.add_marker(pytest.mark.slow)
-        if listed and item.path.name not in checked:
-            checked.add(item.path.name)
-            missing = [name for name in listed if not hasattr(item.module, name)]
-            if missing:
-                raise pytest.UsageError(f"tests/conftest.py SLOW_BY_NAME lists {missing} in {item.path.name}, "
-                                        "which defines no such test: update the list")
 
 # ---- hypothesis: fresh examples while developing, the same ones in CI -----------------------------------
 # A CI failure must be reproducible from its log: derandomized examples, and the blob to replay a failure

@@ -8,10 +8,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import CASES_DIR, EXPECTED, load_auction_file
+from conftest import EXPECTED, prepared_matrix
 
-from clearing.index import build_index
-from clearing.matrix import build_matrix
 from solvers.api import SolveOptions
 from solvers.arrays import ArrayProblem
 from solvers.fastpath.cuts import Cuts, gomory_rounds
@@ -28,7 +26,7 @@ def assert_cuts_hold_at(cuts: Cuts, x: np.ndarray) -> None:
 
 @pytest.mark.parametrize("name", ["02-indivisible", "04-startup-linked", "08-national-3h"])
 def test_cuts_keep_the_optimum_and_raise_the_bound(name: str) -> None:
-    mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
+    mm = prepared_matrix(name)
     problem = ArrayProblem.whole(mm)
     optimum = solve_mip(problem, SolveOptions(threads=1), refine=False)
     assert optimum.status == "OPTIMAL"
@@ -50,7 +48,7 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
 
     from solvers.highs import load_problem, new_highs
 
-    mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
+    mm = prepared_matrix(name)
     problem = dataclasses.replace(ArrayProblem.whole(mm), integrality=np.zeros_like(mm.integrality))
     with_ints = dataclasses.replace(problem, integrality=mm.integrality)
     every = gomory_rounds(with_ints, rounds=3, active_only=False)
@@ -66,12 +64,13 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
     assert highs.getInfo().objective_function_value == pytest.approx(tight.bounds[-1], rel=1e-7)
 
 
+@pytest.mark.slow
 def test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound() -> None:
     """Started from the relaxation's basis (as the fast path does), the rounds' first LP needs no
     re-solve from scratch, reaches the same bound, and the cuts still hold at the proven optimum."""
     from solvers.highs import LpBasis, load_problem, new_highs
 
-    mm = build_matrix(build_index(load_auction_file(CASES_DIR / "10-national-dense.json")))
+    mm = prepared_matrix("10-national-dense")
     problem = ArrayProblem.whole(mm)
     highs = new_highs()
     highs.setOptionValue("output_flag", False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CASES_DIR, EXPECTED, clear_and_verify
+from conftest import CASES_DIR, EXPECTED, clear_and_verify, prepared_matrix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -82,6 +82,7 @@ small_auctions = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(small_auctions)
@@ -228,7 +229,7 @@ def test_mip_starts_are_feasible(params: dict) -> None:
     doc = gen(params["seed"], params["n_bids"], blocks=params["blocks"], areas=params["areas"],
               products=params["products"], scarcity=params["scarcity"])
     doc["lines"] = [line for line in doc["lines"] if line.get("products", True)]
-    mm = build_matrix(build_index(load_auction(doc)))
+    mm = prepared_matrix(load_auction(doc))
     fix_always_full(mm)
     start = greedy_start(mm)
     assert violation(mm, start) <= 1e-6
@@ -266,7 +267,7 @@ def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight(
 
     from solvers.highs import load_problem, new_highs
 
-    mm = build_matrix(build_index(load_auction(gen(3, 400, blocks=6))))
+    mm = prepared_matrix(load_auction(gen(3, 400, blocks=6)))
     whole = ArrayProblem.whole(mm)
     tiny = (mm.col_cost > 0) & (mm.col_cost < FastPathTuning().lp_cost_floor_yen)
     assert tiny.any()  # the document has flows: the perturbations are there to leave out
@@ -324,13 +325,14 @@ def test_a_solve_stopped_in_presolve_keeps_a_feasible_point_at_its_own_cost(seco
     assert solved.priced  # made exact by the fixed-integer LP like any other incumbent
 
 
+@pytest.mark.slow
 def test_cancel_keeps_the_incumbents_of_components_solved_in_other_processes() -> None:
     """A cancel while big components are solved in pool processes stops them at HiGHS's next callback and
     keeps each one's incumbent: the clearing ends CANCELLED with a complete, feasible point (it used to
     end with nothing, the processes terminated)."""
     import threading
 
-    m = build_matrix(build_index(load_auction_file(CASES_DIR / "09-national-30min.json")))
+    m = prepared_matrix("09-national-30min")
     subs = subproblems(m.col_cost, m.col_lower, m.col_upper, m.integrality, m.row_lower, m.row_upper,
                             m.a_start, m.a_index, m.a_value)
     big = max(subs, key=lambda s: len(s.cols))

@@ -8,10 +8,8 @@ import time
 
 import numpy as np
 import pytest
-from conftest import CASES_DIR, EXPECTED, clear_and_verify, load_auction_file
+from conftest import CASES_DIR, EXPECTED, clear_and_verify, load_auction_file, prepared_matrix
 
-from clearing.index import build_index
-from clearing.matrix import build_matrix
 from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
 from solvers.arrays import ArrayProblem, violation
 from solvers.fastpath.component import solve_component
@@ -25,7 +23,7 @@ SEARCH_CASES = ("04-startup-linked", "08-national-3h", "10-national-dense")
 
 
 def whole_problem(name: str):
-    mm = build_matrix(build_index(load_auction_file(CASES_DIR / f"{name}.json")))
+    mm = prepared_matrix(name)
     fix_always_full(mm)
     problem = ArrayProblem.whole(mm)
     return mm, problem
@@ -69,6 +67,7 @@ def test_clearing_with_the_search_reaches_the_reference_optimum(name: str) -> No
     assert result.prices and all(abs(p.marginal_yen_per_kw_h) < float("inf") for p in result.prices)
 
 
+@pytest.mark.slow
 def test_progress_reports_the_whole_auction(case_doc) -> None:
     """Across components the progress carries the whole auction's incumbent and bound (bound ≤ incumbent),
     and the component counter moves."""
@@ -108,6 +107,7 @@ def test_the_time_limit_covers_the_steps_after_the_solve() -> None:
     assert late == 0.01  # past the limit (a second solve for the 1 kW minimum): HiGHS's least
 
 
+@pytest.mark.slow
 def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(monkeypatch) -> None:
     """What the engine hands the back-end: the caller's limit less the time spent and the estimate of the
     steps after the solve (prices, explanations); the result still reports the caller's limit. (The wall
@@ -134,6 +134,7 @@ def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(mon
     assert handed[0] >= 6 * 0.5 - result.solver.build_seconds - 1.0  # never below half the limit, less the build
 
 
+@pytest.mark.slow
 def test_no_search_on_components_too_big_for_its_memory_or_with_no_time_left() -> None:
     """The search keeps a second copy of its component (1.3-1.5 GB at 200,000 bids, for little gain), so
     none above LNS_MAX_INTEGERS binaries, and none with less than LNS_MIN_LEFT_S left."""
@@ -158,6 +159,7 @@ def test_search_stops_when_the_clearing_is_cancelled() -> None:
     assert np.array_equal(x, start)
 
 
+@pytest.mark.slow
 def test_concurrent_search_reports_feasible_improvements_and_stops() -> None:
     """The search in its own process: every improvement it reports is feasible and better than the last,
     the point `finish()` returns is the last one, and the process is gone afterwards."""
@@ -207,6 +209,7 @@ def _clear_in_daemon(out) -> None:
     out.put((result.status, result.objective_yen, result.solver.termination))
 
 
+@pytest.mark.slow
 def test_a_daemonic_worker_clears_without_starting_processes() -> None:
     """The server's solver workers are daemonic processes, which may not start processes of their own:
     there the search runs before branch-and-bound instead of beside it, and the clearing still succeeds."""

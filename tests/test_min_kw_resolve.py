@@ -6,13 +6,10 @@ the greedy start and no bound at all (seen at a 40 s limit on 3,000 bids: 16% ab
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from conftest import generated_auction
 
-from bench.casegen import gen
-from clearing.document import load_auction, parse_document
 from clearing.engine import keep_earlier_bound
 from clearing.formulation import formulate
 from clearing.index import build_index
@@ -25,7 +22,7 @@ from solvers.fastpath.starts import carried_start
 
 @pytest.fixture(scope="module")
 def solved():
-    auction = load_auction(parse_document(json.dumps(gen(3, 300, blocks=6)).encode()))
+    auction = generated_auction(3, 300, blocks=6)
     form = formulate(build_index(auction))
     solution = solve_fast(form, SolveOptions(time_limit_s=120))
     assert solution.status == "OPTIMAL"
