@@ -46,9 +46,29 @@ RANGE_SLACK_KW = 1e-7
 Key = tuple[str, str, int]
 
 
+@dataclass(frozen=True)
+class Optimum:
+    """An optimal basis of the LP and what it shows, read off HiGHS once: per column its value, reduced
+    cost, whether it is nonbasic at its lower bound and how far ranging lets that bound rise with the basis
+    still optimal; per row its dual, activity, lower bound, whether it is basic and how far ranging lets
+    its lower bound rise (None: HiGHS gave no ranging). The prices and the explanations read the same one."""
+
+    col_value: np.ndarray
+    col_dual: np.ndarray
+    col_at_lower: np.ndarray
+    col_room: np.ndarray
+    row_dual: np.ndarray
+    row_value: np.ndarray
+    row_lower: np.ndarray
+    row_basic: np.ndarray
+    row_room: np.ndarray | None
+
+
 @dataclass
 class FixedLP:
-    """The LP and where its rows and columns are."""
+    """The LP and where its rows and columns are. A clearing builds one and shares it between the exact
+    prices and the explanations (clearing.exact.clearing_lp); `dkw verify` builds its own from the
+    documents."""
 
     auction: Auction
     highs: Any  # a highspy.Highs holding the LP (highspy is imported only when an LP is built)
@@ -58,9 +78,8 @@ class FixedLP:
     objective_yen: float | None = None  # v(R): the LP's value, without start-up costs
     bid_column: dict[str, int] = field(default_factory=dict)
     free_bids: set[str] = field(default_factory=set)  # bids whose quantity the LP may still choose from 0
-    #: per column, read off the optimal basis once (`from_basis`): value, reduced cost, nonbasic at its
-    #: lower bound, and how far HiGHS's ranging lets its bound rise with the basis still optimal
-    _basis_view: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: the LP's first optimum as HiGHS reports it, read once (`optimum`)
+    _optimum: Optimum | None = None
     #: a re-solve restored its bound but left HiGHS's solution at the changed LP's optimum
     _moved: bool = False
 
@@ -100,33 +119,46 @@ class FixedLP:
           primal feasible (bounds do not touch dual feasibility, so the basis stays optimal): the cost
           rises at the column's reduced cost all the way, so reduced cost × `kw`.
 
-        The view is taken once, from an optimum of this LP: after a re-solve (which restores the bounds but
-        leaves the solution of the changed LP) it is solved again first. Both rules hold at any optimal
-        basis, so which one HiGHS lands on does not matter."""
+        Both rules hold at any optimal basis, so which one HiGHS lands on (`optimum`) does not matter."""
+        optimum = self.optimum()
+        if optimum is None:
+            return None
+        j = self.bid_column[bid_id]
+        value = optimum.col_value[j]
+        if value >= kw - RANGE_SLACK_KW:
+            return 0.0
+        if optimum.col_at_lower[j] and abs(value) <= RANGE_SLACK_KW and optimum.col_room[j] >= kw - RANGE_SLACK_KW:
+            return float(optimum.col_dual[j]) * kw
+        return None
+
+    def optimum(self) -> Optimum | None:
+        """The LP's optimum (None if it has none), read once: right after the build's solve, before any
+        re-solve moved HiGHS's solution, when `prices` asks first (as in a clearing); after a re-solve the
+        LP is solved again first (a re-solve restores the bounds but leaves the changed LP's solution)."""
         import highspy
 
         if self.objective_yen is None:
             return None
-        if self._basis_view is None:
+        if self._optimum is None:
             h = self.highs
             if self._moved:
                 h.run()
                 self._moved = False
                 if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                     return None
-            solution = h.getSolution()
-            at_lower = np.array([s == highspy.HighsBasisStatus.kLower for s in h.getBasis().col_status])
+            solution, basis = h.getSolution(), h.getBasis()
+            col_at_lower = np.array([s == highspy.HighsBasisStatus.kLower for s in basis.col_status], dtype=bool)
             status, ranging = h.getRanging()
-            room = np.asarray(ranging.col_bound_up.value_, dtype=float) \
-                if status == highspy.HighsStatus.kOk and ranging.valid else np.zeros(len(at_lower))
-            self._basis_view = (np.asarray(solution.col_value), np.asarray(solution.col_dual), at_lower, room)
-        value, reduced_cost, at_lower, room = self._basis_view
-        j = self.bid_column[bid_id]
-        if value[j] >= kw - RANGE_SLACK_KW:
-            return 0.0
-        if at_lower[j] and abs(value[j]) <= RANGE_SLACK_KW and room[j] >= kw - RANGE_SLACK_KW:
-            return float(reduced_cost[j]) * kw
-        return None
+            ranged = status == highspy.HighsStatus.kOk and ranging.valid
+            self._optimum = Optimum(
+                col_value=np.asarray(solution.col_value), col_dual=np.asarray(solution.col_dual),
+                col_at_lower=col_at_lower,
+                col_room=np.asarray(ranging.col_bound_up.value_, dtype=float) if ranged else np.zeros(len(col_at_lower)),
+                row_dual=np.asarray(solution.row_dual), row_value=np.asarray(solution.row_value),
+                row_lower=np.asarray(h.getLp().row_lower_),
+                row_basic=np.array([s == highspy.HighsBasisStatus.kBasic for s in basis.row_status], dtype=bool),
+                row_room=np.asarray(ranging.row_bound_up.value_) if ranged else None)
+        return self._optimum
 
     def resolved_first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
         """`first_kw_cost` by its definition: a re-solve with the bid's lower bound at `kw`."""
@@ -156,26 +188,20 @@ class FixedLP:
         """Every balance row's price (yen/kW·h): the dual where the basis shows it holds for the next kW
         (a binding row whose ranging covers one more kW: price = dual; a row with more than 1 kW of
         surplus: price 0), else a re-solve with one more kW."""
-        import highspy
-
-        if self.objective_yen is None:
+        optimum = self.optimum()
+        if optimum is None:
             return {}
-        h = self.highs
-        solution = h.getSolution()
-        duals, activity = np.asarray(solution.row_dual), np.asarray(solution.row_value)
-        basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().row_status])
-        lower = np.asarray(h.getLp().row_lower_)
-        status, ranging = h.getRanging()
-        covered = np.zeros(len(duals), dtype=bool)
-        if status == highspy.HighsStatus.kOk and ranging.valid:
-            covered = ~basic & (np.asarray(ranging.row_bound_up.value_) >= lower + PRICE_STEP_KW - RANGE_SLACK_KW)
-        surplus = basic & (activity >= lower + PRICE_STEP_KW + RANGE_SLACK_KW)
+        lower, basic = optimum.row_lower, optimum.row_basic
+        covered = np.zeros(len(lower), dtype=bool)
+        if optimum.row_room is not None:
+            covered = ~basic & (optimum.row_room >= lower + PRICE_STEP_KW - RANGE_SLACK_KW)
+        surplus = basic & (optimum.row_value >= lower + PRICE_STEP_KW + RANGE_SLACK_KW)
         out: dict[Key, float] = {}
         for key, row in self.balance_row.items():
             if surplus[row]:
                 out[key] = 0.0
             elif covered[row]:
-                out[key] = float(duals[row]) / self.hours
+                out[key] = float(optimum.row_dual[row]) / self.hours
             else:
                 price = self.step_price(key)
                 if price is not None:
@@ -351,7 +377,3 @@ def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> 
         out.objective_yen = h.getInfo().objective_function_value
     return out
 
-
-def exact_prices(auction: Auction, accepted: set[str], left_out: set[str]) -> dict[Key, float]:
-    """The marginal price of every balance row under the price rule above (yen/kW·h)."""
-    return build_fixed_lp(auction, accepted, left_out).prices()

@@ -3,7 +3,8 @@
 Works from the two documents alone: it does not import the formulation, the index or the clearing's
 solver, and recomputes every rule of SPEC §3 and every figure of the result from scratch — feasibility,
 costs, payments and their total, the area summary, the marginal prices (against the fixed-integer LP
-built from the documents, clearing.fixed_lp, by re-solving with one more kW) and that the reported bound
+built from the documents, clearing.fixed_lp, by re-solving with one more kW: its own build, never the
+clearing's LP) and that the reported bound
 is not above the objective. Returns the violations found. Price caps, where the auction lists none,
 come from the policy *data* (the cap schedule in `clearing/rules/policy.json`, or a user policy file),
 read and looked up here, not from the result's `market_rules` section: a result reporting wrong caps is
@@ -71,17 +72,17 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= max(1e-6, TOL_REL * max(abs(a), abs(b)))
 
 
-def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str] | None = None,
+def verify_result(auction: Auction, result: dict[str, Any], *, left_out: set[str] | None = None,
                   policy_file: str | Path | None = None, notes: list[str] | None = None,
                   check_prices: bool = True) -> list[str]:
     """Every violation of SPEC §3 by `result`, as readable lines; empty means feasible and consistent.
-    `excluded`: ids of bids the market rules left out, which must not be awarded; None: re-judge them under
+    `left_out`: ids of bids the market rules left out, which must not be awarded; None: re-judge them under
     the policy (`policy_file` merged over the shipped one), which must be the one the result names, and
     check `rejected_bids` against the verdicts. Price caps: the auction's own, else the policy data's
     schedule, looked up here. `notes`: receives what was checked only in part (prices of a large auction)."""
     problems: list[str] = []
-    if excluded is None:
-        excluded = _rejudge(auction, result, policy_file, problems)
+    if left_out is None:
+        left_out = _rejudge(auction, result, policy_file, problems)
     hours = auction.block_minutes / 60.0
     caps = caps_in_force(auction, policy_file)
     bids = {b.id: b for b in auction.bids}
@@ -110,14 +111,14 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
             problems.append(f"bid {bid.id}: awarded {kw} kW below its minimum {max(bid.min_kw, 1.0)} kW")
     accepted = {b for b, kw in q.items() if kw > 0}
 
-    # left out of the clearing: above the cap in REJECT mode, or excluded by the rules, or their children
-    gone = set(excluded or ())
+    # left out of the clearing: above the cap in REJECT mode, or by the rules, or their children
+    all_left_out = set(left_out or ())
     if auction.price_cap_mode.value == "REJECT":
         for bid in auction.bids:
             cap = _cap(caps, bid.products)
             if cap is not None and bid.price_yen_per_kw_h > cap + 1e-12:
-                gone.add(bid.id)
-    for b in sorted(accepted & gone):
+                all_left_out.add(bid.id)
+    for b in sorted(accepted & all_left_out):
         problems.append(f"bid {b}: awarded although it is left out of the clearing (cap or eligibility)")
 
     # groups and parents
@@ -236,7 +237,7 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
 
     _check_area_summary(auction, result, q, net_in, short, problems)
     if check_prices and result.get("prices"):
-        _check_prices(auction, result, accepted, gone, problems, notes)
+        _check_prices(auction, result, accepted, all_left_out, problems, notes)
     return problems
 
 
@@ -313,9 +314,11 @@ MAX_PRICE_ROWS_CHECKED = 200
 TOL_PRICE = 1e-5
 
 
-def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], gone: set[str],
+def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], left_out: set[str],
                   problems: list[str], notes: list[str] | None) -> None:
-    """Prices against their definition: the fixed-integer LP's cost of one more kW, re-solved per row."""
+    """Prices against their definition: the fixed-integer LP's cost of one more kW, re-solved per row. The
+    LP is built here from the documents, not taken from the clearing (which shares one between its prices
+    and its explanations): a check must not reuse what it checks."""
     from clearing.fixed_lp import balance_keys, build_fixed_lp
 
     keys = balance_keys(auction)
@@ -329,7 +332,7 @@ def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], 
         problems.append(f"prices: no price for balance row {key}")
     for key in sorted(set(reported) - set(keys), key=str):
         problems.append(f"prices: {key} is not a balance row")
-    lp = build_fixed_lp(auction, accepted, gone)
+    lp = build_fixed_lp(auction, accepted, left_out)
     if lp.objective_yen is None:
         problems.append(f"prices: the fixed-integer LP of these awards is {lp.status}")
         return

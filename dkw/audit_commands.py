@@ -48,7 +48,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         from clearing.explain import ExplainOptions, explain, explanations_document
-        from clearing.index import RejectedBid
+        from clearing.left_out import LeftOutBid
         from clearing.model import PriceCap
 
         auction = read_auction(args.auction)
@@ -57,7 +57,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         caps = ((result.get("market_rules") or {}).get("price_caps") or {}).get("caps")
         if caps is not None:  # the caps the clearing applied
             auction = replace(auction, price_caps=tuple(PriceCap(c["product"], c["yen_per_kw_h"]) for c in caps))
-        left_out = [RejectedBid(r["bid"], r["verdict"], r["reason"]) for r in result.get("rejected_bids", [])]
+        left_out = [LeftOutBid(r["bid"], r["verdict"], r["reason"]) for r in result.get("rejected_bids", [])]
         options = ExplainOptions.timed(args.time_limit)
         explanations = explanations_document(explain(auction, result, left_out, options))
     elif "explanations" in result:

@@ -133,13 +133,13 @@ def run_task(task: ReplayTask) -> TaskOutcome:
         raise ReplayFailure(f"{where}: the scenario made an invalid auction: {exc.problems[0]}") from None
     options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads,
                            memory_limit_mb=task.memory_limit_mb)
-    result = clear(auction, options, also_excluded=inp.excluded, policy=policy)
+    result = clear(auction, options, also_left_out=inp.left_out, policy=policy)
     if result.status not in SOLVED:
         raise ReplayFailure(f"{where}: no result ({result.status}: {result.solver.termination})")
     result.extra["replay"] = {"scenario": task.scenario, "source_sha256": task.source_sha256,
                               "notes": list(inp.notes)}
     doc = result.to_document()
-    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids},
+    problems = verify_result(auction, doc, left_out={r.bid for r in result.left_out},
                              policy_file=task.policy_file)
     if problems:
         shown = "; ".join(problems[:5])
@@ -151,7 +151,7 @@ def run_task(task: ReplayTask) -> TaskOutcome:
         "startup_cost_yen": result.startup_cost_yen, "shortfall_penalty_yen": result.shortfall_penalty_yen,
         "payment_total_yen": result.payment_total_yen,
         "shortfall_kw": round(sum(s.kw for s in result.shortfalls), 6),
-        "accepted_bids": len(result.awards), "left_out_bids": len(result.rejected_bids),
+        "accepted_bids": len(result.awards), "left_out_bids": len(result.left_out),
         "mip_gap": result.solver.mip_gap, "solve_seconds": round(result.solver.total_seconds, 3),
         "notes": list(inp.notes),
         "rows": summary_rows(auction, doc, task.scenario),
@@ -491,8 +491,8 @@ def history_records(days: list[Day], policy_file: Path | None = None) -> list[di
                         "notes": [f"{day.history_path.name}: awards of unknown bids {unknown[:3]}"],
                         "rows": []})
             continue
-        excluded = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-        problems = verify_result(auction, doc, excluded=excluded, policy_file=policy_file)
+        left_out = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
+        problems = verify_result(auction, doc, left_out=left_out, policy_file=policy_file)
         rows = summary_rows(auction, doc, HISTORY)
         out.append({
             "trading_date": day.trading_date, "scenario": HISTORY, "status": doc.get("status", "HISTORICAL"),
@@ -501,7 +501,7 @@ def history_records(days: list[Day], policy_file: Path | None = None) -> list[di
             "startup_cost_yen": doc.get("startup_cost_yen"), "shortfall_penalty_yen": doc.get("shortfall_penalty_yen"),
             "payment_total_yen": doc.get("payment_total_yen"),
             "shortfall_kw": round(sum(float(s["kw"]) for s in doc.get("shortfalls", [])), 6),
-            "accepted_bids": len(doc.get("awards", [])), "left_out_bids": len(excluded), "mip_gap": None,
+            "accepted_bids": len(doc.get("awards", [])), "left_out_bids": len(left_out), "mip_gap": None,
             "solve_seconds": None,
             "notes": [f"verifier: {len(problems)} problem(s)" + (f", first: {problems[0]}" if problems else "")],
             "verification_problems": problems, "rows": rows,
