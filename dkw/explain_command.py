@@ -1,23 +1,11 @@
-"""`dkw schema` (the documents' JSON Schemas) and `dkw explain` (why each bid was not accepted in full)."""
+"""`dkw explain`: why each bid was not accepted in full, read from a result or recomputed from its auction."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    from clearing.schema import SCHEMAS, markdown_tables
-
-    schema = SCHEMAS[args.document]()
-    if args.markdown:
-        sys.stdout.write(markdown_tables(schema))
-    else:
-        sys.stdout.write(json.dumps(schema, indent=1, ensure_ascii=False) + "\n")
-    return EXIT_OK
 
 
 def _explanation_lines(e: dict) -> list[str]:
@@ -99,8 +87,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --auction: seconds for the forced re-solves in all (default 60)")
     p.add_argument("--json", action="store_true", help="the explanations as JSON")
     p.set_defaults(handler=cmd_explain)
-
-    p = subparsers.add_parser("schema", help="print the JSON Schema of the auction or the result document")
-    p.add_argument("document", choices=("auction", "result"))
-    p.add_argument("--markdown", action="store_true", help="the field tables of docs/auction.md and docs/result.md")
-    p.set_defaults(handler=cmd_schema)
