@@ -38,16 +38,16 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from clearing.figures import net_import
 from clearing.fixed_lp import FixedLP, build_fixed_lp
+from clearing.formulation import Formulation, formulate
 from clearing.index import acceptance_binaries, build_index
 from clearing.left_out import LeftOutBid
+from clearing.matrix import to_matrix
 from clearing.model import Auction, Bid, Direction
 from clearing.result import ClearingResult, plain
-
-if TYPE_CHECKING:
-    from clearing.formulation import Formulation
 
 #: kW and yen slack for "at capacity", "equal price", "accepted in full".
 TOL_KW = 1e-6
@@ -111,8 +111,7 @@ def _price_text(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g}"
 
 
-#: The statuses of a result with a solution: only they have a fixed LP and forced re-solves.
-SOLVED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
+SOLVED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")  # the statuses with a solution: a fixed LP, forced re-solves
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +175,9 @@ class _Context:
             if bid.group is not None:
                 self.group_winner.setdefault(bid.group, bid_id)
         self.line_use: dict[tuple[str, str, int], float] = defaultdict(float)
-        self.net_in: dict[tuple[str, str, int], float] = defaultdict(float)
-        lines = {line.id: line for line in auction.lines}
-        for line_id, direction, product, block, kw in cleared.flows:
+        for line_id, direction, _, block, kw in cleared.flows:
             self.line_use[(line_id, direction, block)] += kw
-            line = lines[line_id]
-            src, dst = (line.from_area, line.to_area) if direction == "forward" else (line.to_area, line.from_area)
-            self.net_in[(dst, product, block)] += kw
-            self.net_in[(src, product, block)] -= kw
+        self.net_in = net_import(auction, cleared.flows)
 
     def value(self, bid: Bid) -> float | None:
         """The bid's marginal value per kW·h: its area's prices summed over products, averaged over blocks."""
@@ -216,7 +210,7 @@ class _Context:
         edges: list[tuple[str, str, str | None]] = []  # (from, to, why it is closed or None)
         for line in auction.lines:
             for direction in Direction:
-                src, dst = (line.from_area, line.to_area) if direction is Direction.FORWARD else (line.to_area, line.from_area)
+                src, dst = line.ends(direction)
                 cap = line.capacity_kw(direction, block)
                 used = self.line_use.get((line.id, direction.value, block), 0.0)
                 if product not in line.products:
@@ -347,12 +341,8 @@ def explain(auction: Auction, result: dict[str, Any], left_out: list[LeftOutBid]
     if cleared.status in SOLVED:
         lp = build_fixed_lp(auction, {a["bid"] for a in result.get("awards", [])}, {r.bid for r in left_out})
 
-    def model(forced: set[str]) -> Formulation:
-        from clearing.formulation import formulate
-
-        return formulate(build_index(auction, left_out, forced))
-
-    return _explain_all(auction, cleared, left_out, lp, options or ExplainOptions(), model)
+    return _explain_all(auction, cleared, left_out, lp, options or ExplainOptions(),
+                        lambda forced: formulate(build_index(auction, left_out, forced)))
 
 
 def explain_clearing(form: Formulation, result: ClearingResult, lp: FixedLP | None,
@@ -364,11 +354,7 @@ def explain_clearing(form: Formulation, result: ClearingResult, lp: FixedLP | No
 
     def model(forced: set[str]) -> Formulation:
         wanted = acceptance_binaries(ix.bids, ix.children, forced)
-        if wanted == ix.needs_binary:
-            return form
-        from clearing.formulation import formulate
-
-        return formulate(replace(ix, needs_binary=wanted))
+        return form if wanted == ix.needs_binary else formulate(replace(ix, needs_binary=wanted))
 
     return _explain_all(ix.auction, _Cleared.of_result(result), ix.left_out, lp if result.status in SOLVED else None,
                         options or ExplainOptions(), model)
@@ -391,7 +377,6 @@ def _explain_all(auction: Auction, cleared: _Cleared, left_out: list[LeftOutBid]
 def _forcing_highs(form: Formulation, options: ExplainOptions) -> Any:
     """One HiGHS instance holding `form`'s MILP with the real costs: the tie-break and flow preference only
     pick among equal costs, and without them the solver's bound is a bound on the real extra cost."""
-    from clearing.matrix import to_matrix
     from solvers.highs import ArrayProblem, load_problem, new_highs
 
     ix, c = form.ix, form.columns
@@ -432,8 +417,7 @@ def _price_forcing(entering: int, base: float, explanations: list[Explanation], 
             e.text += "; not re-solved within the explanation budget (dkw explain --auction computes it)"
             continue
         col = c.u_col[ix.bid_pos[e.bid]]
-        limits = [x for x in (options.per_bid_s, left) if x is not None]
-        limit = min(limits) if limits else None
+        limit = min((x for x in (options.per_bid_s, left) if x is not None), default=None)
         within = f"{limit:.3g} s" if limit is not None else f"{options.max_nodes} nodes"
         highs.changeColBounds(col, 1.0, 1.0)
         highs.setOptionValue("time_limit", limit if limit is not None else highspy.kHighsInf)

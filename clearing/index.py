@@ -137,7 +137,7 @@ def build_index(auction: Auction, left_out: list[LeftOutBid] | None = None,
     flows_on: dict[tuple[int, Direction, int], list[int]] = defaultdict(list)
     for li, line in enumerate(auction.lines):
         for direction in Direction:
-            src, dst = (line.from_area, line.to_area) if direction is Direction.FORWARD else (line.to_area, line.from_area)
+            src, dst = line.ends(direction)
             for p in auction.products:
                 if p not in line.products:
                     continue
