@@ -225,7 +225,7 @@ def check(url: str, submissions: list[Submission]) -> dict[str, Any]:
         sub = documents[key]
         doc = json.loads(result)
         auction = load_auction(json.loads(sub.document), input_sha256=hashlib.sha256(sub.document).hexdigest())
-        bad = verify_result(auction, doc, excluded={r["bid"] for r in doc["rejected_bids"]})
+        bad = verify_result(auction, doc, left_out={r["bid"] for r in doc["rejected_bids"]})
         if bad:
             problems.append(f"{auction_id}: the verifier found {len(bad)} problem(s), first: {bad[0]}")
             continue

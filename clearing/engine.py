@@ -18,12 +18,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from clearing.exact import real_objective_bound, result_prices
-from clearing.explain import ExplainOptions, explain, explanations_document
+from clearing.exact import clearing_lp, real_objective_bound, result_prices
+from clearing.explain import ExplainOptions, explain_clearing, explanations_document
 from clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
 from clearing.formulation import Formulation, formulate
 from clearing.index import AuctionIndex, below_one_kw, build_index
-from clearing.left_out import RejectedBid, price_cap_yen_per_kw_h
+from clearing.left_out import LeftOutBid, price_cap_yen_per_kw_h
 from clearing.model import Auction, PriceCapMode
 from clearing.result import (
     AreaSummary,
@@ -31,10 +31,8 @@ from clearing.result import (
     ClearingResult,
     Flow,
     MarginalPrice,
-    RejectedBidView,
     Shortfall,
     SolverInfo,
-    plain,
 )
 from clearing.rules import Policy, prepare_clearing
 from solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, relative_gap
@@ -42,17 +40,17 @@ from solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
           progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-          excluded: list[RejectedBid] | None = None, also_excluded: Sequence[RejectedBid] = (),
+          ineligible: list[LeftOutBid] | None = None, also_left_out: Sequence[LeftOutBid] = (),
           policy: Policy | None = None, explain_options: ExplainOptions | bool | None = None) -> ClearingResult:
     """Clear `auction` to proven optimality (or the time limit) under the market rules of `policy`
     (default: the shipped one, SPEC §5): its price caps fill in where the auction lists none, and the
-    bids it finds ineligible are left out, unless `excluded` says which to leave out instead;
-    `also_excluded` (a replay scenario's) are left out on top. Every bid left out is reported in
-    `rejected_bids`; monitoring flags and the caps used go to `result.extra`, and so do the explanations
+    bids it finds ineligible are left out, unless `ineligible` says which to leave out instead;
+    `also_left_out` (a replay scenario's) are left out on top. Every bid left out is reported
+    (`result.left_out`); monitoring flags and the caps used go to `result.extra`, and so do the explanations
     of every bid not accepted in full (clearing.explain; `explain_options` False: none)."""
     options = options or SolveOptions()
     started = time.perf_counter()  # the time limit counts from here (options_within_limit)
-    auction, left_out, rules_extra = prepare_clearing(auction, policy, excluded, also_excluded)
+    auction, left_out, rules_extra = prepare_clearing(auction, policy, ineligible, also_left_out)
     form, outcome, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
                                                                     started)
     from solvers.highs import highs_version
@@ -64,14 +62,18 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         solves=solves,
     )
     pricing_started = time.perf_counter()
-    result = assemble_result(form.ix, outcome.status.value, *solution_values(form, outcome), info)
+    q, f, s, priced = solution_values(form, outcome)
+    result = assemble_result(form.ix, outcome.status.value, q, f, s, info)
+    # the one post-solve LP (clearing.exact): the exact prices and the explanations both read it
+    lp = clearing_lp(form.ix, result) if outcome.x is not None else None
+    if lp is not None and priced:
+        result.prices = [MarginalPrice(*key, price) for key, price in result_prices(form.ix, lp).items()]
     info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
     info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
     result.extra.update(rules_extra)
     if explain_options is not False:  # why each bid was not accepted in full
-        result.extra["explanations"] = explanations_document(
-            explain(auction, result.to_document(), result.rejected_bids,
-                    explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
+        result.extra["explanations"] = explanations_document(explain_clearing(
+            form, result, lp, explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     info.total_seconds = time.perf_counter() - started
     if progress:
         progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
@@ -92,7 +94,7 @@ def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback |
     return solve_fast(form, options, progress, cancel, started, earlier=earlier)
 
 
-def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], options: SolveOptions,
+def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], options: SolveOptions,
                              progress: ProgressCallback | None, cancel: threading.Event | None,
                              started: float) -> tuple[Formulation, SolveOutcome, float, int]:
     """Index, formulate and solve until no bid without an acceptance binary came out in (0, 1) kW (SPEC §3:
@@ -170,9 +172,10 @@ def solution_values(form: Formulation, outcome: SolveOutcome) -> tuple[dict, dic
 
 
 def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[int, float],
-                    s: dict[tuple, float], priced: bool, info: SolverInfo) -> ClearingResult:
-    """Turn solver values into the result: awards with payments, flows, shortfalls, prices, summaries.
-    All cost figures are recomputed from the cleaned values with the real prices."""
+                    s: dict[tuple, float], info: SolverInfo) -> ClearingResult:
+    """Turn solver values into the result: awards with payments, flows, shortfalls, summaries; the prices
+    come after, from the clearing's fixed LP (`clear`). All cost figures are recomputed from the cleaned
+    values with the real prices."""
     auction = ix.auction
     hours = ix.hours
     resources = ix.resources
@@ -213,9 +216,6 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
             shortfalls.append(Shortfall(*key, kw))
     penalty = auction.shortfall_price_yen_per_kw_h * hours * sum(short_kw.values())
 
-    # the prices are the fixed-integer LP's of the real prices (clearing.exact), for an exact point only
-    exact = result_prices(ix, {ix.bids[i].id for i in awarded}) if priced and ix.balance_keys else {}
-    prices = [MarginalPrice(*key, price) for key, price in exact.items()]
     net = net_import(auction, ((x.line, x.direction, x.product, x.block, x.kw) for x in flows))
     summary = [AreaSummary(**figures) for figures in
                area_figures(auction, ((ix.bids[i], kw) for i, kw in awarded.items()), net, short_kw)]
@@ -224,7 +224,7 @@ def assemble_result(ix: AuctionIndex, status: str, q: dict[int, float], f: dict[
         auction_id=auction.auction_id, trading_date=auction.trading_date, status=status,
         objective_yen=round(procurement + startup + penalty, 6), procurement_cost_yen=round(procurement, 6),
         startup_cost_yen=startup, shortfall_penalty_yen=round(penalty, 6), payment_total_yen=round(payments, 6),
-        awards=awards, flows=flows, shortfalls=shortfalls, prices=prices, area_summary=summary,
-        rejected_bids=[RejectedBidView(**plain(r)) for r in ix.left_out], solver=info,
+        awards=awards, flows=flows, shortfalls=shortfalls, prices=[], area_summary=summary,
+        left_out=list(ix.left_out), solver=info,
         input_sha256=auction.input_sha256,
     )

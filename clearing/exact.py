@@ -7,7 +7,8 @@ leak into two figures the solver hands back: the duals (a price of 5.000001 inst
 proven bound (above the real objective by up to the perturbations' size). Here both are restated:
 
 - prices come from the fixed-integer LP with the real costs (clearing.fixed_lp), under its rule for a
-  row with several optimal duals: the cost of one more kW;
+  row with several optimal duals: the cost of one more kW. A clearing builds that LP once
+  (`clearing_lp`) and shares it with the explanations (clearing.explain);
 - the bound is the solver's bound on the perturbed objective minus the largest value the perturbations
   can take in any feasible solution, so it is a proven lower bound on the real objective (and so never
   above the reported objective).
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from clearing.fixed_lp import exact_prices
+from clearing.fixed_lp import FixedLP, build_fixed_lp
 from clearing.index import FLOW_PREFERENCE_YEN_PER_KW, TIE_BREAK_YEN_PER_KW, AuctionIndex
+from clearing.result import ClearingResult
 
 
 def perturbation_ceiling_yen(ix: AuctionIndex) -> float:
@@ -38,7 +40,13 @@ def real_objective_bound(ix: AuctionIndex, solver_bound: float | None, objective
     return round(min(solver_bound - perturbation_ceiling_yen(ix), objective_yen), 6)
 
 
-def result_prices(ix: AuctionIndex, awarded: set[str]) -> dict[tuple[str, str, int], float]:
-    """Exact marginal prices (yen/kW·h) of the index's balance rows, for a clearing that accepted `awarded`."""
-    prices = exact_prices(ix.auction, awarded, {r.bid for r in ix.left_out})
+def clearing_lp(ix: AuctionIndex, result: ClearingResult) -> FixedLP:
+    """The fixed-integer LP of a clearing that accepted `result`'s awards: built once after the solve, for
+    the exact prices (`result_prices`) and the explanations (clearing.explain.explain_clearing)."""
+    return build_fixed_lp(ix.auction, {a.bid for a in result.awards}, {r.bid for r in ix.left_out})
+
+
+def result_prices(ix: AuctionIndex, lp: FixedLP) -> dict[tuple[str, str, int], float]:
+    """Exact marginal prices (yen/kW·h) of the index's balance rows, from the clearing's fixed LP."""
+    prices = lp.prices()
     return {key: prices[key] for key in ix.balance_keys if key in prices}

@@ -36,14 +36,18 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from clearing.figures import net_import
 from clearing.fixed_lp import FixedLP, build_fixed_lp
-from clearing.index import build_index
-from clearing.left_out import RejectedBid
+from clearing.formulation import Formulation, formulate
+from clearing.index import acceptance_binaries, build_index
+from clearing.left_out import LeftOutBid
+from clearing.matrix import to_matrix
 from clearing.model import Auction, Bid, Direction
-from clearing.result import plain
+from clearing.result import ClearingResult, plain
 
 #: kW and yen slack for "at capacity", "equal price", "accepted in full".
 TOL_KW = 1e-6
@@ -107,17 +111,45 @@ def _price_text(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g}"
 
 
+SOLVED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")  # the statuses with a solution: a fixed LP, forced re-solves
+
+
+@dataclass(frozen=True, slots=True)
+class _Cleared:
+    """What the reasons read of a clearing's outcome: from the clearing's result object (`explain_clearing`)
+    or from a result document (`explain`), the same figures either way."""
+
+    status: str | None
+    objective_yen: float | None
+    accepted: dict[str, float]  # bid → kW, the bids accepted with more than 0 kW
+    prices: list[tuple[str, str, int, float]]  # (area, product, block, yen/kW·h)
+    flows: list[tuple[str, str, str, int, float]]  # (line, direction, product, block, kW)
+
+    @classmethod
+    def of_document(cls, doc: dict[str, Any]) -> _Cleared:
+        return cls(doc.get("status"), doc.get("objective_yen"),
+                   {a["bid"]: float(a["kw"]) for a in doc.get("awards", []) if float(a["kw"]) > 0},
+                   [(p["area"], p["product"], p["block"], float(p["marginal_yen_per_kw_h"])) for p in doc.get("prices", [])],
+                   [(f["line"], f["direction"], f["product"], int(f["block"]), float(f["kw"])) for f in doc.get("flows", [])])
+
+    @classmethod
+    def of_result(cls, result: ClearingResult) -> _Cleared:
+        return cls(result.status, result.objective_yen,
+                   {a.bid: float(a.kw) for a in result.awards if float(a.kw) > 0},
+                   [(p.area, p.product, p.block, float(p.marginal_yen_per_kw_h)) for p in result.prices],
+                   [(f.line, f.direction, f.product, int(f.block), float(f.kw)) for f in result.flows])
+
+
 class _Context:
     """The result laid out for the questions the reasons ask."""
 
-    def __init__(self, auction: Auction, result: dict[str, Any], lp: FixedLP | None = None,
+    def __init__(self, auction: Auction, cleared: _Cleared, lp: FixedLP | None = None,
                  options: ExplainOptions | None = None):
         self.auction = auction
         self.lp = lp
         self.hours = auction.block_minutes / 60.0
-        self.accepted = {a["bid"]: float(a["kw"]) for a in result.get("awards", []) if float(a["kw"]) > 0}
-        self.price = {(p["area"], p["product"], p["block"]): float(p["marginal_yen_per_kw_h"])
-                      for p in result.get("prices", [])}
+        self.accepted = cleared.accepted
+        self.price = {(area, product, block): v for area, product, block, v in cleared.prices}
         self.by_product_block: dict[tuple[str, int], list[tuple[float, str]]] = defaultdict(list)
         for (area, product, block), v in self.price.items():
             self.by_product_block[(product, block)].append((v, area))
@@ -127,7 +159,7 @@ class _Context:
         if options is not None and options.max_value_work is not None and lp is not None:
             by_work = options.max_value_work // max(1, lp.highs.getNumCol())
             self.values_left = by_work if self.values_left is None else min(self.values_left, by_work)
-        self.priced = bool(self.price) or result.get("status") in ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
+        self.priced = bool(self.price) or cleared.status in SOLVED
         self.bids = {b.id: b for b in auction.bids}
         self.resources = {r.id: r for r in auction.resources}
         self.use: dict[tuple[str, int], float] = defaultdict(float)
@@ -143,14 +175,9 @@ class _Context:
             if bid.group is not None:
                 self.group_winner.setdefault(bid.group, bid_id)
         self.line_use: dict[tuple[str, str, int], float] = defaultdict(float)
-        self.net_in: dict[tuple[str, str, int], float] = defaultdict(float)
-        lines = {line.id: line for line in auction.lines}
-        for f in result.get("flows", []):
-            self.line_use[(f["line"], f["direction"], int(f["block"]))] += float(f["kw"])
-            line = lines[f["line"]]
-            src, dst = (line.from_area, line.to_area) if f["direction"] == "forward" else (line.to_area, line.from_area)
-            self.net_in[(dst, f["product"], int(f["block"]))] += float(f["kw"])
-            self.net_in[(src, f["product"], int(f["block"]))] -= float(f["kw"])
+        for line_id, direction, _, block, kw in cleared.flows:
+            self.line_use[(line_id, direction, block)] += kw
+        self.net_in = net_import(auction, cleared.flows)
 
     def value(self, bid: Bid) -> float | None:
         """The bid's marginal value per kW·h: its area's prices summed over products, averaged over blocks."""
@@ -183,7 +210,7 @@ class _Context:
         edges: list[tuple[str, str, str | None]] = []  # (from, to, why it is closed or None)
         for line in auction.lines:
             for direction in Direction:
-                src, dst = (line.from_area, line.to_area) if direction is Direction.FORWARD else (line.to_area, line.from_area)
+                src, dst = line.ends(direction)
                 cap = line.capacity_kw(direction, block)
                 used = self.line_use.get((line.id, direction.value, block), 0.0)
                 if product not in line.products:
@@ -211,12 +238,12 @@ class _Context:
         return sorted({why for src, dst, why in edges if src in reach and dst not in reach and why is not None})
 
 
-def _explain_one(ctx: _Context, bid: Bid, rejected: dict[str, RejectedBid]) -> Explanation:
+def _explain_one(ctx: _Context, bid: Bid, left_out: dict[str, LeftOutBid]) -> Explanation:
     accepted = ctx.accepted.get(bid.id, 0.0)
     base = {"bid": bid.id, "kw": bid.kw, "accepted_kw": accepted, "price_yen_per_kw_h": bid.price_yen_per_kw_h}
     value = ctx.value(bid)
-    if bid.id in rejected:
-        r = rejected[bid.id]
+    if bid.id in left_out:
+        r = left_out[bid.id]
         return Explanation(reason="LEFT_OUT_BY_RULES", verdict=r.verdict, text=f"left out before the clearing: {r.reason}",
                            **base)
     if accepted <= TOL_KW and bid.group is not None and bid.group in ctx.group_winner:
@@ -303,71 +330,94 @@ def _lumpiness(bid: Bid, ctx: _Context) -> str:
     return " and ".join(parts) or "acceptance"
 
 
-def explain(auction: Auction, result: dict[str, Any], left_out: list[RejectedBid],
+def explain(auction: Auction, result: dict[str, Any], left_out: list[LeftOutBid],
             options: ExplainOptions | None = None) -> list[Explanation]:
-    """An explanation for every bid of `auction` not accepted in full by `result`, in document order.
-    `auction` carries the price caps that applied; `left_out` the bids the rules left out."""
-    options = options or ExplainOptions()
-    rejected = {r.bid: r for r in left_out}
+    """From the documents (`dkw explain RESULT.json --auction AUCTION.json`): an explanation for every bid
+    of `auction` not accepted in full by `result`, in document order. `auction` carries the price caps that
+    applied; `left_out` the bids the rules left out. The fixed LP, and the MILP where bids are forced in,
+    are built here from the documents."""
+    cleared = _Cleared.of_document(result)
     lp = None
-    if result.get("status") in ("OPTIMAL", "TIME_LIMIT_FEASIBLE"):
-        lp = build_fixed_lp(auction, {a["bid"] for a in result.get("awards", [])}, set(rejected))
-        lp = lp if lp.objective_yen is not None else None
-    ctx = _Context(auction, result, lp, options)
-    out = [_explain_one(ctx, bid, rejected) for bid in auction.bids
+    if cleared.status in SOLVED:
+        lp = build_fixed_lp(auction, {a["bid"] for a in result.get("awards", [])}, {r.bid for r in left_out})
+
+    return _explain_all(auction, cleared, left_out, lp, options or ExplainOptions(),
+                        lambda forced: formulate(build_index(auction, left_out, forced)))
+
+
+def explain_clearing(form: Formulation, result: ClearingResult, lp: FixedLP | None,
+                     options: ExplainOptions | None = None) -> list[Explanation]:
+    """`explain` for the clearing that just ran (`clear`), from what it already has: its result object (no
+    document), its fixed LP (clearing.exact.clearing_lp, shared with the prices) and its index and
+    formulation (formulated again only where a bid to force in has no acceptance binary yet)."""
+    ix = form.ix
+
+    def model(forced: set[str]) -> Formulation:
+        wanted = acceptance_binaries(ix.bids, ix.children, forced)
+        return form if wanted == ix.needs_binary else formulate(replace(ix, needs_binary=wanted))
+
+    return _explain_all(ix.auction, _Cleared.of_result(result), ix.left_out, lp if result.status in SOLVED else None,
+                        options or ExplainOptions(), model)
+
+
+def _explain_all(auction: Auction, cleared: _Cleared, left_out: list[LeftOutBid], lp: FixedLP | None,
+                 options: ExplainOptions, model: Callable[[set[str]], Formulation]) -> list[Explanation]:
+    """The explanations, and DID_NOT_FIT's figures from `model(the bids to force in)`: the clearing's MILP
+    with an acceptance binary for each of them (the rules' binaries, and theirs)."""
+    left_out_by_id = {r.bid: r for r in left_out}
+    ctx = _Context(auction, cleared, lp if lp is not None and lp.objective_yen is not None else None, options)
+    out = [_explain_one(ctx, bid, left_out_by_id) for bid in auction.bids
            if ctx.accepted.get(bid.id, 0.0) < bid.kw - TOL_KW]
-    lumpy = [e for e in out if e.reason == "DID_NOT_FIT"]
-    if lumpy and result.get("status") in ("OPTIMAL", "TIME_LIMIT_FEASIBLE"):
-        _price_forcing(auction, result, left_out, lumpy, options)
+    did_not_fit = [e for e in out if e.reason == "DID_NOT_FIT"]
+    if did_not_fit and cleared.status in SOLVED:
+        _price_forcing(len(auction.bids) - len(left_out), float(cleared.objective_yen), did_not_fit, options, model)
     return out
 
 
-def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[RejectedBid],
-                   explanations: list[Explanation], options: ExplainOptions) -> None:
-    """Fill in DID_NOT_FIT's figures: the clearing's MILP (clearing.formulation, as arrays) re-solved with
-    each bid forced in, within the budget. One HiGHS model; each bid's acceptance column is fixed at 1,
-    solved, and released."""
-    import highspy
-    import numpy as np
-
-    from clearing.formulation import formulate
-    from clearing.matrix import to_matrix
+def _forcing_highs(form: Formulation, options: ExplainOptions) -> Any:
+    """One HiGHS instance holding `form`'s MILP with the real costs: the tie-break and flow preference only
+    pick among equal costs, and without them the solver's bound is a bound on the real extra cost."""
     from solvers.highs import ArrayProblem, load_problem, new_highs
 
-    started = time.perf_counter()
-    entering = len(auction.bids) - len(left_out)
-    if options.max_auction_bids is not None and entering > options.max_auction_bids:
-        for e in explanations:
-            e.text += (f"; not re-solved: {entering} bids is more than the {options.max_auction_bids} the clearing "
-                       "re-solves for (dkw explain --auction computes it)")
-        return
-    ix = build_index(auction, left_out, {e.bid for e in explanations})
-    form = formulate(ix)
+    ix, c = form.ix, form.columns
     mm = to_matrix(form)
-    c = form.columns
-    # the real costs: the tie-break and flow preference only pick among equal costs, and without them the
-    # solver's bound is a bound on the real extra cost
     cost = mm.col_cost.copy()
     cost[:c.num_bids] = ix.cost_per_kw
     cost[c.f_first:c.f_first + len(ix.flow_keys)] = 0.0
-    problem = replace(ArrayProblem.whole(mm), col_cost=cost)
     highs = new_highs()
     for name, value in (("output_flag", False), ("random_seed", 0), ("mip_rel_gap", options.mip_rel_gap)):
         highs.setOptionValue(name, value)
     if options.max_nodes is not None:
         highs.setOptionValue("mip_max_nodes", options.max_nodes)
-    load_problem(highs, problem)
+    load_problem(highs, replace(ArrayProblem.whole(mm), col_cost=cost))
+    return highs
+
+
+def _price_forcing(entering: int, base: float, explanations: list[Explanation], options: ExplainOptions,
+                   model: Callable[[set[str]], Formulation]) -> None:
+    """Fill in DID_NOT_FIT's figures: the clearing's MILP re-solved with each bid forced in, within the
+    budget (`entering`: bids in the clearing; `base`: its objective). One HiGHS model; each bid's
+    acceptance column is fixed at 1, solved, and released."""
+    import highspy
+    import numpy as np
+
+    started = time.perf_counter()
+    if options.max_auction_bids is not None and entering > options.max_auction_bids:
+        for e in explanations:
+            e.text += (f"; not re-solved: {entering} bids is more than the {options.max_auction_bids} the clearing "
+                       "re-solves for (dkw explain --auction computes it)")
+        return
+    form = model({e.bid for e in explanations})
+    highs = _forcing_highs(form, options)
+    ix, c = form.ix, form.columns
     s_cols = np.array(list(c.s_col.values()), dtype=np.int64)
-    resources = {r.id: r for r in auction.resources}
-    base = float(result["objective_yen"])
     for n, e in enumerate(explanations):
         left = None if options.total_s is None else options.total_s - (time.perf_counter() - started)
         if (left is not None and left <= 0.05) or (options.max_bids is not None and n >= options.max_bids):
             e.text += "; not re-solved within the explanation budget (dkw explain --auction computes it)"
             continue
         col = c.u_col[ix.bid_pos[e.bid]]
-        limits = [x for x in (options.per_bid_s, left) if x is not None]
-        limit = min(limits) if limits else None
+        limit = min((x for x in (options.per_bid_s, left) if x is not None), default=None)
         within = f"{limit:.3g} s" if limit is not None else f"{options.max_nodes} nodes"
         highs.changeColBounds(col, 1.0, 1.0)
         highs.setOptionValue("time_limit", limit if limit is not None else highspy.kHighsInf)
@@ -379,8 +429,8 @@ def _price_forcing(auction: Auction, result: dict[str, Any], left_out: list[Reje
             x = np.asarray(highs.getSolution().col_value)
             q = x[:c.num_bids]
             on = {ix.bids[j].resource for j in np.flatnonzero(q > TOL_KW) if ix.bids[j].resource}
-            total = (float(np.dot(ix.cost_per_kw, q)) + sum(resources[r].startup_cost_yen for r in on)
-                     + auction.shortfall_price_yen_per_kw_h * ix.hours * float(x[s_cols].sum()))
+            total = (float(np.dot(ix.cost_per_kw, q)) + sum(ix.resources[r].startup_cost_yen for r in on)
+                     + ix.auction.shortfall_price_yen_per_kw_h * ix.hours * float(x[s_cols].sum()))
             e.extra_cost_yen = round(max(total - base, 0.0), 6)
             bound = info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else -np.inf
             e.extra_cost_lower_bound_yen = e.extra_cost_yen if proven else round(max(bound - base, 0.0), 6)

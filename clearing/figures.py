@@ -31,8 +31,7 @@ def net_import(auction: Auction, flows: Iterable[tuple[str, str, str, int, float
     lines = {line.id: line for line in auction.lines}
     net: dict[Row, float] = defaultdict(float)
     for line_id, direction, product, block, kw in flows:
-        line = lines[line_id]
-        src, dst = (line.from_area, line.to_area) if direction == "forward" else (line.to_area, line.from_area)
+        src, dst = lines[line_id].ends(direction)
         net[(dst, product, block)] += kw
         net[(src, product, block)] -= kw
     return net

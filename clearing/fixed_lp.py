@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from clearing.model import Auction, Direction
+from clearing.model import Auction, Bid, Direction
 
 INF = float("inf")
 
@@ -46,9 +46,29 @@ RANGE_SLACK_KW = 1e-7
 Key = tuple[str, str, int]
 
 
+@dataclass(frozen=True)
+class Optimum:
+    """An optimal basis of the LP and what it shows, read off HiGHS once: per column its value, reduced
+    cost, whether it is nonbasic at its lower bound and how far ranging lets that bound rise with the basis
+    still optimal; per row its dual, activity, lower bound, whether it is basic and how far ranging lets
+    its lower bound rise (None: HiGHS gave no ranging). The prices and the explanations read the same one."""
+
+    col_value: np.ndarray
+    col_dual: np.ndarray
+    col_at_lower: np.ndarray
+    col_room: np.ndarray
+    row_dual: np.ndarray
+    row_value: np.ndarray
+    row_lower: np.ndarray
+    row_basic: np.ndarray
+    row_room: np.ndarray | None
+
+
 @dataclass
 class FixedLP:
-    """The LP and where its rows and columns are."""
+    """The LP and where its rows and columns are. A clearing builds one and shares it between the exact
+    prices and the explanations (clearing.exact.clearing_lp); `dkw verify` builds its own from the
+    documents."""
 
     auction: Auction
     highs: Any  # a highspy.Highs holding the LP (highspy is imported only when an LP is built)
@@ -58,9 +78,8 @@ class FixedLP:
     objective_yen: float | None = None  # v(R): the LP's value, without start-up costs
     bid_column: dict[str, int] = field(default_factory=dict)
     free_bids: set[str] = field(default_factory=set)  # bids whose quantity the LP may still choose from 0
-    #: per column, read off the optimal basis once (`from_basis`): value, reduced cost, nonbasic at its
-    #: lower bound, and how far HiGHS's ranging lets its bound rise with the basis still optimal
-    _basis_view: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: the LP's first optimum as HiGHS reports it, read once (`optimum`)
+    _optimum: Optimum | None = None
     #: a re-solve restored its bound but left HiGHS's solution at the changed LP's optimum
     _moved: bool = False
 
@@ -100,33 +119,46 @@ class FixedLP:
           primal feasible (bounds do not touch dual feasibility, so the basis stays optimal): the cost
           rises at the column's reduced cost all the way, so reduced cost × `kw`.
 
-        The view is taken once, from an optimum of this LP: after a re-solve (which restores the bounds but
-        leaves the solution of the changed LP) it is solved again first. Both rules hold at any optimal
-        basis, so which one HiGHS lands on does not matter."""
+        Both rules hold at any optimal basis, so which one HiGHS lands on (`optimum`) does not matter."""
+        optimum = self.optimum()
+        if optimum is None:
+            return None
+        j = self.bid_column[bid_id]
+        value = optimum.col_value[j]
+        if value >= kw - RANGE_SLACK_KW:
+            return 0.0
+        if optimum.col_at_lower[j] and abs(value) <= RANGE_SLACK_KW and optimum.col_room[j] >= kw - RANGE_SLACK_KW:
+            return float(optimum.col_dual[j]) * kw
+        return None
+
+    def optimum(self) -> Optimum | None:
+        """The LP's optimum (None if it has none), read once: right after the build's solve, before any
+        re-solve moved HiGHS's solution, when `prices` asks first (as in a clearing); after a re-solve the
+        LP is solved again first (a re-solve restores the bounds but leaves the changed LP's solution)."""
         import highspy
 
         if self.objective_yen is None:
             return None
-        if self._basis_view is None:
+        if self._optimum is None:
             h = self.highs
             if self._moved:
                 h.run()
                 self._moved = False
                 if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                     return None
-            solution = h.getSolution()
-            at_lower = np.array([s == highspy.HighsBasisStatus.kLower for s in h.getBasis().col_status])
+            solution, basis = h.getSolution(), h.getBasis()
+            col_at_lower = np.array([s == highspy.HighsBasisStatus.kLower for s in basis.col_status], dtype=bool)
             status, ranging = h.getRanging()
-            room = np.asarray(ranging.col_bound_up.value_, dtype=float) \
-                if status == highspy.HighsStatus.kOk and ranging.valid else np.zeros(len(at_lower))
-            self._basis_view = (np.asarray(solution.col_value), np.asarray(solution.col_dual), at_lower, room)
-        value, reduced_cost, at_lower, room = self._basis_view
-        j = self.bid_column[bid_id]
-        if value[j] >= kw - RANGE_SLACK_KW:
-            return 0.0
-        if at_lower[j] and abs(value[j]) <= RANGE_SLACK_KW and room[j] >= kw - RANGE_SLACK_KW:
-            return float(reduced_cost[j]) * kw
-        return None
+            ranged = status == highspy.HighsStatus.kOk and ranging.valid
+            self._optimum = Optimum(
+                col_value=np.asarray(solution.col_value), col_dual=np.asarray(solution.col_dual),
+                col_at_lower=col_at_lower,
+                col_room=np.asarray(ranging.col_bound_up.value_, dtype=float) if ranged else np.zeros(len(col_at_lower)),
+                row_dual=np.asarray(solution.row_dual), row_value=np.asarray(solution.row_value),
+                row_lower=np.asarray(h.getLp().row_lower_),
+                row_basic=np.array([s == highspy.HighsBasisStatus.kBasic for s in basis.row_status], dtype=bool),
+                row_room=np.asarray(ranging.row_bound_up.value_) if ranged else None)
+        return self._optimum
 
     def resolved_first_kw_cost(self, bid_id: str, kw: float = 1.0) -> float | None:
         """`first_kw_cost` by its definition: a re-solve with the bid's lower bound at `kw`."""
@@ -156,26 +188,20 @@ class FixedLP:
         """Every balance row's price (yen/kW·h): the dual where the basis shows it holds for the next kW
         (a binding row whose ranging covers one more kW: price = dual; a row with more than 1 kW of
         surplus: price 0), else a re-solve with one more kW."""
-        import highspy
-
-        if self.objective_yen is None:
+        optimum = self.optimum()
+        if optimum is None:
             return {}
-        h = self.highs
-        solution = h.getSolution()
-        duals, activity = np.asarray(solution.row_dual), np.asarray(solution.row_value)
-        basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().row_status])
-        lower = np.asarray(h.getLp().row_lower_)
-        status, ranging = h.getRanging()
-        covered = np.zeros(len(duals), dtype=bool)
-        if status == highspy.HighsStatus.kOk and ranging.valid:
-            covered = ~basic & (np.asarray(ranging.row_bound_up.value_) >= lower + PRICE_STEP_KW - RANGE_SLACK_KW)
-        surplus = basic & (activity >= lower + PRICE_STEP_KW + RANGE_SLACK_KW)
+        lower, basic = optimum.row_lower, optimum.row_basic
+        covered = np.zeros(len(lower), dtype=bool)
+        if optimum.row_room is not None:
+            covered = ~basic & (optimum.row_room >= lower + PRICE_STEP_KW - RANGE_SLACK_KW)
+        surplus = basic & (optimum.row_value >= lower + PRICE_STEP_KW + RANGE_SLACK_KW)
         out: dict[Key, float] = {}
         for key, row in self.balance_row.items():
             if surplus[row]:
                 out[key] = 0.0
             elif covered[row]:
-                out[key] = float(duals[row]) / self.hours
+                out[key] = float(optimum.row_dual[row]) / self.hours
             else:
                 price = self.step_price(key)
                 if price is not None:
@@ -194,8 +220,8 @@ def balance_keys(auction: Auction) -> list[Key]:
     keys = {(r.area, r.product, r.block) for r in auction.requirements if r.kw > 0}
     for line in auction.lines:
         for direction in Direction:
-            by_block = line.forward_kw_by_block if direction is Direction.FORWARD else line.backward_kw_by_block
-            src = line.from_area if direction is Direction.FORWARD else line.to_area
+            by_block = line.kw_by_block(direction)
+            src = line.ends(direction)[0]
             for p in auction.products:
                 if p in line.products:
                     for t in range(auction.blocks):
@@ -204,154 +230,177 @@ def balance_keys(auction: Auction) -> list[Key]:
     return sorted(keys)
 
 
+class _Builder:
+    """The LP's columns and the matrix's entries in compact arrays (at 200,000 bids a dict of rows of dicts
+    of columns, and a list of entry tuples, peaked at 2.3 GB). A row exists only where it has a bound; an
+    entry in a row that does not exist is dropped."""
+
+    def __init__(self) -> None:
+        self.cost, self.lo, self.hi = array("d"), array("d"), array("d")
+        self.entry_col, self.entry_row, self.entry_value = array("i"), array("i"), array("d")
+        self.row_index: dict[object, int] = {}
+        self.row_lo, self.row_hi = array("d"), array("d")
+
+    def row(self, key: object, lower: float, upper: float) -> None:
+        self.row_index[key] = len(self.row_lo)
+        self.row_lo.append(lower)
+        self.row_hi.append(upper)
+
+    def column(self, c: float, lower: float, upper: float) -> int:
+        self.cost.append(c)
+        self.lo.append(lower)
+        self.hi.append(upper)
+        return len(self.cost) - 1
+
+    def entry(self, key: object, j: int, value: float) -> None:
+        i = self.row_index.get(key)
+        if i is not None:
+            self.entry_col.append(j)
+            self.entry_row.append(i)
+            self.entry_value.append(value)
+
+    def rows(self, auction: Auction, bids: list[Bid], keys: list[Key]) -> None:
+        """Balance (≥ requirement), resource capacity, import cap, line and interface rows."""
+        requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
+        for key in keys:
+            self.row(("bal", key), requirement.get(key, 0.0), INF)
+        # a resource's row in a block no bid of it covers would be empty (at 200,000 bids 2.4M of 2.6M rows,
+        # which took HiGHS 1.5 GB): only the blocks its bids cover, and any impossible (negative) capacity
+        covered = {(b.resource, t) for b in bids if b.resource is not None for t in b.blocks}
+        for r in auction.resources:
+            if r.capacity_kw_by_block is not None:
+                for t in range(auction.blocks):
+                    if (r.id, t) in covered or r.capacity_kw_by_block[t] < 0:
+                        self.row(("res", r.id, t), -INF, r.capacity_kw_by_block[t])
+        caps = {(r.area, r.product, r.block): r.max_import_kw for r in auction.requirements if r.max_import_kw is not None}
+        for key, cap in caps.items():
+            self.row(("imp", key), -INF, cap)
+        for line in auction.lines:
+            for direction in Direction:
+                by_block = line.kw_by_block(direction)
+                for t in range(auction.blocks):
+                    if by_block[t] > 0:
+                        self.row(("line", line.id, direction.value, t), -INF, by_block[t])
+        for interface in auction.interfaces:
+            for t in range(auction.blocks):
+                self.row(("ifc", interface.id, t), -INF, interface.limit_kw)
+
+    def bid_columns(self, auction: Auction, bids: list[Bid], accepted: set[str]) -> tuple[dict[str, int], set[str]]:
+        """A column per bid with its decisions fixed (module docstring); its column by id, and the bids the
+        LP may still choose from 0."""
+        hours = auction.block_minutes / 60.0
+        by_id = {b.id: b for b in auction.bids}
+        has_children = {b.parent for b in bids if b.parent is not None}
+
+        def chain_on(bid: Bid) -> bool:
+            """A linked bid can be on only while every ancestor is accepted."""
+            node = bid
+            while node.parent is not None:
+                if node.parent not in accepted:
+                    return False
+                node = by_id[node.parent]
+            return True
+
+        bid_column: dict[str, int] = {}
+        free: set[str] = set()
+        startup = {r.id for r in auction.resources if r.startup_cost_yen > 0}
+        started = {by_id[b].resource for b in accepted if b in by_id and by_id[b].resource in startup}
+        for bid in bids:
+            decided = bid.min_kw > 0 or bid.group is not None or bid.id in has_children
+            possible = chain_on(bid) and (bid.resource not in startup or bid.resource in started)
+            if decided:
+                on = bid.id in accepted and possible
+                lower, upper = (max(bid.min_kw, 1.0), bid.kw) if on else (0.0, 0.0)
+            else:
+                lower, upper = (0.0, bid.kw) if possible else (0.0, 0.0)
+            j = self.column(bid.price_yen_per_kw_h * hours * len(bid.blocks), lower, upper)
+            bid_column[bid.id] = j
+            if not decided and upper > 0:
+                free.add(bid.id)
+            for p in bid.products:
+                for t in bid.blocks:
+                    self.entry(("bal", (bid.area, p, t)), j, 1.0)
+            if bid.resource is not None:
+                for t in bid.blocks:
+                    self.entry(("res", bid.resource, t), j, 1.0)
+        return bid_column, free
+
+    def flow_columns(self, auction: Auction) -> None:
+        """A column per line, direction, block and product the line carries, at no cost."""
+        for line in auction.lines:
+            for direction in Direction:
+                by_block = line.kw_by_block(direction)
+                src, dst = line.ends(direction)
+                members = [i.id for i in auction.interfaces
+                           if any(m.line == line.id and m.direction is direction for m in i.members)]
+                for t in range(auction.blocks):
+                    if by_block[t] <= 0:
+                        continue
+                    for p in auction.products:
+                        if p not in line.products:
+                            continue
+                        j = self.column(0.0, 0.0, by_block[t])
+                        self.entry(("line", line.id, direction.value, t), j, 1.0)
+                        self.entry(("bal", (dst, p, t)), j, 1.0)
+                        self.entry(("bal", (src, p, t)), j, -1.0)
+                        self.entry(("imp", (dst, p, t)), j, 1.0)
+                        self.entry(("imp", (src, p, t)), j, -1.0)
+                        for interface_id in members:
+                            self.entry(("ifc", interface_id, t), j, 1.0)
+
+    def solved(self) -> Any:
+        """A HiGHS instance holding the LP, run once."""
+        import highspy
+
+        from solvers.highs import new_highs
+
+        h = new_highs()  # without the banner HiGHS prints on stdout at its first instance
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("random_seed", 0)
+        lp = highspy.HighsLp()
+        num_rows = len(self.row_lo)
+        lp.num_col_, lp.num_row_ = len(self.cost), num_rows
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array(self.cost), np.array(self.lo), np.array(self.hi)
+        lp.row_lower_, lp.row_upper_ = np.array(self.row_lo), np.array(self.row_hi)
+        # column-wise, rows ascending within a column; an entry given twice counts once (the last one)
+        cols = np.frombuffer(self.entry_col, dtype=np.int32).astype(np.int64)
+        rows_of = np.frombuffer(self.entry_row, dtype=np.int32).astype(np.int64)
+        values = np.frombuffer(self.entry_value, dtype=np.float64)
+        flat = cols * max(1, num_rows) + rows_of
+        order = np.argsort(flat, kind="stable")
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = flat[order][1:] != flat[order][:-1]
+        order = order[last]
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        per_column = np.bincount(cols[order], minlength=len(self.cost))
+        lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(per_column))).astype(np.int32)
+        lp.a_matrix_.index_ = rows_of[order].astype(np.int32)
+        lp.a_matrix_.value_ = values[order].copy()
+        h.passModel(lp)
+        h.run()
+        return h
+
+
 def build_fixed_lp(auction: Auction, accepted: set[str], left_out: set[str]) -> FixedLP:
     """The LP with the decisions of a clearing that accepted `accepted` and left `left_out` out of the
     clearing (price caps, eligibility), solved once."""
     import highspy
 
-    from solvers.highs import new_highs
-
-    hours = auction.block_minutes / 60.0
     bids = [b for b in auction.bids if b.id not in left_out]
-    has_children = {b.parent for b in bids if b.parent is not None}
-    # columns and the matrix's entries in compact arrays (at 200,000 bids a dict of rows of dicts of
-    # columns, and a list of entry tuples, peaked at 2.3 GB): a row exists only where it has a bound
-    cost, lo, hi = array("d"), array("d"), array("d")
-    entry_col, entry_row, entry_value = array("i"), array("i"), array("d")
-    row_index: dict[object, int] = {}
-    row_lo, row_hi = array("d"), array("d")
-
-    def row(key: object, lower: float, upper: float) -> None:
-        row_index[key] = len(row_lo)
-        row_lo.append(lower)
-        row_hi.append(upper)
-
-    def column(c: float, lower: float, upper: float) -> int:
-        cost.append(c)
-        lo.append(lower)
-        hi.append(upper)
-        return len(cost) - 1
-
-    def entry(key: object, j: int, value: float) -> None:
-        i = row_index.get(key)
-        if i is not None:
-            entry_col.append(j)
-            entry_row.append(i)
-            entry_value.append(value)
-
-    by_id = {b.id: b for b in auction.bids}
-
-    def chain_on(bid) -> bool:
-        """A linked bid can be on only while every ancestor is accepted."""
-        node = bid
-        while node.parent is not None:
-            if node.parent not in accepted:
-                return False
-            node = by_id[node.parent]
-        return True
-
     keys = balance_keys(auction)
+    lp = _Builder()
+    lp.rows(auction, bids, keys)
+    bid_column, free = lp.bid_columns(auction, bids, accepted)
+    lp.flow_columns(auction)
+    shortfall_cost = auction.shortfall_price_yen_per_kw_h * (auction.block_minutes / 60.0)
+    for key in keys:  # every balance row may run short (module docstring)
+        lp.entry(("bal", key), lp.column(shortfall_cost, 0.0, INF), 1.0)
+    h = lp.solved()
     requirement = {(r.area, r.product, r.block): r.kw for r in auction.requirements}
-    for key in keys:
-        row(("bal", key), requirement.get(key, 0.0), INF)
-    # a resource's row in a block no bid of it covers would be empty (at 200,000 bids 2.4M of 2.6M rows,
-    # which took HiGHS 1.5 GB): only the blocks its bids cover, and any impossible (negative) capacity
-    covered = {(b.resource, t) for b in bids if b.resource is not None for t in b.blocks}
-    for r in auction.resources:
-        if r.capacity_kw_by_block is not None:
-            for t in range(auction.blocks):
-                if (r.id, t) in covered or r.capacity_kw_by_block[t] < 0:
-                    row(("res", r.id, t), -INF, r.capacity_kw_by_block[t])
-    caps = {(r.area, r.product, r.block): r.max_import_kw for r in auction.requirements if r.max_import_kw is not None}
-    for key, cap in caps.items():
-        row(("imp", key), -INF, cap)
-    for line in auction.lines:
-        for direction in Direction:
-            by_block = line.forward_kw_by_block if direction is Direction.FORWARD else line.backward_kw_by_block
-            for t in range(auction.blocks):
-                if by_block[t] > 0:
-                    row(("line", line.id, direction.value, t), -INF, by_block[t])
-    for interface in auction.interfaces:
-        for t in range(auction.blocks):
-            row(("ifc", interface.id, t), -INF, interface.limit_kw)
-
-    bid_column: dict[str, int] = {}
-    free: set[str] = set()
-    startup = {r.id for r in auction.resources if r.startup_cost_yen > 0}
-    started = {by_id[b].resource for b in accepted if b in by_id and by_id[b].resource in startup}
-    for bid in bids:
-        decided = bid.min_kw > 0 or bid.group is not None or bid.id in has_children
-        possible = chain_on(bid) and (bid.resource not in startup or bid.resource in started)
-        if decided:
-            on = bid.id in accepted and possible
-            lower, upper = (max(bid.min_kw, 1.0), bid.kw) if on else (0.0, 0.0)
-        else:
-            lower, upper = (0.0, bid.kw) if possible else (0.0, 0.0)
-        j = column(bid.price_yen_per_kw_h * hours * len(bid.blocks), lower, upper)
-        bid_column[bid.id] = j
-        if not decided and upper > 0:
-            free.add(bid.id)
-        for p in bid.products:
-            for t in bid.blocks:
-                entry(("bal", (bid.area, p, t)), j, 1.0)
-        if bid.resource is not None:
-            for t in bid.blocks:
-                entry(("res", bid.resource, t), j, 1.0)
-    for line in auction.lines:
-        for direction in Direction:
-            by_block = line.forward_kw_by_block if direction is Direction.FORWARD else line.backward_kw_by_block
-            src, dst = (line.from_area, line.to_area) if direction is Direction.FORWARD else (line.to_area, line.from_area)
-            members = [i.id for i in auction.interfaces
-                       if any(m.line == line.id and m.direction is direction for m in i.members)]
-            for t in range(auction.blocks):
-                if by_block[t] <= 0:
-                    continue
-                for p in auction.products:
-                    if p not in line.products:
-                        continue
-                    j = column(0.0, 0.0, by_block[t])
-                    entry(("line", line.id, direction.value, t), j, 1.0)
-                    entry(("bal", (dst, p, t)), j, 1.0)
-                    entry(("bal", (src, p, t)), j, -1.0)
-                    entry(("imp", (dst, p, t)), j, 1.0)
-                    entry(("imp", (src, p, t)), j, -1.0)
-                    for interface_id in members:
-                        entry(("ifc", interface_id, t), j, 1.0)
-    shortfall_cost = auction.shortfall_price_yen_per_kw_h * hours
-    for key in keys:
-        entry(("bal", key), column(shortfall_cost, 0.0, INF), 1.0)
-
-    h = new_highs()  # without the banner HiGHS prints on stdout at its first instance
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", 0)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(cost), len(row_lo)
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array(cost), np.array(lo), np.array(hi)
-    lp.row_lower_, lp.row_upper_ = np.array(row_lo), np.array(row_hi)
-    # column-wise, rows ascending within a column; an entry given twice counts once (the last one)
-    cols = np.frombuffer(entry_col, dtype=np.int32).astype(np.int64)
-    rows_of = np.frombuffer(entry_row, dtype=np.int32).astype(np.int64)
-    values = np.frombuffer(entry_value, dtype=np.float64)
-    flat = cols * max(1, len(row_lo)) + rows_of
-    order = np.argsort(flat, kind="stable")
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = flat[order][1:] != flat[order][:-1]
-    order = order[last]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(np.bincount(cols[order], minlength=len(cost))))).astype(np.int32)
-    lp.a_matrix_.index_ = rows_of[order].astype(np.int32)
-    lp.a_matrix_.value_ = values[order].copy()
-    h.passModel(lp)
-    h.run()
-    out = FixedLP(auction, h, {key: row_index[("bal", key)] for key in keys},
+    out = FixedLP(auction, h, {key: lp.row_index[("bal", key)] for key in keys},
                   {k: requirement[k] for k in keys if k in requirement}, bid_column=bid_column, free_bids=free)
     status = h.getModelStatus()
     out.status = h.modelStatusToString(status)
     if status == highspy.HighsModelStatus.kOptimal:
         out.objective_yen = h.getInfo().objective_function_value
     return out
-
-
-def exact_prices(auction: Auction, accepted: set[str], left_out: set[str]) -> dict[Key, float]:
-    """The marginal price of every balance row under the price rule above (yen/kW·h)."""
-    return build_fixed_lp(auction, accepted, left_out).prices()

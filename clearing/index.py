@@ -2,7 +2,7 @@
 
 Built before any model: every constraint family then takes its pre-grouped data in one pass
 (no scanning all bids per row). The bids left out of the clearing come resolved, with their reasons
-(`clearing/left_out.py`), and stay in the index for the result's `rejected_bids`.
+(`clearing/left_out.py`), and stay in the index for the result.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from clearing.figures import ZERO_KW
-from clearing.left_out import RejectedBid, left_out_bids
+from clearing.left_out import LeftOutBid, left_out_bids
 from clearing.model import Auction, Bid, Direction, Resource
 
 #: Objective perturbation per kW of accepted quantity per rank among equal-price bids (yen). Breaks
@@ -58,7 +58,7 @@ class AuctionIndex:
 
     auction: Auction
     bids: list[Bid]
-    left_out: list[RejectedBid]  # the bids not in `bids`, with the reason (clearing/left_out.py)
+    left_out: list[LeftOutBid]  # the bids not in `bids`, with the reason (clearing/left_out.py)
     hours: float
     resources: dict[str, Resource] = field(default_factory=dict)
     bid_pos: dict[str, int] = field(default_factory=dict)
@@ -82,7 +82,14 @@ class AuctionIndex:
     cost_per_kw: list[float] = field(default_factory=list)  # price × hours × |blocks|: yen per kW accepted
 
 
-def build_index(auction: Auction, left_out: list[RejectedBid] | None = None,
+def acceptance_binaries(bids: list[Bid], children: dict[int, list[int]], force: set[str]) -> set[int]:
+    """Positions of the bids with an acceptance binary: a minimum quantity, an exclusive group, children of
+    their own, or in `force` (ids). A child that is itself constrained keeps its own binary, linked to its
+    parent's."""
+    return {i for i, b in enumerate(bids) if b.min_kw > 0 or b.group is not None or i in children or b.id in force}
+
+
+def build_index(auction: Auction, left_out: list[LeftOutBid] | None = None,
                 force_binary: set[str] | None = None) -> AuctionIndex:
     """Group the auction by rows. `left_out`: every bid the clearing leaves out (`clearing.rules.
     prepare_clearing` resolves them once); None: those above the caps the auction lists, and their
@@ -130,7 +137,7 @@ def build_index(auction: Auction, left_out: list[RejectedBid] | None = None,
     flows_on: dict[tuple[int, Direction, int], list[int]] = defaultdict(list)
     for li, line in enumerate(auction.lines):
         for direction in Direction:
-            src, dst = (line.from_area, line.to_area) if direction is Direction.FORWARD else (line.to_area, line.from_area)
+            src, dst = line.ends(direction)
             for p in auction.products:
                 if p not in line.products:
                     continue
@@ -148,11 +155,7 @@ def build_index(auction: Auction, left_out: list[RejectedBid] | None = None,
     ix.balance_keys = sorted(set(ix.requirement_kw) | set(flows_out_of))
     ix.startup_resources = [r for r in resource_bids if resources[r].startup_cost_yen > 0]
 
-    force = set(force_binary or ())
-    for i, b in enumerate(bids):
-        if b.min_kw > 0 or b.group is not None or i in children or b.id in force:
-            ix.needs_binary.add(i)
-        # a child that is itself constrained keeps its own binary, linked to its parent's
+    ix.needs_binary = acceptance_binaries(bids, ix.children, set(force_binary or ()))
     ix.cost_per_kw = [b.price_yen_per_kw_h * ix.hours * len(b.blocks) for b in bids]
     ix.tie_rank = tie_ranks(bids)
     return ix

@@ -60,8 +60,15 @@ class Line:
     products: frozenset[str]  # products allowed on the line
 
     def capacity_kw(self, direction: Direction, block: int) -> float:
-        by_block = self.forward_kw_by_block if direction is Direction.FORWARD else self.backward_kw_by_block
-        return by_block[block]
+        return self.kw_by_block(direction)[block]
+
+    def kw_by_block(self, direction: Direction | str) -> tuple[float, ...]:
+        """The capacity per block in `direction` (a Direction or its value, as documents write it)."""
+        return self.forward_kw_by_block if direction == Direction.FORWARD else self.backward_kw_by_block
+
+    def ends(self, direction: Direction | str) -> tuple[str, str]:
+        """(the area a flow in `direction` leaves, the area it enters)."""
+        return (self.from_area, self.to_area) if direction == Direction.FORWARD else (self.to_area, self.from_area)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import copy
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
+from clearing.left_out import LeftOutBid
 from clearing.model import RESULT_FORMAT
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -86,13 +87,6 @@ class AreaSummary:
     avg_price_yen_per_kw_h: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedBidView:
-    bid: str
-    verdict: str
-    reason: str
-
-
 @dataclass(slots=True)
 class SolverInfo:
     name: str
@@ -109,8 +103,14 @@ class SolverInfo:
     solves: int = 1  # >1 when bids had to be given a binary to honour the 1 kW minimum
 
 
+#: ClearingResult's fields that the result document names otherwise (the document's names stay as they are).
+DOCUMENT_NAMES = {"left_out": "rejected_bids"}
+
+
 @dataclass(slots=True)
 class ClearingResult:
+    """The result; its fields are the document's (`DOCUMENT_NAMES`: where the document names one otherwise)."""
+
     auction_id: str
     trading_date: str
     status: str  # OPTIMAL | TIME_LIMIT_FEASIBLE | TIME_LIMIT_NO_SOLUTION | CANCELLED | ERROR
@@ -124,7 +124,7 @@ class ClearingResult:
     shortfalls: list[Shortfall]
     prices: list[MarginalPrice]
     area_summary: list[AreaSummary]
-    rejected_bids: list[RejectedBidView]
+    left_out: list[LeftOutBid]  # the document's `rejected_bids`
     solver: SolverInfo
     input_sha256: str
     extra: dict[str, Any] = field(default_factory=dict)  # sections added by market rules (flags, ...)
@@ -145,7 +145,7 @@ class ClearingResult:
             "shortfalls": [plain(s) for s in self.shortfalls],
             "prices": [plain(p) for p in self.prices],
             "area_summary": [plain(s) for s in self.area_summary],
-            "rejected_bids": [plain(r) for r in self.rejected_bids],
+            "rejected_bids": [plain(r) for r in self.left_out],
             "solver": plain(self.solver),
             "input_sha256": self.input_sha256,
         }
@@ -156,7 +156,7 @@ class ClearingResult:
     def from_document(cls, doc: dict[str, Any]) -> ClearingResult:
         """The result object behind a result document (to print the same summary for a result cleared
         elsewhere, e.g. by `dkw serve`)."""
-        known = {f.name for f in fields(cls)}
+        known = {DOCUMENT_NAMES.get(f.name, f.name) for f in fields(cls)}
         solver_fields = {f.name for f in fields(SolverInfo)}
         return cls(
             auction_id=doc["auction_id"], trading_date=doc["trading_date"], status=doc["status"],
@@ -168,7 +168,7 @@ class ClearingResult:
             shortfalls=[Shortfall(**s) for s in doc["shortfalls"]],
             prices=[MarginalPrice(**p) for p in doc["prices"]],
             area_summary=[AreaSummary(**s) for s in doc["area_summary"]],
-            rejected_bids=[RejectedBidView(**r) for r in doc["rejected_bids"]],
+            left_out=[LeftOutBid(**r) for r in doc["rejected_bids"]],
             solver=SolverInfo(**{k: v for k, v in doc["solver"].items() if k in solver_fields}),
             input_sha256=doc["input_sha256"],
             extra={k: v for k, v in doc.items() if k not in known and k != "format"},
@@ -182,7 +182,7 @@ class ClearingResult:
             f"  objective {self.objective_yen:,.2f} yen = procurement {self.procurement_cost_yen:,.2f}"
             f" + start-up {self.startup_cost_yen:,.2f} + shortfall penalty {self.shortfall_penalty_yen:,.2f}",
             f"  {len(self.awards)} bids accepted, payments {self.payment_total_yen:,.2f} yen;"
-            f" {len(self.rejected_bids)} bids left out of the clearing",
+            f" {len(self.left_out)} bids left out of the clearing",
         ]
         short: dict[str, float] = {}
         for s in self.shortfalls:

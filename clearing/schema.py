@@ -354,6 +354,7 @@ def result_schema() -> dict[str, Any]:
     The top level stays open: sections added by other modules (market rules, signatures) are allowed."""
     from clearing import result as r
     from clearing.explain import Explanation
+    from clearing.left_out import LeftOutBid
 
     def fields_of(cls: type, name: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         names = set(_dataclass_fields(cls)) - set(skip)
@@ -363,12 +364,12 @@ def result_schema() -> dict[str, Any]:
         "award": fields_of(r.Award, "award"), "flow": fields_of(r.Flow, "flow"),
         "shortfall": fields_of(r.Shortfall, "shortfall"), "price": fields_of(r.MarginalPrice, "price"),
         "area_summary": fields_of(r.AreaSummary, "area_summary"),
-        "rejected_bid": fields_of(r.RejectedBidView, "rejected_bid"),
+        "rejected_bid": fields_of(LeftOutBid, "rejected_bid"),
         "solver": fields_of(r.SolverInfo, "solver"),
         "explanation": fields_of(Explanation, "explanation"),
     }
     defs["solver"]["additionalProperties"] = True  # a later solver may report more
-    core = set(_dataclass_fields(r.ClearingResult)) - {"extra"}
+    core = {r.DOCUMENT_NAMES.get(name, name) for name in _dataclass_fields(r.ClearingResult)} - {"extra"}
     top = _object("result", core | {"format"} | set(RESULT_SECTIONS), core | {"format"}, closed=False)
     return {"$schema": SCHEMA_DIALECT, "$id": f"urn:dkw:schema:{RESULT_FORMAT}",
             "title": "ΔkW clearing result document (約定結果)",

@@ -3,7 +3,8 @@
 Works from the two documents alone: it does not import the formulation, the index or the clearing's
 solver, and recomputes every rule of SPEC §3 and every figure of the result from scratch — feasibility,
 costs, payments and their total, the area summary, the marginal prices (against the fixed-integer LP
-built from the documents, clearing.fixed_lp, by re-solving with one more kW) and that the reported bound
+built from the documents, clearing.fixed_lp, by re-solving with one more kW: its own build, never the
+clearing's LP) and that the reported bound
 is not above the objective. Returns the violations found. Price caps, where the auction lists none,
 come from the policy *data* (the cap schedule in `clearing/rules/policy.json`, or a user policy file),
 read and looked up here, not from the result's `market_rules` section: a result reporting wrong caps is
@@ -19,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from clearing.model import COMPOSITE, Auction
+from clearing.model import COMPOSITE, Auction, Bid
 
 #: kW slack allowed for solver tolerances on rows and bounds.
 TOL_KW = 1e-3
@@ -71,29 +72,39 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= max(1e-6, TOL_REL * max(abs(a), abs(b)))
 
 
-def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str] | None = None,
+def verify_result(auction: Auction, result: dict[str, Any], *, left_out: set[str] | None = None,
                   policy_file: str | Path | None = None, notes: list[str] | None = None,
                   check_prices: bool = True) -> list[str]:
     """Every violation of SPEC §3 by `result`, as readable lines; empty means feasible and consistent.
-    `excluded`: ids of bids the market rules left out, which must not be awarded; None: re-judge them under
+    `left_out`: ids of bids the market rules left out, which must not be awarded; None: re-judge them under
     the policy (`policy_file` merged over the shipped one), which must be the one the result names, and
     check `rejected_bids` against the verdicts. Price caps: the auction's own, else the policy data's
     schedule, looked up here. `notes`: receives what was checked only in part (prices of a large auction)."""
     problems: list[str] = []
-    if excluded is None:
-        excluded = _rejudge(auction, result, policy_file, problems)
-    hours = auction.block_minutes / 60.0
+    if left_out is None:
+        left_out = _rejudge(auction, result, policy_file, problems)
     caps = caps_in_force(auction, policy_file)
     bids = {b.id: b for b in auction.bids}
-    resources = {r.id: r for r in auction.resources}
-    lines = {line.id: line for line in auction.lines}
-
     if result.get("input_sha256") and auction.input_sha256 and result["input_sha256"] != auction.input_sha256:
         problems.append(f"input_sha256 {result['input_sha256']} is not the auction's {auction.input_sha256}")
     if result.get("auction_id") != auction.auction_id:
         problems.append(f"auction_id {result.get('auction_id')!r} is not {auction.auction_id!r}")
+    q = _check_awards(result, bids, problems)
+    accepted = {b for b, kw in q.items() if kw > 0}
+    all_left_out = _check_left_out(auction, caps, accepted, left_out, problems)
+    _check_groups_and_parents(bids, accepted, problems)
+    _check_resources(auction, bids, q, accepted, problems)
+    net_in = _check_flows(auction, result, problems)
+    short = _check_balance(auction, result, bids, q, accepted, net_in, problems)
+    _check_costs(auction, result, caps, bids, q, accepted, short, problems)
+    _check_area_summary(auction, result, q, net_in, short, problems)
+    if check_prices and result.get("prices"):
+        _check_prices(auction, result, accepted, all_left_out, problems, notes)
+    return problems
 
-    # acceptance
+
+def _check_awards(result: dict[str, Any], bids: dict[str, Bid], problems: list[str]) -> dict[str, float]:
+    """Each award's bid exists, once, within its kW and at least its minimum; kW per awarded bid."""
     q: dict[str, float] = {}
     for n, award in enumerate(result.get("awards", [])):
         bid = bids.get(award["bid"])
@@ -108,19 +119,26 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
             problems.append(f"bid {bid.id}: awarded {kw} kW above its {bid.kw} kW")
         if kw < max(bid.min_kw, 1.0) - TOL_KW:
             problems.append(f"bid {bid.id}: awarded {kw} kW below its minimum {max(bid.min_kw, 1.0)} kW")
-    accepted = {b for b, kw in q.items() if kw > 0}
+    return q
 
-    # left out of the clearing: above the cap in REJECT mode, or excluded by the rules, or their children
-    gone = set(excluded or ())
+
+def _check_left_out(auction: Auction, caps: dict[str, float], accepted: set[str], left_out: set[str],
+                    problems: list[str]) -> set[str]:
+    """No bid left out of the clearing is accepted: above the cap in REJECT mode, or by the rules, or their
+    children. Returns every bid left out."""
+    all_left_out = set(left_out or ())
     if auction.price_cap_mode.value == "REJECT":
         for bid in auction.bids:
             cap = _cap(caps, bid.products)
             if cap is not None and bid.price_yen_per_kw_h > cap + 1e-12:
-                gone.add(bid.id)
-    for b in sorted(accepted & gone):
+                all_left_out.add(bid.id)
+    for b in sorted(accepted & all_left_out):
         problems.append(f"bid {b}: awarded although it is left out of the clearing (cap or eligibility)")
+    return all_left_out
 
-    # groups and parents
+
+def _check_groups_and_parents(bids: dict[str, Bid], accepted: set[str], problems: list[str]) -> None:
+    """At most one bid per exclusive group; no child accepted without its parent."""
     by_group: dict[str, list[str]] = defaultdict(list)
     for b in accepted:
         if bids[b].group is not None:
@@ -133,7 +151,11 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
         if parent is not None and parent not in accepted:
             problems.append(f"bid {b}: accepted without its parent {parent}")
 
-    # resource capacity per block
+
+def _check_resources(auction: Auction, bids: dict[str, Bid], q: dict[str, float], accepted: set[str],
+                     problems: list[str]) -> None:
+    """Resource capacity per block."""
+    resources = {r.id: r for r in auction.resources}
     use: dict[tuple[str, int], float] = defaultdict(float)
     for b in accepted:
         bid = bids[b]
@@ -145,7 +167,11 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
         if cap is not None and kw > cap[t] + TOL_KW:
             problems.append(f"resource {r} block {t}: {kw} kW accepted above capacity {cap[t]} kW")
 
-    # flows
+
+def _check_flows(auction: Auction, result: dict[str, Any], problems: list[str]) -> dict[tuple[str, str, int], float]:
+    """Each flow on a known line, direction, product and block, within the line's and the interfaces'
+    capacity. Returns the net import per (area, product, block)."""
+    lines = {line.id: line for line in auction.lines}
     net_in: dict[tuple[str, str, int], float] = defaultdict(float)
     on_line: dict[tuple[str, str, int], float] = defaultdict(float)
     for n, flow in enumerate(result.get("flows", [])):
@@ -177,8 +203,13 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
             kw = sum(on_line.get((m.line, m.direction.value, t), 0.0) for m in interface.members)
             if kw > interface.limit_kw + TOL_KW:
                 problems.append(f"interface {interface.id} block {t}: {kw} kW above limit {interface.limit_kw} kW")
+    return net_in
 
-    # balance with shortfall, import caps
+
+def _check_balance(auction: Auction, result: dict[str, Any], bids: dict[str, Bid], q: dict[str, float],
+                   accepted: set[str], net_in: dict[tuple[str, str, int], float],
+                   problems: list[str]) -> dict[tuple[str, str, int], float]:
+    """Balance with shortfall, import caps. Returns the shortfall per (area, product, block)."""
     requirement = {(r.area, r.product, r.block): r for r in auction.requirements}
     short: dict[tuple[str, str, int], float] = {}
     for n, s in enumerate(result.get("shortfalls", [])):
@@ -203,8 +234,15 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
         req = requirement.get(key)
         if req is not None and req.max_import_kw is not None and net_in.get(key, 0.0) > req.max_import_kw + TOL_KW:
             problems.append(f"import cap {key}: net import {net_in[key]} kW above {req.max_import_kw} kW")
+    return short
 
-    # costs
+
+def _check_costs(auction: Auction, result: dict[str, Any], caps: dict[str, float], bids: dict[str, Bid],
+                 q: dict[str, float], accepted: set[str], short: dict[tuple[str, str, int], float],
+                 problems: list[str]) -> None:
+    """The cost figures, each payment and their total, and that the bound is not above the objective."""
+    hours = auction.block_minutes / 60.0
+    resources = {r.id: r for r in auction.resources}
     procurement = sum(bids[b].price_yen_per_kw_h * hours * len(bids[b].blocks) * q[b] for b in accepted)
     started = {bids[b].resource for b in accepted if bids[b].resource is not None}
     startup = sum(resources[r].startup_cost_yen for r in started)
@@ -233,11 +271,6 @@ def verify_result(auction: Auction, result: dict[str, Any], *, excluded: set[str
     bound = (result.get("solver") or {}).get("objective_bound")
     if bound is not None and float(bound) > objective + max(1e-6, TOL_REL * abs(objective)):
         problems.append(f"solver.objective_bound {bound} is above the objective {objective}: not a lower bound")
-
-    _check_area_summary(auction, result, q, net_in, short, problems)
-    if check_prices and result.get("prices"):
-        _check_prices(auction, result, accepted, gone, problems, notes)
-    return problems
 
 
 def _rejudge(auction: Auction, result: dict[str, Any], policy_file: str | Path | None, problems: list[str]) -> set[str]:
@@ -313,9 +346,11 @@ MAX_PRICE_ROWS_CHECKED = 200
 TOL_PRICE = 1e-5
 
 
-def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], gone: set[str],
+def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], left_out: set[str],
                   problems: list[str], notes: list[str] | None) -> None:
-    """Prices against their definition: the fixed-integer LP's cost of one more kW, re-solved per row."""
+    """Prices against their definition: the fixed-integer LP's cost of one more kW, re-solved per row. The
+    LP is built here from the documents, not taken from the clearing (which shares one between its prices
+    and its explanations): a check must not reuse what it checks."""
     from clearing.fixed_lp import balance_keys, build_fixed_lp
 
     keys = balance_keys(auction)
@@ -329,7 +364,7 @@ def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], 
         problems.append(f"prices: no price for balance row {key}")
     for key in sorted(set(reported) - set(keys), key=str):
         problems.append(f"prices: {key} is not a balance row")
-    lp = build_fixed_lp(auction, accepted, gone)
+    lp = build_fixed_lp(auction, accepted, left_out)
     if lp.objective_yen is None:
         problems.append(f"prices: the fixed-integer LP of these awards is {lp.status}")
         return

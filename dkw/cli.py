@@ -46,9 +46,10 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 #: Modules with `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = (
     "dkw.commands",  # clear, validate, verify, model
-    "dkw.audit_commands",  # schema, explain
+    "dkw.explain_command",  # explain
+    "dkw.schema_command",  # schema
     "server.command",  # serve
-    "server.security_command",  # clients, keys, audit
+    "server.clients_keys_audit_command",  # clients, keys, audit (the security commands)
     "clearing.replay.command",  # replay
     "bench.command",  # bench
 )

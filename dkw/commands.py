@@ -128,8 +128,8 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
     # rechecks every figure and price; in process also re-judges the rules' verdicts under the policy (a
     # server clears under its own, which `dkw verify --policy` can check against)
-    excluded = {r.bid for r in result.rejected_bids} if args.server else None
-    problems = verify_result(auction, doc, excluded=excluded, policy_file=args.policy)
+    left_out = {r.bid for r in result.left_out} if args.server else None
+    problems = verify_result(auction, doc, left_out=left_out, policy_file=args.policy)
     written = write_result(doc, args.output)
     if not args.quiet:
         out = sys.stderr if args.output in (None, "-") else sys.stdout

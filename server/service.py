@@ -576,9 +576,9 @@ def bid_verdicts(bids: list[dict[str, Any]]) -> list[pb.BidVerdict]:
     for b in bids:
         if b["verdict"] == "ELIGIBLE" and b["clearing"] != "LEFT_OUT" and not b["flags"]:
             continue
-        gone = b.get("left_out_because")
+        left_out = b.get("left_out_because")
         out.append(pb.BidVerdict(
             bid=b["bid"], verdict=b["verdict"], reason="; ".join(b["reasons"]), term_ja=b["term_ja"],
-            clearing=b["clearing"], left_out_because=f"{gone['verdict']}: {gone['reason']}" if gone else "",
+            clearing=b["clearing"], left_out_because=f"{left_out['verdict']}: {left_out['reason']}" if left_out else "",
             opening=b.get("opening") or "", flags=[pb.MonitoringFlag(**f) for f in b["flags"]]))
     return out

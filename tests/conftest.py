@@ -64,7 +64,7 @@ hypothesis_settings.load_profile(os.environ.get("DKW_HYPOTHESIS_PROFILE") or "de
 def clear_and_verify(auction: Auction, options: SolveOptions | None = None, **kwargs) -> ClearingResult:
     """Every test that clears also verifies, independently of the model."""
     result = clear(auction, options, **kwargs)
-    problems = verify_result(auction, result.to_document(), excluded={r.bid for r in result.rejected_bids})
+    problems = verify_result(auction, result.to_document(), left_out={r.bid for r in result.left_out})
     assert problems == [], problems
     return result
 

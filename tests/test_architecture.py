@@ -214,3 +214,32 @@ def test_the_grpc_main_process_loads_no_solver() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def registered_commands() -> dict[str, list[str]]:
+    """The subcommands each module of `dkw.cli.COMMAND_MODULES` registers, in their order."""
+    import argparse
+    import importlib
+
+    from dkw.cli import COMMAND_MODULES
+
+    out = {}
+    for name in COMMAND_MODULES:
+        subparsers = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).register(subparsers)
+        out[name] = list(subparsers.choices)
+    return out
+
+
+def test_each_command_is_in_the_module_of_its_name() -> None:
+    """A module `x_command` registers `dkw x` and nothing else; `a_b_command` registers a and b (a few
+    related commands kept together): a newcomer finds `dkw explain` in dkw/explain_command.py and `dkw audit`
+    in server/clients_keys_audit_command.py. The package-wide command modules (dkw.commands: the clearing
+    commands; server.command; clearing.replay.command; bench.command) are the rest."""
+    registered = registered_commands()
+    named = {module: commands for module, commands in registered.items() if module.endswith("_command")}
+    for module, commands in named.items():
+        assert module.rpartition(".")[2].removesuffix("_command").split("_") == commands, module
+    assert {"explain", "schema", "audit", "clients", "keys"} <= {c for commands in named.values() for c in commands}
+    every = [c for commands in registered.values() for c in commands]
+    assert len(every) == len(set(every))  # no command registered twice

@@ -20,7 +20,7 @@ def test_case_clears_through_the_cli_to_the_reference_optimum(name: str, cli_cle
     assert "objective" in run.stdout  # the human summary
     result = run.result
     auction = load_auction_file(CASES_DIR / f"{name}.json")
-    assert verify_result(auction, result, excluded={r["bid"] for r in result["rejected_bids"]}) == []
+    assert verify_result(auction, result, left_out={r["bid"] for r in result["rejected_bids"]}) == []
     assert_valid("result", result)  # the written document matches `dkw schema result`
 
     assert result["format"] == "jp-balancing-result/1" and result["status"] == "OPTIMAL"

@@ -27,7 +27,7 @@ def check_explanations(auction: Auction, doc: dict, brute: bool = True) -> None:
     explained = {e["bid"]: e for e in doc["explanations"]}
     assert len(explained) == len(doc["explanations"])
     assert set(explained) == {b.id for b in auction.bids if awarded.get(b.id, 0) < b.kw - TOL}
-    rejected = {r["bid"]: r["verdict"] for r in doc["rejected_bids"]}
+    left_out = {r["bid"]: r["verdict"] for r in doc["rejected_bids"]}
     resources = {r.id: r for r in auction.resources}
     for bid_id, e in explained.items():
         bid = bids[bid_id]
@@ -36,9 +36,9 @@ def check_explanations(auction: Auction, doc: dict, brute: bool = True) -> None:
         reason = e["reason"]
         assert e["accepted_kw"] == awarded.get(bid_id, 0.0) and e["kw"] == bid.kw
         if reason == "LEFT_OUT_BY_RULES":
-            assert rejected[bid_id] == e["verdict"]
+            assert left_out[bid_id] == e["verdict"]
             continue
-        assert bid_id not in rejected
+        assert bid_id not in left_out
         assert e["marginal_yen_per_kw_h"] == pytest.approx(marginal, abs=1e-6)
         if reason == "GROUP_ALTERNATIVE_CHOSEN":
             other = e["related"][0]
@@ -171,11 +171,11 @@ def test_value_re_solves_are_held_to_their_work_limit(monkeypatch) -> None:
     auction = load_auction_file(CASES_DIR / "10-national-dense.json")
     result = clear_and_verify(auction, explain_options=False)
     doc = result.to_document()
-    rejected = {r.bid for r in result.rejected_bids}
-    columns = build_fixed_lp(auction, {a["bid"] for a in doc["awards"]}, rejected).highs.getNumCol()
+    left_out = {r.bid for r in result.left_out}
+    columns = build_fixed_lp(auction, {a["bid"] for a in doc["awards"]}, left_out).highs.getNumCol()
 
     def valued(options: ExplainOptions) -> int:
-        return sum(e.value_yen_per_kw_h is not None for e in explain(auction, doc, result.rejected_bids, options))
+        return sum(e.value_yen_per_kw_h is not None for e in explain(auction, doc, result.left_out, options))
 
     from_basis = valued(ExplainOptions(max_value_work=0))
     assert from_basis > 3  # no re-solve allowed: these came off the basis

@@ -205,7 +205,7 @@ def test_case_clears_over_grpc_like_in_process(served, name):
     assert result_document(response.result) == doc and not response.result_signature
     auction = load_auction_file(CASES_DIR / f"{name}.json")  # the message hashes as the file does
     assert doc["input_sha256"] == auction.input_sha256 == load_auction(auction_document(message)).input_sha256
-    assert verify_result(auction, doc, excluded={r["bid"] for r in doc["rejected_bids"]}) == []
+    assert verify_result(auction, doc, left_out={r["bid"] for r in doc["rejected_bids"]}) == []
     assert doc["status"] == "OPTIMAL"
     assert doc["objective_yen"] == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6)
     if name in SMALL_CASES:  # cheap to clear again in-process: the whole document must agree
@@ -331,7 +331,7 @@ def test_short_deadline_gives_the_incumbent_or_deadline_exceeded(served, slow_au
         assert doc["status"] == "TIME_LIMIT_FEASIBLE"
         assert doc["solver"]["mip_gap"] is not None and doc["solver"]["mip_gap"] > 0
         auction = auction_of(slow_auction)
-        assert verify_result(auction, doc, excluded={r["bid"] for r in doc["rejected_bids"]}) == []
+        assert verify_result(auction, doc, left_out={r["bid"] for r in doc["rejected_bids"]}) == []
     assert time.monotonic() - started < 8
     assert served.serving()
     wait_for(lambda: served.stub.ListAuctions(pb.ListAuctionsRequest(state=pb.RUNNING)).auctions == [],
@@ -396,7 +396,7 @@ def test_submit_watch_restart_get_result(tmp_path, slow_auction):
         watched = result_document(events[-1].result)
         assert watched["status"] in ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
         auction = auction_of(slow_auction)
-        assert verify_result(auction, watched, excluded={r["bid"] for r in watched["rejected_bids"]}) == []
+        assert verify_result(auction, watched, left_out={r["bid"] for r in watched["rejected_bids"]}) == []
         assert server.stop() == 0  # SIGTERM: a clean exit
     finally:
         server.kill_all()

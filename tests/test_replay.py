@@ -83,8 +83,8 @@ def test_summary_costs_equal_the_verified_results(week):
         for scenario in SCENARIOS:
             auction = _auction_for(out, date, scenario)
             result = json.loads((out / "days" / date / f"{scenario}.result.json").read_text())
-            excluded = {r["bid"] for r in result["rejected_bids"]}
-            assert verify_result(auction, result, excluded=excluded) == []  # independent re-check
+            left_out = {r["bid"] for r in result["rejected_bids"]}
+            assert verify_result(auction, result, left_out=left_out) == []  # independent re-check
             run = by_run[(date, scenario)]
             total = sum(r["procurement_cost_yen"] for r in run)
             assert total == pytest.approx(result["procurement_cost_yen"], rel=1e-9)

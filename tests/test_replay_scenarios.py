@@ -83,7 +83,7 @@ def test_steps_do_what_their_names_say():
     caps = {c["product"]: c["yen_per_kw_h"] for c in parse_scenario("cap:10").apply(two).document["price_caps"]}
     assert caps == {"primary": 20.0, "tertiary1": 14.42, "composite": 20.0}
     inp = parse_scenario("without:device-point,low-voltage").apply(TINY)
-    assert [r.bid for r in inp.excluded] == ["b1"]
+    assert [r.bid for r in inp.left_out] == ["b1"]
     repriced = {b["id"]: b["price_yen_per_kw_h"] for b in parse_scenario("price-rule").apply(TINY).document["bids"]}
     assert repriced == {"a1": 10.0, "b1": pytest.approx(3.0), "a2": 20.0}
 

@@ -36,7 +36,7 @@ def metrics_of(server: Served) -> dict[str, float]:
 
 
 def verified(raw: bytes, doc: dict) -> bool:
-    return verify_result(auction_of(raw), doc, excluded={r["bid"] for r in doc["rejected_bids"]}) == []
+    return verify_result(auction_of(raw), doc, left_out={r["bid"] for r in doc["rejected_bids"]}) == []
 
 
 def solving_server(servers: list[Served], auction_id: str, url: str) -> Served:

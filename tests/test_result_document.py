@@ -39,16 +39,16 @@ def test_pay_cap_pays_the_cap_but_ranks_by_own_price(case_doc) -> None:
     assert payments["B"] == pytest.approx(1.0 * 0.5 * 10000)
     assert result.procurement_cost_yen == pytest.approx(22500.0)  # the optimisation uses own prices
     assert result.payment_total_yen == pytest.approx(sum(payments.values()))
-    assert result.rejected_bids == []
+    assert result.left_out == []
 
 
 def test_reject_mode_leaves_bids_above_the_cap_out_with_a_reason(case_doc) -> None:
     doc = case_doc("01-merit-order")
     doc["price_caps"] = [{"product": "tertiary1", "yen_per_kw_h": 2.5}]
     result = clear_and_verify(load_auction(doc))
-    rejected = {r.bid: r for r in result.rejected_bids}
-    assert set(rejected) == {"A", "D"}
-    assert "above the cap 2.5" in rejected["A"].reason
+    left_out = {r.bid: r for r in result.left_out}
+    assert set(left_out) == {"A", "D"}
+    assert "above the cap 2.5" in left_out["A"].reason
     assert sum(s.kw for s in result.shortfalls) == pytest.approx(5000)
 
 
@@ -59,7 +59,7 @@ def test_composite_cap_falls_back_to_the_lowest_product_cap(case_doc) -> None:
     doc["price_caps"] = caps
     result = clear_and_verify(load_auction(doc))
     composite = [b["id"] for b in doc["bids"] if len(b["products"]) > 1]
-    assert composite and {r.bid for r in result.rejected_bids} >= set(composite)
+    assert composite and {r.bid for r in result.left_out} >= set(composite)
 
 
 def test_area_summary_decomposes_flows(case_doc) -> None:
@@ -99,7 +99,7 @@ def test_the_document_is_what_dataclasses_asdict_gives(case_doc) -> None:
     from clearing.result import plain
 
     result = clear_and_verify(load_auction(case_doc("04-startup-linked")))
-    for item in [*result.awards, *result.flows, *result.prices, *result.area_summary, *result.rejected_bids,
+    for item in [*result.awards, *result.flows, *result.prices, *result.area_summary, *result.left_out,
                  result.solver]:
         assert plain(item) == asdict(item)
     explanations = explain(load_auction(case_doc("04-startup-linked")), result.to_document(), [], ExplainOptions())

@@ -38,10 +38,10 @@ def test_clear_leaves_ineligible_bids_out_and_lists_them() -> None:
     auction = load_auction(market())
     result = clear_and_verify(auction)
     assert sorted((a.bid, a.kw) for a in result.awards) == [("OK1", 1000), ("OK2", 1000), ("OK3", 500)]
-    rejected = {r.bid: r for r in result.rejected_bids}
-    assert {b: r.verdict for b, r in rejected.items()} == {
+    left_out = {r.bid: r for r in result.left_out}
+    assert {b: r.verdict for b, r in left_out.items()} == {
         "EARLY": "NOT_YET_PERMITTED", "CHILD": "PARENT_REJECTED", "DEAR": "PRICE_ABOVE_CAP"}
-    assert "no opening date yet" in rejected["EARLY"].reason and "機器点" in rejected["EARLY"].reason
+    assert "no opening date yet" in left_out["EARLY"].reason and "機器点" in left_out["EARLY"].reason
     doc = result.to_document()
     assert doc["rejected_bids"][0].keys() == {"bid", "verdict", "reason"}
     assert [(f["bid"], f["flag"]) for f in doc["monitoring_flags"]] == [("OK2", "SUBSTITUTE_ABOVE_ORIGINAL")]
@@ -49,12 +49,12 @@ def test_clear_leaves_ineligible_bids_out_and_lists_them() -> None:
     assert caps["source"] == "policy" and {"product": "tertiary1", "yen_per_kw_h": 14.42} in caps["caps"]
     # the checker finds the awards of left-out bids, ineligible or above the policy's cap
     tampered = dict(doc, awards=doc["awards"] + [{"bid": "DEAR", "kw": 1000, "payment_yen": 7500.0}])
-    assert any("DEAR" in p for p in verify_result(auction, tampered, excluded={"EARLY", "CHILD"}))
+    assert any("DEAR" in p for p in verify_result(auction, tampered, left_out={"EARLY", "CHILD"}))
 
 
-def test_explicit_excluded_replaces_the_eligibility_verdicts() -> None:
-    result = clear_and_verify(load_auction(market()), excluded=[])
-    assert {r.bid for r in result.rejected_bids} == {"DEAR"}
+def test_explicit_ineligible_replaces_the_eligibility_verdicts() -> None:
+    result = clear_and_verify(load_auction(market()), ineligible=[])
+    assert {r.bid for r in result.left_out} == {"DEAR"}
     assert sorted(a.bid for a in result.awards) == ["CHILD", "EARLY", "OK1"]  # 1.0 + 1.5 + 2.0 for 2,500 kW
 
 
@@ -79,14 +79,14 @@ def test_a_user_policy_reaches_the_clearing_and_the_checker(tmp_path: Path) -> N
     policy = load_policy(path)
     auction = load_auction(market())
     result = clear(auction, policy=policy)
-    assert verify_result(auction, result.to_document(), excluded={r.bid for r in result.rejected_bids},
+    assert verify_result(auction, result.to_document(), left_out={r.bid for r in result.left_out},
                          policy_file=path) == []
     # 3.5 yen/kW·h now caps tertiary1: OK3 (4.0) joins DEAR outside; EARLY and its child may now enter
     assert sorted(a.bid for a in result.awards) == ["CHILD", "EARLY", "OK1"]
-    assert {r.bid for r in result.rejected_bids} == {"DEAR", "OK3"}
+    assert {r.bid for r in result.left_out} == {"DEAR", "OK3"}
     assert result.to_document()["market_rules"]["policy"]["source"] == str(path)
     # the same result checked against the shipped schedule: OK3's cap is gone, DEAR's is back
-    assert verify_result(auction, result.to_document(), excluded={"DEAR", "OK3"}) == []
+    assert verify_result(auction, result.to_document(), left_out={"DEAR", "OK3"}) == []
     # ...but an award above the user policy's cap is caught when the checker is told the policy
     tampered = result.to_document()
     tampered["awards"] = tampered["awards"] + [{"bid": "OK3", "kw": 1000, "payment_yen": 2000.0}]

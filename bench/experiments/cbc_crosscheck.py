@@ -78,9 +78,10 @@ def verify(auction_path: Path, solution_path: Path) -> int:
           f"{float(mm.col_cost @ x):,.2f}")
     outcome = SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, float(mm.col_cost @ x), None, None, 0.0, 0, x, message="CBC")
     info = SolverInfo("CBC", "", "read from a CBC solution file", None, None, 0.0, 0)
-    result = assemble_result(form.ix, "TIME_LIMIT_FEASIBLE", *solution_values(form, outcome), info)
+    q, f, s, _ = solution_values(form, outcome)
+    result = assemble_result(form.ix, "TIME_LIMIT_FEASIBLE", q, f, s, info)  # unpriced, as before
     doc = result.to_document()
-    findings = verify_result(prepared, doc, excluded={r["bid"] for r in doc["rejected_bids"]})
+    findings = verify_result(prepared, doc, left_out={r["bid"] for r in doc["rejected_bids"]})
     print(f"objective_yen {doc['objective_yen']:,.2f}; {len(doc['awards'])} awards; verifier: "
           + ("no findings" if not findings else f"{len(findings)} findings"))
     for finding in findings[:20]:

@@ -36,8 +36,8 @@ def history_records(days: list[Day], policy_file: Path | None = None) -> list[di
                         "notes": [f"{day.history_path.name}: awards of unknown bids {unknown[:3]}"],
                         "rows": []})
             continue
-        excluded = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
-        problems = verify_result(auction, doc, excluded=excluded, policy_file=policy_file)
+        left_out = {r["bid"] for r in doc.get("rejected_bids", []) if isinstance(r, dict) and "bid" in r}
+        problems = verify_result(auction, doc, left_out=left_out, policy_file=policy_file)
         rows = summary_rows(auction, doc, HISTORY)
         out.append({
             "trading_date": day.trading_date, "scenario": HISTORY, "status": doc.get("status", "HISTORICAL"),
@@ -46,7 +46,7 @@ def history_records(days: list[Day], policy_file: Path | None = None) -> list[di
             "startup_cost_yen": doc.get("startup_cost_yen"), "shortfall_penalty_yen": doc.get("shortfall_penalty_yen"),
             "payment_total_yen": doc.get("payment_total_yen"),
             "shortfall_kw": round(sum(float(s["kw"]) for s in doc.get("shortfalls", [])), 6),
-            "accepted_bids": len(doc.get("awards", [])), "left_out_bids": len(excluded), "mip_gap": None,
+            "accepted_bids": len(doc.get("awards", [])), "left_out_bids": len(left_out), "mip_gap": None,
             "solve_seconds": None,
             "notes": [f"verifier: {len(problems)} problem(s)" + (f", first: {problems[0]}" if problems else "")],
             "verification_problems": problems, "rows": rows,

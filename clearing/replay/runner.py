@@ -130,13 +130,13 @@ def run_task(task: ReplayTask) -> TaskOutcome:
         raise ReplayFailure(f"{where}: the scenario made an invalid auction: {exc.problems[0]}") from None
     options = SolveOptions(time_limit_s=task.time_limit_s, mip_rel_gap=task.mip_rel_gap, threads=task.threads,
                            memory_limit_mb=task.memory_limit_mb)
-    result = clear(auction, options, also_excluded=inp.excluded, policy=policy)
+    result = clear(auction, options, also_left_out=inp.left_out, policy=policy)
     if result.status not in SOLVED:
         raise ReplayFailure(f"{where}: no result ({result.status}: {result.solver.termination})")
     result.extra["replay"] = {"scenario": task.scenario, "source_sha256": task.source_sha256,
                               "notes": list(inp.notes)}
     doc = result.to_document()
-    problems = verify_result(auction, doc, excluded={r.bid for r in result.rejected_bids},
+    problems = verify_result(auction, doc, left_out={r.bid for r in result.left_out},
                              policy_file=task.policy_file)
     if problems:
         shown = "; ".join(problems[:5])
@@ -148,7 +148,7 @@ def run_task(task: ReplayTask) -> TaskOutcome:
         "startup_cost_yen": result.startup_cost_yen, "shortfall_penalty_yen": result.shortfall_penalty_yen,
         "payment_total_yen": result.payment_total_yen,
         "shortfall_kw": round(sum(s.kw for s in result.shortfalls), 6),
-        "accepted_bids": len(result.awards), "left_out_bids": len(result.rejected_bids),
+        "accepted_bids": len(result.awards), "left_out_bids": len(result.left_out),
         "mip_gap": result.solver.mip_gap, "solve_seconds": round(result.solver.total_seconds, 3),
         "notes": list(inp.notes),
         "rows": summary_rows(auction, doc, task.scenario),

@@ -3,7 +3,7 @@
 A scenario is a sequence of steps, written as names joined by ``+`` and applied left to right
 (``no-cross-area+cap:10``); in Python, ``Scenario + Scenario`` composes the same way. Steps edit the
 document (a dict, before `load_auction`, so the changed auction is validated like any other) and may
-leave bids out of the clearing the way the market rules do (`RejectedBid`, reported in the result).
+leave bids out of the clearing the way the market rules do (`LeftOutBid`, reported in the result).
 
 Steps (SPEC §1 for the market terms):
 - ``baseline``: the auction as it was.
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clearing.document import load_auction
-from clearing.index import RejectedBid
+from clearing.left_out import LeftOutBid
 from clearing.model import COMPOSITE, Category
 from clearing.rules import Policy, default_policy, effective_price_caps
 from clearing.rules.engine import monitoring_flags
@@ -56,7 +56,7 @@ class ScenarioInput:
     """What is cleared: the (changed) document, bids the scenario leaves out, and notes for the report."""
 
     document: dict[str, Any]
-    excluded: tuple[RejectedBid, ...] = ()
+    left_out: tuple[LeftOutBid, ...] = ()
     notes: tuple[str, ...] = ()
     policy: Policy | None = field(default=None, compare=False)  # None: the shipped market policy
 
@@ -148,15 +148,15 @@ def _cap(yen_per_kw_30min: float) -> Callable[[ScenarioInput], ScenarioInput]:
 
 def _without(categories: frozenset[Category], label: str) -> Callable[[ScenarioInput], ScenarioInput]:
     def apply(inp: ScenarioInput) -> ScenarioInput:
-        already = {r.bid for r in inp.excluded}
+        already = {r.bid for r in inp.left_out}
         left_out = [
-            RejectedBid(b["id"], SCENARIO_VERDICT,
+            LeftOutBid(b["id"], SCENARIO_VERDICT,
                         f"category {b['category']} left out by scenario {label} (what-if, not a market rule)")
             for b in inp.document.get("bids", [])
             if b.get("category") in {c.value for c in categories} and b["id"] not in already
         ]
         note = f"{label}: {len(left_out)} bids left out"
-        return replace(inp, excluded=inp.excluded + tuple(left_out), notes=inp.notes + (note,))
+        return replace(inp, left_out=inp.left_out + tuple(left_out), notes=inp.notes + (note,))
 
     return apply
 

@@ -5,7 +5,7 @@ The rules are data (`policy.json`, overridable with `--policy FILE`), evaluated 
 
 - `validate_auction(auction, policy)` → `Validation`: one `BidReport` per bid (verdict, reasons,
   monitoring flags), beside the price caps in force and the bids the clearing will leave out;
-- `prepare_clearing(auction, policy, excluded, also_excluded)` → the auction with its effective price
+- `prepare_clearing(auction, policy, ineligible, also_left_out)` → the auction with its effective price
   caps, every bid the clearing leaves out (resolved once, `clearing/left_out.py`), and the sections the
   result reports (`market_rules`, `monitoring_flags`).
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from clearing.left_out import RejectedBid, above_cap, cap_rejections, left_out_bids
+from clearing.left_out import LeftOutBid, above_cap, leave_out_above_cap, left_out_bids
 from clearing.model import Auction, PriceCap, PriceCapMode
 from clearing.rules.engine import BidReport, Finding, Flag, judge_bid
 from clearing.rules.policy import DEFAULT_POLICY_PATH, Policy, PolicyError, default_policy, load_policy
@@ -47,12 +47,12 @@ class Validation:
     reports: list[BidReport]
     price_caps: tuple[PriceCap, ...]
     price_caps_from: dict[str, Any]
-    cap_rejected: list[RejectedBid]  # above their cap (REJECT mode), ineligible or not
-    left_out: list[RejectedBid]  # everything the clearing leaves out: above the cap, ineligible, orphaned
+    left_out_above_cap: list[LeftOutBid]  # above their cap (REJECT mode), ineligible or not
+    left_out: list[LeftOutBid]  # everything the clearing leaves out: above the cap, ineligible, orphaned
 
-    def ineligible(self) -> list[RejectedBid]:
-        """The ineligible bids, as the clearing's `excluded` list."""
-        return [RejectedBid(r.bid, r.verdict, r.reason_text()) for r in self.reports if not r.eligible]
+    def ineligible(self) -> list[LeftOutBid]:
+        """The ineligible bids, each left out with its verdict."""
+        return [LeftOutBid(r.bid, r.verdict, r.reason_text()) for r in self.reports if not r.eligible]
 
     def caps_document(self) -> dict[str, Any]:
         return {**self.price_caps_from, "mode": self.auction.price_cap_mode.value,
@@ -102,7 +102,7 @@ def validate_auction(auction: Auction, policy: Policy | None = None) -> Validati
         reports.append(report)
     caps, caps_from = effective_price_caps(auction, policy)
     with_caps = replace(auction, price_caps=caps)
-    cap_rejected = cap_rejections(with_caps)
+    above_cap_bids = leave_out_above_cap(with_caps)
     if auction.price_cap_mode is PriceCapMode.PAY_CAP:
         for report, bid in zip(reports, auction.bids, strict=True):
             cap = above_cap(with_caps, bid)
@@ -110,24 +110,24 @@ def validate_auction(auction: Auction, policy: Policy | None = None) -> Validati
                 report.flags.append(Flag("PAID_AT_CAP", "price-cap", bid.price_yen_per_kw_h, cap,
                                          "price above the cap: ranked by its own price, paid the cap (PAY_CAP)",
                                          "上限価格"))
-    validation = Validation(with_caps, policy, reports, caps, caps_from, cap_rejected, [])
-    validation.left_out = left_out_bids(with_caps, validation.ineligible(), cap_rejected)
+    validation = Validation(with_caps, policy, reports, caps, caps_from, above_cap_bids, [])
+    validation.left_out = left_out_bids(with_caps, validation.ineligible(), above_cap_bids)
     return validation
 
 
-def prepare_clearing(auction: Auction, policy: Policy | None = None, excluded: list[RejectedBid] | None = None,
-                     also_excluded: Sequence[RejectedBid] = ()) -> tuple[Auction, list[RejectedBid], dict[str, Any]]:
+def prepare_clearing(auction: Auction, policy: Policy | None = None, ineligible: list[LeftOutBid] | None = None,
+                     also_left_out: Sequence[LeftOutBid] = ()) -> tuple[Auction, list[LeftOutBid], dict[str, Any]]:
     """What `clear` needs from the rules, each computed once: the auction with its effective caps filled
-    in; every bid the clearing leaves out (above the cap, then `excluded` — by default the ineligible
-    ones — then `also_excluded` where not already out for another reason, then orphaned children); and
-    the result's extra sections."""
+    in; every bid the clearing leaves out (above the cap, then `ineligible` — by default the ones the
+    policy finds ineligible — then `also_left_out` where not already out for another reason, then
+    orphaned children); and the result's extra sections."""
     validation = validate_auction(auction, policy)
     left_out = validation.left_out
-    if excluded is not None or also_excluded:
-        excluded = validation.ineligible() if excluded is None else list(excluded)
-        already_out = {r.bid for r in excluded} | {r.bid for r in validation.cap_rejected}
-        excluded += [r for r in also_excluded if r.bid not in already_out]
-        left_out = left_out_bids(validation.auction, excluded, validation.cap_rejected)
+    if ineligible is not None or also_left_out:
+        by_rules = validation.ineligible() if ineligible is None else list(ineligible)
+        already_out = {r.bid for r in by_rules} | {r.bid for r in validation.left_out_above_cap}
+        by_rules += [r for r in also_left_out if r.bid not in already_out]
+        left_out = left_out_bids(validation.auction, by_rules, validation.left_out_above_cap)
     extra = {"market_rules": {"policy": validation.policy.describe(), "price_caps": validation.caps_document()},
              "monitoring_flags": validation.flags_document()}
     return validation.auction, left_out, extra

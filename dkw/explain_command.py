@@ -1,23 +1,11 @@
-"""`dkw schema` (the documents' JSON Schemas) and `dkw explain` (why each bid was not accepted in full)."""
+"""`dkw explain`: why each bid was not accepted in full, read from a result or recomputed from its auction."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    from clearing.schema import SCHEMAS, markdown_tables
-
-    schema = SCHEMAS[args.document]()
-    if args.markdown:
-        sys.stdout.write(markdown_tables(schema))
-    else:
-        sys.stdout.write(json.dumps(schema, indent=1, ensure_ascii=False) + "\n")
-    return EXIT_OK
 
 
 def _explanation_lines(e: dict) -> list[str]:
@@ -48,7 +36,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         from clearing.explain import ExplainOptions, explain, explanations_document
-        from clearing.index import RejectedBid
+        from clearing.left_out import LeftOutBid
         from clearing.model import PriceCap
 
         auction = read_auction(args.auction)
@@ -57,7 +45,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         caps = ((result.get("market_rules") or {}).get("price_caps") or {}).get("caps")
         if caps is not None:  # the caps the clearing applied
             auction = replace(auction, price_caps=tuple(PriceCap(c["product"], c["yen_per_kw_h"]) for c in caps))
-        left_out = [RejectedBid(r["bid"], r["verdict"], r["reason"]) for r in result.get("rejected_bids", [])]
+        left_out = [LeftOutBid(r["bid"], r["verdict"], r["reason"]) for r in result.get("rejected_bids", [])]
         options = ExplainOptions.timed(args.time_limit)
         explanations = explanations_document(explain(auction, result, left_out, options))
     elif "explanations" in result:
@@ -99,8 +87,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --auction: seconds for the forced re-solves in all (default 60)")
     p.add_argument("--json", action="store_true", help="the explanations as JSON")
     p.set_defaults(handler=cmd_explain)
-
-    p = subparsers.add_parser("schema", help="print the JSON Schema of the auction or the result document")
-    p.add_argument("document", choices=("auction", "result"))
-    p.add_argument("--markdown", action="store_true", help="the field tables of docs/auction.md and docs/result.md")
-    p.set_defaults(handler=cmd_schema)
