@@ -97,7 +97,8 @@ def test_the_import_graph_sees_the_project() -> None:
 #: package's layer; move it here (and in the README) when it belongs elsewhere.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("documents and market rules", ("clearing.model", "clearing.limits", "clearing.canonical", "clearing.signing",
-                                    "clearing.document", "clearing.document_checker", "clearing.left_out", "clearing.rules", "clearing.figures",
+                                    "clearing.document", "clearing.document_checker", "clearing.left_out",
+                                    "clearing.rules", "clearing.figures",
                                     "clearing.index", "clearing.result")),
     ("the solver boundary", ("solvers.api", "solvers.tuning", "solvers.arrays")),
     ("the MILP description", ("clearing.formulation", "clearing.matrix", "clearing.reduce")),
