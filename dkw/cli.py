@@ -49,6 +49,7 @@ COMMAND_MODULES = (
     "dkw.audit_commands",  # schema, explain
     "server.command",  # serve
     "server.security_command",  # clients, keys, audit
+    "dkw.remote_commands",  # submit, status, list, watch, result, cancel
     "clearing.replay.command",  # replay
     "bench.command",  # bench
 )

@@ -1,0 +1,487 @@
+"""`dkw.client`: the Python API of a running `dkw serve` (docs/api.md, "The Python client").
+
+    from dkw.client import Client
+
+    with Client("dkw-a.tso.example:7443,dkw-b.tso.example:7443", tls_ca="ca.pem", token=token) as dkw:
+        submitted = dkw.submit(Path("auction.json"), key="2026-10-01-primary")
+        for progress in dkw.watch(submitted.auction_id):
+            print(progress.phase, progress.incumbent_yen, progress.gap)
+        result = dkw.result(submitted.auction_id, public_key="result-signing.pub.pem")
+
+Why it is built the way it is:
+- TLS by default: plaintext only to a loopback address or with `insecure=True`; without `tls_ca` the
+  server's certificate must come from a CA gRPC trusts by default.
+- Deadlines by default: `timeout` for each call, `solve_timeout` for `clear` and `watch`.
+- Failover is gRPC's own: several replicas (`a:7443,b:7443`, or one DNS name with several addresses) make
+  one channel with `pick_first` (the first listed is used while it answers) and the retry policy of
+  server.client.SERVICE_CONFIG, which retries UNAVAILABLE on the next address. A `watch` stream cut by
+  a replica that went away is resumed (gRPC never retries a stream once it has delivered a message).
+- `submit` always sends an idempotency key (a fresh one unless given), so a retry on another replica
+  returns the auction the first attempt stored instead of storing it twice.
+- Errors are `ClientError` subclasses carrying the gRPC code, the `dkw` exit code and the BadRequest field
+  violations.
+
+Only grpc, protobuf and the generated messages are loaded: no solver.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from dkw import cli
+from dkw.v1 import clearing_pb2 as pb
+from dkw.v1 import clearing_pb2_grpc as pb_grpc
+from server.client import SERVICE_CONFIG, RemoteFailed, exit_code_for, field_violations
+from server.connection import Endpoint, wait_until_ready
+from server.connection import Unreachable as _NotConnected
+from server.convert import response_document
+from server.tls import TlsFileError, is_loopback, open_channel
+
+#: Deadline of one call (submit, status, result, list's pages, cancel, audit's pages, validate).
+DEFAULT_TIMEOUT_S = 30.0
+#: Deadline of `clear` and `watch`: longer than any clearing a server allows (its --max-time-limit,
+#: 3600 s by default) plus time in the queue. A `Clear` deadline also bounds its solve on the server.
+DEFAULT_SOLVE_TIMEOUT_S = 7200.0
+#: How often `watch` reopens a stream cut by a replica going away.
+WATCH_RESUMES = 5
+#: Load-balancing policies the client accepts (gRPC's names).
+BALANCING = ("pick_first", "round_robin")
+
+FINISHED = ("DONE", "FAILED", "CANCELLED")
+#: Result statuses `dkw clear` and `dkw watch` count as a clearing (exit 0).
+CLEARED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
+
+
+# ---- errors -------------------------------------------------------------------------------------------
+
+
+class ClientError(Exception):
+    """Anything that kept a call from its answer: `code` (the gRPC status, None for a local problem),
+    `exit_code` (what a `dkw` command exits with, dkw/cli.py) and `violations` ((field, description) of a
+    google.rpc.BadRequest)."""
+
+    exit_code: int = cli.EXIT_FAILED
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None, exit_code: int | None = None,
+                 violations: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.code = code
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self.violations = violations or []
+
+    @property
+    def problems(self) -> list[str]:
+        """The violations as `dkw` prints them: `field: description`, one per problem."""
+        return [f"{f}: {d}" if f else d for f, d in self.violations] or [str(self)]
+
+
+class ConfigError(ClientError):
+    """A target or a TLS file that cannot be used (exit 2); nothing was sent."""
+
+    exit_code = cli.EXIT_BAD_INPUT
+
+
+class Unreachable(ClientError):
+    """No replica can be reached, or it stayed UNAVAILABLE through the retries, or a deadline passed (exit 3)."""
+
+    exit_code = cli.EXIT_UNREACHABLE
+
+
+class InvalidRequest(ClientError):
+    """INVALID_ARGUMENT: the auction or an option refused; `violations` names each field (exit 2)."""
+
+    exit_code = cli.EXIT_BAD_INPUT
+
+
+class Denied(ClientError):
+    """UNAUTHENTICATED (exit 4: no, a wrong or a revoked token) or PERMISSION_DENIED (exit 5: the role may not)."""
+
+
+class NotFound(ClientError):
+    """NOT_FOUND: no such auction, or one of another client's (exit 6)."""
+
+    exit_code = cli.EXIT_NOT_FOUND
+
+
+class Busy(ClientError):
+    """RESOURCE_EXHAUSTED through the retries: every worker busy, the queue full, the client at its limit (exit 7)."""
+
+    exit_code = cli.EXIT_BUSY
+
+
+class Failed(ClientError):
+    """Any other refusal (ALREADY_EXISTS, INTERNAL, CANCELLED, FAILED_PRECONDITION ...), no result where one
+    was asked for, or a signature that does not hold (exit 1)."""
+
+
+ERROR_FOR_CODE: dict[grpc.StatusCode, type[ClientError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest, grpc.StatusCode.UNAVAILABLE: Unreachable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: Unreachable, grpc.StatusCode.UNAUTHENTICATED: Denied,
+    grpc.StatusCode.PERMISSION_DENIED: Denied, grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Busy,
+}
+
+
+def error_of(target: str, exc: grpc.RpcError) -> ClientError:
+    """The ClientError for a failed call, with the one line `dkw` prints (server.client.RemoteFailed)."""
+    code = exc.code()
+    cls = ERROR_FOR_CODE.get(code, Failed)
+    violations = field_violations(exc) if code == grpc.StatusCode.INVALID_ARGUMENT else []
+    return cls(str(RemoteFailed.of(target, exc)), code, exit_code_for(code), violations)
+
+
+# ---- targets ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What `--server` names, as gRPC takes it: `grpc_target` (an `ipv4:`/`ipv6:` list for several
+    replicas), the `authority` TLS checks the certificates against, and whether every host is loopback."""
+
+    text: str
+    grpc_target: str
+    authority: str | None
+    loopback: bool
+
+
+def parse_target(text: str) -> Target:
+    """`host:port`, `dns:///name:port` (every address of the name), or `a:port,b:port` (several replicas;
+    names among them are resolved once, here). Raises ConfigError naming what is wrong."""
+    text = text.strip()
+    entries = [e.strip() for e in text.split(",")]
+    if len(entries) == 1:
+        host = _host_port(entries[0], text)[0] if not text.startswith(("dns:", "unix:", "ipv4:", "ipv6:")) else None
+        return Target(text, text, None, host is not None and is_loopback(host))
+    addresses, families = [], set()
+    for entry in entries:
+        host, port = _host_port(entry, text)
+        for ip in _addresses(host, port, text):
+            addresses.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
+            families.add(ip.version)
+    if len(families) > 1:
+        raise ConfigError(f"--server {text}: mixes IPv4 and IPv6 addresses; give replicas of one family")
+    first_host, first_port = _host_port(entries[0], text)
+    return Target(text, f"ipv{families.pop()}:" + ",".join(dict.fromkeys(addresses)), f"{first_host}:{first_port}",
+                  all(is_loopback(_host_port(e, text)[0]) for e in entries))
+
+
+def _host_port(entry: str, text: str) -> tuple[str, int]:
+    host, sep, port = entry.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in entry:
+        raise ConfigError(f"--server {text}: {entry!r} is not HOST:PORT (several replicas: HOST:PORT,HOST:PORT)")
+    return host.strip("[]"), int(port)
+
+
+def _addresses(host: str, port: int, text: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--server {text}: cannot resolve {host!r} ({exc.strerror})") from None
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+
+
+# ---- answers ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """An auction's state and, when there is one, its result: `document` (read from `result_json`, the
+    exact bytes the server signed, with the JWS as its `signature` block) and `result_signature`."""
+
+    auction_id: str
+    state: str
+    reason: str = ""
+    document: dict[str, Any] | None = None
+    result_json: bytes = b""
+    result_signature: str = ""
+
+    @classmethod
+    def of(cls, response: pb.ClearResponse | pb.ClearingProgress) -> Result:
+        has = response.HasField("result")
+        message = getattr(response, "reason", "") or getattr(response, "message", "")
+        return cls(response.auction_id, pb.AuctionState.Name(response.state), message,
+                   response_document(response) if has else None, response.result_json, response.result_signature)
+
+    def signature_problem(self, public_key: Any) -> str | None:
+        """None when `result_signature` is a valid signature over `result_json` by `public_key` (a key
+        object, or the path of a PEM file), otherwise why not."""
+        from clearing.signing import check_detached, load_public_key
+
+        key = load_public_key(public_key) if isinstance(public_key, str | os.PathLike) else public_key
+        if not self.result_json:
+            return "the answer carries no result_json"
+        if not self.result_signature:
+            return "the answer carries no result_signature (the server has no signing key)"
+        return check_detached(self.result_json, self.result_signature, key)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    auction_id: str
+    input_sha256: str
+    state: str
+    created: bool  # False: the key named an auction stored before (this call stored nothing)
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One WatchClearing event; `result` is set on the last one when the auction has a result."""
+
+    auction_id: str
+    phase: str  # QUEUED, VALIDATING, BUILDING, SOLVING, PRICING, DONE, FAILED, CANCELLED
+    state: str
+    elapsed_s: float
+    incumbent_yen: float | None
+    bound_yen: float | None
+    gap: float | None
+    message: str
+    result: Result | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED
+
+
+@dataclass(frozen=True)
+class AuctionInfo:
+    auction_id: str
+    document_auction_id: str
+    trading_date: str
+    input_sha256: str
+    received_at: datetime
+    state: str
+    reason: str
+    idempotency_key: str
+    attempts: int
+    status: str  # of the stored result; "" without one
+    objective_yen: float | None
+    mip_gap: float | None
+    solve_seconds: float
+    solver: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "received_at": self.received_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class Validation:
+    valid: bool
+    problems: list[tuple[str, str]]  # (path, message), as `dkw validate` prints them
+    input_sha256: str
+    bids: int = 0
+    requirements: int = 0
+    verdicts: list[dict[str, Any]] = field(default_factory=list)  # bids not ELIGIBLE, left out or flagged
+    market_rules: dict[str, Any] = field(default_factory=dict)
+
+
+def _optional(message: Any, name: str) -> float | None:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def _auction_bytes(auction: bytes | dict | str | os.PathLike) -> bytes:
+    """The document's bytes: as given (bytes), a dict as JSON, or a file's (a path)."""
+    if isinstance(auction, bytes):
+        return auction
+    if isinstance(auction, dict):
+        return json.dumps(auction, ensure_ascii=False).encode()
+    try:
+        return Path(auction).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{auction}: cannot read: {exc.strerror or exc}") from None
+
+
+def _options(time_limit: float | None, gap: float | None, threads: int | None, method: str | None) -> pb.SolveOptions:
+    """Only what is given: the server's defaults for the rest (its --default-time-limit)."""
+    options = pb.SolveOptions()
+    for name, value in (("time_limit_s", time_limit), ("mip_rel_gap", gap), ("threads", threads), ("method", method)):
+        if value is not None:
+            setattr(options, name, value)
+    return options
+
+
+# ---- the client ---------------------------------------------------------------------------------------
+
+
+class Client:
+    """One channel to the service (one replica, or several with failover); use as a context manager or
+    `close()` it. Every method raises a `ClientError` subclass when it gets no answer."""
+
+    def __init__(self, target: str, *, tls_ca: str | None = None, cert: str | None = None, key: str | None = None,
+                 token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                 solve_timeout: float = DEFAULT_SOLVE_TIMEOUT_S, insecure: bool = False,
+                 server_name: str | None = None, balancing: str = "pick_first"):
+        if balancing not in BALANCING:
+            raise ConfigError(f"balancing {balancing!r} is not one of {', '.join(BALANCING)}")
+        self.target = parse_target(target)
+        self.timeout, self.solve_timeout = timeout, solve_timeout
+        plaintext = tls_ca is None and (insecure or self.target.loopback)
+        if plaintext and (cert or key):
+            raise ConfigError("--tls-cert/--tls-key need TLS: give --tls-ca too")
+        config = json.dumps({**SERVICE_CONFIG, "loadBalancingConfig": [{balancing: {}}]})
+        try:
+            self._channel = open_channel(self.target.grpc_target, ca=tls_ca, cert=cert, key=key, token=token,
+                                         server_name=server_name, system_roots=not plaintext,
+                                         authority=self.target.authority, service_config=config)
+        except TlsFileError as exc:
+            raise ConfigError(str(exc)) from None
+        self._endpoint = Endpoint(self.target.text, tls_ca, cert, key, server_name,
+                                  system_roots=not plaintext and tls_ca is None)
+        self._stub = pb_grpc.ClearingStub(self._channel)
+        self._ready = False
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def connect(self) -> None:
+        """Wait until a replica answers; raise Unreachable with the cause (each replica's) when none does.
+        Every call does this first; call it to find out early."""
+        if self._ready:
+            return
+        try:
+            wait_until_ready(self._channel, self._endpoint)
+        except _NotConnected as exc:
+            raise Unreachable(str(exc)) from None
+        self._ready = True
+
+    def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        self.connect()
+        try:
+            return getattr(self._stub, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise error_of(self.target.text, exc) from None
+
+    def clear(self, auction: bytes | dict | str | os.PathLike, *, time_limit: float | None = None,
+              gap: float | None = None, threads: int | None = None, method: str | None = None) -> Result:
+        """Clear and wait for the result (Clear); an absent option takes the server's default."""
+        request = pb.ClearRequest(auction_json=_auction_bytes(auction), options=_options(time_limit, gap, threads, method))
+        return Result.of(self._call("Clear", request, self.solve_timeout))
+
+    def submit(self, auction: bytes | dict | str | os.PathLike, *, key: str | None = None,
+               time_limit: float | None = None, gap: float | None = None, threads: int | None = None,
+               method: str | None = None) -> Submitted:
+        """Store the auction to be cleared in the background (SubmitAuction). Without `key`, a fresh one, so
+        that gRPC's retry on another replica finds the auction its first attempt stored."""
+        key = key or f"dkw-client-{uuid.uuid4().hex}"
+        request = pb.SubmitAuctionRequest(auction_json=_auction_bytes(auction), idempotency_key=key,
+                                          options=_options(time_limit, gap, threads, method))
+        r = self._call("SubmitAuction", request)
+        return Submitted(r.auction_id, r.input_sha256, pb.AuctionState.Name(r.state), r.created, key)
+
+    def status(self, auction_id: str) -> Result:
+        """The auction's state and reason, and its result when it has one (GetResult)."""
+        return Result.of(self._call("GetResult", pb.GetResultRequest(auction_id=auction_id)))
+
+    def result(self, auction_id: str, *, public_key: Any = None) -> Result:
+        """The result (Failed when the auction has none yet, or none at all); with `public_key` (a PEM path
+        or a key) its signature is checked over the signed bytes first (Failed when it does not hold)."""
+        found = self.status(auction_id)
+        if found.document is None:
+            why = f" ({found.reason})" if found.reason else ""
+            raise Failed(f"auction {auction_id} is {found.state}{why}: no result"
+                         + ("; wait with `dkw watch`" if found.state not in FINISHED else ""), None)
+        if public_key is not None:
+            try:
+                problem = found.signature_problem(public_key)
+            except ValueError as exc:  # clearing.signing.KeyFileError: the key file itself
+                raise ConfigError(str(exc)) from None
+            if problem is not None:
+                raise Failed(f"auction {auction_id}: signature check failed: {problem}")
+        return found
+
+    def watch(self, auction_id: str) -> Iterator[Progress]:
+        """The auction's progress until it ends (WatchClearing); the last event says how, with the result.
+        A stream cut because its replica went away (UNAVAILABLE) is reopened, on another replica if need be."""
+        self.connect()
+        resumes = 0
+        while True:
+            try:
+                for event in self._stub.WatchClearing(pb.WatchRequest(auction_id=auction_id), timeout=self.solve_timeout):
+                    progress = _progress(event)
+                    yield progress
+                    if progress.finished:
+                        return
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or resumes >= WATCH_RESUMES:
+                    raise error_of(self.target.text, exc) from None
+                resumes += 1
+
+    def list(self, *, state: str | None = None, since: datetime | None = None,
+             page_size: int = 100) -> Iterator[AuctionInfo]:
+        """Stored auctions, newest first, every page (ListAuctions); `since`: received at or after it."""
+        request = pb.ListAuctionsRequest(page_size=page_size, state=pb.AuctionState.Value(state) if state else 0)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # a date without a zone is UTC, as the server stores it
+        while True:
+            page = self._call("ListAuctions", request)
+            for info in page.auctions:
+                received = info.received_at.ToDatetime(tzinfo=UTC)
+                if since is not None and received < since:
+                    return
+                yield _auction_info(info, received)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    def cancel(self, auction_id: str, reason: str = "") -> Result:
+        """Cancel from any replica (CancelClearing, idempotent); the state it ended in."""
+        return Result.of(self._call("CancelClearing", pb.CancelRequest(auction_id=auction_id, reason=reason),
+                                    max(self.timeout, 60.0)))
+
+    def audit(self, *, client_id: str | None = None, page_size: int = 100) -> Iterator[dict[str, str]]:
+        """The audit trail, newest first, every page (ListAuditRecords, admin role): one dict per record,
+        every field the server sends."""
+        request = pb.ListAuditRecordsRequest(page_size=page_size, client_id=client_id or "")
+        while True:
+            page = self._call("ListAuditRecords", request)
+            for record in page.records:
+                yield json_format.MessageToDict(record, preserving_proto_field_name=True,
+                                                always_print_fields_with_no_presence=True)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    def validate(self, auction: bytes | dict | str | os.PathLike) -> Validation:
+        """Check the auction and judge its bids under the server's market policy (Validate); stores nothing."""
+        r = self._call("Validate", pb.ValidateRequest(auction_json=_auction_bytes(auction)))
+        verdicts = [json_format.MessageToDict(v, preserving_proto_field_name=True) for v in r.verdicts]
+        return Validation(r.valid, [(p.path, p.message) for p in r.problems], r.input_sha256, r.bids, r.requirements,
+                          verdicts, json_format.MessageToDict(r.market_rules))
+
+
+def _progress(event: pb.ClearingProgress) -> Progress:
+    result = Result.of(event) if event.HasField("result") else None
+    return Progress(event.auction_id, pb.ClearingProgress.Phase.Name(event.phase), pb.AuctionState.Name(event.state),
+                    event.elapsed_s, _optional(event, "incumbent_yen"), _optional(event, "bound_yen"),
+                    _optional(event, "gap"), event.message, result)
+
+
+def _auction_info(info: pb.AuctionInfo, received: datetime) -> AuctionInfo:
+    status = pb.ClearingResult.Status.Name(info.status) if info.status else ""
+    return AuctionInfo(info.auction_id, info.document_auction_id, info.trading_date, info.input_sha256, received,
+                       pb.AuctionState.Name(info.state), info.reason, info.idempotency_key, info.attempts, status,
+                       _optional(info, "objective_yen"), _optional(info, "mip_gap"), info.solve_seconds, info.solver)
