@@ -165,23 +165,26 @@ def parse_target(text: str) -> Target:
     if len(entries) == 1:
         host = _host_port(entries[0], text)[0] if not text.startswith(("dns:", "unix:", "ipv4:", "ipv6:")) else None
         return Target(text, text, None, host is not None and is_loopback(host))
+    parsed = [_host_port(entry, text) for entry in entries]  # every entry's form first, then the names
     addresses, families = [], set()
-    for entry in entries:
-        host, port = _host_port(entry, text)
+    for host, port in parsed:
         for ip in _addresses(host, port, text):
             addresses.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
             families.add(ip.version)
     if len(families) > 1:
         raise ConfigError(f"--server {text}: mixes IPv4 and IPv6 addresses; give replicas of one family")
-    first_host, first_port = _host_port(entries[0], text)
-    return Target(text, f"ipv{families.pop()}:" + ",".join(dict.fromkeys(addresses)), f"{first_host}:{first_port}",
-                  all(is_loopback(_host_port(e, text)[0]) for e in entries))
+    first_host, first_port = parsed[0]
+    authority = f"[{first_host}]:{first_port}" if ":" in first_host else f"{first_host}:{first_port}"
+    return Target(text, f"ipv{families.pop()}:" + ",".join(dict.fromkeys(addresses)), authority,
+                  all(is_loopback(host) for host, _ in parsed))
 
 
 def _host_port(entry: str, text: str) -> tuple[str, int]:
     host, sep, port = entry.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in entry:
-        raise ConfigError(f"--server {text}: {entry!r} is not HOST:PORT (several replicas: HOST:PORT,HOST:PORT)")
+    bare_v6 = ":" in host and not (host.startswith("[") and host.endswith("]"))
+    if not sep or not host or bare_v6 or not port.isdigit() or not 0 < int(port) < 65536 or "/" in entry:
+        raise ConfigError(f"--server {text}: {entry!r} is not HOST:PORT (IPv6: [ADDRESS]:PORT; several replicas: "
+                          "HOST:PORT,HOST:PORT)")
     return host.strip("[]"), int(port)
 
 
