@@ -31,7 +31,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -415,9 +415,10 @@ class Client:
                 raise Failed(f"auction {auction_id}: signature check failed: {problem}")
         return found
 
-    def watch(self, auction_id: str) -> Iterator[Progress]:
+    def watch(self, auction_id: str, *, on_resume: Callable[[ClientError], None] | None = None) -> Iterator[Progress]:
         """The auction's progress until it ends (WatchClearing); the last event says how, with the result.
-        A stream cut because its replica went away (UNAVAILABLE) is reopened, on another replica if need be."""
+        A stream cut because its replica went away (UNAVAILABLE) is reopened, on another replica if need be
+        (`on_resume` hears of each)."""
         self.connect()
         resumes = 0
         while True:
@@ -429,9 +430,12 @@ class Client:
                         return
                 return
             except grpc.RpcError as exc:
+                error = error_of(self.target.text, exc)
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or resumes >= WATCH_RESUMES:
-                    raise error_of(self.target.text, exc) from None
+                    raise error from None
                 resumes += 1
+                if on_resume is not None:
+                    on_resume(error)
 
     def list(self, *, state: str | None = None, since: datetime | None = None,
              page_size: int = 100) -> Iterator[AuctionInfo]:

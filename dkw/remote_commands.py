@@ -191,7 +191,11 @@ def watch_exit_code(last: Progress | None) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     def body(client: Client) -> int:
         last, width, tty = None, 0, sys.stderr.isatty() and not args.json
-        for p in client.watch(args.auction_id):
+        def resumed(error: Exception) -> None:
+            print(f"{chr(10) if tty else ''}dkw watch: the stream was cut ({error}); following the auction again, on "
+                  "another replica if need be", file=sys.stderr)
+
+        for p in client.watch(args.auction_id, on_resume=resumed):
             last = p
             if args.json:
                 figures = _result_figures(p.result) if p.result is not None else {}
