@@ -13,9 +13,11 @@ Why it is built the way it is:
   server's certificate must come from a CA gRPC trusts by default.
 - Deadlines by default: `timeout` for each call, `solve_timeout` for `clear` and `watch`.
 - Failover is gRPC's own: several replicas (`a:7443,b:7443`, or one DNS name with several addresses) make
-  one channel with `pick_first` (the first listed is used while it answers) and the retry policy of
-  server.client.SERVICE_CONFIG, which retries UNAVAILABLE on the next address. A `watch` stream cut by
-  a replica that went away is resumed (gRPC never retries a stream once it has delivered a message).
+  one channel with `round_robin` over the replicas whose health service says SERVING (client-side health
+  checking), and the retry policy of server.client.SERVICE_CONFIG, so a call refused with UNAVAILABLE, or
+  cut by a replica going away, is retried on another replica. (`pick_first` would retry on the replica
+  that refused as long as its connection stands.) A `watch` stream cut by a replica that went away is
+  resumed (gRPC never retries a stream once it has delivered a message).
 - `submit` always sends an idempotency key (a fresh one unless given), so a retry on another replica
   returns the auction the first attempt stored instead of storing it twice.
 - Errors are `ClientError` subclasses carrying the gRPC code, the `dkw` exit code and the BadRequest field
@@ -56,8 +58,15 @@ DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_SOLVE_TIMEOUT_S = 7200.0
 #: How often `watch` reopens a stream cut by a replica going away.
 WATCH_RESUMES = 5
-#: Load-balancing policies the client accepts (gRPC's names).
-BALANCING = ("pick_first", "round_robin")
+#: Load-balancing policies the client accepts (gRPC's names); the first is the default.
+BALANCING = ("round_robin", "pick_first")
+
+
+def service_config(balancing: str = BALANCING[0]) -> dict[str, Any]:
+    """The retry policy (server.client.SERVICE_CONFIG), the load-balancing policy, and client-side health
+    checking: a replica whose `grpc.health.v1` status for dkw.v1.Clearing is not SERVING gets no calls."""
+    return {**SERVICE_CONFIG, "loadBalancingConfig": [{balancing: {}}],
+            "healthCheckConfig": {"serviceName": "dkw.v1.Clearing"}}
 
 FINISHED = ("DONE", "FAILED", "CANCELLED")
 #: Result statuses `dkw clear` and `dkw watch` count as a clearing (exit 0).
@@ -330,7 +339,7 @@ class Client:
     def __init__(self, target: str, *, tls_ca: str | None = None, cert: str | None = None, key: str | None = None,
                  token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                  solve_timeout: float = DEFAULT_SOLVE_TIMEOUT_S, insecure: bool = False,
-                 server_name: str | None = None, balancing: str = "pick_first"):
+                 server_name: str | None = None, balancing: str = BALANCING[0]):
         if balancing not in BALANCING:
             raise ConfigError(f"balancing {balancing!r} is not one of {', '.join(BALANCING)}")
         self.target = parse_target(target)
@@ -338,7 +347,7 @@ class Client:
         plaintext = tls_ca is None and (insecure or self.target.loopback)
         if plaintext and (cert or key):
             raise ConfigError("--tls-cert/--tls-key need TLS: give --tls-ca too")
-        config = json.dumps({**SERVICE_CONFIG, "loadBalancingConfig": [{balancing: {}}]})
+        config = json.dumps(service_config(balancing))
         try:
             self._channel = open_channel(self.target.grpc_target, ca=tls_ca, cert=cert, key=key, token=token,
                                          server_name=server_name, system_roots=not plaintext,

@@ -74,7 +74,8 @@ def wait_until_ready(channel: grpc.Channel, endpoint: Endpoint, timeout: float =
             except queue.Empty:
                 found = diagnose(endpoint)
                 raise Unreachable(found.message if found else f"{endpoint.target} accepts connections but gRPC did "
-                                  f"not connect within {timeout:g} s: is it a `dkw serve` (check --server)?") from None
+                                  f"not connect within {timeout:g} s: is it a `dkw serve` (check --server), and is it "
+                                  "serving (its health is NOT_SERVING while it stops)?") from None
             if state is grpc.ChannelConnectivity.READY:
                 return
             if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN):

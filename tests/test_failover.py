@@ -1,11 +1,13 @@
-"""A whole day through the CLI alone against two TLS replicas on PostgreSQL, one of them killed half-way:
-submit, watch, list, result with the signature checked, cancel, audit. Every command is given both
-replicas (`--server A,B`); gRPC's pick_first uses A while it answers and the next address once it is gone,
-and `dkw watch` follows its auction again after its stream was cut. Skipped without DKW_TEST_DATABASE_URL.
+"""Failover between replicas (dkw.client): first what gRPC does with two in-process servers of which one
+refuses, is not serving, or goes away mid-stream; then a whole day through the CLI alone against two TLS
+replicas on PostgreSQL, one of them killed half-way: submit, watch, list, result with the signature
+checked, cancel, audit, every command given both replicas (`--server A,B`). The day is skipped without
+DKW_TEST_DATABASE_URL.
 
-Time budget (under 60 s on two cores): two server starts, about fifteen commands of about a second each
-(a fresh interpreter each, as an operator runs them), and a generated 300-bid auction with a 5 s limit
-whose solve is still running when A is killed (test_replicas's slow auction).
+Time budget: the in-process part a few seconds; the day under 60 s on two cores: two server starts,
+about fifteen commands of about two seconds each (a fresh interpreter each, as an operator runs them),
+and a generated 300-bid auction with a 5 s limit whose solve is still running when A is killed
+(test_replicas's slow auction).
 """
 
 from __future__ import annotations
@@ -15,17 +17,109 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import psutil
 import pytest
 from conftest import CASES_DIR
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from test_security import Pki, Server
 
 from dkw.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_PERMISSION_DENIED
+from dkw.client import Client, Unreachable
+from dkw.v1 import clearing_pb2 as pb
+from dkw.v1 import clearing_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = str(CASES_DIR / "01-merit-order.json")
+
+
+# ---- what gRPC does for the client: two in-process replicas ------------------------------------------
+
+
+class Replica(pb_grpc.ClearingServicer):
+    """GetResult answers with the replica's name, or refuses with `refuse`; a watch sends SOLVING and then
+    waits, except when it is not the first watch of `watches` (the first replica went away): then DONE."""
+
+    def __init__(self, name: str, watches: list[str], refuse: grpc.StatusCode | None = None, serving: bool = True):
+        self.name, self.watches, self.refuse, self.calls = name, watches, refuse, 0
+        self.server = grpc.server(futures.ThreadPoolExecutor(4))
+        pb_grpc.add_ClearingServicer_to_server(self, self.server)
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        checks = health.HealthServicer()
+        checks.set("dkw.v1.Clearing", status)
+        health_pb2_grpc.add_HealthServicer_to_server(checks, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def GetResult(self, request, context):
+        self.calls += 1
+        if self.refuse is not None:
+            context.abort(self.refuse, f"replica {self.name} refuses for now")
+        return pb.ClearResponse(auction_id=self.name, state=pb.RUNNING)
+
+    def WatchClearing(self, request, context):
+        self.watches.append(self.name)
+        yield pb.ClearingProgress(auction_id=request.auction_id, phase=pb.ClearingProgress.SOLVING, state=pb.RUNNING,
+                                  incumbent_yen=100.0)
+        if len(self.watches) > 1:
+            yield pb.ClearingProgress(auction_id=request.auction_id, phase=pb.ClearingProgress.DONE, state=pb.DONE)
+            return
+        threading.Event().wait(30)  # until the test stops this replica
+
+
+@pytest.fixture
+def replicas():
+    made: list[Replica] = []
+
+    def make(*specs: dict) -> tuple[list[Replica], str]:
+        watches: list[str] = []
+        made.extend(Replica(name, watches, **spec) for name, spec in zip("AB", specs, strict=True))
+        return made, ",".join(f"127.0.0.1:{r.port}" for r in made)
+
+    yield make
+    for replica in made:
+        replica.server.stop(0)
+
+
+def test_a_call_refused_with_unavailable_is_retried_on_the_other_replica(replicas):
+    """round_robin sends the retry to the next replica; pick_first would retry on the one that refused."""
+    (a, b), target = replicas({"refuse": grpc.StatusCode.UNAVAILABLE}, {})
+    with Client(target) as client:
+        assert [client.status("x").auction_id for _ in range(4)] == ["B"] * 4
+    assert b.calls == 4 and a.calls <= 4  # each call at most once on A, then retried on B
+    a.calls = 0
+    with Client(target, balancing="pick_first", timeout=2) as client, pytest.raises(Unreachable):
+        client.status("x")
+    assert a.calls > 1 and b.calls == 4
+
+
+def test_a_replica_that_is_not_serving_gets_no_calls(replicas):
+    """Client-side health checking: a replica whose health says NOT_SERVING (stopping, say) is left out."""
+    (a, b), target = replicas({"serving": False}, {})
+    with Client(target) as client:
+        assert {client.status("x").auction_id for _ in range(4)} == {"B"}
+    assert a.calls == 0
+
+
+def test_a_watch_cut_by_its_replica_going_away_follows_on_the_other(replicas):
+    (a, b), target = replicas({}, {})
+    resumed = []
+    with Client(target) as client:
+        events = client.watch("auc_x", on_resume=resumed.append)
+        first = next(events)
+        assert first.phase == "SOLVING" and first.incumbent_yen == 100.0
+        gone = a if a.watches == ["A"] else b
+        gone.server.stop(0)
+        rest = list(events)
+    assert [e.phase for e in rest] == ["SOLVING", "DONE"] and len(resumed) == 1
+    assert resumed[0].code == grpc.StatusCode.UNAVAILABLE and a.watches[1] != gone.name
+
+
+# ---- a day through the CLI: two TLS replicas on PostgreSQL -------------------------------------------
 
 
 def dkw(*args: str, token: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -96,7 +190,8 @@ def test_a_day_through_the_cli_with_one_replica_killed_half_way(day, tmp_path):
     result = dkw("result", first, "--public-key", public, "-o", str(tmp_path / "first.json"), *both, token=tso)
     assert result.returncode == EXIT_OK and "signature valid" in result.stderr, result.stderr
 
-    # a national-sized solve, watched while the replica the watch is on (A, the first listed) is killed
+    # a national-sized solve, watched while A is killed: the watch finishes either way (on A, its stream is
+    # cut and followed again on B; test_a_watch_cut_by_its_replica_going_away_follows_on_the_other pins that)
     slow = tmp_path / "slow.json"
     slow.write_bytes(subprocess.run([sys.executable, "bench/casegen.py", "--seed", "1", "--bids", "300"], cwd=ROOT,
                                     check=True, capture_output=True).stdout)
@@ -108,7 +203,7 @@ def test_a_day_through_the_cli_with_one_replica_killed_half_way(day, tmp_path):
         seen = []
         for line in watch.stderr:  # one progress line per event (stderr is not a terminal)
             seen.append(line)
-            if line.startswith("["):  # the first progress line: the watch's stream is open, on A
+            if line.startswith("["):  # the first progress line: the watch's stream is open
                 break
         assert watch.poll() is None, seen
         kill(a)
@@ -117,7 +212,7 @@ def test_a_day_through_the_cli_with_one_replica_killed_half_way(day, tmp_path):
         if watch.poll() is None:
             watch.kill()
     err = "".join(seen) + err
-    assert "the stream was cut" in err and "following the auction again" in err, err
+    assert ("the stream was cut" in err) == ("following the auction again" in err), err
     assert f"{second}: DONE" in out, (out, err)
     status = json.loads(dkw("status", second, "--json", *both, token=tso).stdout)
     # what is tested is the failover; on a loaded machine 5 s may end before the first incumbent
