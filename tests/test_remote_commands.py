@@ -1,4 +1,4 @@
-"""The remote commands and the Python client (dkw/remote_commands.py, dkw/client.py) against one real
+"""The remote commands and the Python client (dkw/remote_commands.py, the dkw/client package) against one real
 `dkw serve` with TLS, a clients file and a signing key (test_security's certificates and clients): each
 command's arguments and exit codes, the client's exception classes, the targets it accepts, and the
 Python example of docs/api.md run as it is written.
@@ -100,6 +100,8 @@ def test_every_rpc_has_a_command_with_the_same_connection_flags():
     (["submit", "missing.json"], "missing.json: cannot read"),
     (["result", "auc_x", "-o", "/nonexistent-dir/r.json"], "the directory /nonexistent-dir does not exist"),
     (["validate", SMALL, "--policy", "p.json"], "a server judges under its own policy"),
+    (["audit", "--database", "postgresql://dkw@db.example/dkw"], "give --server or --database, not both"),
+    (["audit", "--limit", "0"], "--limit 0 must be at least 1"),
 ])
 def test_bad_arguments_exit_2_with_one_line(dkw, args, says):
     code, _, err = dkw(*args)

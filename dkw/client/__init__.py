@@ -28,13 +28,10 @@ Only grpc, protobuf and the generated messages are loaded: no solver.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,14 +39,29 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from dkw import cli
+from dkw.client.answers import CLEARED, FINISHED, AuctionInfo, Progress, Result, Submitted, Validation
+from dkw.client.errors import (
+    Busy,
+    ClientError,
+    ConfigError,
+    Denied,
+    Failed,
+    InvalidRequest,
+    NotFound,
+    Unreachable,
+    error_of,
+)
+from dkw.client.targets import Target, parse_target
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.client import SERVICE_CONFIG, RemoteFailed, exit_code_for, field_violations
+from server.client import SERVICE_CONFIG
 from server.connection import Endpoint, wait_until_ready
 from server.connection import Unreachable as _NotConnected
-from server.convert import response_document
-from server.tls import TlsFileError, is_loopback, open_channel
+from server.tls import TlsFileError, open_channel
+
+__all__ = ["CLEARED", "FINISHED", "AuctionInfo", "Busy", "Client", "ClientError", "ConfigError", "Denied", "Failed",
+           "InvalidRequest", "NotFound", "Progress", "Result", "Submitted", "Target", "Unreachable", "Validation",
+           "parse_target"]
 
 #: Deadline of one call (submit, status, result, list's pages, cancel, audit's pages, validate).
 DEFAULT_TIMEOUT_S = 30.0
@@ -67,241 +79,6 @@ def service_config(balancing: str = BALANCING[0]) -> dict[str, Any]:
     checking: a replica whose `grpc.health.v1` status for dkw.v1.Clearing is not SERVING gets no calls."""
     return {**SERVICE_CONFIG, "loadBalancingConfig": [{balancing: {}}],
             "healthCheckConfig": {"serviceName": "dkw.v1.Clearing"}}
-
-FINISHED = ("DONE", "FAILED", "CANCELLED")
-#: Result statuses `dkw clear` and `dkw watch` count as a clearing (exit 0).
-CLEARED = ("OPTIMAL", "TIME_LIMIT_FEASIBLE")
-
-
-# ---- errors -------------------------------------------------------------------------------------------
-
-
-class ClientError(Exception):
-    """Anything that kept a call from its answer: `code` (the gRPC status, None for a local problem),
-    `exit_code` (what a `dkw` command exits with, dkw/cli.py) and `violations` ((field, description) of a
-    google.rpc.BadRequest)."""
-
-    exit_code: int = cli.EXIT_FAILED
-
-    def __init__(self, message: str, code: grpc.StatusCode | None = None, exit_code: int | None = None,
-                 violations: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.code = code
-        if exit_code is not None:
-            self.exit_code = exit_code
-        self.violations = violations or []
-
-    @property
-    def problems(self) -> list[str]:
-        """The violations as `dkw` prints them: `field: description`, one per problem."""
-        return [f"{f}: {d}" if f else d for f, d in self.violations] or [str(self)]
-
-
-class ConfigError(ClientError):
-    """A target or a TLS file that cannot be used (exit 2); nothing was sent."""
-
-    exit_code = cli.EXIT_BAD_INPUT
-
-
-class Unreachable(ClientError):
-    """No replica can be reached, or it stayed UNAVAILABLE through the retries, or a deadline passed (exit 3)."""
-
-    exit_code = cli.EXIT_UNREACHABLE
-
-
-class InvalidRequest(ClientError):
-    """INVALID_ARGUMENT: the auction or an option refused; `violations` names each field (exit 2)."""
-
-    exit_code = cli.EXIT_BAD_INPUT
-
-
-class Denied(ClientError):
-    """UNAUTHENTICATED (exit 4: no, a wrong or a revoked token) or PERMISSION_DENIED (exit 5: the role may not)."""
-
-
-class NotFound(ClientError):
-    """NOT_FOUND: no such auction, or one of another client's (exit 6)."""
-
-    exit_code = cli.EXIT_NOT_FOUND
-
-
-class Busy(ClientError):
-    """RESOURCE_EXHAUSTED through the retries: every worker busy, the queue full, the client at its limit (exit 7)."""
-
-    exit_code = cli.EXIT_BUSY
-
-
-class Failed(ClientError):
-    """Any other refusal (ALREADY_EXISTS, INTERNAL, CANCELLED, FAILED_PRECONDITION ...), no result where one
-    was asked for, or a signature that does not hold (exit 1)."""
-
-
-ERROR_FOR_CODE: dict[grpc.StatusCode, type[ClientError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest, grpc.StatusCode.UNAVAILABLE: Unreachable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: Unreachable, grpc.StatusCode.UNAUTHENTICATED: Denied,
-    grpc.StatusCode.PERMISSION_DENIED: Denied, grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: Busy,
-}
-
-
-def error_of(target: str, exc: grpc.RpcError) -> ClientError:
-    """The ClientError for a failed call, with the one line `dkw` prints (server.client.RemoteFailed)."""
-    code = exc.code()
-    cls = ERROR_FOR_CODE.get(code, Failed)
-    violations = field_violations(exc) if code == grpc.StatusCode.INVALID_ARGUMENT else []
-    return cls(str(RemoteFailed.of(target, exc)), code, exit_code_for(code), violations)
-
-
-# ---- targets ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """What `--server` names, as gRPC takes it: `grpc_target` (an `ipv4:`/`ipv6:` list for several
-    replicas), the `authority` TLS checks the certificates against, and whether every host is loopback."""
-
-    text: str
-    grpc_target: str
-    authority: str | None
-    loopback: bool
-
-
-def parse_target(text: str) -> Target:
-    """`host:port`, `dns:///name:port` (every address of the name), or `a:port,b:port` (several replicas;
-    names among them are resolved once, here). Raises ConfigError naming what is wrong."""
-    text = text.strip()
-    entries = [e.strip() for e in text.split(",")]
-    if len(entries) == 1:
-        host = _host_port(entries[0], text)[0] if not text.startswith(("dns:", "unix:", "ipv4:", "ipv6:")) else None
-        return Target(text, text, None, host is not None and is_loopback(host))
-    parsed = [_host_port(entry, text) for entry in entries]  # every entry's form first, then the names
-    addresses, families = [], set()
-    for host, port in parsed:
-        for ip in _addresses(host, port, text):
-            addresses.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
-            families.add(ip.version)
-    if len(families) > 1:
-        raise ConfigError(f"--server {text}: mixes IPv4 and IPv6 addresses; give replicas of one family")
-    first_host, first_port = parsed[0]
-    authority = f"[{first_host}]:{first_port}" if ":" in first_host else f"{first_host}:{first_port}"
-    return Target(text, f"ipv{families.pop()}:" + ",".join(dict.fromkeys(addresses)), authority,
-                  all(is_loopback(host) for host, _ in parsed))
-
-
-def _host_port(entry: str, text: str) -> tuple[str, int]:
-    host, sep, port = entry.rpartition(":")
-    bare_v6 = ":" in host and not (host.startswith("[") and host.endswith("]"))
-    if not sep or not host or bare_v6 or not port.isdigit() or not 0 < int(port) < 65536 or "/" in entry:
-        raise ConfigError(f"--server {text}: {entry!r} is not HOST:PORT (IPv6: [ADDRESS]:PORT; several replicas: "
-                          "HOST:PORT,HOST:PORT)")
-    return host.strip("[]"), int(port)
-
-
-def _addresses(host: str, port: int, text: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ConfigError(f"--server {text}: cannot resolve {host!r} ({exc.strerror})") from None
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-
-
-# ---- answers ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Result:
-    """An auction's state and, when there is one, its result: `document` (read from `result_json`, the
-    exact bytes the server signed, with the JWS as its `signature` block) and `result_signature`."""
-
-    auction_id: str
-    state: str
-    reason: str = ""
-    document: dict[str, Any] | None = None
-    result_json: bytes = b""
-    result_signature: str = ""
-
-    @classmethod
-    def of(cls, response: pb.ClearResponse | pb.ClearingProgress) -> Result:
-        has = response.HasField("result")
-        message = getattr(response, "reason", "") or getattr(response, "message", "")
-        return cls(response.auction_id, pb.AuctionState.Name(response.state), message,
-                   response_document(response) if has else None, response.result_json, response.result_signature)
-
-    def signature_problem(self, public_key: Any) -> str | None:
-        """None when `result_signature` is a valid signature over `result_json` by `public_key` (a key
-        object, or the path of a PEM file), otherwise why not."""
-        from clearing.signing import check_detached, load_public_key
-
-        key = load_public_key(public_key) if isinstance(public_key, str | os.PathLike) else public_key
-        if not self.result_json:
-            return "the answer carries no result_json"
-        if not self.result_signature:
-            return "the answer carries no result_signature (the server has no signing key)"
-        return check_detached(self.result_json, self.result_signature, key)
-
-
-@dataclass(frozen=True)
-class Submitted:
-    auction_id: str
-    input_sha256: str
-    state: str
-    created: bool  # False: the key named an auction stored before (this call stored nothing)
-    idempotency_key: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One WatchClearing event; `result` is set on the last one when the auction has a result."""
-
-    auction_id: str
-    phase: str  # QUEUED, VALIDATING, BUILDING, SOLVING, PRICING, DONE, FAILED, CANCELLED
-    state: str
-    elapsed_s: float
-    incumbent_yen: float | None
-    bound_yen: float | None
-    gap: float | None
-    message: str
-    result: Result | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.phase in FINISHED
-
-
-@dataclass(frozen=True)
-class AuctionInfo:
-    auction_id: str
-    document_auction_id: str
-    trading_date: str
-    input_sha256: str
-    received_at: datetime
-    state: str
-    reason: str
-    idempotency_key: str
-    attempts: int
-    status: str  # of the stored result; "" without one
-    objective_yen: float | None
-    mip_gap: float | None
-    solve_seconds: float
-    solver: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "received_at": self.received_at.isoformat()}
-
-
-@dataclass(frozen=True)
-class Validation:
-    valid: bool
-    problems: list[tuple[str, str]]  # (path, message), as `dkw validate` prints them
-    input_sha256: str
-    bids: int = 0
-    requirements: int = 0
-    verdicts: list[dict[str, Any]] = field(default_factory=list)  # bids not ELIGIBLE, left out or flagged
-    market_rules: dict[str, Any] = field(default_factory=dict)
 
 
 def _optional(message: Any, name: str) -> float | None:
@@ -328,8 +105,6 @@ def _options(time_limit: float | None, gap: float | None, threads: int | None, m
             setattr(options, name, value)
     return options
 
-
-# ---- the client ---------------------------------------------------------------------------------------
 
 
 class Client:
@@ -449,6 +224,8 @@ class Client:
     def list(self, *, state: str | None = None, since: datetime | None = None,
              page_size: int = 100) -> Iterator[AuctionInfo]:
         """Stored auctions, newest first, every page (ListAuctions); `since`: received at or after it."""
+        if state is not None and state not in FINISHED + ("QUEUED", "RUNNING"):
+            raise ConfigError(f"state {state!r} is not one of QUEUED, RUNNING, {', '.join(FINISHED)}")
         request = pb.ListAuctionsRequest(page_size=page_size, state=pb.AuctionState.Value(state) if state else 0)
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)  # a date without a zone is UTC, as the server stores it
