@@ -286,3 +286,14 @@ def test_the_client_and_the_remote_commands_load_no_solver():
             "print(sorted(m for m in ('pyomo', 'highspy') if m in sys.modules), file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0 and proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+def test_list_and_audit_page_through_every_page(server, pki, tokens, dkw):  # noqa: F811
+    for _ in range(3):
+        submitted(dkw)
+    with Client(server.target, tls_ca=pki.ca, token=tokens[1]["tso-a"]) as client:
+        whole = [a.auction_id for a in client.list(page_size=1000)]
+        assert len(whole) >= 3 and [a.auction_id for a in client.list(page_size=1)] == whole
+    with Client(server.target, tls_ca=pki.ca, token=tokens[1]["ops"]) as client:
+        records = [r["record_id"] for r in client.audit(client_id="tso-a", page_size=1000)]
+        assert len(records) > 5 and [r["record_id"] for r in client.audit(client_id="tso-a", page_size=2)] == records
