@@ -225,6 +225,10 @@ def test_a_day_through_the_cli_with_one_replica_killed_half_way(day, tmp_path):
     assert third.startswith("auc_") and fourth.startswith("auc_")
     cancelled = dkw("cancel", fourth, "--reason", "ops: wrong day", *both, token=tso)
     assert cancelled.returncode == EXIT_OK and "CANCELLED (ops: wrong day)" in cancelled.stdout, cancelled.stderr
+    ended = dkw("watch", fourth, *both, token=tso)
+    assert ended.returncode == EXIT_FAILED and f"{fourth}: CANCELLED (ops: wrong day)" in ended.stdout, ended.stderr
+    none = dkw("result", fourth, *both, token=tso)
+    assert none.returncode == EXIT_FAILED and "is CANCELLED (ops: wrong day): no result" in none.stderr, none.stderr
     listed = dkw("list", "--json", *both, token=tso)
     states = {a["auction_id"]: a["state"] for a in map(json.loads, listed.stdout.splitlines())}
     assert listed.returncode == EXIT_OK and states == {first: "DONE", second: "DONE", third: "RUNNING",
