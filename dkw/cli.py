@@ -50,6 +50,7 @@ COMMAND_MODULES = (
     "dkw.schema_command",  # schema
     "server.command",  # serve
     "server.clients_keys_audit_command",  # clients, keys, audit (the security commands)
+    "dkw.remote_commands",  # submit, status, list, watch, result, cancel
     "clearing.replay.command",  # replay
     "bench.command",  # bench
 )

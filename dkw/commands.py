@@ -7,25 +7,16 @@ import json
 import os
 import sys
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clearing.document import InvalidAuction, Problem, load_auction, parse_document
 from clearing.model import Auction
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, print_problems
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from dkw.files import STDIN, output_path_problem, read_bytes, write_json  # noqa: F401  (re-exported)
 from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
 
 if TYPE_CHECKING:
     from clearing.rules import Policy
-
-
-#: The file name that stands for standard input.
-STDIN = "-"
-
-
-def read_bytes(path: str) -> bytes:
-    """A file's bytes, or standard input's for `-`."""
-    return sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
 
 
 def load_auction_path(path: str) -> Auction:
@@ -54,22 +45,6 @@ def read_auction(path: str) -> Auction | None:
     return None
 
 
-def output_path_problem(output: str | None) -> str | None:
-    """Why the result could not be written to `output`, checked before solving so no result is lost to
-    a typo in a path; None when it can (or goes to stdout)."""
-    if output is None or output == STDIN:
-        return None
-    path = Path(output)
-    if path.is_dir():
-        return f"{output} is a directory; give a file name (e.g. {path / 'result.json'})"
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        return f"the directory {parent} does not exist"
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"{output} is not writable"
-    return None
-
-
 def options_from_args(args: argparse.Namespace) -> SolveOptions | None:
     try:
         extra = {"method": args.method} if getattr(args, "method", None) else {}
@@ -78,17 +53,6 @@ def options_from_args(args: argparse.Namespace) -> SolveOptions | None:
     except ValueError as exc:
         print(f"dkw: {exc}", file=sys.stderr)
         return None
-
-
-def write_json(doc: dict, output: str | None) -> None:
-    """Write a document to a file (UTF-8) or stdout. On a console that cannot show every character
-    (cp932 has no `·`), non-ASCII characters are escaped (\\uXXXX): still the same JSON, never lossy."""
-    if output is None or output == STDIN:
-        encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("_", "-")
-        text = json.dumps(doc, indent=1, ensure_ascii=encoding not in ("utf-8", "utf8"))
-        sys.stdout.write(text + "\n")
-    else:
-        Path(output).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def write_result(doc: dict, output: str | None) -> bool:
@@ -166,47 +130,40 @@ def clear_here(args: argparse.Namespace, options: SolveOptions):
 
 
 def clear_on_server(args: argparse.Namespace, options: SolveOptions):
-    """(auction, result, result document, note) cleared by the `dkw serve` at `args.server`, or an exit code."""
+    """(auction, result, result document, note) cleared by the `dkw serve` at `args.server` (one replica or
+    several, dkw.client), or an exit code."""
     if args.policy:
         print("dkw clear: --policy applies to in-process clearing; a server clears under its own policy",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     from clearing.result import ClearingResult
-    from server.client import RemoteFailed, RemoteInvalid, clear_remote  # the gRPC path, where installed
+    from dkw.remote_commands import read_input, run  # the gRPC path, where installed
 
     path = args.auction
-    try:
-        data = read_bytes(path)
-    except OSError as exc:
-        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+    data = read_input(path)
+    if data is None:
         return EXIT_BAD_INPUT
-    from server.connection import Unreachable
-    from server.tls import TlsFileError, channel_from_args
+    cleared: list = []
 
-    try:
-        channel = channel_from_args(args)  # TLS and the token, when given; connected, or why not
-    except TlsFileError as exc:
-        print(f"dkw clear: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Unreachable as exc:
-        print(f"dkw clear: {exc}; nothing was cleared", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    try:
+    def body(client) -> int:
         # no --time-limit: the server's default, not this command's (the server bounds its clearings)
-        doc, stored_as = clear_remote(args.server, data, options, channel=channel,
-                                      send_time_limit=getattr(args, "time_limit_given", True))
-    except RemoteInvalid as exc:
-        print_problems(path, exc.problems)
-        return EXIT_BAD_INPUT
-    except RemoteFailed as exc:
-        print(f"dkw clear: {exc}", file=sys.stderr)
-        return exc.exit_code
+        given = getattr(args, "time_limit_given", True)
+        time_limit = (options.time_limit_s if options.time_limit_s is not None else float("inf")) if given else None
+        cleared.append(client.clear(data, time_limit=time_limit, gap=options.mip_rel_gap, threads=options.threads,
+                                    method=options.method))
+        return EXIT_OK
+
+    code = run(args, body, subject=path, nothing_was="cleared", suffix="; nothing was cleared")
+    if not cleared:
+        return code
+    result = cleared[0]
     try:  # the server accepted these bytes, so this does not fail
         auction = load_auction(parse_document(data))
     except InvalidAuction as exc:
         print_problems(path, exc.problems)
         return EXIT_BAD_INPUT
-    return auction, ClearingResult.from_document(doc), doc, f"  cleared by {args.server}, stored as {stored_as}"
+    return (auction, ClearingResult.from_document(result.document), result.document,
+            f"  cleared by {args.server}, stored as {result.auction_id}")
 
 
 def read_result(path: str) -> dict | None:
@@ -297,7 +254,15 @@ def read_policy(path: str | None):
 def cmd_validate(args: argparse.Namespace) -> int:
     """Structural check (exit 2 on any problem), then the market rules per bid (SPEC §5): verdicts and
     monitoring flags are findings about bids, not errors of the document, so they exit 0. With --json,
-    a document with problems gives `{"valid": false, "problems": [{path, message}]}` on stdout, exit 2."""
+    a document with problems gives `{"valid": false, "problems": [{path, message}]}` on stdout, exit 2.
+    With --server, the service judges it (the Validate RPC, under the server's policy)."""
+    if getattr(args, "server", None):
+        if args.policy:
+            print("dkw validate: --policy applies here; a server judges under its own policy", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from dkw.remote_commands import validate_remote
+
+        return validate_remote(args)
     if args.json:
         auction, problems = auction_problems(args.auction)
         if auction is None:
@@ -419,6 +384,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="the verdicts as a JSON document on stdout")
     p.add_argument("--policy", metavar="FILE", help="market policy merged over the shipped one (README: Market rules)")
     p.add_argument("--problems", action="store_true", help="list only bids that are ineligible, left out or flagged")
+    p.add_argument("--server", metavar="HOST:PORT[,HOST:PORT]", help="validate through a running `dkw serve` "
+                   "instead (the Validate RPC, under the server's policy)")
+    add_connection_arguments(p)
     p.set_defaults(handler=cmd_validate)
 
     p = subparsers.add_parser("model", help="show the MILP an auction clears as (its constraint families), or "

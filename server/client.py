@@ -1,8 +1,6 @@
-"""`dkw clear AUCTION.json --server HOST:PORT`: the same command, cleared by a running `dkw serve`.
-
-The file's bytes are sent as they are (`auction_json`), so the server stores and hashes exactly what the
-CLI would. `dkw clear` (dkw/commands.py) owns the rest of the flow, the same for both paths: the answer
-is verified by the CLI, independently of the server, and written as the same result document and summary.
+"""What every client of `dkw serve` shares: the channel options (message limits, the retry policy), the
+one mapping from a gRPC status to a command's exit code, and the one-line refusal. The client itself is
+dkw.client (`Client`), which the remote commands (dkw/remote_commands.py, `dkw clear --server`) use.
 """
 
 from __future__ import annotations
@@ -14,10 +12,6 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from dkw import cli
-from dkw.v1 import clearing_pb2 as pb
-from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.convert import response_document
-from solvers.api import SolveOptions
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: Retries of calls a server refused for now: UNAVAILABLE (a replica restarting, a connection reset) and
@@ -57,18 +51,6 @@ def connect(target: str) -> grpc.Channel:
     return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
-def options_message(options: SolveOptions, send_time_limit: bool = True) -> pb.SolveOptions:
-    """The options as the API carries them. Without `send_time_limit` no limit is sent and the server's
-    default applies (`dkw serve --default-time-limit`); "no limit" travels as Infinity, which a server
-    refuses with its maximum (`--max-time-limit`) named: the server, not the client, bounds a clearing."""
-    message = pb.SolveOptions(mip_rel_gap=options.mip_rel_gap, method=options.method)
-    if send_time_limit:
-        message.time_limit_s = options.time_limit_s if options.time_limit_s is not None else float("inf")
-    if options.threads is not None:
-        message.threads = options.threads
-    return message
-
-
 def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
     """The google.rpc.BadRequest field violations of an INVALID_ARGUMENT error, as (field, description)."""
     status = rpc_status.from_call(error)
@@ -81,14 +63,6 @@ def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
             detail.Unpack(bad)
             out.extend((v.field, v.description) for v in bad.field_violations)
     return out
-
-
-class RemoteInvalid(ValueError):
-    """The server refused the auction as invalid (INVALID_ARGUMENT): its problems, one line each."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = problems
 
 
 #: The exit code of a command whose call ended with this gRPC status (dkw/cli.py lists the codes); any
@@ -134,34 +108,3 @@ class RemoteFailed(RuntimeError):
         if "dkw" in details:  # the server's message says what to do already
             hint = None
         return cls(f"server {target}: {name}: {details}" + (f"; {hint}" if hint else ""), exit_code_for(code))
-
-
-def clear_remote(target: str, data: bytes, options: SolveOptions, channel: grpc.Channel | None = None,
-                 send_time_limit: bool = True) -> tuple[dict, str]:
-    """Clear the auction document `data` (its bytes as they are) on the `dkw serve` at `target`, over
-    `channel` when given (TLS, a token: `server.tls.channel_from_args`); without `send_time_limit`, under
-    the server's default limit. Returns the result document and the id the server stored the auction
-    under. Raises `RemoteInvalid` (the auction or an option refused) or `RemoteFailed`."""
-    with channel or connect(target) as channel:
-        stub = pb_grpc.ClearingStub(channel)
-        try:
-            response = stub.Clear(pb.ClearRequest(auction_json=data, options=options_message(options, send_time_limit)))
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                violations = field_violations(exc)
-                problems = [f"{field}: {description}" if field else description for field, description in violations]
-                raise RemoteInvalid(problems or [exc.details()]) from None
-            raise RemoteFailed.of(target, exc) from None
-    return response_document(response), response.auction_id  # the exact bytes the server signed
-
-
-def cancel_remote(target: str, auction_id: str, reason: str = "",
-                  channel: grpc.Channel | None = None) -> pb.ClearResponse:
-    """Ask the `dkw serve` at `target` (any replica) to cancel `auction_id`, over `channel` when given (TLS,
-    a token); the state it ended in. Raises `RemoteFailed` (exit code 6 for an unknown id)."""
-    with channel or connect(target) as channel:
-        try:
-            return pb_grpc.ClearingStub(channel).CancelClearing(pb.CancelRequest(auction_id=auction_id, reason=reason),
-                                                                timeout=60)
-        except grpc.RpcError as exc:
-            raise RemoteFailed.of(target, exc) from None

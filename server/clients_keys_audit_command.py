@@ -153,7 +153,20 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """The audit trail read straight from the server's database (the server may be running or not)."""
+    """The audit trail, oldest first: from a running server (`--server`, ListAuditRecords, admin role), or
+    straight from its database (`--database URL`, or the SQLite file of `--data DIR`; running or not)."""
+    if args.limit < 1:
+        print(f"dkw audit: --limit {args.limit} must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.server and args.database:
+        print("dkw audit: give --server or --database, not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.server:
+        from dkw.remote_commands import audit_remote
+
+        return audit_remote(args, lambda records: _show_audit(records, args.json))
+    if args.database:
+        return _audit_from_database(args)
     from server.audit import AuditTrail
     from server.storage import SqliteStorage
 
@@ -168,15 +181,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         print(f"dkw audit: {path}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    records.reverse()  # oldest first, like a log
-    if args.json:
-        for r in records:
-            print(json.dumps(r.to_json(), ensure_ascii=False))
-        return EXIT_OK
-    for r in records:
-        print(f"{r.at}  {r.client_id:<16} {r.status_code:<18} {r.method:<16} {r.auction_id or '-':<24} {r.peer}"
-              f"{'  ' + r.detail if r.detail else ''}")
+    _show_audit([r.to_json() for r in reversed(records)], args.json)
     return EXIT_OK
+
+
+def _audit_from_database(args: argparse.Namespace) -> int:
+    """`--database URL`: the replicas' shared trail, read with the server's own storage code."""
+    from server.command import open_audit, open_storage
+
+    try:
+        storage = open_storage(args.database, ".")
+    except Exception as exc:  # psycopg's OperationalError, SchemaTooNew, a malformed URL ...
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"dkw audit: --database: {first_line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        trail = open_audit(storage)
+        try:
+            records = trail.page(limit=args.limit, client_id=args.client)
+        finally:
+            trail.close()
+    finally:
+        storage.close()
+    _show_audit([r.to_json() for r in reversed(records)], args.json)
+    return EXIT_OK
+
+
+def _show_audit(records: list[dict[str, Any]], as_json: bool) -> None:
+    """Oldest first, like a log: one line each, or one JSON object each (every field there is)."""
+    for r in records:
+        if as_json:
+            print(json.dumps(r, ensure_ascii=False))
+            continue
+        detail = r.get("detail") or ""
+        print(f"{r['at']}  {r['client_id']:<16} {r['status_code']:<18} {r['method']:<16} {r['auction_id'] or '-':<24} "
+              f"{r['peer']}{'  ' + detail if detail else ''}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -215,9 +254,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("public", metavar="PUBLIC_FILE")
     k.set_defaults(handler=cmd_keys_new)
 
-    p = subparsers.add_parser("audit", help="print the server's audit trail (oldest first) from its data directory")
+    p = subparsers.add_parser("audit", help="print the audit trail (oldest first): from a running server (--server, "
+                              "admin role), its database (--database URL) or its data directory (--data DIR)")
     p.add_argument("--data", default="./var", metavar="DIR", help="the server's --data directory (default ./var)")
+    p.add_argument("--database", metavar="URL", help="the PostgreSQL database of the replicas (dkw serve --database)")
     p.add_argument("--limit", type=int, default=1000, metavar="N", help="the newest N records (default 1000)")
     p.add_argument("--client", metavar="ID", help="only this client's calls")
+    from dkw.remote_commands import add_remote_arguments
+
+    add_remote_arguments(p, required=False, json_flag=False)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=cmd_audit)

@@ -1,4 +1,5 @@
-"""`dkw serve`: the gRPC server (dkw.v1.Clearing + grpc.health.v1 + server reflection); `dkw cancel`."""
+"""`dkw serve`: the gRPC server (dkw.v1.Clearing + grpc.health.v1 + server reflection). `dkw cancel` and the other
+remote commands are in dkw/remote_commands.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from clearing.rules import PolicyError
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import limits as bounds
@@ -34,7 +35,7 @@ from server.preflight import check_database_url
 from server.registry import DatabaseRegistry
 from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
 from server.storage import RetryPolicy, SqliteStorage, SqlStorage, StorageUnavailable
-from server.tls import TlsFileError, add_client_arguments, channel_from_args, server_credentials
+from server.tls import TlsFileError, server_credentials
 from solvers.api import MEMORY_GUARD_SHARE
 
 #: A 200k-bid auction is about 8 MB as a message and more as JSON; gRPC's default limit is 4 MB.
@@ -270,13 +271,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bounds.add_arguments(p)
     p.set_defaults(handler=cmd_serve)
 
-    p = subparsers.add_parser("cancel", help="cancel a stored auction on a running `dkw serve` (any replica)")
-    p.add_argument("auction_id", metavar="ID", help="the server-assigned auction id (auc_...)")
-    p.add_argument("--server", required=True, metavar="HOST:PORT", help="any replica of the service")
-    p.add_argument("--reason", default="", help="stored as the auction's reason")
-    add_client_arguments(p)
-    p.set_defaults(handler=cmd_cancel)
-
 
 def redacted(url: str) -> str:
     """A database URL without its password, for logs."""
@@ -287,30 +281,6 @@ def redacted(url: str) -> str:
     except Exception:
         return "(unparsable URL)"
     return f"{params.get('user', '')}@{params.get('host', '')}/{params.get('dbname', '')}"
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    """Exit 0 when the auction ended (CANCELLED, or finished before: cancelling is idempotent)."""
-    from server.client import RemoteFailed, cancel_remote
-    from server.connection import Unreachable
-
-    try:
-        response = cancel_remote(args.server, args.auction_id, args.reason, channel=channel_from_args(args))
-    except TlsFileError as exc:
-        print(f"dkw cancel: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Unreachable as exc:
-        print(f"dkw cancel: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except RemoteFailed as exc:
-        print(f"dkw cancel: {exc}", file=sys.stderr)
-        return exc.exit_code
-    state = pb.AuctionState.Name(response.state)
-    kept = ""
-    if response.HasField("result"):
-        kept = f"; the best result found before the cancel is kept ({response.result.objective_yen:,.0f} yen)"
-    print(f"{args.auction_id}: {state}" + (f" ({response.reason})" if response.reason else "") + kept)
-    return EXIT_OK if response.state in (pb.CANCELLED, pb.DONE, pb.FAILED) else EXIT_FAILED
 
 
 def port_number(text: str) -> int:

@@ -16,7 +16,7 @@ import queue
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 
@@ -47,6 +47,7 @@ class Endpoint:
     cert: str | None = None
     key: str | None = None
     server_name: str | None = None
+    system_roots: bool = False  # TLS without --tls-ca: the server's certificate from a public CA
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,8 @@ def wait_until_ready(channel: grpc.Channel, endpoint: Endpoint, timeout: float =
             except queue.Empty:
                 found = diagnose(endpoint)
                 raise Unreachable(found.message if found else f"{endpoint.target} accepts connections but gRPC did "
-                                  f"not connect within {timeout:g} s: is it a `dkw serve` (check --server)?") from None
+                                  f"not connect within {timeout:g} s: is it a `dkw serve` (check --server), and is it "
+                                  "serving (its health is NOT_SERVING while it stops)?") from None
             if state is grpc.ChannelConnectivity.READY:
                 return
             if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN):
@@ -103,7 +105,14 @@ def split_target(target: str) -> tuple[str, int] | None:
 
 
 def diagnose(endpoint: Endpoint) -> Diagnosis | None:
-    """What keeps a client with these settings from `endpoint.target`; None when the probe finds nothing."""
+    """What keeps a client with these settings from `endpoint.target`; None when the probe finds nothing.
+    A list of replicas (`a:7443,b:7443`, dkw.client) is reachable when one of them is; otherwise each says why."""
+    if "," in endpoint.target:
+        found = [diagnose(replace(endpoint, target=one.strip())) for one in endpoint.target.split(",")]
+        if any(f is None for f in found):
+            return None
+        return Diagnosis("no replica can be reached: " + "; ".join(f.message for f in found),
+                         may_heal=any(f.may_heal for f in found))
     where = split_target(endpoint.target)
     if where is None:
         return Diagnosis(f"cannot connect to {endpoint.target}", may_heal=True)
@@ -122,7 +131,7 @@ def diagnose(endpoint: Endpoint) -> Diagnosis | None:
         return Diagnosis(f"cannot connect to {target}: {exc.strerror or exc}: check --server and the network",
                          may_heal=True)
     with sock:
-        if endpoint.ca is None:
+        if endpoint.ca is None and not endpoint.system_roots:
             return _plaintext_client(sock, endpoint, host, port)
         return _tls_client(sock, endpoint, host, port)
 
@@ -154,7 +163,10 @@ def _plaintext_client(sock: socket.socket, endpoint: Endpoint, host: str, port: 
 def _context(endpoint: Endpoint) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.set_alpn_protocols(["h2"])
-    context.load_verify_locations(endpoint.ca)
+    if endpoint.ca:
+        context.load_verify_locations(endpoint.ca)
+    else:
+        context.load_default_certs()
     if endpoint.cert and endpoint.key:
         context.load_cert_chain(endpoint.cert, endpoint.key)
     return context
@@ -218,8 +230,9 @@ def _untrusted_server(exc: ssl.SSLCertVerificationError, endpoint: Endpoint, hos
                          "connect by one of those names, or have the certificate re-issued with this one")
     if code in UNTRUSTED:
         issuer = f" (issued by '{theirs.issuer.rfc4514_string()}')" if theirs is not None else ""
-        return Diagnosis(f"the server's certificate at {target}{issuer} is not signed by the CA in --tls-ca "
-                         f"{endpoint.ca}: give the CA certificate that signed it")
+        trusted = f"the CA in --tls-ca {endpoint.ca}" if endpoint.ca else "a CA this system trusts (no --tls-ca given)"
+        return Diagnosis(f"the server's certificate at {target}{issuer} is not signed by {trusted}: give the CA "
+                         "certificate that signed it (--tls-ca)")
     return Diagnosis(f"the server's certificate at {target} is not trusted: {exc.verify_message} (--tls-ca "
                      f"{endpoint.ca})")
 

@@ -112,20 +112,28 @@ class _Details(grpc.ClientCallDetails):
 
 
 def open_channel(target: str, *, ca: str | None = None, cert: str | None = None, key: str | None = None,
-                 token: str | None = None, server_name: str | None = None, retries: bool = True) -> grpc.Channel:
-    """A channel to `dkw serve`: TLS when `ca` is given (with a client certificate for mutual TLS),
-    plaintext otherwise; every call carries the token when there is one. With `retries` (the default),
-    calls refused with UNAVAILABLE or RESOURCE_EXHAUSTED are retried (server.client.SERVICE_CONFIG)."""
+                 token: str | None = None, server_name: str | None = None, retries: bool = True,
+                 system_roots: bool = False, authority: str | None = None,
+                 service_config: str | None = None) -> grpc.Channel:
+    """A channel to `dkw serve`: TLS when `ca` is given (with a client certificate for mutual TLS), or with
+    `system_roots` (trusting gRPC's default roots), plaintext otherwise; every call carries the token when
+    there is one. With `retries` (the default), calls refused with UNAVAILABLE or RESOURCE_EXHAUSTED are
+    retried (server.client.SERVICE_CONFIG, or `service_config` JSON). `authority` is the name TLS checks
+    the certificate against (dkw.client sets it for a list of replicas)."""
     options = list(CHANNEL_OPTIONS) if retries else [*MESSAGE_LIMITS, ("grpc.enable_retries", 0)]
+    if service_config is not None:
+        options = [o for o in options if o[0] != "grpc.service_config"] + [("grpc.service_config", service_config)]
+    if authority:
+        options.append(("grpc.default_authority", authority))
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
-    if ca is None and (cert or key):
+    if ca is None and not system_roots and (cert or key):
         raise TlsFileError("--tls-cert/--tls-key need --tls-ca (the CA that signed the server's certificate)")
     if (cert is None) != (key is None):
         raise TlsFileError("--tls-cert and --tls-key go together")
     if cert is not None and key is not None:
         check_key_pair(cert, key)
-    if ca is not None:
+    if ca is not None or system_roots:
         credentials = grpc.ssl_channel_credentials(_read("--tls-ca", ca), _read("--tls-key", key),
                                                    _read("--tls-cert", cert))
         channel = grpc.secure_channel(target, credentials, options=options)
@@ -135,12 +143,16 @@ def open_channel(target: str, *, ca: str | None = None, cert: str | None = None,
 
 
 def add_client_arguments(p: argparse.ArgumentParser) -> None:
-    """The flags of a command that talks to a server (`dkw clear --server`, `dkw audit --server`)."""
+    """The connection flags every command that talks to a server shares (dkw/remote_commands.py)."""
     p.add_argument("--tls-ca", metavar="FILE", help="talk TLS to the server, trusting this CA certificate (PEM)")
     p.add_argument("--tls-cert", metavar="FILE", help="client certificate for mutual TLS (PEM)")
     p.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")
     p.add_argument("--token", metavar="TOKEN", default=None,
                    help="client token (`dkw clients add`); default: the DKW_TOKEN environment variable")
+    p.add_argument("--tls-server-name", metavar="NAME", help="check every replica's certificate against NAME instead "
+                   "of the first --server host (grpc.ssl_target_name_override; docs/api.md: Failover)")
+    p.add_argument("--insecure", action="store_true", help="plaintext to a server that is not on this machine "
+                   "(without --tls-ca a non-loopback server is reached by TLS, trusting the system's CAs)")
 
 
 def channel_from_args(args: argparse.Namespace, *, ready: bool = True) -> grpc.Channel:
