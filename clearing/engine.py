@@ -43,18 +43,20 @@ from solvers.api import Progress, ProgressCallback, Solution, SolveOptions, Solv
 def clear(auction: Auction, options: SolveOptions | None = None, *,
           progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
           excluded: list[RejectedBid] | None = None, also_excluded: Sequence[RejectedBid] = (),
-          policy: Policy | None = None, explain_options: ExplainOptions | bool | None = None) -> ClearingResult:
+          policy: Policy | None = None, explain_options: ExplainOptions | bool | None = None,
+          start: dict | None = None) -> ClearingResult:
     """Clear `auction` to proven optimality (or the time limit) under the market rules of `policy`
     (default: the shipped one, SPEC §5): its price caps fill in where the auction lists none, and the
     bids it finds ineligible are left out, unless `excluded` says which to leave out instead;
     `also_excluded` (a replay scenario's) are left out on top. Every bid left out is reported in
     `rejected_bids`; monitoring flags and the caps used go to `result.extra`, and so do the explanations
-    of every bid not accepted in full (clearing.explain; `explain_options` False: none)."""
+    of every bid not accepted in full (clearing.explain; `explain_options` False: none). `start`: an
+    incumbent handed back by a draining replica (clearing.handback), the first solve's start hint."""
     options = options or SolveOptions()
     started = time.perf_counter()  # the time limit counts from here (options_within_limit)
     auction, left_out, rules_extra = prepare_clearing(auction, policy, excluded, also_excluded)
     form, solution, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
-                                                                     started)
+                                                                     started, start)
     from solvers.highs import highs_version
 
     outcome = solution.outcome
@@ -69,6 +71,8 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
     info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
     result.extra.update(rules_extra)
+    if start is not None:  # docs/replicas.md: Graceful drain
+        result.extra["handed_back_start"] = {"objective_yen": start.get("objective_yen"), "used": solution.start_hint_used}
     if explain_options is not False:  # why each bid was not accepted in full
         result.extra["explanations"] = explanations_document(
             explain(auction, result.to_document(), result.rejected_bids,
@@ -114,7 +118,7 @@ def carried_start(old: Formulation, x: np.ndarray, new: Formulation) -> np.ndarr
 
 def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], options: SolveOptions,
                              progress: ProgressCallback | None, cancel: threading.Event | None,
-                             started: float) -> tuple[Formulation, Solution, float, int]:
+                             started: float, start: dict | None = None) -> tuple[Formulation, Solution, float, int]:
     """Index, formulate and solve until no bid without an acceptance binary came out in (0, 1) kW (SPEC §3:
     an accepted bid delivers at least max(min_kw, 1) kW); such bids get a binary for the next solve.
     Returns the last formulation and solution, the build seconds and the number of solves."""
@@ -128,6 +132,10 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[RejectedBid], opti
         build_started = time.perf_counter()
         form = formulate(build_index(auction, left_out, force_binary))
         hint = None if previous is None else carried_start(previous[0], previous[1].x, form)
+        if previous is None and start is not None:
+            from clearing.handback import start_from_incumbent
+
+            hint = start_from_incumbent(form, start)
         build_seconds += time.perf_counter() - build_started
         solution = solve(form, options_within_limit(options, started, len(form.ix.bids)), progress, cancel, started,
                          start_hint=hint)

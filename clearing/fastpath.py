@@ -49,6 +49,7 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     solution = solve_arrays(mm, options.less_time(setup_seconds), progress, cancel, started, start=start, block_tying=block_tying,
                             tags=tags)
     solution.setup_seconds = setup_seconds
+    solution.start_hint_used = start is not None and start is start_hint
     return solution
 
 

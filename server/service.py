@@ -37,6 +37,7 @@ from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
 from server import storage as st
 from server.convert import put_result, request_document
+from server.drain import handed_back, is_hand_back, record_hand_back
 from server.limits import Limits
 from server.limits import refuse as refuse_options
 from server.observability import AUCTION_ID, Metrics
@@ -154,6 +155,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._runs_lock = threading.Lock()
         self._handles: dict[str, JobHandle] = {}
         self._stopping = False
+        self.draining = False  # SIGTERM: claim nothing more (server.drain)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dkw-dispatcher", daemon=True)
         self._renewer = threading.Thread(target=self._renew_loop, name="dkw-lease-renewer", daemon=True)
 
@@ -205,7 +207,7 @@ class ClearingService(pb_grpc.ClearingServicer):
                 log.exception("dispatcher: cannot read the queue")
 
     def _claim_while_free(self) -> None:
-        while not self._stopping:
+        while not self._stopping and not self.draining:
             slot = self.pool.reserve()
             if slot is None:
                 return
@@ -221,8 +223,12 @@ class ClearingService(pb_grpc.ClearingServicer):
                 return
             log.info("clearing submitted auction %s (attempt %d)", record.auction_id, record.attempts,
                      extra={"auction_id": record.auction_id})
+            start = handed_back(self.storage, record.auction_id)
+            if start is not None:
+                log.info("auction %s: starting from the incumbent handed back (%s yen)", record.auction_id,
+                         f"{start['objective_yen']:,.0f}", extra={"auction_id": record.auction_id})
             job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options,
-                      policy_path=self.policy_path)
+                      policy_path=self.policy_path, start=start)
             self._start_job(slot, record, job)
 
     def _renew_loop(self) -> None:
@@ -291,6 +297,8 @@ class ClearingService(pb_grpc.ClearingServicer):
         """Store how a job ended and tell the watchers; the one place results are written, and only while
         this server holds the auction's lease."""
         outcome: Outcome = handle.outcome
+        if is_hand_back(handle, kind):
+            return record_hand_back(self, auction_id, outcome)
         result_doc = None
         if outcome.kind == "result":
             result_doc = self.signer.sign(outcome.result) if self.signer else outcome.result
@@ -360,6 +368,8 @@ class ClearingService(pb_grpc.ClearingServicer):
         options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb,
                                        self.limits)
         caller = security.within_limit(self, context)
+        if self.draining:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "this replica is draining (shutting down); retry on another")
         slot = self.pool.reserve()
         if slot is None:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -135,6 +135,8 @@ class Solution:
     pricing_seconds: float = 0.0
     #: fast path: one entry per independent component (columns, rows, integers, status, seconds, nodes)
     components: list[dict[str, Any]] = field(default_factory=list)
+    #: fast path: the caller's start hint was the MIP start (feasible, cheaper than the greedy start)
+    start_hint_used: bool = False
 
 
 def time_limit(text: str) -> float | None:
