@@ -21,9 +21,11 @@ from typing import Any
 
 import grpc
 
-INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail)"
-          " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-SELECT = "SELECT record_id, at, client_id, peer, method, auction_id, status_code, detail FROM audit_records"
+INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail, server)"
+          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+SELECT = "SELECT record_id, at, client_id, peer, method, auction_id, status_code, detail, server FROM audit_records"
+#: A database not migrated to version 5 yet (`dkw audit --data` before the upgraded server started) has no server.
+SELECT_V4 = "SELECT record_id, at, client_id, peer, method, auction_id, status_code, detail FROM audit_records"
 #: Longest `detail` kept (the refusal's message): a record is a line, not a copy of the request.
 MAX_DETAIL = 500
 
@@ -38,11 +40,12 @@ class AuditRecord:
     auction_id: str  # the stored auction the call named or created; "" if none
     status_code: str  # grpc status code name, e.g. "OK", "PERMISSION_DENIED"
     detail: str  # why it was refused; "" when OK
+    server: str = ""  # the replica that handled the call (its lease owner name: host:pid:tag)
 
     def to_json(self) -> dict[str, Any]:
         return {"record_id": self.record_id, "at": self.at, "client_id": self.client_id, "peer": self.peer,
                 "method": self.method, "auction_id": self.auction_id, "status_code": self.status_code,
-                "detail": self.detail}
+                "detail": self.detail, "server": self.server}
 
 
 def new_record(client_id: str, peer: str, method: str, auction_id: str, code: grpc.StatusCode,
@@ -61,6 +64,7 @@ class AuditTrail:
         self._db = connection
         self._mark = "?" if paramstyle == "qmark" else "%s"
         self._lock = threading.Lock()  # the table itself comes with the store's schema (server/migrations.py)
+        self.server = ""  # set by `dkw serve`: the replica's name, written into every record it appends
 
     @classmethod
     def sqlite(cls, path: str | Path) -> AuditTrail:
@@ -75,7 +79,8 @@ class AuditTrail:
     def append(self, record: AuditRecord) -> None:
         with self._lock:
             self._db.execute(self._sql(INSERT), (record.record_id, record.at, record.client_id, record.peer,
-                                                 record.method, record.auction_id, record.status_code, record.detail))
+                                                 record.method, record.auction_id, record.status_code, record.detail,
+                                                 record.server or self.server))
 
     def page(self, *, limit: int, before: str | None = None, client_id: str | None = None) -> list[AuditRecord]:
         """Newest first; `before` (a record_id) continues a previous page."""
@@ -86,9 +91,12 @@ class AuditTrail:
         if client_id is not None:
             where.append("client_id = ?")
             params.append(client_id)
-        sql = SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY record_id DESC LIMIT ?"
+        tail = (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY record_id DESC LIMIT ?"
         with self._lock:
-            rows = self._db.execute(self._sql(sql), (*params, limit)).fetchall()
+            try:
+                rows = self._db.execute(self._sql(SELECT + tail), (*params, limit)).fetchall()
+            except Exception:  # schema version 4: no server column yet
+                rows = self._db.execute(self._sql(SELECT_V4 + tail), (*params, limit)).fetchall()
         return [AuditRecord(*row) for row in rows]
 
     def close(self) -> None:

@@ -137,6 +137,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
             audit.close()
         raise
     service.signer, service.audit = signer, audit
+    audit.server = service.owner  # every audit record names the replica that handled the call
     service.max_active_per_client, service.limits = secure.max_active_per_client, limits
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="dkw-rpc"),
                          options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,

@@ -27,8 +27,8 @@ def database_answers(storage: Any, timeout: float = READY_TIMEOUT_S) -> str | No
         if hasattr(storage, "url"):  # PostgreSQL
             import psycopg
 
-            with psycopg.connect(storage.url, autocommit=True, connect_timeout=max(1, round(timeout)),
-                                 options=f"-c statement_timeout={int(timeout * 1000)}") as conn:
+            with psycopg.connect(storage.url, autocommit=True, connect_timeout=max(1, round(timeout))) as conn:
+                conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
                 conn.execute("SELECT 1")
         else:
             db = sqlite3.connect(storage.path, timeout=timeout)
