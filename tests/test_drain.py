@@ -89,3 +89,37 @@ def test_a_handed_back_incumbent_is_a_feasible_point_of_a_fresh_formulation():
 def test_without_an_incumbent_nothing_is_handed_back():
     assert incumbent_of({"status": "TIME_LIMIT_NO_SOLUTION", "objective_yen": None}) is None
     assert auction_of(CASE.read_bytes()).auction_id
+
+
+def test_on_postgresql_the_other_replica_takes_the_handed_back_auction_over(tmp_path):
+    """Two replicas on one database: the one solving is stopped (SIGTERM, 2 s of drain), the other one
+    claims the auction at once and starts from the incumbent the first one stored."""
+    from conftest import pg_schema
+    from test_replicas import solving_server
+
+    from server.postgres import PostgresStorage
+
+    raw = CASE.read_bytes()
+    with pg_schema() as url:
+        # 2 s of drain after the first incumbent: the fast path's components then all have a solution
+        servers = [Served(tmp_path / name, extra=("--database", url, "--drain-seconds", "2")) for name in "ab"]
+        try:
+            submitted = servers[0].stub.SubmitAuction(pb.SubmitAuctionRequest(
+                auction_json=raw, options=pb.SolveOptions(time_limit_s=8)), timeout=30)
+            solving = solving_server(servers, submitted.auction_id, url)
+            other = next(s for s in servers if s is not solving)
+            wait_for_incumbent(solving, submitted.auction_id)
+            assert solving.stop() == 0
+            events = list(other.stub.WatchClearing(pb.WatchRequest(auction_id=submitted.auction_id), timeout=120))
+            assert events[-1].phase == pb.ClearingProgress.DONE
+            response = other.stub.GetResult(pb.GetResultRequest(auction_id=submitted.auction_id), timeout=30)
+            assert other.stop() == 0
+        finally:
+            for server in servers:
+                server.kill_all()
+        with PostgresStorage(url, pool_size=1) as storage:
+            record = storage.get(submitted.auction_id)
+    doc = response_document(response)
+    assert record.attempts == 1 and verified(raw, doc)
+    assert doc["handed_back_start"]["used"] is True
+    assert "starting from the incumbent handed back" in (other.data / "serve.log").read_text()
