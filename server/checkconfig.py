@@ -28,9 +28,12 @@ FILE_FLAGS = (("tls_cert", "--tls-cert"), ("tls_key", "--tls-key"), ("tls_client
               ("clients", "--clients"), ("signing_key", "--signing-key"), ("policy", "--policy"))
 
 
-def problems(args: argparse.Namespace) -> list[str]:
-    """Every problem found, one sentence each (empty: the configuration can serve)."""
+def problems(args: argparse.Namespace, port_free: Callable[[str, int], None],
+             redact: Callable[[str], str]) -> list[str]:
+    """Every problem found, one sentence each (empty: the configuration can serve). `port_free` and
+    `redact` are server.command's `check_port_free` and `redacted` (passed in: no import cycle)."""
     found: list[str] = []
+    args = argparse.Namespace(**vars(args), port_free=port_free, redact=redact)
     for check in (_numbers, _security, _files, _database, _ports):
         try:
             check(args, found.append)
@@ -141,7 +144,6 @@ def _database(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
 
 
 def _postgres(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from server.command import redacted
     from server.preflight import check_database_url
 
     try:
@@ -151,7 +153,7 @@ def _postgres(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
         return
     import psycopg
 
-    where = f"--database {redacted(args.database)}"
+    where = f"--database {args.redact(args.database)}"
     try:
         conn = psycopg.connect(args.database, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:
@@ -180,13 +182,11 @@ def _schema(execute: Callable, where: str, problem: Callable[[str], None]) -> No
 
 
 def _ports(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from server.command import check_port_free
-
     for port, flag in ((args.port, "--port"), (args.metrics_port, "--metrics-port")):
         if port is None or port == 0:
             continue
         try:
-            check_port_free(args.host, port)
+            args.port_free(args.host, port)
         except OSError as exc:
             problem(f"{flag}: {exc}")
     if args.metrics_port is not None and args.metrics_port != 0 and args.metrics_port == args.port:

@@ -244,7 +244,7 @@ def check_config(args: argparse.Namespace) -> int:
     """`dkw serve --check-config`: one line per problem (exit 2), or one OK line (exit 0)."""
     from server.checkconfig import problems
 
-    found = problems(args)
+    found = problems(args, check_port_free, redacted)
     for problem in found:
         print(f"dkw serve --check-config: {problem}", file=sys.stderr)
     if found:
