@@ -308,3 +308,20 @@ def test_the_systemd_unit_verifies(tmp_path):
 
 def test_the_paths_in_the_example_file_and_the_unit_agree():
     assert "/etc/dkw/" in EXAMPLE.read_text() and Path(ROOT / "deploy" / "dkw.service").exists()
+
+
+def test_the_other_combinations_and_numbers_it_lists(tmp_path, capsys, pki):
+    clients = tmp_path / "clients.json"
+    add_client(clients, "x", "reader")
+    code, lines, _ = check(capsys, "--database", "postgresql://dkw@127.0.0.1:1/dkw", "--clients", str(clients),
+                           "--port", "0")  # and that database does not answer: two lines
+    assert code == 2 and len(lines) == 2 and "with --database the clients live in the database" in lines[0]
+    assert "--tls-client-ca (mutual TLS) needs --tls-cert" in only_problem(
+        capsys, "--data", str(tmp_path), "--port", "0", "--tls-client-ca", pki.ca)
+    code, lines, _ = check(capsys, "--data", str(tmp_path), "--port", "0", "--max-queued", "0", "--threads", "9",
+                           "--max-threads", "2", "--memory-limit", "-5")
+    text = "\n".join(lines)
+    assert code == 2 and len(lines) == 3 and "--max-queued 0" in text and "--threads 9" in text and "--memory-limit" in text
+    with taken_port() as port:
+        pass  # a port free again, used twice
+    assert "also --port" in only_problem(capsys, "--data", str(tmp_path), "--port", str(port), "--metrics-port", str(port))
