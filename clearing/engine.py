@@ -41,18 +41,20 @@ from solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
           progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
           ineligible: list[LeftOutBid] | None = None, also_left_out: Sequence[LeftOutBid] = (),
-          policy: Policy | None = None, explain_options: ExplainOptions | bool | None = None) -> ClearingResult:
+          policy: Policy | None = None, explain_options: ExplainOptions | bool | None = None,
+          start: dict | None = None) -> ClearingResult:
     """Clear `auction` to proven optimality (or the time limit) under the market rules of `policy`
     (default: the shipped one, SPEC §5): its price caps fill in where the auction lists none, and the
     bids it finds ineligible are left out, unless `ineligible` says which to leave out instead;
     `also_left_out` (a replay scenario's) are left out on top. Every bid left out is reported
     (`result.left_out`); monitoring flags and the caps used go to `result.extra`, and so do the explanations
-    of every bid not accepted in full (clearing.explain; `explain_options` False: none)."""
+    of every bid not accepted in full (clearing.explain; `explain_options` False: none). `start`: an
+    incumbent handed back by a draining replica (clearing.handback), the first solve's start hint."""
     options = options or SolveOptions()
     started = time.perf_counter()  # the time limit counts from here (options_within_limit)
     auction, left_out, rules_extra = prepare_clearing(auction, policy, ineligible, also_left_out)
     form, outcome, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
-                                                                    started)
+                                                                    started, start)
     from solvers.highs import highs_version
 
     info = SolverInfo(
@@ -71,6 +73,8 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
     info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
     result.extra.update(rules_extra)
+    if start is not None:  # docs/replicas.md: Graceful drain
+        result.extra["handed_back_start"] = {"objective_yen": start.get("objective_yen"), "used": outcome.start_hint_used}
     if explain_options is not False:  # why each bid was not accepted in full
         result.extra["explanations"] = explanations_document(explain_clearing(
             form, result, lp, explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
@@ -82,21 +86,23 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
 
 def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback | None,
           cancel: threading.Event | None, started: float,
-          earlier: tuple[Formulation, np.ndarray] | None = None) -> SolveOutcome:
+          earlier: tuple[Formulation, np.ndarray] | None = None,
+          start_hint: np.ndarray | None = None) -> SolveOutcome:
     """The back-end `options.method` names; imported here, so that only a solve loads Pyomo or highspy.
-    `earlier`: an earlier solve's formulation and point, which the fast path may start from (if feasible)."""
+    `earlier`: an earlier solve's formulation and point, and `start_hint`: a point of `form`'s columns (a
+    handed-back incumbent), either of which the fast path may start from (if feasible)."""
     if options.method == "straight":
         from solvers.straight import solve_straight
 
         return solve_straight(form, options, progress, cancel, started)
     from solvers.fastpath.auction import solve_fast
 
-    return solve_fast(form, options, progress, cancel, started, earlier=earlier)
+    return solve_fast(form, options, progress, cancel, started, earlier=earlier, start_hint=start_hint)
 
 
 def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], options: SolveOptions,
                              progress: ProgressCallback | None, cancel: threading.Event | None,
-                             started: float) -> tuple[Formulation, SolveOutcome, float, int]:
+                             started: float, start: dict | None = None) -> tuple[Formulation, SolveOutcome, float, int]:
     """Index, formulate and solve until no bid without an acceptance binary came out in (0, 1) kW (SPEC §3:
     an accepted bid delivers at least max(min_kw, 1) kW); such bids get a binary for the next solve.
     Returns the last formulation and outcome, the build seconds and the number of solves."""
@@ -104,15 +110,22 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], optio
     build_seconds = 0.0
     solves = 0
     previous: tuple[Formulation, SolveOutcome] | None = None
+    hint_used = False  # the handed-back start was the first solve's MIP start
     while True:
         if progress:
             progress(Progress("building", time.perf_counter() - started))
         build_started = time.perf_counter()
         form = formulate(build_index(auction, left_out, force_binary))
+        handed_back = None
+        if previous is None and start is not None:  # a draining replica's incumbent (docs/replicas.md)
+            from clearing.handback import start_from_incumbent
+
+            handed_back = start_from_incumbent(form, start)
         build_seconds += time.perf_counter() - build_started
         outcome = solve(form, options_within_limit(options, started, len(form.ix.bids)), progress, cancel, started,
-                        earlier=None if previous is None else (previous[0], previous[1].x))
+                        earlier=None if previous is None else (previous[0], previous[1].x), start_hint=handed_back)
         build_seconds += outcome.setup_seconds
+        hint_used = hint_used or outcome.start_hint_used
         solves += 1
         if previous is not None:
             keep_earlier_bound(outcome, previous[1])
@@ -123,6 +136,7 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], optio
             break
         force_binary |= below_1kw
         previous = (form, outcome)
+    outcome.start_hint_used = hint_used
     return form, outcome, build_seconds, solves
 
 

@@ -11,6 +11,7 @@ paramstyle.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -27,9 +28,11 @@ import grpc
 from server.resilience import StorageUnavailable
 
 # ON CONFLICT: a retry after a COMMIT whose outcome was unknown writes the record once
-INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail)"
-          " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING")
-SELECT = "SELECT record_id, at, client_id, peer, method, auction_id, status_code, detail FROM audit_records"
+INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail, server)"
+          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING")
+SELECT = "SELECT record_id, at, client_id, peer, method, auction_id, status_code, detail, server FROM audit_records"
+#: A database not migrated to version 5 yet (`dkw audit --data` before the upgraded server started) has no server.
+SELECT_V4 = "SELECT record_id, at, client_id, peer, method, auction_id, status_code, detail FROM audit_records"
 #: Records kept in memory while the database is away; at this many, mutating calls are refused.
 DEFAULT_BACKLOG = 10_000
 #: Seconds one write of a record is retried before it goes to (or stays in) the backlog.
@@ -51,11 +54,12 @@ class AuditRecord:
     auction_id: str  # the stored auction the call named or created; "" if none
     status_code: str  # grpc status code name, e.g. "OK", "PERMISSION_DENIED"
     detail: str  # why it was refused; "" when OK
+    server: str = ""  # the replica that handled the call (its lease owner name: host:pid:tag)
 
     def to_json(self) -> dict[str, Any]:
         return {"record_id": self.record_id, "at": self.at, "client_id": self.client_id, "peer": self.peer,
                 "method": self.method, "auction_id": self.auction_id, "status_code": self.status_code,
-                "detail": self.detail}
+                "detail": self.detail, "server": self.server}
 
 
 def new_record(client_id: str, peer: str, method: str, auction_id: str, code: grpc.StatusCode,
@@ -88,6 +92,7 @@ class AuditTrail:
         self._pending = threading.Condition()
         self._closed = False
         self._flusher: threading.Thread | None = None
+        self.server = ""  # set by `dkw serve`: the replica's name, written into every record it appends
 
     @classmethod
     def sqlite(cls, path: str | Path) -> AuditTrail:
@@ -116,12 +121,15 @@ class AuditTrail:
 
     def _write(self, record: AuditRecord, budget_s: float | None = None) -> None:
         self._execute(INSERT, (record.record_id, record.at, record.client_id, record.peer, record.method,
-                               record.auction_id, record.status_code, record.detail), budget_s=budget_s)
+                               record.auction_id, record.status_code, record.detail, record.server),
+                      budget_s=budget_s)
 
     # ---- the backlog ---------------------------------------------------------------------------------
 
     def append(self, record: AuditRecord) -> None:
         """Write the record now, or keep it for the background writer (never raises for a storage fault)."""
+        if self.server and not record.server:  # stamped now, so a record kept in the backlog names it too
+            record = dataclasses.replace(record, server=self.server)
         with self._pending:
             queued = bool(self._backlog)
         away = self._storage is not None and self._storage.retrier.down  # no second wait in the same call
@@ -203,11 +211,17 @@ class AuditTrail:
         if client_id is not None:
             where.append("client_id = ?")
             params.append(client_id)
-        sql = SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY record_id DESC LIMIT ?"
+        tail = (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY record_id DESC LIMIT ?"
         with self._pending:
             kept = [r for r in self._backlog if (before is None or r.record_id < before)
                     and (client_id is None or r.client_id == client_id)]
-        rows = {row[0]: AuditRecord(*row) for row in self._execute(sql, (*params, limit))}
+        try:
+            found = self._execute(SELECT + tail, (*params, limit))
+        except StorageUnavailable:
+            raise
+        except Exception:  # schema version 4 (read by `dkw audit --data` before a server migrated it): no server
+            found = self._execute(SELECT_V4 + tail, (*params, limit))
+        rows = {row[0]: AuditRecord(*row) for row in found}
         rows.update((r.record_id, r) for r in kept)
         return sorted(rows.values(), key=lambda r: r.record_id, reverse=True)[:limit]
 

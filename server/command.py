@@ -23,9 +23,11 @@ from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import limits as bounds
-from server import security, settings
+from server import probes, security, settings
 from server.audit import DEFAULT_BACKLOG, AuditTrail
 from server.auth import Authenticator, ClientsFileError
+from server.config import ServeParser
+from server.drain import DEFAULT_DRAIN_S, drain
 from server.guard import SecurityInterceptor
 from server.health import StorageHealth
 from server.logs import configure_logging, say
@@ -62,6 +64,12 @@ class RunningServer:
     metrics_port: int | None = None
     audit: AuditTrail | None = None
     storage_health: StorageHealth | None = None
+
+    def drain(self, seconds: float = DEFAULT_DRAIN_S) -> int:
+        """SIGTERM's first step (server.drain): not ready, claim nothing more, give running solves up to
+        `seconds`, then hand the unfinished submitted auctions back with their incumbents."""
+        self.health.enter_graceful_shutdown()
+        return drain(self.service, seconds)
 
     def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
         """Stop taking calls, let in-flight ones finish within `grace`, then stop the workers and the store."""
@@ -126,6 +134,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
         service = ClearingService(storage, workers, max_queued=max_queued, default_threads=threads,
                                   policy_path=policy, lease_s=lease_s, metrics=metrics,
                                   memory_limit_mb=memory_limit_mb)
+        probes.install(metrics.routes, service)
         bound_metrics = metrics.serve(metrics_port, host) if metrics_port is not None else None
     except BaseException:
         storage.close()
@@ -133,6 +142,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
             audit.close()
         raise
     service.signer, service.audit = signer, audit
+    audit.server = service.owner  # every audit record names the replica that handled the call
     service.max_active_per_client, service.limits = secure.max_active_per_client, limits
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="dkw-rpc"),
                          options=MESSAGE_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
@@ -159,6 +169,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     service.start()
     server.start()
     storage_health[0].start()  # SERVING, and NOT_SERVING whenever the database cannot be reached
+    service.storage_health = storage_health[0]  # the readiness probe reads it too (server.probes)
     return RunningServer(server, service, health_servicer, storage, bound, bound_metrics, audit, storage_health[0])
 
 
@@ -184,6 +195,8 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.check_config:
+        return check_config(args)
     configure_logging(args.log_format)
     if args.workers < 1:
         say(f"--workers {args.workers} must be at least 1", logging.ERROR)
@@ -229,14 +242,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     say(f"listening on {args.host}:{running.port} ({store}, {args.workers} worker(s), server {running.service.owner}, "
         f"pid {os.getpid()}{metrics}, {security.describe(secure)})", stream=sys.stdout)
     stop.wait()
-    say("shutting down")
+    say(f"shutting down: draining for up to {args.drain_seconds:g} s")
+    handed = running.drain(args.drain_seconds)
+    if handed:
+        say(f"{handed} unfinished clearing(s) stopped and handed back")
     running.stop()
     say("stopped")
     return EXIT_OK
 
 
+def check_config(args: argparse.Namespace) -> int:
+    """`dkw serve --check-config`: one line per problem (exit 2), or one OK line (exit 0)."""
+    from server.checkconfig import problems
+
+    found = problems(args, check_port_free, redacted)
+    for problem in found:
+        print(f"dkw serve --check-config: {problem}", file=sys.stderr)
+    if found:
+        return EXIT_BAD_INPUT
+    print(f"configuration OK{f' ({args.config})' if args.config else ''}: {args.host}:{args.port}, "
+          f"{'database ' + redacted(args.database) if args.database else 'data ' + os.path.abspath(args.data)}")
+    return EXIT_OK
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("serve", help="run the gRPC clearing service (dkw.v1.Clearing)")
+    parser_class, subparsers._parser_class = subparsers._parser_class, ServeParser  # --config (server.config)
+    try:
+        p = subparsers.add_parser("serve", help="run the gRPC clearing service (dkw.v1.Clearing)")
+    finally:
+        subparsers._parser_class = parser_class
+    p.add_argument("--config", metavar="FILE", help="read the options from this TOML file (examples/dkw.toml); "
+                   "flags given on the command line override it")
+    p.add_argument("--check-config", action="store_true", help="check the configuration (files, keys, clients, "
+                   "database, ports, policy, limits) without serving: one line per problem, exit 0 or 2")
+    p.add_argument("--drain-seconds", type=float, default=DEFAULT_DRAIN_S, metavar="S",
+                   help="on SIGTERM, how long running solves may go on before they are stopped and handed back "
+                   f"with their best incumbent (default {DEFAULT_DRAIN_S:g})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=port_number, default=50051, help="port 1-65535 (default 50051; 0 picks a free one)")
     p.add_argument("--data", default="./var", metavar="DIR", help="where auctions and results are stored "

@@ -101,6 +101,13 @@ CREATE TABLE IF NOT EXISTS security_settings (
 );
 """
 
+# Graceful drain (docs/replicas.md): the best incumbent of a run a draining replica handed back, which the
+# next replica starts from; and the replica that handled each audited call.
+_HANDBACK_AND_AUDIT_SERVER = """
+ALTER TABLE auctions ADD COLUMN handed_back TEXT;
+ALTER TABLE audit_records ADD COLUMN server TEXT NOT NULL DEFAULT ''
+"""
+
 _SQLITE = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL"}
 _POSTGRES = {"serial": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "real": "DOUBLE PRECISION"}
 
@@ -111,6 +118,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "submitted_by and the audit trail", _CLIENTS_AND_AUDIT, _CLIENTS_AND_AUDIT),
     Migration(4, "the client registry and the recorded security settings", _REGISTRY_AND_SETTINGS,
               _REGISTRY_AND_SETTINGS),
+    Migration(5, "handed-back incumbents and the replica of each audit record", _HANDBACK_AND_AUDIT_SERVER,
+              _HANDBACK_AND_AUDIT_SERVER),
 )
 LATEST = MIGRATIONS[-1].version
 

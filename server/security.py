@@ -139,7 +139,7 @@ def list_audit_records(audit: AuditTrail | None, request: pb.ListAuditRecordsReq
     response = pb.ListAuditRecordsResponse()
     for r in records[:size]:
         response.records.add(record_id=r.record_id, at=r.at, client_id=r.client_id, peer=r.peer, method=r.method,
-                             auction_id=r.auction_id, status_code=r.status_code, detail=r.detail)
+                             auction_id=r.auction_id, status_code=r.status_code, detail=r.detail, server=r.server)
     if len(records) > size:
         response.next_page_token = records[size - 1].record_id
     return response

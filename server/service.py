@@ -38,6 +38,7 @@ from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
 from server import storage as st
 from server.convert import put_result, request_document
+from server.drain import handed_back, is_hand_back, record_hand_back
 from server.limits import Limits
 from server.limits import refuse as refuse_options
 from server.observability import AUCTION_ID, Metrics
@@ -110,6 +111,8 @@ class ClearingService(pb_grpc.ClearingServicer):
     audit: security.AuditTrail | None = None
     #: Auctions one client may have queued or running at once (a client's own `max_active` overrides it).
     max_active_per_client: int = security.DEFAULT_MAX_ACTIVE_PER_CLIENT
+    #: The database's health monitor (server.health), set by `dkw serve`; the readiness probe reads it.
+    storage_health: Any = None
     #: Bounds on a request's options (`dkw serve --max-time-limit` ...), set by `dkw serve`.
     limits: Limits = Limits()
 
@@ -140,6 +143,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._handles: dict[str, JobHandle] = {}
         self.outcomes = OutcomeWriter(storage, self.owner)
         self._stopping = False
+        self.draining = False  # SIGTERM: claim nothing more (server.drain)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dkw-dispatcher", daemon=True)
         self._renewer = threading.Thread(target=self._renew_loop, name="dkw-lease-renewer", daemon=True)
 
@@ -195,7 +199,7 @@ class ClearingService(pb_grpc.ClearingServicer):
                 log.exception("dispatcher: cannot read the queue")
 
     def _claim_while_free(self) -> None:
-        while not self._stopping:
+        while not self._stopping and not self.draining:
             slot = self.pool.reserve()
             if slot is None:
                 return
@@ -206,13 +210,17 @@ class ClearingService(pb_grpc.ClearingServicer):
                 if record is None or self._stopping:
                     slot.release()
                     return
+                start = handed_back(self.storage, record.auction_id)  # a draining replica's incumbent, if any
                 job = Job(self.storage.document(record.auction_id), record.input_sha256, record.options,
-                          policy_path=self.policy_path)
+                          policy_path=self.policy_path, start=start)
             except BaseException:
                 slot.release()
                 raise
             log.info("clearing submitted auction %s (attempt %d)", record.auction_id, record.attempts,
                      extra={"auction_id": record.auction_id})
+            if start is not None:
+                log.info("auction %s: starting from the incumbent handed back (%s yen)", record.auction_id,
+                         f"{start['objective_yen']:,.0f}", extra={"auction_id": record.auction_id})
             self._start_job(slot, record, job)
 
     def _renew_loop(self) -> None:
@@ -282,6 +290,8 @@ class ClearingService(pb_grpc.ClearingServicer):
         """Store how a job ended and tell the watchers; the one place results are written, and only while
         this server holds the auction's lease."""
         outcome: Outcome = handle.outcome
+        if is_hand_back(handle, kind):
+            return record_hand_back(self, auction_id, outcome)
         result_doc = None
         if outcome.kind == "result":
             result_doc = self.signer.sign(outcome.result) if self.signer else outcome.result
@@ -356,6 +366,8 @@ class ClearingService(pb_grpc.ClearingServicer):
         options = options_from_message(request.options, context, self.default_threads, self.memory_limit_mb,
                                        self.limits)
         caller = security.within_limit(self, context)
+        if self.draining:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "this replica is draining (shutting down); retry on another")
         slot = self.pool.reserve()
         if slot is None:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,

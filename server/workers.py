@@ -48,6 +48,7 @@ class Job:
     options: dict[str, Any]  # SolveOptions fields: time_limit_s, mip_rel_gap, threads
     deadline: float | None = None  # time.time() by which the caller wants the answer
     policy_path: str | None = None  # market policy merged over the shipped one (`dkw serve --policy`)
+    start: dict[str, Any] | None = None  # an incumbent a draining replica handed back (server.drain)
 
 
 @dataclass(slots=True)
@@ -92,7 +93,7 @@ def run_job(job: Job, progress: Callable[[Progress], None], stop: threading.Even
         progress(Progress(p.phase, time.perf_counter() - started, p.incumbent, p.bound, p.gap, p.message))
 
     try:
-        result = clear(auction, options, progress=relay, cancel=stop, policy=policy)
+        result = clear(auction, options, progress=relay, cancel=stop, policy=policy, start=job.start)
     except SolveCancelled as exc:  # stopped before any solution existed
         return Outcome("cancelled", message=str(exc))
     return Outcome("result", result=result.to_document())
@@ -166,6 +167,7 @@ class JobHandle:
         self.done = threading.Event()
         self.outcome: Outcome | None = None
         self.cancel_reason: str | None = None
+        self.hand_back = False  # stopped by a drain: a submitted auction goes back to the queue (server.drain)
 
     def cancel(self, reason: str) -> None:
         """Terminate the worker now: no result."""

@@ -224,6 +224,9 @@ class SolveOutcome:
     #: fast path: one report per independent component, in the order they finished
     components: list[ComponentReport] = field(default_factory=list)
 
+    #: fast path: a start handed in by the caller (a draining replica's incumbent) was the MIP start
+    start_hint_used: bool = False
+
     @property
     def has_solution(self) -> bool:
         return self.x is not None

@@ -736,7 +736,7 @@ class ListAuditRecordsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("record_id", "at", "client_id", "peer", "method", "auction_id", "status_code", "detail")
+    __slots__ = ("record_id", "at", "client_id", "peer", "method", "auction_id", "status_code", "detail", "server")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -745,6 +745,7 @@ class AuditRecord(_message.Message):
     AUCTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     at: str
     client_id: str
@@ -753,7 +754,8 @@ class AuditRecord(_message.Message):
     auction_id: str
     status_code: str
     detail: str
-    def __init__(self, record_id: _Optional[str] = ..., at: _Optional[str] = ..., client_id: _Optional[str] = ..., peer: _Optional[str] = ..., method: _Optional[str] = ..., auction_id: _Optional[str] = ..., status_code: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    server: str
+    def __init__(self, record_id: _Optional[str] = ..., at: _Optional[str] = ..., client_id: _Optional[str] = ..., peer: _Optional[str] = ..., method: _Optional[str] = ..., auction_id: _Optional[str] = ..., status_code: _Optional[str] = ..., detail: _Optional[str] = ..., server: _Optional[str] = ...) -> None: ...
 
 class ListAuditRecordsResponse(_message.Message):
     __slots__ = ("records", "next_page_token")

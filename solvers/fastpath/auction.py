@@ -26,13 +26,17 @@ from solvers.highs import ComponentSolution, MipEvents
 
 def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None, started: float | None = None,
-               earlier: tuple[Formulation, np.ndarray] | None = None) -> SolveOutcome:
+               earlier: tuple[Formulation, np.ndarray] | None = None,
+               start_hint: np.ndarray | None = None) -> SolveOutcome:
     """Prepare `form`'s arrays and solve them by components. `earlier`: an earlier solve's formulation and
-    point (a re-solve for the 1 kW minimum), carried into `form`'s columns (`starts.carried_start`): the
-    MIP start where it is feasible and cheaper than the merit-order greedy's."""
+    point (a re-solve for the 1 kW minimum), carried into `form`'s columns (`starts.carried_start`), or
+    `start_hint`, a point of `form`'s columns (an incumbent a draining replica handed back): the MIP start
+    where it is feasible and cheaper than the merit-order greedy's (`outcome.start_hint_used` says so)."""
     started = time.perf_counter() if started is None else started
     setup_started = time.perf_counter()
-    hint = None if earlier is None or not options.warm_start else carried_start(earlier[0], earlier[1], form)
+    hint = start_hint
+    if earlier is not None and options.warm_start:
+        hint = carried_start(earlier[0], earlier[1], form)
     model = prepared_model(form, options, hint)
     setup_seconds = time.perf_counter() - setup_started  # the split is the solve's, as before the pipeline
     subs = components_of(model)
@@ -40,6 +44,7 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
         progress(Progress("solving", time.perf_counter() - started, message=f"{len(subs)} component(s)"))
     outcome = solve_components(subs, model.num_cols, options.less_time(setup_seconds), progress, cancel, started)
     outcome.setup_seconds = setup_seconds
+    outcome.start_hint_used = start_hint is not None and model.start is start_hint
     return outcome
 
 
