@@ -168,7 +168,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.database:
         return _audit_from_database(args)
     from server.audit import AuditTrail
-    from server.storage import SqliteStorage
+    from server.sqlite import SqliteStorage
 
     path = Path(args.data) / SqliteStorage.FILENAME
     if not path.exists():

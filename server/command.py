@@ -36,7 +36,8 @@ from server.observability import Metrics, RpcObserver
 from server.preflight import check_database_url
 from server.registry import DatabaseRegistry
 from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
-from server.storage import RetryPolicy, SqliteStorage, SqlStorage, StorageUnavailable
+from server.sqlite import SqliteStorage
+from server.storage import RetryPolicy, SqlStorage, StorageUnavailable
 from server.tls import TlsFileError, server_credentials
 from solvers.api import MEMORY_GUARD_SHARE
 

@@ -128,3 +128,55 @@ def result_document(message: pb.ClearingResult) -> dict[str, Any]:
         doc["status"] = extra.pop("status_text")
     doc.update(extra)
     return doc
+
+
+def bid_verdicts(bids: list[dict[str, Any]]) -> list[pb.BidVerdict]:
+    """The rules' per-bid report (`dkw validate --json` bids) for the bids worth reporting: not ELIGIBLE,
+    left out of the clearing, or flagged."""
+    out = []
+    for b in bids:
+        if b["verdict"] == "ELIGIBLE" and b["clearing"] != "LEFT_OUT" and not b["flags"]:
+            continue
+        left_out = b.get("left_out_because")
+        out.append(pb.BidVerdict(
+            bid=b["bid"], verdict=b["verdict"], reason="; ".join(b["reasons"]), term_ja=b["term_ja"],
+            clearing=b["clearing"], left_out_because=f"{left_out['verdict']}: {left_out['reason']}" if left_out else "",
+            opening=b.get("opening") or "", flags=[pb.MonitoringFlag(**f) for f in b["flags"]]))
+    return out
+
+
+def auction_info(r: Any) -> pb.AuctionInfo:
+    """A stored auction (server.storage.StoredAuction) as ListAuctions shows it."""
+    info = pb.AuctionInfo(
+        auction_id=r.auction_id, document_auction_id=r.document_auction_id, trading_date=r.trading_date,
+        input_sha256=r.input_sha256, state=pb.AuctionState.Value(r.state), reason=r.reason,
+        idempotency_key=r.idempotency_key or "", attempts=r.attempts, objective_yen=r.objective_yen,
+        mip_gap=r.mip_gap, solve_seconds=r.solve_seconds or 0.0, solver=r.solver or "")
+    info.received_at.FromDatetime(r.received_at)
+    if r.status in pb.ClearingResult.Status.keys():
+        info.status = pb.ClearingResult.Status.Value(r.status)
+    return info
+
+
+def validation_response(request: Message, policy: Any) -> pb.ValidateResponse:
+    """The Validate RPC's answer: the structural problems, or for a valid auction the market rules'
+    verdicts under `policy` (what `dkw validate --json` prints)."""
+    from clearing.document import InvalidAuction, load_auction
+    from clearing.rules import validate_auction
+
+    response = pb.ValidateResponse()
+    try:
+        doc, _, sha = request_document(request)
+        response.input_sha256 = sha
+        auction = load_auction(doc, input_sha256=sha)
+    except InvalidAuction as exc:
+        response.valid = False
+        response.problems.extend(pb.Problem(path=p.path, message=p.message) for p in exc.problems)
+        return response
+    response.valid = True
+    response.bids = len(auction.bids)
+    response.requirements = len(auction.requirements)
+    rules = validate_auction(auction, policy).to_document()
+    response.verdicts.extend(bid_verdicts(rules["bids"]))
+    response.market_rules.update(json.loads(json.dumps({k: v for k, v in rules.items() if k != "bids"})))
+    return response

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
+from server.refusals import invalid_argument
 from solvers.api import DEFAULT_TIME_LIMIT_S, METHODS, SolveOptions
 
 #: `dkw serve --max-time-limit`: the longest a request may ask one clearing to run.
@@ -117,12 +115,19 @@ def _text(value: float) -> str:
 
 def refuse(context: grpc.ServicerContext, problems: list[tuple[str, str]]) -> None:
     """Abort with INVALID_ARGUMENT and one google.rpc.BadRequest field violation per figure out of bounds."""
-    detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.BadRequest(field_violations=[
-        error_details_pb2.BadRequest.FieldViolation(field=field, description=why) for field, why in problems]))
     message = "; ".join(f"{field}: {why}" for field, why in problems)
-    context.abort_with_status(rpc_status.to_status(status_pb2.Status(
-        code=code_pb2.INVALID_ARGUMENT, details=[detail], message=f"nothing was stored: {message}")))
+    invalid_argument(context, problems, f"nothing was stored: {message}")
+
+
+def options_from_message(message: Any, context: grpc.ServicerContext, default_threads: int | None,
+                         memory_limit_mb: float | None = None, bounds: Limits | None = None) -> dict[str, Any]:
+    """The request's options as a dict for the worker, within this server's bounds (absent time limit →
+    the server's default; out of bounds → INVALID_ARGUMENT naming the field); the server's memory ceiling
+    per clearing (`dkw serve --memory-limit`) added where it has one."""
+    options, problems = (bounds or Limits()).solve_options(message, default_threads, memory_limit_mb)
+    if problems:
+        refuse(context, problems)
+    return options
 
 
 def add_arguments(p: Any) -> None:

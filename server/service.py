@@ -16,7 +16,6 @@ and an outcome is kept until it can be written (`server.outcomes`, docs/replicas
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -27,39 +26,33 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from clearing.document import InvalidAuction, Problem, load_auction
-from clearing.rules import load_policy, validate_auction
+from clearing.rules import load_policy
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server import security
 from server import storage as st
-from server.convert import put_result, request_document
+from server.convert import auction_info, put_result, request_document, validation_response
 from server.drain import handed_back, is_hand_back, record_hand_back
-from server.limits import Limits
-from server.limits import refuse as refuse_options
+from server.limits import Limits, options_from_message
 from server.observability import AUCTION_ID, Metrics
 from server.outcomes import OutcomeWriter
-from server.progress import ProgressFeed
+from server.progress import PHASES, TERMINAL_PHASE, ProgressFeed, final_figures, follow
+from server.refusals import bad_request
 from server.storage import Storage, StorageUnavailable, StoredAuction
 from server.workers import Job, JobHandle, Outcome, WorkerPool
 from solvers.api import Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 
-#: Trailing metadata is limited (8 KiB by default in many clients): field violations beyond this many
-#: bytes are summed up in one last violation; Validate returns every problem in its response body.
-MAX_VIOLATION_BYTES = 6000
 #: Clearing runs a submitted auction may start before a restart gives up on it.
 MAX_ATTEMPTS = 3
 #: Submitted auctions that may wait in the store (all replicas together) before SubmitAuction refuses.
 DEFAULT_MAX_QUEUED = 10_000
 #: Seconds a lease lasts unless renewed: a dead server's auctions resume elsewhere within about this long.
 DEFAULT_LEASE_S = 15.0
-#: Seconds between looks at the shared store for work queued on another replica and for watchers there.
+#: Seconds between looks at the shared store for work queued on another replica (watchers: server.progress).
 POLL_S = 0.25
 #: Seconds between looks for expired leases (a dead replica's auctions), on a shared store.
 REAP_EVERY_S = 1.0
@@ -70,39 +63,6 @@ CANCEL_WAIT_S = 30.0
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 #: gRPC reports "no deadline" as about 1.5e11 years left; anything beyond a year is no deadline.
 NO_DEADLINE_S = 365 * 24 * 3600.0
-
-PHASES = {name.lower(): value for name, value in pb.ClearingProgress.Phase.items()}
-TERMINAL_PHASE = {st.DONE: pb.ClearingProgress.DONE, st.FAILED: pb.ClearingProgress.FAILED,
-                  st.CANCELLED: pb.ClearingProgress.CANCELLED}
-
-
-def bad_request(context: grpc.ServicerContext, problems: list[Problem], what: str) -> None:
-    """Abort with INVALID_ARGUMENT and a google.rpc.BadRequest: one field violation per problem."""
-    violations, size = [], 0
-    for i, p in enumerate(problems):
-        size += len(p.path) + len(p.message) + 8
-        if size > MAX_VIOLATION_BYTES:
-            violations.append(error_details_pb2.BadRequest.FieldViolation(
-                field="", description=f"... and {len(problems) - i} more problem(s); Validate lists them all"))
-            break
-        violations.append(error_details_pb2.BadRequest.FieldViolation(field=p.path, description=p.message))
-    detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.BadRequest(field_violations=violations))
-    first = str(problems[0]) if problems else ""
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, details=[detail],
-                               message=f"{what}: {len(problems)} problem(s), nothing was cleared; first: {first}")
-    context.abort_with_status(rpc_status.to_status(status))
-
-
-def options_from_message(message: pb.SolveOptions, context: grpc.ServicerContext, default_threads: int | None,
-                         memory_limit_mb: float | None = None, bounds: Limits | None = None) -> dict[str, Any]:
-    """The request's options as a dict for the worker, within this server's bounds (server.limits: absent
-    time limit → the server's default; out of bounds → INVALID_ARGUMENT naming the field); the server's
-    memory ceiling per clearing (`dkw serve --memory-limit`) added where it has one."""
-    options, problems = (bounds or Limits()).solve_options(message, default_threads, memory_limit_mb)
-    if problems:
-        refuse_options(context, problems)
-    return options
 
 
 class ClearingService(pb_grpc.ClearingServicer):
@@ -451,84 +411,16 @@ class ClearingService(pb_grpc.ClearingServicer):
         caller = security.caller_of(context)
         records = self.storage.list(state=state, limit=size + 1, before_seq=before,
                                     submitted_by=caller.id if caller.owns_only() else None)
-        response = pb.ListAuctionsResponse()
-        for r in records[:size]:
-            info = response.auctions.add(
-                auction_id=r.auction_id, document_auction_id=r.document_auction_id, trading_date=r.trading_date,
-                input_sha256=r.input_sha256, state=pb.AuctionState.Value(r.state), reason=r.reason,
-                idempotency_key=r.idempotency_key or "", attempts=r.attempts, objective_yen=r.objective_yen,
-                mip_gap=r.mip_gap, solve_seconds=r.solve_seconds or 0.0, solver=r.solver or "")
-            info.received_at.FromDatetime(r.received_at)
-            if r.status in pb.ClearingResult.Status.keys():
-                info.status = pb.ClearingResult.Status.Value(r.status)
+        response = pb.ListAuctionsResponse(auctions=[auction_info(r) for r in records[:size]])
         if len(records) > size:
             response.next_page_token = str(records[size - 1].seq)
         return response
 
     def WatchClearing(self, request: pb.WatchRequest,
                       context: grpc.ServicerContext) -> Iterator[pb.ClearingProgress]:
-        """Events of a run on this server come as they happen (from the start of the run); of a run on
-        another replica, as the snapshots it stores (polled every POLL_S); the last one is the outcome."""
         record = self._record(request.auction_id, context)
-        auction_id = record.auction_id
-        AUCTION_ID.set(auction_id)
-        if record.state in st.FINISHED:
-            yield self._final_event(record)
-            return
-        run, last = self._local_run(auction_id), 0
-        if run is None:
-            yield self._stored_event(record)
-        seen = record.progress_seq
-        while context.is_active():
-            local = self._local_run(auction_id)
-            if local is not run:  # a run started here (or ended): follow it from its start
-                run, last = local, 0
-            new, finished = [], False
-            if run is not None:
-                with run.cond:
-                    if run.seq == last and not run.finished:
-                        run.cond.wait(timeout=POLL_S)
-                    new = [e for seq, e in run.events if seq > last]
-                    last, finished = run.seq, run.finished
-                yield from new
-                if finished:
-                    return
-            else:
-                time.sleep(POLL_S)
-            if new:
-                continue
-            seq, snapshot = self.storage.progress(auction_id)
-            if seq == seen:
-                continue
-            seen = seq
-            record = self.storage.get(auction_id)
-            if record.state in st.FINISHED:  # finished here before we subscribed, or on another replica
-                yield self._final_event(record)
-                return
-            if self._local_run(auction_id) is None:
-                yield self._stored_event(record, snapshot)
-
-    def _stored_event(self, record: StoredAuction, snapshot: dict[str, Any] | None = None) -> pb.ClearingProgress:
-        """An event from the store: QUEUED, or the latest snapshot another replica stored while solving."""
-        if record.state == st.QUEUED or snapshot is None:
-            return pb.ClearingProgress(auction_id=record.auction_id, state=pb.AuctionState.Value(record.state),
-                                       phase=pb.ClearingProgress.QUEUED if record.state == st.QUEUED
-                                       else pb.ClearingProgress.PHASE_UNSPECIFIED, message=record.reason)
-        return pb.ClearingProgress(
-            auction_id=record.auction_id, phase=PHASES.get(snapshot["phase"], pb.ClearingProgress.PHASE_UNSPECIFIED),
-            state=pb.RUNNING, elapsed_s=snapshot["elapsed_s"], incumbent_yen=snapshot["incumbent_yen"],
-            bound_yen=snapshot["bound_yen"], gap=snapshot["gap"], message=snapshot["message"] or "")
-
-    def _final_event(self, record: StoredAuction) -> pb.ClearingProgress:
-        event = pb.ClearingProgress(auction_id=record.auction_id, phase=TERMINAL_PHASE[record.state],
-                                    state=pb.AuctionState.Value(record.state), message=record.reason,
-                                    elapsed_s=record.solve_seconds or 0.0)
-        if record.state in (st.DONE, st.CANCELLED):
-            result = self.storage.result(record.auction_id)
-            if result is not None:
-                put_result(event, result)
-                final_figures(event, result)
-        return event
+        AUCTION_ID.set(record.auction_id)
+        yield from follow(self, record, context)
 
     def CancelClearing(self, request: pb.CancelRequest, context: grpc.ServicerContext) -> pb.ClearResponse:
         reason = request.reason or "cancelled by a CancelClearing call"
@@ -553,44 +445,4 @@ class ClearingService(pb_grpc.ClearingServicer):
     def Validate(self, request: pb.ValidateRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
         if request.WhichOneof("input") is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no auction: set `auction` or `auction_json`")
-        response = pb.ValidateResponse()
-        try:
-            doc, _, sha = request_document(request)
-            response.input_sha256 = sha
-            auction = load_auction(doc, input_sha256=sha)
-        except InvalidAuction as exc:
-            response.valid = False
-            response.problems.extend(pb.Problem(path=p.path, message=p.message) for p in exc.problems)
-            return response
-        response.valid = True
-        response.bids = len(auction.bids)
-        response.requirements = len(auction.requirements)
-        rules = validate_auction(auction, self.policy).to_document()
-        response.verdicts.extend(bid_verdicts(rules["bids"]))
-        response.market_rules.update(json.loads(json.dumps({k: v for k, v in rules.items() if k != "bids"})))
-        return response
-
-
-def final_figures(event: pb.ClearingProgress, result: dict[str, Any]) -> None:
-    """The DONE event's incumbent, bound and gap: those of the result."""
-    solver = result.get("solver") or {}
-    event.incumbent_yen = result["objective_yen"]
-    if solver.get("objective_bound") is not None:
-        event.bound_yen = solver["objective_bound"]
-    if solver.get("mip_gap") is not None:
-        event.gap = solver["mip_gap"]
-
-
-def bid_verdicts(bids: list[dict[str, Any]]) -> list[pb.BidVerdict]:
-    """The rules' per-bid report (`dkw validate --json` bids) for the bids worth reporting: not ELIGIBLE,
-    left out of the clearing, or flagged."""
-    out = []
-    for b in bids:
-        if b["verdict"] == "ELIGIBLE" and b["clearing"] != "LEFT_OUT" and not b["flags"]:
-            continue
-        left_out = b.get("left_out_because")
-        out.append(pb.BidVerdict(
-            bid=b["bid"], verdict=b["verdict"], reason="; ".join(b["reasons"]), term_ja=b["term_ja"],
-            clearing=b["clearing"], left_out_because=f"{left_out['verdict']}: {left_out['reason']}" if left_out else "",
-            opening=b.get("opening") or "", flags=[pb.MonitoringFlag(**f) for f in b["flags"]]))
-    return out
+        return validation_response(request, self.policy)

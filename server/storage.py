@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from server.migrations import migrate
-from server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried, sqlite_cause
+from server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried  # noqa: F401  (re-exported: the store's errors and policy)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -101,11 +98,8 @@ class Storage(Protocol):
         new auction when that many are QUEUED (checked atomically with the insert, over all servers)."""
 
     def get(self, auction_id: str) -> StoredAuction | None: ...
-
     def get_by_key(self, idempotency_key: str) -> StoredAuction | None: ...
-
     def document(self, auction_id: str) -> bytes: ...
-
     def result(self, auction_id: str) -> dict[str, Any] | None: ...
 
     def progress(self, auction_id: str) -> tuple[int, dict[str, Any] | None]:
@@ -116,7 +110,6 @@ class Storage(Protocol):
         """Newest first; `before_seq` continues a previous page; `submitted_by` keeps one client's."""
 
     def count(self, state: str) -> int: ...
-
     def count_active(self, submitted_by: str) -> int:
         """Auctions of one client that are QUEUED or RUNNING (the per-client limit)."""
 
@@ -128,7 +121,6 @@ class Storage(Protocol):
         never the same auction to two servers."""
 
     def renew(self, auction_id: str, owner: str, lease_s: float) -> Renewal: ...
-
     def store_progress(self, auction_id: str, owner: str, snapshot: dict[str, Any]) -> None:
         """Best effort: a snapshot the database cannot take now is skipped (the next one replaces it)."""
 
@@ -143,15 +135,12 @@ class Storage(Protocol):
 
     def reap_expired(self, max_attempts: int, *, everything: bool = False,
                      keep: Callable[[], Collection[str]] = tuple) -> list[Reaped]:
-        """RUNNING auctions whose lease expired (all of them with `everything`, for a store one server owns,
-        at its start): submitted ones are re-queued, or FAILED after `max_attempts`; a Clear call's are
-        FAILED (its caller got no answer); cancelled ones end CANCELLED. Auctions in `keep()` (asked inside
-        the transaction, not before its retries) are left alone: the calling server still clears them, or
-        still writes their outcome (its renewals failed while the database was away)."""
+        """RUNNING auctions whose lease expired (all, with `everything`: a store one server owns, at its start)
+        re-queued, or FAILED after `max_attempts` or for a Clear call; cancelled ones CANCELLED. Those in
+        `keep()` (asked inside the transaction) are left alone: the calling server still writes them."""
 
     def ping(self) -> None:
         """One round trip to the database, no retries: raises when it cannot be reached (health checks)."""
-
     def close(self) -> None: ...
 
 
@@ -170,11 +159,6 @@ def _row(row: tuple) -> StoredAuction:
     return StoredAuction(auction_id, seq, kind, key, doc_id, date, sha, dt.datetime.fromisoformat(received),
                          state, reason, attempts, json.loads(options), status, objective, gap, seconds, solver,
                          owner, cancel, progress_seq, submitted_by)
-
-
-class DatabaseFileError(ValueError):
-    """A SQLite file the server cannot use at start (locked by another process, read-only): one line that
-    names the file and the fix (`dkw serve` prints it and exits 2)."""
 
 
 class SqlStorage:
@@ -464,84 +448,3 @@ class SqlStorage:
 
     def close(self) -> None:
         raise NotImplementedError
-
-
-class SqliteStorage(SqlStorage):
-    """Storage in one SQLite file (WAL mode), one connection guarded by a lock: the service's writes are
-    few and small next to a solve, so this never becomes the bottleneck. One server per file.
-
-    Another process holding the file's write lock makes a write wait `busy_timeout_s`, then retry within
-    the retry policy, then fail with StorageUnavailable naming the cause (reads go on beside it: WAL).
-    A file that cannot be opened or written at start raises DatabaseFileError naming the file and the fix."""
-
-    FILENAME = "dkw.sqlite3"
-    backend = "sqlite"
-    exclusive = True
-    NOW = "((julianday('now') - 2440587.5) * 86400.0)"
-    #: Seconds a statement waits for another process's write lock before SQLite says "database is locked".
-    BUSY_TIMEOUT_S = 2.0
-
-    def __init__(self, data_dir: str | Path, *, retry: RetryPolicy | None = None,
-                 busy_timeout_s: float = BUSY_TIMEOUT_S):
-        self.path = Path(data_dir) / self.FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.retrier = Retrier(retry)
-        self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
-        except sqlite3.Error as exc:
-            raise DatabaseFileError(file_problem(self.path, exc)) from None
-        try:
-            self.retrier.quiet = True
-            self.retrier.run(lambda _: self._open(), what="open")
-            self._migrate()
-            self.retrier.run(lambda _: self._check_writable(), what="open")
-        except (StorageUnavailable, sqlite3.Error) as exc:
-            self._db.close()
-            raise DatabaseFileError(file_problem(self.path, exc)) from None
-        finally:
-            self.retrier.quiet = False
-
-    def _open(self) -> None:
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-
-    def _check_writable(self) -> None:
-        """A read-only file opens, and reads, without complaint: a write that changes nothing finds out now."""
-        with self._tx() as cur:
-            cur.execute("DELETE FROM auctions WHERE 1 = 0")
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("%s", "?")
-
-    @contextmanager
-    def _tx(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
-        """BEGIN IMMEDIATE takes the write lock first (a locked file fails here, before anything is done);
-        a failed COMMIT is rolled back, so its outcome is always known (SQLite is local)."""
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-def file_problem(path: Path, exc: BaseException) -> str:
-    """`dkw serve`'s one line for a SQLite file it cannot use: the file, the cause, the fix."""
-    cause = exc.cause if isinstance(exc, StorageUnavailable) else sqlite_cause(exc)
-    if cause and "locked" in cause:
-        return (f"{path}: {cause} (another dkw serve on the same --data, or a tool holding a write transaction); "
-                "stop it, or give this server another --data")
-    if cause and "read-only" in cause:
-        return (f"{path}: {cause}; make the file and its directory writable by the user running dkw serve, "
-                "or give another --data")
-    return f"{path}: {cause or exc}; check the file and its directory, or give another --data"

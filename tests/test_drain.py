@@ -21,7 +21,8 @@ from clearing.matrix import to_matrix
 from clearing.rules import prepare_clearing
 from dkw.v1 import clearing_pb2 as pb
 from server.convert import response_document
-from server.storage import QUEUED, SqliteStorage
+from server.sqlite import SqliteStorage
+from server.storage import QUEUED
 from solvers.api import START_TOLERANCE, SolveOptions
 from solvers.highs import violation
 

@@ -34,7 +34,8 @@ from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server.client import connect, field_violations
 from server.convert import auction_document, result_document, result_message
-from server.storage import QUEUED, RUNNING, SqliteStorage
+from server.sqlite import SqliteStorage
+from server.storage import QUEUED, RUNNING
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_CASES = sorted(name for name in EXPECTED if name.split("-")[0] not in ("08", "09", "10"))

@@ -65,7 +65,8 @@ def test_the_command_line_refuses_a_bad_ceiling_and_one_it_cannot_apply(tmp_path
 def test_the_service_adds_its_ceiling_to_every_clearing_and_refuses_a_bad_one(tmp_path) -> None:
     from dkw.v1 import clearing_pb2 as pb
     from server.command import open_storage
-    from server.service import ClearingService, options_from_message
+    from server.limits import options_from_message
+    from server.service import ClearingService
 
     options = options_from_message(pb.SolveOptions(), context=None, default_threads=None, memory_limit_mb=1500.0)
     assert options["memory_limit_mb"] == 1500.0 and SolveOptions(**options).memory_limit_mb == 1500.0

@@ -13,6 +13,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,7 +27,7 @@ from test_security import Pki
 from dkw.cli import main
 from server.auth import add_client
 from server.command import start_server
-from server.storage import SqliteStorage
+from server.sqlite import SqliteStorage
 
 EXAMPLE = ROOT / "examples" / "dkw.toml"
 
@@ -239,6 +240,16 @@ def test_healthz_and_readyz_say_alive_ready_and_why_not(tmp_path):
         running.stop()
 
 
+def poll(read, done, timeout: float = 20.0):
+    """`read()` until `done(value)` (the health monitor looks every few seconds), or the last value."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        value = read()
+    return value
+
+
 def test_readyz_says_when_the_database_does_not_answer():
     """Real PostgreSQL: a database of this test's own refuses connections, then takes them again."""
     if not TEST_DATABASE_URL:
@@ -254,11 +265,13 @@ def test_readyz_says_when_the_database_does_not_answer():
                                                                                             dbname=name))
             try:
                 assert get(running.metrics_port, "/readyz") == (200, "ready\n")
+                # connections already open keep working: refuse new ones and end the server's sessions
                 admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
-                status, text = get(running.metrics_port, "/readyz")
-                assert status == 503 and text.startswith("not ready: the database does not answer")
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                status, text = poll(lambda: get(running.metrics_port, "/readyz"), lambda r: r[0] == 503)
+                assert status == 503 and text.startswith("not ready: the database does not answer"), text
                 admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
-                assert get(running.metrics_port, "/readyz") == (200, "ready\n")
+                assert poll(lambda: get(running.metrics_port, "/readyz"), lambda r: r[0] == 200) == (200, "ready\n")
             finally:
                 running.stop()
         finally:

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from server.migrations import LATEST, SchemaTooNew
-from server.storage import CANCELLED, CLEAR, DONE, FAILED, QUEUED, RUNNING, SUBMIT, QueueFull, SqliteStorage
+from server.sqlite import SqliteStorage
+from server.storage import CANCELLED, CLEAR, DONE, FAILED, QUEUED, RUNNING, SUBMIT, QueueFull
 
 COMMON = dict(input_sha256="0" * 64, document_auction_id="a", trading_date="2026-10-01", options={"threads": 1})
 RESULT = {"status": "OPTIMAL", "objective_yen": 12.5, "solver": {"name": "HiGHS", "version": "1.0", "mip_gap": 0.0,

@@ -35,7 +35,8 @@ from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 from server.convert import result_document
 from server.resilience import UNAVAILABLE_MESSAGE, CommitUnknown, Retrier, RetryPolicy, StorageUnavailable, is_transient, scrub
-from server.storage import QUEUED, RUNNING, SUBMIT, DatabaseFileError, SqliteStorage
+from server.sqlite import DatabaseFileError, SqliteStorage
+from server.storage import QUEUED, RUNNING, SUBMIT
 
 CASES = ("01-merit-order", "02-indivisible", "03-list-pattern", "04-startup-linked", "05-cross-area")
 SERVE = ("--lease-seconds", "3", "--storage-retry-seconds", "2", "--metrics-port", "0")
