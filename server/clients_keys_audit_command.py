@@ -18,6 +18,19 @@ from server.registry import DatabaseRegistry, FileRegistry, issue_token
 CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+
+def open_database(url: str, command: str) -> Any | None:
+    """The store at `--database URL` for a maintenance command, or None after one line on stderr saying
+    why not (psycopg's OperationalError, SchemaTooNew, a malformed URL ...)."""
+    from server.command import open_storage
+
+    try:
+        return open_storage(url, ".")
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"dkw {command}: --database: {first_line}", file=sys.stderr)
+        return None
+
 def _registry(args: argparse.Namespace, action: str, with_id: bool = True) -> tuple[Any, str | None] | int:
     """(the clients file's or the database's registry, the client id), from `FILE ID` or `--database URL ID`;
     an exit code after saying what is wrong."""
@@ -30,13 +43,8 @@ def _registry(args: argparse.Namespace, action: str, with_id: bool = True) -> tu
     client_id = given[-1] if with_id else None
     if not args.database:
         return FileRegistry(given[0]), client_id
-    from server.command import open_storage
-
-    try:
-        storage = open_storage(args.database, ".")
-    except Exception as exc:  # psycopg's OperationalError, SchemaTooNew, a malformed URL ...
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"dkw clients {action}: --database: {first_line}", file=sys.stderr)
+    storage = open_database(args.database, f"clients {action}")
+    if storage is None:
         return EXIT_BAD_INPUT
     return DatabaseRegistry(storage), client_id
 
@@ -187,13 +195,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _audit_from_database(args: argparse.Namespace) -> int:
     """`--database URL`: the replicas' shared trail, read with the server's own storage code."""
-    from server.command import open_audit, open_storage
+    from server.command import open_audit
 
-    try:
-        storage = open_storage(args.database, ".")
-    except Exception as exc:  # psycopg's OperationalError, SchemaTooNew, a malformed URL ...
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"dkw audit: --database: {first_line}", file=sys.stderr)
+    storage = open_database(args.database, "audit")
+    if storage is None:
         return EXIT_BAD_INPUT
     try:
         trail = open_audit(storage)

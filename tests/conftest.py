@@ -187,6 +187,28 @@ NO_POSTGRES = ("DKW_TEST_DATABASE_URL is not set: the PostgreSQL tests are skipp
 
 
 @contextlib.contextmanager
+def own_database():
+    """(name, URL) of a PostgreSQL database of the caller's own, for fault injection that must not touch
+    `test` (ALLOW_CONNECTIONS false, statement timeouts, terminated sessions); put back and dropped after."""
+    if not TEST_DATABASE_URL:
+        print(NO_POSTGRES)
+        pytest.skip(NO_POSTGRES)
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"dkw_fault_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield name, make_conninfo(TEST_DATABASE_URL, dbname=name)
+    finally:
+        with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+            conn.execute(f"ALTER DATABASE {name} RESET statement_timeout")
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
 def pg_schema():
     """A PostgreSQL URL whose tables live in a fresh schema of the caller's own, dropped afterwards."""
     if not TEST_DATABASE_URL:

@@ -16,11 +16,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import NO_POSTGRES, TEST_DATABASE_URL
+from conftest import NO_POSTGRES, TEST_DATABASE_URL, own_database
 from test_grpc import ROOT, wait_for
 from test_security import Pki
 
@@ -252,32 +251,21 @@ def poll(read, done, timeout: float = 20.0):
 
 def test_readyz_says_when_the_database_does_not_answer():
     """Real PostgreSQL: a database of this test's own refuses connections, then takes them again."""
-    if not TEST_DATABASE_URL:
-        pytest.skip(NO_POSTGRES)
     import psycopg
-    from psycopg.conninfo import make_conninfo
 
-    name = f"dkw_fault_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+    with own_database() as (name, url), psycopg.connect(TEST_DATABASE_URL, autocommit=True) as admin:
+        running = start_server(port=0, workers=1, metrics_port=0, database=url)
         try:
-            running = start_server(port=0, workers=1, metrics_port=0, database=make_conninfo(TEST_DATABASE_URL,
-                                                                                            dbname=name))
-            try:
-                assert get(running.metrics_port, "/readyz") == (200, "ready\n")
-                # connections already open keep working: refuse new ones and end the server's sessions
-                admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-                status, text = poll(lambda: get(running.metrics_port, "/readyz"), lambda r: r[0] == 503)
-                assert status == 503 and text.startswith("not ready: the database does not answer"), text
-                admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
-                assert poll(lambda: get(running.metrics_port, "/readyz"), lambda r: r[0] == 200) == (200, "ready\n")
-            finally:
-                running.stop()
-        finally:
-            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+            assert get(running.metrics_port, "/readyz") == (200, "ready\n")
+            # connections already open keep working: refuse new ones and end the server's sessions
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            admin.execute(f"DROP DATABASE IF EXISTS {name}")
+            status, text = poll(lambda: get(running.metrics_port, "/readyz"), lambda r: r[0] == 503)
+            assert status == 503 and text.startswith("not ready: the database does not answer"), text
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+            assert poll(lambda: get(running.metrics_port, "/readyz"), lambda r: r[0] == 200) == (200, "ready\n")
+        finally:
+            running.stop()
 
 
 def test_audit_records_name_the_replica_that_handled_the_call(tmp_path):

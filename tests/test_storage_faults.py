@@ -19,15 +19,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 
 import grpc
 import psycopg
 import pytest
-from conftest import NO_POSTGRES, TEST_DATABASE_URL
+from conftest import TEST_DATABASE_URL, own_database
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from test_grpc import ROOT, Served, case_message, wait_for
 from test_replicas import metrics_of, verified
 
@@ -59,17 +58,8 @@ def terminate(dbname: str) -> int:
 
 @pytest.fixture(scope="module")
 def fault_db():
-    if not TEST_DATABASE_URL:
-        print(NO_POSTGRES)
-        pytest.skip(NO_POSTGRES)
-    name = f"dkw_fault_{uuid.uuid4().hex[:10]}"
-    admin(f"CREATE DATABASE {name}")
-    try:
-        yield name, make_conninfo(TEST_DATABASE_URL, dbname=name)
-    finally:
-        admin(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
-        admin(f"ALTER DATABASE {name} RESET statement_timeout")
-        admin(f"DROP DATABASE {name} WITH (FORCE)")
+    with own_database() as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
