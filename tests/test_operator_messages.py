@@ -306,7 +306,7 @@ def test_json_logs_are_json_from_start_to_stop_and_metrics_answer_on_metrics_onl
         assert re.search(r'^dkw_build_info\{highs_version="\d+\.\d+\.\d+",version="[^"]+"\} 1\.0$', text, re.M)
         assert "dkw_final_gap_ratio_count 1.0" in text and "dkw_final_gap_count" not in text
         assert re.search(r"^process_resident_memory_bytes \d", text, re.M)
-        for path in ("/", "/metrics/", "/healthz", "/favicon.ico"):
+        for path in ("/", "/metrics/", "/health", "/favicon.ico"):  # /healthz and /readyz are the probes (test_ops)
             with pytest.raises(urllib.error.HTTPError) as missing:
                 urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}{path}", timeout=10)
             assert missing.value.code == 404, path
