@@ -23,6 +23,8 @@ from typing import Any
 from bench.gaps import CHECKPOINTS_S, GAP_TARGETS, document_key, load_references, plot, split, summarise
 from bench.midsize import DEFAULT_DOCUMENTS as DEFAULT_MID_DOCUMENTS
 from bench.midsize import DEFAULT_SEEDS as DEFAULT_MID_SEEDS
+from bench.peers import INSTALL_HINT, PEERS, run_peers, scip_available, scip_version
+from bench.peers import markdown as peers_markdown
 from bench.run_one import measure
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -67,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"with --mid-size: the generated documents (default {DEFAULT_MID_DOCUMENTS})")
     p.add_argument("--highs-seeds", type=int, default=DEFAULT_MID_SEEDS, metavar="N",
                    help=f"with --mid-size: HiGHS random seeds 0..N-1 per path and document (default {DEFAULT_MID_SEEDS})")
+    p.add_argument("--peers", default="", metavar="scip,highs",
+                   help="also solve each document's straight model with these solvers at --fast-limit, side by side "
+                   "with dkw (bench/peers.py): scip (SCIP through pyscipopt, 1 thread; pip install -e \".[bench]\"), "
+                   "highs (dkw's straight method on HiGHS; this run's straight row when its limit is the same)")
     p.add_argument("--render", action="store_true",
                    help="clear nothing: rewrite results.md (and the plot) from the results.json in --out "
                    "(default bench/, with --mid-size bench/midsize/)")
@@ -132,9 +138,14 @@ def render(out_dir: Path, mid_size: bool) -> int:
 
         (out_dir / "results.md").write_text(midsize.markdown(doc))
     else:
-        (out_dir / "results.md").write_text(markdown(doc) + "\n" + gap_markdown(doc) + "\n")
+        (out_dir / "results.md").write_text(tables(doc))
         plot(doc["results"], out_dir / "gap-vs-time.png")
     return 0
+
+
+def tables(doc: dict[str, Any]) -> str:
+    """results.md: the paths' table, the fast path over time, and the peers' table where peers ran."""
+    return markdown(doc) + "\n" + gap_markdown(doc) + "\n" + (peers_markdown(doc) + "\n" if peers_markdown(doc) else "")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,11 +165,16 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             print(f"dkw bench: no such document: {', '.join(missing)}", file=sys.stderr)
             return 2
-        if not sizes and not documents or any(s <= 0 for s in sizes) or not set(methods) <= {"fast", "straight"}:
+        peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+        if not sizes and not documents or any(s <= 0 for s in sizes) or not set(methods) <= {"fast", "straight"} \
+                or not set(peers) <= set(PEERS):
             raise ValueError
     except ValueError:
-        print(f"dkw bench: --sizes must be positive integers and --methods fast/straight, got "
-              f"{args.sizes!r} and {args.methods!r}", file=sys.stderr)
+        print(f"dkw bench: --sizes must be positive integers, --methods fast/straight and --peers "
+              f"{'/'.join(PEERS)}, got {args.sizes!r}, {args.methods!r} and {args.peers!r}", file=sys.stderr)
+        return 2
+    if "scip" in peers and not scip_available():
+        print(f'dkw bench: --peers scip needs pyscipopt (an optional extra): {INSTALL_HINT}', file=sys.stderr)
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,11 +184,14 @@ def run(args: argparse.Namespace) -> int:
     from solvers.highs import highs_version
 
     machine["highs"] = highs_version()
+    if "scip" in peers:
+        machine["scip"] = scip_version()
     previous: dict[tuple, dict[str, Any]] = {}
     if args.carry_over and (out_dir / "results.json").exists():
         for row in json.loads((out_dir / "results.json").read_text()).get("results", []):
             previous[(row["bids"], row.get("document", "generated"), row.get("seed"))] = row
     rows = []
+    options = ["--memory-limit", str(args.memory_limit)] if args.memory_limit is not None else []
     references = load_references()
     with tempfile.TemporaryDirectory(prefix="dkw-bench-") as tmp:
         for size in documents + sizes:
@@ -194,13 +213,14 @@ def run(args: argparse.Namespace) -> int:
                     entry[method] = {"method": method, "status": "SKIPPED"}
                     continue
                 limit = args.straight_limit if method == "straight" else args.fast_limit
-                options = ["--memory-limit", str(args.memory_limit)] if args.memory_limit is not None else []
                 runs = [measure(path, method, limit, show_progress, options) for _ in range(max(1, args.repeat))]
                 best = min(runs, key=lambda r: r.get("end_to_end_s", float("inf")))
                 best["runs_end_to_end_s"] = [r.get("end_to_end_s") for r in runs]
                 entry[method] = best
                 print(f"{size:>7} bids {method:>8}: {best.get('status')} end to end {best.get('end_to_end_s')} s, "
                       f"gap {best.get('gap')}, peak {best.get('peak_rss_mb')} MB", file=sys.stderr)
+            if peers:
+                entry["peers"] = run_peers(path, peers, args.fast_limit, show_progress, entry, options)
             entry["comparison"] = compare(entry.get("fast"), entry.get("straight"))
             reference = references.get(document_key(entry["bids"], args.seed, entry["document"]))
             if reference:
@@ -229,11 +249,12 @@ def write(out_dir: Path, machine: dict[str, Any], rows: list[dict[str, Any]], ar
     doc = {"machine": machine, "settings": {"seed": args.seed, "straight_limit_s": args.straight_limit,
                                             "fast_limit_s": args.fast_limit, "repeat": args.repeat,
                                             "memory_limit_mb": args.memory_limit,
+                                            "peers": [p.strip() for p in args.peers.split(",") if p.strip()],
                                             "note": args.note},
            "targets": {str(k): {"end_to_end_s": v[0], "peak_rss_mb": v[1]} for k, v in TARGETS.items()},
            "results": rows}
     (out_dir / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out_dir / "results.md").write_text(markdown(doc) + "\n" + gap_markdown(doc) + "\n")
+    (out_dir / "results.md").write_text(tables(doc))
     plot(rows, out_dir / "gap-vs-time.png")
 
 

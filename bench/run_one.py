@@ -26,13 +26,19 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 def measure(path: Path, method: str, limit: float, show_progress: bool, options: Sequence[str] = ()) -> dict[str, Any]:
     """Run one clearing in a child process (this module, with `options`, e.g. --memory-limit MB); poll its
     process tree's RSS for the peak."""
+    cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit), *options]
+    if show_progress:
+        cmd.append("--progress")
+    return measure_command(cmd, method, limit, show_progress)
+
+
+def measure_command(cmd: list[str], method: str, limit: float, show_progress: bool) -> dict[str, Any]:
+    """Run `cmd` (a child printing its JSON row last on stdout: this module, or a peer solver's runner,
+    bench/peers.py) and poll its process tree's RSS for the peak."""
     import psutil
 
     from solvers.highs import tree_rss_mb
 
-    cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit), *options]
-    if show_progress:
-        cmd.append("--progress")
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
                             cwd=str(REPO_DIR), text=True)

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from clearing.exact import clearing_lp, real_objective_bound, result_prices
+from clearing.exact import clearing_lp, perturbation_ceiling_yen, real_objective_bound, result_prices
 from clearing.explain import ExplainOptions, explain_clearing, explanations_document
 from clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
 from clearing.formulation import Formulation, formulate
@@ -79,9 +79,30 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         result.extra["explanations"] = explanations_document(explain_clearing(
             form, result, lp, explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     info.total_seconds = time.perf_counter() - started
-    if progress:
-        progress(Progress("done", info.total_seconds, result.objective_yen, outcome.bound, outcome.gap))
+    if progress:  # the result's own figures (as the server's DONE event: server.service.final_figures)
+        progress(Progress("done", info.total_seconds, result.objective_yen, info.objective_bound, info.mip_gap))
     return result
+
+
+def progress_in_result_terms(progress: ProgressCallback | None, ix: AuctionIndex) -> ProgressCallback | None:
+    """`progress` fed with bounds in the result's terms (docs/result.md, `solver.objective_bound`): the
+    solver reports its bound on the perturbed objective (tie-break and flow-preference terms), up to
+    `perturbation_ceiling_yen` above a bound on the real one; the same ceiling is taken off here as
+    `real_objective_bound` takes it off the final figure, so the line never promises more than the result.
+    The incumbent stays the solver's (the perturbed cost of its point, never below that point's real cost),
+    and the gap is recomputed from it and the restated bound: never smaller than the real gap."""
+    if progress is None:
+        return None
+    ceiling = perturbation_ceiling_yen(ix)
+
+    def relay(p: Progress) -> None:
+        if p.bound is not None and math.isfinite(p.bound):
+            bound = p.bound if p.incumbent is None else min(p.bound, p.incumbent)
+            bound = round(bound - ceiling, 6)
+            p = replace(p, bound=bound, gap=relative_gap(p.incumbent, bound))
+        progress(p)
+
+    return relay
 
 
 def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback | None,
@@ -122,7 +143,8 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], optio
 
             handed_back = start_from_incumbent(form, start)
         build_seconds += time.perf_counter() - build_started
-        outcome = solve(form, options_within_limit(options, started, len(form.ix.bids)), progress, cancel, started,
+        outcome = solve(form, options_within_limit(options, started, len(form.ix.bids)),
+                        progress_in_result_terms(progress, form.ix), cancel, started,
                         earlier=None if previous is None else (previous[0], previous[1].x), start_hint=handed_back)
         build_seconds += outcome.setup_seconds
         hint_used = hint_used or outcome.start_hint_used

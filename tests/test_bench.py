@@ -152,3 +152,51 @@ def test_cbc_crosscheck_verifies_a_solution_file_of_the_written_model(tmp_path, 
     solution.write_text("\n".join(lines) + "\n")
     assert crosscheck(["verify", str(case), str(solution)]) == 1
     assert "findings" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_puts_scip_beside_dkw_on_the_same_document(tmp_path) -> None:
+    """`dkw bench --peers scip` (issue 25, item 2) on a tiny generated auction: SCIP's clearing passes the
+    verifier, its figures are in the result's terms (clearing ≥ bound, both within 1e-6 of dkw's proven
+    optimum of the same document), and results.md puts it beside dkw with the core count."""
+    pytest.importorskip("pyscipopt", reason='SCIP is an optional peer: pip install -e ".[bench]"')
+    from conftest import generated_auction
+
+    from clearing.engine import clear
+    from solvers.api import SolveOptions
+
+    code = main(["bench", "--sizes", "200", "--seed", "2", "--methods", "fast", "--fast-limit", "10",
+                 "--peers", "scip", "--out", str(tmp_path)])
+    assert code == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["machine"]["scip"].startswith("SCIP") and doc["settings"]["peers"] == ["scip"]
+    (row,) = doc["results"]
+    scip = row["peers"]["scip"]
+    assert scip["status"] == "OPTIMAL" and scip["findings"] == [] and scip["threads"] == 1, scip
+    assert scip["peak_rss_mb"] > 0 and scip["time_limit_s"] == 10
+    assert scip["bound"] <= scip["objective_yen"]
+    optimum = clear(generated_auction(2, 200), SolveOptions(time_limit_s=None), explain_options=False)
+    assert optimum.status == "OPTIMAL"
+    assert scip["objective_yen"] == pytest.approx(optimum.objective_yen, rel=1e-6)
+    assert scip["bound"] == pytest.approx(optimum.objective_yen, rel=1e-6)
+    assert scip["bound"] <= optimum.objective_yen + 1e-6  # a proven bound on the real objective
+    fast = row["fast"]
+    assert fast["bound"] <= optimum.objective_yen + 1e-6 <= fast["objective_yen"] + 1e-6 * optimum.objective_yen
+    written = (tmp_path / "results.md").read_text()
+    assert f"Peers side by side ({doc['machine']['cores']} cores" in written
+    assert "| 200 | 10 s | dkw |" in written and "| 200 | 10 s | SCIP | OPTIMAL |" in written
+    (tmp_path / "results.md").unlink()
+    assert main(["bench", "--render", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "results.md").read_text() == written
+
+
+def test_bench_peers_without_pyscipopt_say_how_to_install_it(tmp_path, capsys, monkeypatch) -> None:
+    import bench.command
+
+    monkeypatch.setattr(bench.command, "scip_available", lambda: False)
+    assert main(["bench", "--sizes", "200", "--peers", "scip", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'pip install -e ".[bench]"' in err[0]
+    assert not (tmp_path / "results.json").exists()
+    assert main(["bench", "--sizes", "200", "--peers", "cplex", "--out", str(tmp_path)]) == 2
+    assert "--peers" in capsys.readouterr().err

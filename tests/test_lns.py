@@ -85,6 +85,28 @@ def test_progress_reports_the_whole_auction(case_doc) -> None:
     assert last.incumbent == pytest.approx(result.objective_yen, rel=1e-6)
 
 
+@pytest.mark.parametrize("method", ["fast", "straight"])
+def test_progress_bound_is_in_the_results_terms(method: str) -> None:
+    """Issue 25, item 4: the progress line's bound is a bound on the real objective, as the result's
+    `solver.objective_bound` (the solver's own is on the perturbed objective, above it by up to the
+    tie-break terms): never above the result's objective, the last one while solving never above the
+    result's bound, and the DONE event's that bound itself."""
+    events = []
+    result = clear_and_verify(load_auction_file(CASES_DIR / "10-national-dense.json"),
+                              SolveOptions(threads=1, time_limit_s=5.0, method=method), progress=events.append)
+    bound = result.solver.objective_bound
+    assert bound is not None and bound <= result.objective_yen
+    tiny = 1e-9 * result.objective_yen
+    with_bounds = [e for e in events if e.bound is not None]
+    solving = [e for e in with_bounds if e.phase == "solving"]
+    assert solving, "no bound reported while solving"
+    assert all(e.bound <= result.objective_yen + tiny for e in with_bounds)
+    assert all(e.incumbent is None or e.bound <= e.incumbent for e in with_bounds)
+    assert solving[-1].bound <= bound + tiny
+    done = events[-1]
+    assert done.phase == "done" and done.bound == bound and done.incumbent == result.objective_yen
+
+
 def test_default_time_limit_and_no_limit() -> None:
     assert SolveOptions().time_limit_s == DEFAULT_TIME_LIMIT_S == 300.0
     assert time_limit("none") is None and time_limit("12.5") == 12.5

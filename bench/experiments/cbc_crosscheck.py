@@ -44,12 +44,16 @@ def clearing_model(auction_path: Path) -> tuple[object, Formulation, MatrixModel
 
 def write_mps(auction_path: Path, out: Path) -> None:
     _, _, mm = clearing_model(auction_path)
-    problem = ArrayProblem.whole(mm)
+    write_model(mm, out)
+    print(f"{out}: {mm.num_cols} columns ({int(mm.integrality.sum())} binaries), {mm.num_rows} rows")
+
+
+def write_model(mm: MatrixModel, out: Path) -> None:
+    """The arrays as HiGHS writes them (MPS by the suffix): columns c0, c1, … in the model's own layout."""
     highs = new_highs()
     highs.setOptionValue("output_flag", False)
-    load_problem(highs, problem)
+    load_problem(highs, ArrayProblem.whole(mm))
     highs.writeModel(str(out))
-    print(f"{out}: {mm.num_cols} columns ({int(mm.integrality.sum())} binaries), {mm.num_rows} rows")
 
 
 def read_cbc_solution(path: Path, num_cols: int) -> np.ndarray:
@@ -72,21 +76,30 @@ def read_cbc_solution(path: Path, num_cols: int) -> np.ndarray:
 def verify(auction_path: Path, solution_path: Path) -> int:
     prepared, form, mm = clearing_model(auction_path)
     x = read_cbc_solution(solution_path, mm.num_cols)
-    integer = mm.integrality == 1
-    x[integer] = np.round(x[integer])
-    print(f"largest violation {violation(mm, x):.2e} (kW or yen units of the rows); objective as solved "
+    doc, findings, worst = verified_clearing(prepared, form, mm, x, "CBC")
+    print(f"largest violation {worst:.2e} (kW or yen units of the rows); objective as solved "
           f"{float(mm.col_cost @ x):,.2f}")
-    outcome = SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, float(mm.col_cost @ x), None, None, 0.0, 0, x, message="CBC")
-    info = SolverInfo("CBC", "", "read from a CBC solution file", None, None, 0.0, 0)
-    q, f, s, _ = solution_values(form, outcome)
-    result = assemble_result(form.ix, "TIME_LIMIT_FEASIBLE", q, f, s, info)  # unpriced, as before
-    doc = result.to_document()
-    findings = verify_result(prepared, doc, left_out={r["bid"] for r in doc["rejected_bids"]})
     print(f"objective_yen {doc['objective_yen']:,.2f}; {len(doc['awards'])} awards; verifier: "
           + ("no findings" if not findings else f"{len(findings)} findings"))
     for finding in findings[:20]:
         print(f"  {finding}")
     return 1 if findings else 0
+
+
+def verified_clearing(prepared, form: Formulation, mm: MatrixModel, x: np.ndarray,
+                      solver: str) -> tuple[dict, list, float]:
+    """Another solver's point `x` of the model (its integers rounded in place) as the result document a
+    clearing builds from its own (unpriced), the independent verifier's findings on it, and its largest row
+    or bound violation. The document's `objective_yen` is the point's real cost (no tie-break terms)."""
+    integer = mm.integrality == 1
+    x[integer] = np.round(x[integer])
+    outcome = SolveOutcome(SolveStatus.TIME_LIMIT_FEASIBLE, float(mm.col_cost @ x), None, None, 0.0, 0, x, message=solver)
+    info = SolverInfo(solver, "", f"read from a {solver} solution", None, None, 0.0, 0)
+    q, f, s, _ = solution_values(form, outcome)
+    result = assemble_result(form.ix, "TIME_LIMIT_FEASIBLE", q, f, s, info)  # unpriced, as before
+    doc = result.to_document()
+    findings = verify_result(prepared, doc, left_out={r["bid"] for r in doc["rejected_bids"]})
+    return doc, findings, violation(mm, x)
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,204 @@
+"""Other solvers beside dkw in `dkw bench --peers` (issue 25, item 2): the same document, the same limit.
+
+    python -m bench.peers scip AUCTION.json TIME_LIMIT_S
+
+Each peer solves the document's *straight* model: the whole clearing MILP as `dkw clear` formulates it
+(market rules applied, before the fast path's reductions), the model `bench.experiments.cbc_crosscheck mps`
+writes. `highs` is dkw's own `straight` method (bench/run_one.py): that model on HiGHS. `scip` is this
+module in a child process (`dkw bench` polls its process tree for the peak RSS, as for dkw's runs): the
+model written as MPS by HiGHS's writer, read and solved by SCIP through pyscipopt with the time limit on
+SCIP's own solve (so the peer's limit is, if anything, more generous than dkw's, whose limit covers the
+whole clearing), 1 thread, dkw's default relative gap (1e-6). Its best point goes back into the model and
+through the independent verifier exactly as a CBC solution does (`cbc_crosscheck.verified_clearing`).
+
+All figures are in the result's terms: the clearing's `objective_yen` is the point's real cost, and the
+bound is SCIP's dual bound on the MPS objective (which carries the tie-break and flow-preference terms)
+restated as `solver.objective_bound` is (`clearing.exact.real_objective_bound`). pyscipopt is an optional
+extra (`pip install -e ".[bench]"`), never a runtime dependency of dkw.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PEERS = ("scip", "highs")
+INSTALL_HINT = 'pip install -e ".[bench]"'
+PEER_GAP = 1e-6  # dkw's default mip_rel_gap (solvers.api.SolveOptions)
+
+
+def scip_available() -> bool:
+    return importlib.util.find_spec("pyscipopt") is not None
+
+
+def scip_version() -> str:
+    import pyscipopt
+
+    return f"SCIP {pyscipopt.Model().version()} (pyscipopt {pyscipopt.__version__})"
+
+
+def solve_scip(path: Path, limit: float) -> dict[str, Any]:
+    """The document's straight model solved by SCIP (1 thread, `limit` seconds of SCIP's solve), its best
+    point verified; the row `dkw bench` records."""
+    t0 = time.perf_counter()
+    import numpy as np
+    import pyscipopt
+
+    from bench.experiments.cbc_crosscheck import clearing_model, verified_clearing, write_model
+    from clearing.exact import perturbation_ceiling_yen, real_objective_bound
+    from solvers.api import relative_gap
+
+    prepared, form, mm = clearing_model(path)
+    built = time.perf_counter()
+    model = pyscipopt.Model()
+    model.hideOutput()
+    with tempfile.TemporaryDirectory(prefix="dkw-peer-") as tmp:
+        mps = Path(tmp) / "model.mps"
+        write_model(mm, mps)
+        model.readProblem(str(mps))
+    model.setParam("limits/time", float(limit))
+    model.setParam("limits/gap", PEER_GAP)
+    model.setParam("lp/threads", 1)
+    model.setParam("parallel/maxnthreads", 1)
+    read = time.perf_counter()
+    model.optimize()
+    solved = time.perf_counter()
+    scip_status = model.getStatus()
+    row: dict[str, Any] = {"method": "scip", "solver": scip_version(), "threads": 1, "scip_status": scip_status,
+                           "build_s": round(built - t0, 3), "write_read_s": round(read - built, 3),
+                           "solve_s": round(model.getSolvingTime(), 3),
+                           "solve_wall_s": round(solved - read, 3), "nodes": int(model.getNNodes())}
+    solved_bound = model.getDualbound()
+    objective = None
+    if model.getNSols() > 0:
+        sol = model.getBestSol()
+        x = np.zeros(mm.num_cols)
+        for var in model.getVars():
+            x[int(var.name[1:])] = model.getSolVal(sol, var)  # HiGHS's names: c<column>
+        doc, findings, worst = verified_clearing(prepared, form, mm, x, "SCIP")
+        objective = doc["objective_yen"]
+        row.update(solved_objective=model.getObjVal(), violation=worst, findings=[str(f) for f in findings[:20]],
+                   awards=len(doc["awards"]))
+    if scip_status in ("optimal", "gaplimit"):
+        status = "OPTIMAL"
+    elif objective is not None:
+        status = "TIME_LIMIT_FEASIBLE"
+    elif scip_status == "infeasible":
+        status = "INFEASIBLE"
+    else:
+        status = "TIME_LIMIT_NO_SOLUTION"
+    if row.get("findings"):
+        status = "VERIFIER_FINDINGS"  # never a figure to compare with
+    bound = None
+    if np.isfinite(solved_bound):
+        bound = (real_objective_bound(form.ix, solved_bound, objective) if objective is not None
+                 else round(solved_bound - perturbation_ceiling_yen(form.ix), 6))
+    done = time.perf_counter()
+    row.update(status=status, objective_yen=objective, bound=bound, solved_bound=solved_bound,
+               gap=relative_gap(objective, bound), clear_s=round(done - t0, 3), end_to_end_s=round(done - t0, 3),
+               peak_rss_mb=own_peak_rss_mb())
+    return row
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS since its exec: Linux's VmHWM. (getrusage's ru_maxrss starts from the RSS of
+    the process that forked it, here `dkw bench`, which holds the document's structure: on a small document
+    that, not the peer, would be the figure.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, entry: dict[str, Any],
+              options: list[str]) -> dict[str, dict[str, Any]]:
+    """Each of `peers` on the document at `path` with time limit `limit`, in its own child process. The
+    `highs` peer reuses this run's `straight` row when it ran at the same limit."""
+    from bench.run_one import measure, measure_command
+
+    out: dict[str, dict[str, Any]] = {}
+    for peer in peers:
+        if peer == "highs":
+            straight = entry.get("straight") or {}
+            if straight.get("time_limit_s") == limit and not straight.get("carried_over"):
+                out[peer] = {**straight, "same_run_as": "straight"}
+            else:
+                out[peer] = measure(path, "straight", limit, show_progress, options)
+        else:
+            cmd = [sys.executable, "-m", "bench.peers", peer, str(path), str(limit)]
+            out[peer] = measure_command(cmd, peer, limit, False)
+        row = out[peer]
+        print(f"{entry['bids']:>7} bids {peer:>8}: {row.get('status')} objective {row.get('objective_yen')}, "
+              f"bound {row.get('bound')}, peak {row.get('peak_rss_mb')} MB", file=sys.stderr)
+    return out
+
+
+def gap_of(row: dict[str, Any] | None) -> float | None:
+    """The proven gap in the result's terms, the same for every solver: (clearing − bound) / clearing."""
+    from solvers.api import relative_gap
+
+    if not row or row.get("status") in ("CRASHED", "VERIFIER_FINDINGS", "SKIPPED"):
+        return None
+    return relative_gap(row.get("objective_yen"), row.get("bound"))
+
+
+def _yen(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The peers' table: per document dkw (the fast path), then each peer, on the same limit."""
+    rows = [r for r in doc["results"] if r.get("peers")]
+    if not rows:
+        return ""
+    m = doc["machine"]
+    lines = ["", f"Peers side by side ({m['cores']} cores; each on the same document at the same limit; dkw: the "
+             f"fast path; HiGHS {m.get('highs', '')}: dkw's `straight` method, the whole model on HiGHS's own "
+             f"threads; {m.get('scip', 'SCIP')}: the same model as MPS, 1 thread, its limit on its own solve). "
+             "Figures in the result's terms (the bound less the tie-break terms, as `solver.objective_bound`); "
+             "gap = (clearing − bound) / clearing; end to end from the document to the verified clearing:", "",
+             "| bids | limit | solver | status | best clearing (yen) | proven bound (yen) | gap | end to end | "
+             "peak RSS | gap ÷ best peer's |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    names = {"fast": "dkw", "highs": "HiGHS straight", "scip": "SCIP"}
+    for r in rows:
+        limit = doc["settings"]["fast_limit_s"]
+        peer_gaps = [g for g in (gap_of(p) for p in r["peers"].values()) if g is not None]
+        for key, row in [("fast", r.get("fast"))] + list(r["peers"].items()):
+            if not row:
+                continue
+            gap = gap_of(row)
+            ratio = "–"
+            if key == "fast" and gap is not None and peer_gaps:
+                best = min(peer_gaps)
+                ratio = f"{gap / best:.2f}" if best > 0 else ("1.00" if gap == 0 else "∞")
+            e2e = row.get("end_to_end_s")
+            lines.append(f"| {r['bids']:,} | {limit:.0f} s | {names.get(key, key)} | {row.get('status')} | "
+                         f"{_yen(row.get('objective_yen'))} | {_yen(row.get('bound'))} | "
+                         f"{'–' if gap is None else f'{100 * gap:.3f}%'} | {'–' if e2e is None else f'{e2e:.1f} s'} | "
+                         f"{row.get('peak_rss_mb', '–')} MB | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[0] != "scip":
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    if not scip_available():
+        print(f"bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    print(json.dumps(solve_scip(Path(argv[1]), float(argv[2]))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
