@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.run_one import measure
+from dkw.bench.run_one import measure
 
 #: `casegen.gen(seed, bids, blocks=blocks)` documents, as SEED:BIDS:BLOCKS
 DEFAULT_DOCUMENTS = "1:1200:12,2:1200:12,3:1200:12"
@@ -122,8 +122,8 @@ def run(documents: str, seeds: int, limit: float, out: str) -> int:
     except ValueError as exc:
         print(f"dkw bench: {exc}", file=sys.stderr)
         return 2
-    from bench.casegen import gen
-    from solvers.highs import highs_version
+    from dkw.bench.casegen import gen
+    from dkw.solvers.highs import highs_version
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

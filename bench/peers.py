@@ -1,6 +1,6 @@
 """Other solvers beside dkw in `dkw bench --peers` (issue 25, item 2): the same document, the same limit.
 
-    python -m bench.peers scip AUCTION.json TIME_LIMIT_S
+    python -m dkw.bench.peers scip AUCTION.json TIME_LIMIT_S
 
 Each peer solves the document's *straight* model: the whole clearing MILP as `dkw clear` formulates it
 (market rules applied, before the fast path's reductions), the model `bench.experiments.cbc_crosscheck mps`
@@ -49,10 +49,9 @@ def solve_scip(path: Path, limit: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     import numpy as np
     import pyscipopt
-
-    from bench.experiments.cbc_crosscheck import clearing_model, verified_clearing, write_model
-    from clearing.exact import perturbation_ceiling_yen, real_objective_bound
-    from solvers.api import relative_gap
+    from dkw.bench.experiments.cbc_crosscheck import clearing_model, verified_clearing, write_model
+    from dkw.clearing.exact import perturbation_ceiling_yen, real_objective_bound
+    from dkw.solvers.api import relative_gap
 
     prepared, form, mm = clearing_model(path)
     built = time.perf_counter()
@@ -123,7 +122,7 @@ def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, e
               options: list[str]) -> dict[str, dict[str, Any]]:
     """Each of `peers` on the document at `path` with time limit `limit`, in its own child process. The
     `highs` peer reuses this run's `straight` row when it ran at the same limit."""
-    from bench.run_one import measure, measure_command
+    from dkw.bench.run_one import measure, measure_command
 
     out: dict[str, dict[str, Any]] = {}
     for peer in peers:
@@ -134,7 +133,7 @@ def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, e
             else:
                 out[peer] = measure(path, "straight", limit, show_progress, options)
         else:
-            cmd = [sys.executable, "-m", "bench.peers", peer, str(path), str(limit)]
+            cmd = [sys.executable, "-m", "dkw.bench.peers", peer, str(path), str(limit)]
             out[peer] = measure_command(cmd, peer, limit, False)
         row = out[peer]
         print(f"{entry['bids']:>7} bids {peer:>8}: {row.get('status')} objective {row.get('objective_yen')}, "
@@ -144,7 +143,7 @@ def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, e
 
 def gap_of(row: dict[str, Any] | None) -> float | None:
     """The proven gap in the result's terms, the same for every solver: (clearing − bound) / clearing."""
-    from solvers.api import relative_gap
+    from dkw.solvers.api import relative_gap
 
     if not row or row.get("status") in ("CRASHED", "VERIFIER_FINDINGS", "SKIPPED"):
         return None

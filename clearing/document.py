@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clearing.canonical import NotCanonical, jcs_sha256
-from clearing.document_checker import Checker, Problem, show
-from clearing.limits import plausibility_problems
-from clearing.model import (
+from dkw.clearing.canonical import NotCanonical, jcs_sha256
+from dkw.clearing.document_checker import Checker, Problem, show
+from dkw.clearing.limits import plausibility_problems
+from dkw.clearing.model import (
     AUCTION_FORMAT,
     COMPOSITE,
     PRODUCTS,

@@ -17,15 +17,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
-
-from clearing.exact import clearing_lp, perturbation_ceiling_yen, real_objective_bound, result_prices
-from clearing.explain import ExplainOptions, explain_clearing, explanations_document
-from clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
-from clearing.formulation import Formulation, formulate
-from clearing.index import AuctionIndex, below_one_kw, build_index
-from clearing.left_out import LeftOutBid, price_cap_yen_per_kw_h
-from clearing.model import Auction, PriceCapMode
-from clearing.result import (
+from dkw.clearing.exact import clearing_lp, perturbation_ceiling_yen, real_objective_bound, result_prices
+from dkw.clearing.explain import ExplainOptions, explain_clearing, explanations_document
+from dkw.clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
+from dkw.clearing.formulation import Formulation, formulate
+from dkw.clearing.index import AuctionIndex, below_one_kw, build_index
+from dkw.clearing.left_out import LeftOutBid, price_cap_yen_per_kw_h
+from dkw.clearing.model import Auction, PriceCapMode
+from dkw.clearing.result import (
     AreaSummary,
     Award,
     ClearingResult,
@@ -34,8 +33,8 @@ from clearing.result import (
     Shortfall,
     SolverInfo,
 )
-from clearing.rules import Policy, prepare_clearing
-from solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, relative_gap
+from dkw.clearing.rules import Policy, prepare_clearing
+from dkw.solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, relative_gap
 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
@@ -55,7 +54,7 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     auction, left_out, rules_extra = prepare_clearing(auction, policy, ineligible, also_left_out)
     form, outcome, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
                                                                     started, start)
-    from solvers.highs import highs_version
+    from dkw.solvers.highs import highs_version
 
     info = SolverInfo(
         name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
@@ -113,10 +112,10 @@ def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback |
     `earlier`: an earlier solve's formulation and point, and `start_hint`: a point of `form`'s columns (a
     handed-back incumbent), either of which the fast path may start from (if feasible)."""
     if options.method == "straight":
-        from solvers.straight import solve_straight
+        from dkw.solvers.straight import solve_straight
 
         return solve_straight(form, options, progress, cancel, started)
-    from solvers.fastpath.auction import solve_fast
+    from dkw.solvers.fastpath.auction import solve_fast
 
     return solve_fast(form, options, progress, cancel, started, earlier=earlier, start_hint=start_hint)
 
@@ -139,7 +138,7 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], optio
         form = formulate(build_index(auction, left_out, force_binary))
         handed_back = None
         if previous is None and start is not None:  # a draining replica's incumbent (docs/replicas.md)
-            from clearing.handback import start_from_incumbent
+            from dkw.clearing.handback import start_from_incumbent
 
             handed_back = start_from_incumbent(form, start)
         build_seconds += time.perf_counter() - build_started

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from clearing.fixed_lp import FixedLP, build_fixed_lp
-from clearing.index import FLOW_PREFERENCE_YEN_PER_KW, TIE_BREAK_YEN_PER_KW, AuctionIndex
-from clearing.result import ClearingResult
+from dkw.clearing.fixed_lp import FixedLP, build_fixed_lp
+from dkw.clearing.index import FLOW_PREFERENCE_YEN_PER_KW, TIE_BREAK_YEN_PER_KW, AuctionIndex
+from dkw.clearing.result import ClearingResult
 
 
 def perturbation_ceiling_yen(ix: AuctionIndex) -> float:

@@ -40,14 +40,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from clearing.figures import net_import
-from clearing.fixed_lp import FixedLP, build_fixed_lp
-from clearing.formulation import Formulation, formulate
-from clearing.index import acceptance_binaries, build_index
-from clearing.left_out import LeftOutBid
-from clearing.matrix import to_matrix
-from clearing.model import Auction, Bid, Direction
-from clearing.result import ClearingResult, plain
+from dkw.clearing.figures import net_import
+from dkw.clearing.fixed_lp import FixedLP, build_fixed_lp
+from dkw.clearing.formulation import Formulation, formulate
+from dkw.clearing.index import acceptance_binaries, build_index
+from dkw.clearing.left_out import LeftOutBid
+from dkw.clearing.matrix import to_matrix
+from dkw.clearing.model import Auction, Bid, Direction
+from dkw.clearing.result import ClearingResult, plain
 
 #: kW and yen slack for "at capacity", "equal price", "accepted in full".
 TOL_KW = 1e-6
@@ -377,7 +377,7 @@ def _explain_all(auction: Auction, cleared: _Cleared, left_out: list[LeftOutBid]
 def _forcing_highs(form: Formulation, options: ExplainOptions) -> Any:
     """One HiGHS instance holding `form`'s MILP with the real costs: the tie-break and flow preference only
     pick among equal costs, and without them the solver's bound is a bound on the real extra cost."""
-    from solvers.highs import ArrayProblem, load_problem, new_highs
+    from dkw.solvers.highs import ArrayProblem, load_problem, new_highs
 
     ix, c = form.ix, form.columns
     mm = to_matrix(form)

@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from clearing.model import Auction, Bid, Direction
+from dkw.clearing.model import Auction, Bid, Direction
 
 INF = float("inf")
 
@@ -351,8 +350,7 @@ class _Builder:
     def solved(self) -> Any:
         """A HiGHS instance holding the LP, run once."""
         import highspy
-
-        from solvers.highs import new_highs
+        from dkw.solvers.highs import new_highs
 
         h = new_highs()  # without the banner HiGHS prints on stdout at its first instance
         h.setOptionValue("output_flag", False)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from clearing.figures import ZERO_KW
-from clearing.left_out import LeftOutBid, left_out_bids
-from clearing.model import Auction, Bid, Direction, Resource
+from dkw.clearing.figures import ZERO_KW
+from dkw.clearing.left_out import LeftOutBid, left_out_bids
+from dkw.clearing.model import Auction, Bid, Direction, Resource
 
 #: Objective perturbation per kW of accepted quantity per rank among equal-price bids (yen). Breaks
 #: ties toward the bid earlier in the document; far below any real price difference (0.01 yen).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clearing.model import COMPOSITE, Auction, Bid, PriceCapMode
+from dkw.clearing.model import COMPOSITE, Auction, Bid, PriceCapMode
 
 #: A price this far above the cap is still within it (float noise in documents, not a real yen).
 CAP_TOLERANCE_YEN = 1e-12

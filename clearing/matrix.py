@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from clearing.formulation import Columns, Formulation, formulate
-from clearing.index import AuctionIndex
-from solvers.arrays import ArrayProblem
+from dkw.clearing.formulation import Columns, Formulation, formulate
+from dkw.clearing.index import AuctionIndex
+from dkw.solvers.arrays import ArrayProblem
 
 
 @dataclass(kw_only=True)

@@ -18,9 +18,9 @@ import types
 import typing
 from typing import Any
 
-from clearing import document, limits
-from clearing.model import AUCTION_FORMAT, COMPOSITE, PRODUCTS, RESULT_FORMAT, Category, Direction, PriceCapMode
-from solvers.api import SolveStatus
+from dkw.clearing import document, limits
+from dkw.clearing.model import AUCTION_FORMAT, COMPOSITE, PRODUCTS, RESULT_FORMAT, Category, Direction, PriceCapMode
+from dkw.solvers.api import SolveStatus
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -352,9 +352,9 @@ def _dataclass_fields(cls: type) -> dict[str, Any]:
 def result_schema() -> dict[str, Any]:
     """The result document's schema: the fields of clearing.result's dataclasses, as `to_document` writes them.
     The top level stays open: sections added by other modules (market rules, signatures) are allowed."""
-    from clearing import result as r
-    from clearing.explain import Explanation
-    from clearing.left_out import LeftOutBid
+    from dkw.clearing import result as r
+    from dkw.clearing.explain import Explanation
+    from dkw.clearing.left_out import LeftOutBid
 
     def fields_of(cls: type, name: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         names = set(_dataclass_fields(cls)) - set(skip)

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from clearing.model import COMPOSITE, Auction, Bid
+from dkw.clearing.model import COMPOSITE, Auction, Bid
 
 #: kW slack allowed for solver tolerances on rows and bounds.
 TOL_KW = 1e-3
@@ -276,7 +276,7 @@ def _check_costs(auction: Auction, result: dict[str, Any], caps: dict[str, float
 def _rejudge(auction: Auction, result: dict[str, Any], policy_file: str | Path | None, problems: list[str]) -> set[str]:
     """The bids the market rules leave out under the policy the result names, and every difference
     between those and the result's `rejected_bids` (a wrong verdict, a bid wrongly left out or let in)."""
-    from clearing.rules import PolicyError, load_policy, validate_auction
+    from dkw.clearing.rules import PolicyError, load_policy, validate_auction
 
     try:
         policy = load_policy(policy_file)
@@ -351,7 +351,7 @@ def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], 
     """Prices against their definition: the fixed-integer LP's cost of one more kW, re-solved per row. The
     LP is built here from the documents, not taken from the clearing (which shares one between its prices
     and its explanations): a check must not reuse what it checks."""
-    from clearing.fixed_lp import balance_keys, build_fixed_lp
+    from dkw.clearing.fixed_lp import balance_keys, build_fixed_lp
 
     keys = balance_keys(auction)
     reported = {}

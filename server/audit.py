@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
-from server.resilience import StorageUnavailable
+from dkw.server.resilience import StorageUnavailable
 
 # ON CONFLICT: a retry after a COMMIT whose outcome was unknown writes the record once
 INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail, server)"

@@ -18,9 +18,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from server import limits as bounds
-from server import security
-from server.migrations import LATEST
+from dkw.server import limits as bounds
+from dkw.server import security
+from dkw.server.migrations import LATEST
 
 #: Seconds the check waits for the database to answer.
 CONNECT_TIMEOUT_S = 5
@@ -43,7 +43,7 @@ def problems(args: argparse.Namespace, port_free: Callable[[str, int], None],
 
 
 def _numbers(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from solvers.api import SolveOptions
+    from dkw.solvers.api import SolveOptions
 
     if args.workers < 1:
         problem(f"--workers {args.workers} must be at least 1")
@@ -82,9 +82,9 @@ def serve_security(args: argparse.Namespace) -> security.ServeSecurity:
 
 
 def _files(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from clearing.rules import PolicyError, load_policy
-    from server.auth import read_clients
-    from server.tls import check_key_pair
+    from dkw.clearing.rules import PolicyError, load_policy
+    from dkw.server.auth import read_clients
+    from dkw.server.tls import check_key_pair
 
     unreadable = set()
     for dest, flag in FILE_FLAGS:
@@ -144,7 +144,7 @@ def _database(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
 
 
 def _postgres(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from server.preflight import check_database_url
+    from dkw.server.preflight import check_database_url
 
     try:
         check_database_url(args.database)

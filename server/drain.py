@@ -15,9 +15,9 @@ import logging
 import time
 from typing import Any
 
-from clearing.handback import incumbent_of
-from server import storage as st
-from server.workers import STOP_GRACE_S, Outcome
+from dkw.clearing.handback import incumbent_of
+from dkw.server import storage as st
+from dkw.server.workers import STOP_GRACE_S, Outcome
 
 log = logging.getLogger("dkw.server")
 

@@ -21,11 +21,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-
-from server.audit import AuditTrail, new_record
-from server.auth import ANONYMOUS, OPEN_CALLER, Authenticator, AuthError, Caller, allowed
-from server.logs import REFUSAL_LOGGED
-from server.resilience import StorageUnavailable
+from dkw.server.audit import AuditTrail, new_record
+from dkw.server.auth import ANONYMOUS, OPEN_CALLER, Authenticator, AuthError, Caller, allowed
+from dkw.server.logs import REFUSAL_LOGGED
+from dkw.server.resilience import StorageUnavailable
 
 log = logging.getLogger("dkw.server")
 

@@ -20,11 +20,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from dkw.server.resilience import CommitUnknown, Retrier, RetryPolicy, scrub
+from dkw.server.storage import SqlStorage
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
-
-from server.resilience import CommitUnknown, Retrier, RetryPolicy, scrub
-from server.storage import SqlStorage
 
 #: Connections one server keeps open at most: gRPC threads, the dispatcher, lease renewals, watchers and
 #: the audit trail share them.

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from server.auth import Client, hash_token, new_token, read_clients, write_clients
+from dkw.server.auth import Client, hash_token, new_token, read_clients, write_clients
 
 _COLUMNS = "client_id, role, token_id, token_hash, max_active, created_at, rotated_at"
 

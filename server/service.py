@@ -26,23 +26,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+from dkw.clearing.document import InvalidAuction, Problem, load_auction
+from dkw.clearing.rules import load_policy
+from dkw.server import security
+from dkw.server import storage as st
+from dkw.server.convert import auction_info, put_result, request_document, validation_response
+from dkw.server.drain import handed_back, is_hand_back, record_hand_back
+from dkw.server.limits import Limits, options_from_message
+from dkw.server.observability import AUCTION_ID, Metrics
+from dkw.server.outcomes import OutcomeWriter
+from dkw.server.progress import PHASES, TERMINAL_PHASE, ProgressFeed, final_figures, follow
+from dkw.server.refusals import bad_request
+from dkw.server.storage import Storage, StorageUnavailable, StoredAuction
+from dkw.server.workers import Job, JobHandle, Outcome, WorkerPool
+from dkw.solvers.api import Progress, SolveOptions
 
-from clearing.document import InvalidAuction, Problem, load_auction
-from clearing.rules import load_policy
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server import security
-from server import storage as st
-from server.convert import auction_info, put_result, request_document, validation_response
-from server.drain import handed_back, is_hand_back, record_hand_back
-from server.limits import Limits, options_from_message
-from server.observability import AUCTION_ID, Metrics
-from server.outcomes import OutcomeWriter
-from server.progress import PHASES, TERMINAL_PHASE, ProgressFeed, final_figures, follow
-from server.refusals import bad_request
-from server.storage import Storage, StorageUnavailable, StoredAuction
-from server.workers import Job, JobHandle, Outcome, WorkerPool
-from solvers.api import Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from server.resilience import Retrier, RetryPolicy, StorageUnavailable, sqlite_cause
-from server.storage import SqlStorage
+from dkw.server.resilience import Retrier, RetryPolicy, StorageUnavailable, sqlite_cause
+from dkw.server.storage import SqlStorage
 
 
 class DatabaseFileError(ValueError):

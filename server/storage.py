@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from server.migrations import migrate
-from server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried  # noqa: F401  (re-exported: the store's errors and policy)
+from dkw.server.migrations import migrate
+from dkw.server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried  # noqa: F401  (re-exported: the store's errors and policy)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
-
-from server.client import CHANNEL_OPTIONS, MESSAGE_LIMITS  # as `connect`: the limits and the retry policy
-from server.connection import Endpoint, wait_until_ready
+from dkw.server.client import CHANNEL_OPTIONS, MESSAGE_LIMITS  # as `connect`: the limits and the retry policy
+from dkw.server.connection import Endpoint, wait_until_ready
 
 
 class TlsFileError(ValueError):

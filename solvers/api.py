@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from solvers.tuning import FastPathTuning
+from dkw.solvers.tuning import FastPathTuning
 
 if TYPE_CHECKING:
     import numpy as np

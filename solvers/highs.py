@@ -21,8 +21,7 @@ from typing import Any
 
 import highspy
 import numpy as np
-
-from solvers.api import (
+from dkw.solvers.api import (
     MEMORY_GUARD_SHARE,
     START_TOLERANCE,
     ComponentReport,
@@ -32,7 +31,7 @@ from solvers.api import (
     SolveStatus,
     relative_gap,
 )
-from solvers.arrays import ArrayProblem, violation
+from dkw.solvers.arrays import ArrayProblem, violation
 
 #: Progress from HiGHS's MIP callback at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import CASES_DIR, EXPECTED
+from dkw.clearing.document import load_auction_file
+from dkw.clearing.verify import verify_result
 from test_schema import assert_valid
-
-from clearing.document import load_auction_file
-from clearing.verify import verify_result
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -9,15 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import generated_auction
-
-from clearing.engine import keep_earlier_bound
-from clearing.formulation import formulate
-from clearing.index import build_index
-from clearing.matrix import to_matrix
-from solvers.api import SolveOptions, SolveOutcome, SolveStatus
-from solvers.arrays import violation
-from solvers.fastpath.auction import solve_fast
-from solvers.fastpath.starts import carried_start
+from dkw.clearing.engine import keep_earlier_bound
+from dkw.clearing.formulation import formulate
+from dkw.clearing.index import build_index
+from dkw.clearing.matrix import to_matrix
+from dkw.solvers.api import SolveOptions, SolveOutcome, SolveStatus
+from dkw.solvers.arrays import violation
+from dkw.solvers.fastpath.auction import solve_fast
+from dkw.solvers.fastpath.starts import carried_start
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,11 @@ import urllib.request
 import grpc
 import pytest
 from conftest import casegen, pg_schema
+from dkw.clearing.verify import verify_result
+from dkw.server.convert import result_document
 from test_grpc import ROOT, Served, auction_of, case_message, wait_for
 
-from clearing.verify import verify_result
 from dkw.v1 import clearing_pb2 as pb
-from server.convert import result_document
 
 LEASE = ("--lease-seconds", "2")
 
@@ -41,7 +41,7 @@ def verified(raw: bytes, doc: dict) -> bool:
 
 def solving_server(servers: list[Served], auction_id: str, url: str) -> Served:
     """The replica holding the auction's lease (its pid is in the lease owner's name)."""
-    from server.postgres import PostgresStorage
+    from dkw.server.postgres import PostgresStorage
 
     with PostgresStorage(url, pool_size=1) as storage:
         owner = wait_for(lambda: storage.get(auction_id).lease_owner, what="a lease on the auction")
@@ -237,7 +237,7 @@ def test_the_client_retries_a_busy_server(single, slow_auction):
 
 
 def test_the_readme_shows_the_clients_retry_config():
-    from server.client import SERVICE_CONFIG
+    from dkw.server.client import SERVICE_CONFIG
 
     readme = (ROOT / "README.md").read_text()
     shown = re.search(r"```json\n(\{\"methodConfig\".*?)```", readme, re.S)

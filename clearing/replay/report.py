@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from clearing.replay.eprx import Comparison
-    from clearing.replay.outcome import ReplayOutcome
+    from dkw.clearing.replay.eprx import Comparison
+    from dkw.clearing.replay.outcome import ReplayOutcome
 
 
 BASELINE = "baseline"

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from clearing.document import load_auction
-from clearing.left_out import LeftOutBid
-from clearing.model import COMPOSITE, Category
-from clearing.rules import Policy, default_policy, effective_price_caps
-from clearing.rules.engine import monitoring_flags
+from dkw.clearing.document import load_auction
+from dkw.clearing.left_out import LeftOutBid
+from dkw.clearing.model import COMPOSITE, Category
+from dkw.clearing.rules import Policy, default_policy, effective_price_caps
+from dkw.clearing.rules.engine import monitoring_flags
 
 BASELINE = "baseline"
 #: Products whose cap the headline schedule sets (19.51 → 15 → 10 円/ΔkW·30分), SPEC §1.

@@ -52,12 +52,12 @@ from dkw.client.errors import (
     error_of,
 )
 from dkw.client.targets import Target, parse_target
+from dkw.server.client import SERVICE_CONFIG
+from dkw.server.connection import Endpoint, wait_until_ready
+from dkw.server.connection import Unreachable as _NotConnected
+from dkw.server.tls import TlsFileError, open_channel
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.client import SERVICE_CONFIG
-from server.connection import Endpoint, wait_until_ready
-from server.connection import Unreachable as _NotConnected
-from server.tls import TlsFileError, open_channel
 
 __all__ = ["CLEARED", "FINISHED", "AuctionInfo", "Busy", "Client", "ClientError", "ConfigError", "Denied", "Failed",
            "InvalidRequest", "NotFound", "Progress", "Result", "Submitted", "Target", "Unreachable", "Validation",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 
 from dkw import cli
-from server.client import RemoteFailed, exit_code_for, field_violations
+from dkw.server.client import RemoteFailed, exit_code_for, field_violations
 
 
 class ClientError(Exception):

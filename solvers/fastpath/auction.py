@@ -12,16 +12,15 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-
-from clearing.formulation import Formulation
-from solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
-from solvers.arrays import ArrayProblem
-from solvers.fastpath.component import solve_component
-from solvers.fastpath.pool import ComponentPool, worker_count
-from solvers.fastpath.prepare import prepared_model
-from solvers.fastpath.split import components_of, stitch
-from solvers.fastpath.starts import carried_start
-from solvers.highs import ComponentSolution, MipEvents
+from dkw.clearing.formulation import Formulation
+from dkw.solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.fastpath.component import solve_component
+from dkw.solvers.fastpath.pool import ComponentPool, worker_count
+from dkw.solvers.fastpath.prepare import prepared_model
+from dkw.solvers.fastpath.split import components_of, stitch
+from dkw.solvers.fastpath.starts import carried_start
+from dkw.solvers.highs import ComponentSolution, MipEvents
 
 
 def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,

@@ -25,15 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from solvers.api import ComponentReport, CutsReport, SearchReport, SolveOptions, SolveStatus
-from solvers.arrays import ArrayProblem
-from solvers.fastpath.cuts import Cuts, gomory_rounds
-from solvers.fastpath.polish import polish_by_splitting
-from solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch
-from solvers.fastpath.starts import lp_rounding_starts
-from solvers.highs import ComponentSolution, LpBasis, MipEvents, refine_point, release_freed_memory, solve_mip
-from solvers.tuning import FastPathTuning
+from dkw.solvers.api import ComponentReport, CutsReport, SearchReport, SolveOptions, SolveStatus
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds
+from dkw.solvers.fastpath.polish import polish_by_splitting
+from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch
+from dkw.solvers.fastpath.starts import lp_rounding_starts
+from dkw.solvers.highs import ComponentSolution, LpBasis, MipEvents, refine_point, release_freed_memory, solve_mip
+from dkw.solvers.tuning import FastPathTuning
 
 log = logging.getLogger("dkw.solvers.fastpath")
 
