@@ -5,7 +5,7 @@
 Starts two `dkw serve` replicas on a fresh schema of the database, lets N client threads submit M
 auctions (mostly small generated documents; `--national` of them 5,000-bid national ones with a short
 time limit), and when half of the submissions were accepted kills one replica with SIGKILL and restarts
-it on the same port. Clients retry through the service config of `server.client.connect` and, should
+it on the same port. Clients retry through the service config of `dkw.server.client.connect` and, should
 their replica stay unreachable, submit to the other one with the same idempotency key.
 
 Then it checks, from the database: every submission is exactly one stored auction (no key twice, no

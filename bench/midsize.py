@@ -50,7 +50,7 @@ def parse_documents(text: str) -> list[tuple[int, int, int]]:
 
 
 def run_once(path: Path, method: str, limit: float, highs_seed: int) -> dict[str, Any]:
-    """One clearing in a child process (`bench.run_one.measure`), HiGHS seeded with `highs_seed`."""
+    """One clearing in a child process (`dkw.bench.run_one.measure`), HiGHS seeded with `highs_seed`."""
     row = measure(path, method, limit, False, ["--random-seed", str(highs_seed)])
     row.pop("trace", None)
     row["highs_seed"] = highs_seed

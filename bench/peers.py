@@ -3,7 +3,7 @@
     python -m dkw.bench.peers scip AUCTION.json TIME_LIMIT_S
 
 Each peer solves the document's *straight* model: the whole clearing MILP as `dkw clear` formulates it
-(market rules applied, before the fast path's reductions), the model `bench.experiments.cbc_crosscheck mps`
+(market rules applied, before the fast path's reductions), the model `dkw.bench.experiments.cbc_crosscheck mps`
 writes. `highs` is dkw's own `straight` method (bench/run_one.py): that model on HiGHS. `scip` is this
 module in a child process (`dkw bench` polls its process tree for the peak RSS, as for dkw's runs): the
 model written as MPS by HiGHS's writer, read and solved by SCIP through pyscipopt with the time limit on
@@ -13,7 +13,7 @@ through the independent verifier exactly as a CBC solution does (`cbc_crosscheck
 
 All figures are in the result's terms: the clearing's `objective_yen` is the point's real cost, and the
 bound is SCIP's dual bound on the MPS objective (which carries the tie-break and flow-preference terms)
-restated as `solver.objective_bound` is (`clearing.exact.real_objective_bound`). pyscipopt is an optional
+restated as `solver.objective_bound` is (`dkw.clearing.exact.real_objective_bound`). pyscipopt is an optional
 extra (`pip install -e ".[bench]"`), never a runtime dependency of dkw.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 PEERS = ("scip", "highs")
 INSTALL_HINT = 'pip install -e ".[bench]"'
-PEER_GAP = 1e-6  # dkw's default mip_rel_gap (solvers.api.SolveOptions)
+PEER_GAP = 1e-6  # dkw's default mip_rel_gap (dkw.solvers.api.SolveOptions)
 
 
 def scip_available() -> bool:
@@ -193,7 +193,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     if not scip_available():
-        print(f"bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
+        print(f"dkw.bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
         return 2
     print(json.dumps(solve_scip(Path(argv[1]), float(argv[2]))))
     return 0

@@ -1,8 +1,8 @@
 """Clearing an auction end to end (SPEC §3–§4): prepare → index → solve → assemble.
 
 `clear` is what the CLI, the server and replay all call. The market rules resolve the caps and the bids
-left out once (`clearing.rules.prepare_clearing`); the auction is grouped by rows (`clearing.index`) and
-described as the MILP (`clearing.formulation`); a back-end behind the solver boundary (`solvers.api`)
+left out once (`dkw.clearing.rules.prepare_clearing`); the auction is grouped by rows (`dkw.clearing.index`) and
+described as the MILP (`dkw.clearing.formulation`); a back-end behind the solver boundary (`dkw.solvers.api`)
 solves it; the values become the result (`assemble_result`). The one loop around index and solve is
 SPEC §3's 1 kW minimum: a bid that came out below 1 kW gets an acceptance binary and the model is solved
 again (rare: the data are whole kW).
@@ -47,8 +47,8 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     bids it finds ineligible are left out, unless `ineligible` says which to leave out instead;
     `also_left_out` (a replay scenario's) are left out on top. Every bid left out is reported
     (`result.left_out`); monitoring flags and the caps used go to `result.extra`, and so do the explanations
-    of every bid not accepted in full (clearing.explain; `explain_options` False: none). `start`: an
-    incumbent handed back by a draining replica (clearing.handback), the first solve's start hint."""
+    of every bid not accepted in full (dkw.clearing.explain; `explain_options` False: none). `start`: an
+    incumbent handed back by a draining replica (dkw.clearing.handback), the first solve's start hint."""
     options = options or SolveOptions()
     started = time.perf_counter()  # the time limit counts from here (options_within_limit)
     auction, left_out, rules_extra = prepare_clearing(auction, policy, ineligible, also_left_out)
@@ -65,11 +65,11 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     pricing_started = time.perf_counter()
     q, f, s, priced = solution_values(form, outcome)
     result = assemble_result(form.ix, outcome.status.value, q, f, s, info)
-    # the one post-solve LP (clearing.exact): the exact prices and the explanations both read it
+    # the one post-solve LP (dkw.clearing.exact): the exact prices and the explanations both read it
     lp = clearing_lp(form.ix, result) if outcome.x is not None else None
     if lp is not None and priced:
         result.prices = [MarginalPrice(*key, price) for key, price in result_prices(form.ix, lp).items()]
-    info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
+    info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (dkw.clearing.exact)
     info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
     result.extra.update(rules_extra)
     if start is not None:  # docs/replicas.md: Graceful drain
@@ -78,7 +78,7 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         result.extra["explanations"] = explanations_document(explain_clearing(
             form, result, lp, explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     info.total_seconds = time.perf_counter() - started
-    if progress:  # the result's own figures (as the server's DONE event: server.service.final_figures)
+    if progress:  # the result's own figures (as the server's DONE event: dkw.server.service.final_figures)
         progress(Progress("done", info.total_seconds, result.objective_yen, info.objective_bound, info.mip_gap))
     return result
 

@@ -18,7 +18,7 @@ in this order:
 - DID_NOT_FIT: not above the marginal price, yet not accepted: its minimum quantity, indivisibility or
   start-up cost does not fit; `extra_cost_yen`: how much more the best clearing that accepts it costs.
 
-Prices are the result's exact marginal prices (clearing.fixed_lp: the cost of one more kW of
+Prices are the result's exact marginal prices (dkw.clearing.fixed_lp: the cost of one more kW of
 requirement). For a bid offering several products or blocks, `marginal_yen_per_kw_h` is the marginal
 prices of its area summed over its products and averaged over its blocks; that can only overstate what a
 kW of the bid is worth (the prices are convex in the requirements), so "above" stays a sound statement.
@@ -348,7 +348,7 @@ def explain(auction: Auction, result: dict[str, Any], left_out: list[LeftOutBid]
 def explain_clearing(form: Formulation, result: ClearingResult, lp: FixedLP | None,
                      options: ExplainOptions | None = None) -> list[Explanation]:
     """`explain` for the clearing that just ran (`clear`), from what it already has: its result object (no
-    document), its fixed LP (clearing.exact.clearing_lp, shared with the prices) and its index and
+    document), its fixed LP (dkw.clearing.exact.clearing_lp, shared with the prices) and its index and
     formulation (formulated again only where a bid to force in has no acceptance binary yet)."""
     ix = form.ix
 

@@ -66,7 +66,7 @@ class Optimum:
 @dataclass
 class FixedLP:
     """The LP and where its rows and columns are. A clearing builds one and shares it between the exact
-    prices and the explanations (clearing.exact.clearing_lp); `dkw verify` builds its own from the
+    prices and the explanations (dkw.clearing.exact.clearing_lp); `dkw verify` builds its own from the
     documents."""
 
     auction: Auction

@@ -91,7 +91,7 @@ def acceptance_binaries(bids: list[Bid], children: dict[int, list[int]], force: 
 
 def build_index(auction: Auction, left_out: list[LeftOutBid] | None = None,
                 force_binary: set[str] | None = None) -> AuctionIndex:
-    """Group the auction by rows. `left_out`: every bid the clearing leaves out (`clearing.rules.
+    """Group the auction by rows. `left_out`: every bid the clearing leaves out (`dkw.clearing.rules.
     prepare_clearing` resolves them once); None: those above the caps the auction lists, and their
     children. `force_binary`: bids given an acceptance binary so they deliver ≥ 1 kW when accepted."""
     if left_out is None:

@@ -17,7 +17,7 @@ from dkw.solvers.arrays import ArrayProblem
 
 @dataclass(kw_only=True)
 class MatrixModel(ArrayProblem):
-    """The whole clearing MILP as the one array type (`solvers.arrays.ArrayProblem`), with the formulation
+    """The whole clearing MILP as the one array type (`dkw.solvers.arrays.ArrayProblem`), with the formulation
     it was stacked from: what the fast path's preparation reads the market through."""
 
     formulation: Formulation

@@ -3,13 +3,13 @@
 Works from the two documents alone: it does not import the formulation, the index or the clearing's
 solver, and recomputes every rule of SPEC §3 and every figure of the result from scratch — feasibility,
 costs, payments and their total, the area summary, the marginal prices (against the fixed-integer LP
-built from the documents, clearing.fixed_lp, by re-solving with one more kW: its own build, never the
+built from the documents, dkw.clearing.fixed_lp, by re-solving with one more kW: its own build, never the
 clearing's LP) and that the reported bound
 is not above the objective. Returns the violations found. Price caps, where the auction lists none,
 come from the policy *data* (the cap schedule in `clearing/rules/policy.json`, or a user policy file),
 read and looked up here, not from the result's `market_rules` section: a result reporting wrong caps is
 caught, not believed. Which bids the market rules leave out is re-judged under the policy the result
-names (clearing.rules evaluates the policy data): a result cleared under another policy is refused
+names (dkw.clearing.rules evaluates the policy data): a result cleared under another policy is refused
 unless that policy is given.
 """
 
@@ -28,7 +28,7 @@ TOL_KW = 1e-3
 TOL_REL = 1e-7
 
 
-#: The shipped market policy; the checker reads its cap schedule itself (not through clearing.rules).
+#: The shipped market policy; the checker reads its cap schedule itself (not through dkw.clearing.rules).
 POLICY_FILE = Path(__file__).parent / "rules" / "policy.json"
 #: yen per kW per hour in one unit of the policy's caps (EPRX quotes per 30 minutes).
 CAP_UNIT_FACTOR = {"yen_per_kw_30min": 2.0, "yen_per_kw_h": 1.0}

@@ -17,7 +17,7 @@ the one line on stderr says why and what to do):
 - 7 `EXIT_BUSY`: the server stayed busy through the retries (RESOURCE_EXHAUSTED);
 - 130: interrupted (Ctrl-C).
 
-Never a Python traceback. The gRPC codes map to these in one place, `server.client.exit_code_for`.
+Never a Python traceback. The gRPC codes map to these in one place, `dkw.server.client.exit_code_for`.
 """
 
 from __future__ import annotations

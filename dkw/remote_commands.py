@@ -3,7 +3,7 @@
 `dkw clear --server`, `dkw validate --server` and `dkw audit --server` go through the same client.
 
 Exit codes are dkw/cli.py's, the same for every command: a refusal exits with the code of its gRPC status
-(server.client.exit_code_for), a connection that cannot be made with 3, bad arguments with 2. Every
+(dkw.server.client.exit_code_for), a connection that cannot be made with 3, bad arguments with 2. Every
 module import that needs grpc happens inside a handler, so the command table builds without it.
 """
 

@@ -102,7 +102,7 @@ class AuditTrail:
 
     @classmethod
     def on_storage(cls, storage: Any, backlog_limit: int = DEFAULT_BACKLOG) -> AuditTrail:
-        """The trail in the server's own store (`server.storage.SqlStorage`), sharing its connections."""
+        """The trail in the server's own store (`dkw.server.storage.SqlStorage`), sharing its connections."""
         return cls(storage=storage, backlog_limit=backlog_limit)
 
     def _sql(self, text: str) -> str:

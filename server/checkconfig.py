@@ -31,7 +31,7 @@ FILE_FLAGS = (("tls_cert", "--tls-cert"), ("tls_key", "--tls-key"), ("tls_client
 def problems(args: argparse.Namespace, port_free: Callable[[str, int], None],
              redact: Callable[[str], str]) -> list[str]:
     """Every problem found, one sentence each (empty: the configuration can serve). `port_free` and
-    `redact` are server.command's `check_port_free` and `redacted` (passed in: no import cycle)."""
+    `redact` are dkw.server.command's `check_port_free` and `redacted` (passed in: no import cycle)."""
     found: list[str] = []
     args = argparse.Namespace(**vars(args), port_free=port_free, redact=redact)
     for check in (_numbers, _security, _files, _database, _ports):

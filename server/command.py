@@ -67,7 +67,7 @@ class RunningServer:
     storage_health: StorageHealth | None = None
 
     def drain(self, seconds: float = DEFAULT_DRAIN_S) -> int:
-        """SIGTERM's first step (server.drain): not ready, claim nothing more, give running solves up to
+        """SIGTERM's first step (dkw.server.drain): not ready, claim nothing more, give running solves up to
         `seconds`, then hand the unfinished submitted auctions back with their incumbents."""
         self.health.enter_graceful_shutdown()
         return drain(self.service, seconds)
@@ -170,7 +170,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     service.start()
     server.start()
     storage_health[0].start()  # SERVING, and NOT_SERVING whenever the database cannot be reached
-    service.storage_health = storage_health[0]  # the readiness probe reads it too (server.probes)
+    service.storage_health = storage_health[0]  # the readiness probe reads it too (dkw.server.probes)
     return RunningServer(server, service, health_servicer, storage, bound, bound_metrics, audit, storage_health[0])
 
 
@@ -267,7 +267,7 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser_class, subparsers._parser_class = subparsers._parser_class, ServeParser  # --config (server.config)
+    parser_class, subparsers._parser_class = subparsers._parser_class, ServeParser  # --config (dkw.server.config)
     try:
         p = subparsers.add_parser("serve", help="run the gRPC clearing service (dkw.v1.Clearing)")
     finally:

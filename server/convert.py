@@ -146,7 +146,7 @@ def bid_verdicts(bids: list[dict[str, Any]]) -> list[pb.BidVerdict]:
 
 
 def auction_info(r: Any) -> pb.AuctionInfo:
-    """A stored auction (server.storage.StoredAuction) as ListAuctions shows it."""
+    """A stored auction (dkw.server.storage.StoredAuction) as ListAuctions shows it."""
     info = pb.AuctionInfo(
         auction_id=r.auction_id, document_auction_id=r.document_auction_id, trading_date=r.trading_date,
         input_sha256=r.input_sha256, state=pb.AuctionState.Value(r.state), reason=r.reason,

@@ -15,7 +15,7 @@ Metrics (names as exported):
 - `dkw_build_info{version, highs_version}`: 1, labelled with what runs;
 - `process_*`: prometheus_client's process collector (CPU seconds, resident memory, open files, start time).
 - `dkw_storage_up` (1/0) and `dkw_audit_backlog`: whether the database answers, and the audit records kept
-  in memory until it does (registered by `server.health`).
+  in memory until it does (registered by `dkw.server.health`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ start under an advisory lock (replicas starting together migrate once). A `searc
 
 Connections come from a psycopg_pool.ConnectionPool that checks each one as it is handed out and replaces
 it when the database dropped it (a restart, `pg_terminate_backend`); connecting is bounded in time, and
-every operation is retried on a fresh connection (server.resilience) before StorageUnavailable.
+every operation is retried on a fresh connection (dkw.server.resilience) before StorageUnavailable.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the servicer asks of security, in one place: who the caller is and what it may see, the
 per-client limit, signing results, and the admins' view of the audit trail.
 
-The servicer (`server.service`) calls these few functions; the checks that apply to every call alike
-(authentication, roles, the audit record) happen before it, in `server.guard`.
+The servicer (`dkw.server.service`) calls these few functions; the checks that apply to every call alike
+(authentication, roles, the audit record) happen before it, in `dkw.server.guard`.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class ServeSecurity:
     max_active_per_client: int = DEFAULT_MAX_ACTIVE_PER_CLIENT
     #: `--authenticate`: callers authenticate against the database's client registry (with --database)
     authenticate: bool = False
-    #: `--adopt-settings`: this server's settings replace the ones recorded in its database (server.settings)
+    #: `--adopt-settings`: this server's settings replace the ones recorded in its database (dkw.server.settings)
     adopt_settings: bool = False
 
     @property

@@ -48,7 +48,7 @@ class Job:
     options: dict[str, Any]  # SolveOptions fields: time_limit_s, mip_rel_gap, threads
     deadline: float | None = None  # time.time() by which the caller wants the answer
     policy_path: str | None = None  # market policy merged over the shipped one (`dkw serve --policy`)
-    start: dict[str, Any] | None = None  # an incumbent a draining replica handed back (server.drain)
+    start: dict[str, Any] | None = None  # an incumbent a draining replica handed back (dkw.server.drain)
 
 
 @dataclass(slots=True)
@@ -167,7 +167,7 @@ class JobHandle:
         self.done = threading.Event()
         self.outcome: Outcome | None = None
         self.cancel_reason: str | None = None
-        self.hand_back = False  # stopped by a drain: a submitted auction goes back to the queue (server.drain)
+        self.hand_back = False  # stopped by a drain: a submitted auction goes back to the queue (dkw.server.drain)
 
     def cancel(self, reason: str) -> None:
         """Terminate the worker now: no result."""

@@ -82,7 +82,7 @@ def generated_auction(seed: int, bids: int, **kwargs) -> Auction:
 
 def prepared_formulation(auction: Auction | str) -> Formulation:
     """The MILP the clearing solves for `auction` (or a shared case's name), through the entry point
-    `clearing.engine.clear` uses: the market rules first (`prepare_clearing`: the policy's price caps where
+    `dkw.clearing.engine.clear` uses: the market rules first (`prepare_clearing`: the policy's price caps where
     the auction lists none; the bids above their cap, ineligible or orphaned left out), then index and
     formulate. `build_index(auction)` alone skips the rules, so it can keep a bid the clearing leaves out."""
     from dkw.clearing.formulation import formulate

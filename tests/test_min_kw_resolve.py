@@ -1,4 +1,4 @@
-"""The re-solve for the 1 kW minimum (SPEC §3; `clearing.engine.solve_until_min_kw_holds`): when a solve
+"""The re-solve for the 1 kW minimum (SPEC §3; `dkw.clearing.engine.solve_until_min_kw_holds`): when a solve
 accepts a bid without an acceptance binary below 1 kW, the bid gets a binary and the model is solved
 again. That re-solve may be left little of the time limit, so it starts from the earlier incumbent carried
 over (`carried_start`) and keeps the earlier proven bound (`keep_earlier_bound`), instead of ending with

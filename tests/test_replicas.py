@@ -221,7 +221,7 @@ def test_submit_queues_up_to_the_queue_length_and_cancel_works_on_queued_and_run
 
 @pytest.mark.slow
 def test_the_client_retries_a_busy_server(single, slow_auction):
-    """`dkw clear --server` (server.client.connect) retries RESOURCE_EXHAUSTED with backoff: a Clear refused
+    """`dkw clear --server` (dkw.server.client.connect) retries RESOURCE_EXHAUSTED with backoff: a Clear refused
     while the only worker is busy succeeds once the worker is freed (the first call cancelled as soon as the
     second was refused, so the test does not depend on how long a solve takes on a loaded machine)."""
     first = single.stub.Clear.future(pb.ClearRequest(auction_json=slow_auction, options=pb.SolveOptions(

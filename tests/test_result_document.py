@@ -91,7 +91,7 @@ def test_time_limit_returns_the_incumbent_with_its_gap(case_doc) -> None:
 
 
 def test_the_document_is_what_dataclasses_asdict_gives(case_doc) -> None:
-    """`clearing.result.plain` replaced `dataclasses.asdict` for speed: the same dicts, explanations too."""
+    """`dkw.clearing.result.plain` replaced `dataclasses.asdict` for speed: the same dicts, explanations too."""
     from dataclasses import asdict
 
     from dkw.clearing.explain import ExplainOptions, explain

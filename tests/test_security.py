@@ -439,7 +439,7 @@ def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart
     assert {r["record_id"] for r in lines} >= {r.record_id for r in before}
 
     again = Server(tls_server.data, "--tls-cert", pki.server_cert, "--tls-key", pki.server_key, "--clients",
-                   str(tokens[0]), "--signing-key", signing_keys[0])  # the same settings (server.settings)
+                   str(tokens[0]), "--signing-key", signing_keys[0])  # the same settings (dkw.server.settings)
     try:
         after = trail(pb_grpc.ClearingStub(open_channel(again.target, ca=pki.ca, token=t["ops"])))
         assert {r.record_id for r in after} >= {r.record_id for r in before}

@@ -1,7 +1,7 @@
 """Market rules beside the optimisation (SPEC §5): eligibility verdicts, price caps by date, monitoring flags.
 
 The rules are data (`policy.json`, overridable with `--policy FILE`), evaluated by a small engine
-(`clearing.rules.engine`). This module is what the CLI, the server and `clearing.engine.clear` call:
+(`dkw.clearing.rules.engine`). This module is what the CLI, the server and `dkw.clearing.engine.clear` call:
 
 - `validate_auction(auction, policy)` → `Validation`: one `BidReport` per bid (verdict, reasons,
   monitoring flags), beside the price caps in force and the bids the clearing will leave out;

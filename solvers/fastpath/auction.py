@@ -1,6 +1,6 @@
 """The fast path of one auction, start to end: prepare → split → solve the components → stitch.
 
-`solve_fast` is what `clearing.engine.solve` calls; each step is a module of this package:
+`solve_fast` is what `dkw.clearing.engine.solve` calls; each step is a module of this package:
 `prepare.prepared_model` → `split.components_of` → `solve_components` (the big components through
 `pool.ComponentPool`, each by `component.solve_component`) → `split.stitch`.
 """

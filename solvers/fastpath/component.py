@@ -11,8 +11,8 @@ With a MIP start wanted (`SolveOptions.warm_start`) and integers to decide:
 5. the neighbourhood search before branch-and-bound when no core is spare: lns_share (at most lns_max_s);
 
 then, always, 6. branch-and-bound to the requested gap from the best start, and the LP with the integers
-fixed (`solvers.highs.solve_mip`). Each phase appends (what, seconds) to the component's report
-(`solvers.api.ComponentReport`), and on big components logs a line (logger dkw.solvers.fastpath).
+fixed (`dkw.solvers.highs.solve_mip`). Each phase appends (what, seconds) to the component's report
+(`dkw.solvers.api.ComponentReport`), and on big components logs a line (logger dkw.solvers.fastpath).
 """
 
 from __future__ import annotations
