@@ -140,8 +140,8 @@ def client(run: Run, mine: list[Submission], replicas: list[Replica], first: int
     """Submit each of `mine` to this client's replica; on UNAVAILABLE (after the channel's retries), to
     the other one with the same idempotency key."""
     import grpc
-    from dkw.server.client import connect
 
+    from dkw.server.client import connect
     from dkw.v1 import clearing_pb2 as pb
     from dkw.v1 import clearing_pb2_grpc as pb_grpc
 

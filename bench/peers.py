@@ -49,6 +49,7 @@ def solve_scip(path: Path, limit: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     import numpy as np
     import pyscipopt
+
     from dkw.bench.experiments.cbc_crosscheck import clearing_model, verified_clearing, write_model
     from dkw.clearing.exact import perturbation_ceiling_yen, real_objective_bound
     from dkw.solvers.api import relative_gap

@@ -36,6 +36,7 @@ def measure_command(cmd: list[str], method: str, limit: float, show_progress: bo
     """Run `cmd` (a child printing its JSON row last on stdout: this module, or a peer solver's runner,
     bench/peers.py) and poll its process tree's RSS for the peak."""
     import psutil
+
     from dkw.solvers.highs import tree_rss_mb
 
     started = time.perf_counter()

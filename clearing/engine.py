@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+
 from dkw.clearing.exact import clearing_lp, perturbation_ceiling_yen, real_objective_bound, result_prices
 from dkw.clearing.explain import ExplainOptions, explain_clearing, explanations_document
 from dkw.clearing.figures import ZERO_KW, area_figures, clean_kw, net_import

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from dkw.clearing.model import Auction, Bid, Direction
 
 INF = float("inf")
@@ -350,6 +351,7 @@ class _Builder:
     def solved(self) -> Any:
         """A HiGHS instance holding the LP, run once."""
         import highspy
+
         from dkw.solvers.highs import new_highs
 
         h = new_highs()  # without the banner HiGHS prints on stdout at its first instance

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from dkw.clearing.figures import ZERO_KW
 from dkw.clearing.formulation import Formulation
 

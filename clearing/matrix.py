@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from dkw.clearing.formulation import Columns, Formulation, formulate
 from dkw.clearing.index import AuctionIndex
 from dkw.solvers.arrays import ArrayProblem

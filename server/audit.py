@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from dkw.server.resilience import StorageUnavailable
 
 # ON CONFLICT: a retry after a COMMIT whose outcome was unknown writes the record once

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from dkw.server.auth import ROLES, ClientsFileError, read_clients
 from dkw.server.registry import DatabaseRegistry, FileRegistry, issue_token
-
-from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 

@@ -15,7 +15,11 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
 from dkw.clearing.rules import PolicyError
+from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
 from dkw.server import limits as bounds
 from dkw.server import probes, security, settings
 from dkw.server.audit import DEFAULT_BACKLOG, AuditTrail
@@ -34,10 +38,6 @@ from dkw.server.sqlite import SqliteStorage
 from dkw.server.storage import RetryPolicy, SqlStorage, StorageUnavailable
 from dkw.server.tls import TlsFileError, server_credentials
 from dkw.solvers.api import MEMORY_GUARD_SHARE
-from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-
-from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dkw.clearing.document import document_sha256, parse_document
-from dkw.clearing.signing import CANONICALIZATION, SIGNATURE_KEY, signature_block, signed_bytes
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from dkw.clearing.document import document_sha256, parse_document
+from dkw.clearing.signing import CANONICALIZATION, SIGNATURE_KEY, signature_block, signed_bytes
 from dkw.v1 import clearing_pb2 as pb
 
 #: Lists the document requires even when empty (an auction with no bid is legal: all is shortfall).

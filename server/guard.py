@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+
 from dkw.server.audit import AuditTrail, new_record
 from dkw.server.auth import ANONYMOUS, OPEN_CALLER, Authenticator, AuthError, Caller, allowed
 from dkw.server.logs import REFUSAL_LOGGED

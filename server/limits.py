@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+
 from dkw.server.refusals import invalid_argument
 from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, METHODS, SolveOptions
 

@@ -31,9 +31,10 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import grpc
-from dkw.server.logs import AUCTION_ID, REFUSAL_LOGGED, REQUEST_ID, JsonFormatter, configure_logging  # noqa: F401 (their old home)
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
+
+from dkw.server.logs import AUCTION_ID, REFUSAL_LOGGED, REQUEST_ID, JsonFormatter, configure_logging  # noqa: F401 (their old home)
 
 SOLVE_SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 GAP_BUCKETS = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.5, 1.0)

@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from dkw.server.resilience import CommitUnknown, Retrier, RetryPolicy, scrub
-from dkw.server.storage import SqlStorage
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
+
+from dkw.server.resilience import CommitUnknown, Retrier, RetryPolicy, scrub
+from dkw.server.storage import SqlStorage
 
 #: Connections one server keeps open at most: gRPC threads, the dispatcher, lease renewals, watchers and
 #: the audit trail share them.

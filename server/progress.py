@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+
 from dkw.server import storage as st
 from dkw.server.convert import put_result
 from dkw.server.storage import StoredAuction
-
 from dkw.v1 import clearing_pb2 as pb
 
 #: Seconds between looks at the shared store for a run on another replica.

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from dkw.server.audit import AuditTrail
-from dkw.server.auth import Caller
-from dkw.server.guard import caller_of
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from dkw.server.audit import AuditTrail
+from dkw.server.auth import Caller
+from dkw.server.guard import caller_of
 from dkw.v1 import clearing_pb2 as pb
 
 __all__ = ["AuditTrail", "Signer", "caller_of", "may_see", "within_limit", "scoped_key", "list_audit_records",

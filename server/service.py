@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+
 from dkw.clearing.document import InvalidAuction, Problem, load_auction
 from dkw.clearing.rules import load_policy
 from dkw.server import security
@@ -40,7 +41,6 @@ from dkw.server.refusals import bad_request
 from dkw.server.storage import Storage, StorageUnavailable, StoredAuction
 from dkw.server.workers import Job, JobHandle, Outcome, WorkerPool
 from dkw.solvers.api import Progress, SolveOptions
-
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 

@@ -136,6 +136,7 @@ def record_adoption(audit: Any, adopted: list[Adopted], who: str | None = None) 
     if audit is None or not adopted:
         return
     import grpc
+
     from dkw.server.audit import new_record
 
     detail = "; ".join(f"{a.name}: {_short(a.name, a.recorded)} -> {_short(a.name, a.now)}" for a in adopted)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+
 from dkw.server.client import CHANNEL_OPTIONS, MESSAGE_LIMITS  # as `connect`: the limits and the retry policy
 from dkw.server.connection import Endpoint, wait_until_ready
 

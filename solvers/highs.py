@@ -21,6 +21,7 @@ from typing import Any
 
 import highspy
 import numpy as np
+
 from dkw.solvers.api import (
     MEMORY_GUARD_SHARE,
     START_TOLERANCE,

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.opt import ProblemFormat
+
 from dkw.clearing.formulation import INF, Formulation, Key
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.highs import new_highs
-from pyomo.core.expr.numeric_expr import LinearExpression
-from pyomo.opt import ProblemFormat
 
 
 def _index(keys: list[Key]) -> list[Any]:

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from hypothesis import settings as hypothesis_settings
+
 from dkw.clearing.document import load_auction, load_auction_file, parse_document
 from dkw.clearing.engine import clear
 from dkw.clearing.model import Auction
 from dkw.clearing.result import ClearingResult
 from dkw.clearing.verify import verify_result
 from dkw.solvers.api import SolveOptions
-from hypothesis import settings as hypothesis_settings
 
 if TYPE_CHECKING:
     from dkw.clearing.formulation import Formulation

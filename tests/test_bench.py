@@ -124,6 +124,7 @@ def test_cbc_crosscheck_verifies_a_solution_file_of_the_written_model(tmp_path, 
     into the model and through the independent verifier: HiGHS's optimum of that MPS, written in that
     format, passes at the shared case's optimum; the same file with one award's kW halved does not."""
     import highspy
+
     from dkw.bench.experiments.cbc_crosscheck import main as crosscheck
 
     case = CASES_DIR / "04-startup-linked.json"
@@ -160,6 +161,7 @@ def test_bench_puts_scip_beside_dkw_on_the_same_document(tmp_path) -> None:
     optimum of the same document), and results.md puts it beside dkw with the core count."""
     pytest.importorskip("pyscipopt", reason='SCIP is an optional peer: pip install -e ".[bench]"')
     from conftest import generated_auction
+
     from dkw.clearing.engine import clear
     from dkw.solvers.api import SolveOptions
 

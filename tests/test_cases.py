@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 from conftest import CASES_DIR, EXPECTED
+from test_schema import assert_valid
+
 from dkw.clearing.document import load_auction_file
 from dkw.clearing.verify import verify_result
-from test_schema import assert_valid
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 from conftest import EXPECTED, prepared_matrix
+
 from dkw.solvers.api import SolveOptions
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds
@@ -44,6 +45,7 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
     """HiGHS gets only the cuts without slack at the last round's LP optimum: the LP relaxation with just
     those has the same optimum as with all of them (the last round's bound), and is no bigger."""
     import highspy
+
     from dkw.solvers.highs import load_problem, new_highs
 
     mm = prepared_matrix(name)

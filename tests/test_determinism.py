@@ -8,11 +8,12 @@ import random
 
 import pytest
 from conftest import CASES_DIR, clear_and_verify
-from dkw.clearing.document import load_auction
-from dkw.solvers.api import SolveOptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import auctions
+
+from dkw.clearing.document import load_auction
+from dkw.solvers.api import SolveOptions
 
 EXACT = SolveOptions(mip_rel_gap=0.0)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR
+
 from dkw.clearing.document import InvalidAuction, load_auction, parse_document
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from test_grpc import ROOT, Served, auction_of
+from test_replicas import verified
+
 from dkw.clearing.document import load_auction, parse_document
 from dkw.clearing.engine import clear
 from dkw.clearing.formulation import formulate
@@ -21,9 +24,6 @@ from dkw.server.sqlite import SqliteStorage
 from dkw.server.storage import QUEUED
 from dkw.solvers.api import START_TOLERANCE, SolveOptions
 from dkw.solvers.highs import violation
-from test_grpc import ROOT, Served, auction_of
-from test_replicas import verified
-
 from dkw.v1 import clearing_pb2 as pb
 
 CASE = ROOT / "tests" / "cases" / "09-national-30min.json"
@@ -96,8 +96,9 @@ def test_on_postgresql_the_other_replica_takes_the_handed_back_auction_over(tmp_
     """Two replicas on one database: the one solving is stopped (SIGTERM, 2 s of drain), the other one
     claims the auction at once and starts from the incumbent the first one stored."""
     from conftest import pg_schema
-    from dkw.server.postgres import PostgresStorage
     from test_replicas import solving_server
+
+    from dkw.server.postgres import PostgresStorage
 
     raw = CASE.read_bytes()
     with pg_schema() as url:

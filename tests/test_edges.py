@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR
+
 from dkw.clearing import limits
 from dkw.clearing.document import InvalidAuction, load_auction
-
 from dkw.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR, clear_and_verify
-from dkw.clearing.document import load_auction, load_auction_file
-from dkw.clearing.model import Auction
 from hypothesis import HealthCheck, event, given, settings
 from test_properties import auctions, brute_force_objective
 
+from dkw.clearing.document import load_auction, load_auction_file
+from dkw.clearing.model import Auction
 from dkw.cli import main
 
 TOL = 1e-6

@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import CASES_DIR, EXPECTED, clear_and_verify, prepared_matrix
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from dkw.clearing.document import load_auction, load_auction_file
 from dkw.clearing.index import build_index
 from dkw.clearing.matrix import build_matrix
@@ -26,8 +29,6 @@ from dkw.solvers.fastpath.polish import polish_by_splitting
 from dkw.solvers.fastpath.split import split_components, subproblems
 from dkw.solvers.fastpath.starts import lp_rounding_starts
 from dkw.solvers.tuning import FastPathTuning
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dkw.bench.casegen import gen  # noqa: E402
@@ -263,6 +264,7 @@ def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight(
     objective (the component's LP bound) is at most the full LP's, and below it by no more than those
     costs can weigh at their columns' upper bounds."""
     import highspy
+
     from dkw.solvers.highs import load_problem, new_highs
 
     mm = prepared_matrix(load_auction(gen(3, 400, blocks=6)))

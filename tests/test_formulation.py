@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import CASES_DIR, EXPECTED, prepared_formulation
+
 from dkw.clearing.formulation import FORMULATION
 from dkw.clearing.matrix import to_matrix
-from dkw.solvers.pyomo_model import compile_to_arrays
-
 from dkw.cli import main
+from dkw.solvers.pyomo_model import compile_to_arrays
 
 
 def differences(a, b) -> list[str]:

@@ -25,15 +25,15 @@ import grpc
 import psutil
 import pytest
 from conftest import CASES_DIR, EXPECTED, clear_and_verify, grpcurl
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from dkw.clearing.document import InvalidAuction, load_auction, load_auction_file
 from dkw.clearing.verify import verify_result
 from dkw.server.client import connect, field_violations
 from dkw.server.convert import auction_document, result_document, result_message
 from dkw.server.sqlite import SqliteStorage
 from dkw.server.storage import QUEUED, RUNNING
-from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 

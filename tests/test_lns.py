@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 from conftest import CASES_DIR, EXPECTED, clear_and_verify, load_auction_file, prepared_matrix
+
 from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
 from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.fastpath.component import solve_component

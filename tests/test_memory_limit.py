@@ -9,13 +9,13 @@ import json
 
 import pytest
 from conftest import clear_and_verify, generated_auction
+
 from dkw.bench.casegen import gen
 from dkw.clearing.engine import clear
 from dkw.clearing.verify import verify_result
+from dkw.cli import main
 from dkw.solvers.api import SolveOptions
 from dkw.solvers.highs import MEMORY_NOTE
-
-from dkw.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,6 @@ def test_the_service_adds_its_ceiling_to_every_clearing_and_refuses_a_bad_one(tm
     from dkw.server.command import open_storage
     from dkw.server.limits import options_from_message
     from dkw.server.service import ClearingService
-
     from dkw.v1 import clearing_pb2 as pb
 
     options = options_from_message(pb.SolveOptions(), context=None, default_threads=None, memory_limit_mb=1500.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import generated_auction
+
 from dkw.clearing.engine import keep_earlier_bound
 from dkw.clearing.formulation import formulate
 from dkw.clearing.index import build_index

@@ -30,10 +30,6 @@ from conftest import CASES_DIR
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from dkw.server.auth import add_client
-from dkw.server.client import exit_code_for
-from dkw.server.connection import Unreachable
-from dkw.server.tls import channel_from_args
 from test_grpc import Served
 from test_security import Server, _certificate, _name, _pem_key
 
@@ -46,6 +42,10 @@ from dkw.cli import (
     EXIT_UNAUTHENTICATED,
     EXIT_UNREACHABLE,
 )
+from dkw.server.auth import add_client
+from dkw.server.client import exit_code_for
+from dkw.server.connection import Unreachable
+from dkw.server.tls import channel_from_args
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 

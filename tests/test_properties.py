@@ -13,10 +13,11 @@ import itertools
 import highspy
 import numpy as np
 from conftest import clear_and_verify
-from dkw.clearing.document import load_auction
-from dkw.clearing.model import Auction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from dkw.clearing.document import load_auction
+from dkw.clearing.model import Auction
 
 AREAS = ["east", "west", "south"]
 PRODUCTS = ["secondary2", "tertiary1"]

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
 from dkw.clearing.document import load_auction, load_auction_file
 from dkw.clearing.replay.eprx import read_eprx_csv
 from dkw.clearing.replay.runner import ReplayConfig, replay

@@ -7,10 +7,10 @@ import copy
 import json
 
 import pytest
+
 from dkw.clearing.replay.eprx import EprxFormatError, read_eprx_csv, write_eprx_csv
 from dkw.clearing.replay.runner import ReplayTask, run_task
 from dkw.clearing.replay.scenarios import ScenarioError, file_slug, parse_scenario
-
 from dkw.cli import main
 
 # tokyo needs 100 kW for one 30-minute block (0.5 h). chubu's cheap low-voltage pool (4 yen/kW·h) can send

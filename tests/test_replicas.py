@@ -18,10 +18,10 @@ import urllib.request
 import grpc
 import pytest
 from conftest import casegen, pg_schema
-from dkw.clearing.verify import verify_result
-from dkw.server.convert import result_document
 from test_grpc import ROOT, Served, auction_of, case_message, wait_for
 
+from dkw.clearing.verify import verify_result
+from dkw.server.convert import result_document
 from dkw.v1 import clearing_pb2 as pb
 
 LEASE = ("--lease-seconds", "2")

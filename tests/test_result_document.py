@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import pytest
 from conftest import clear_and_verify
+
 from dkw.clearing.document import load_auction
 
 

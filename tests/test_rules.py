@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from dkw.clearing.document import load_auction
 from dkw.clearing.left_out import price_cap_yen_per_kw_h
 from dkw.clearing.rules import PolicyError, default_policy, effective_price_caps, load_policy, validate_auction

@@ -11,10 +11,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import CASES_DIR, clear_and_verify
+
 from dkw.clearing import document
 from dkw.clearing.document import InvalidAuction, load_auction
 from dkw.clearing.schema import FIELD_DOCS, auction_schema, markdown_tables, result_schema, type_hint_kind
-
 from dkw.v1 import clearing_pb2 as pb
 
 REPO = Path(__file__).resolve().parent.parent

@@ -28,15 +28,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from dkw.clearing.canonical import jcs
-from dkw.clearing.signing import check_signature, load_private_key, load_public_key, sign_document
-from dkw.server.auth import add_client, read_clients
-from dkw.server.tls import open_channel as retrying_channel
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from dkw.clearing.canonical import jcs
+from dkw.clearing.signing import check_signature, load_private_key, load_public_key, sign_document
 from dkw.cli import main as dkw_main
+from dkw.server.auth import add_client, read_clients
+from dkw.server.tls import open_channel as retrying_channel
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 

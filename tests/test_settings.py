@@ -16,8 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import CASES_DIR, code_of
+from test_security import Pki
+
 from dkw.clearing.rules import load_policy
 from dkw.clearing.signing import new_key_pair
+from dkw.cli import main as dkw_main
 from dkw.server.auth import read_clients
 from dkw.server.client import field_violations
 from dkw.server.command import start_server
@@ -26,9 +29,6 @@ from dkw.server.registry import DatabaseRegistry
 from dkw.server.security import ServeSecurity
 from dkw.server.settings import SettingsMismatch, policy_sha256, recorded_settings
 from dkw.server.tls import open_channel
-from test_security import Pki
-
-from dkw.cli import main as dkw_main
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+
 from dkw.server.migrations import LATEST, SchemaTooNew
 from dkw.server.sqlite import SqliteStorage
 from dkw.server.storage import CANCELLED, CLEAR, DONE, FAILED, QUEUED, RUNNING, SUBMIT, QueueFull

@@ -25,6 +25,11 @@ import grpc
 import psycopg
 import pytest
 from conftest import TEST_DATABASE_URL, own_database
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg.conninfo import conninfo_to_dict
+from test_grpc import ROOT, Served, case_message, wait_for
+from test_replicas import metrics_of, verified
+
 from dkw.server.convert import result_document
 from dkw.server.resilience import (
     UNAVAILABLE_MESSAGE,
@@ -37,11 +42,6 @@ from dkw.server.resilience import (
 )
 from dkw.server.sqlite import DatabaseFileError, SqliteStorage
 from dkw.server.storage import QUEUED, RUNNING, SUBMIT
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from psycopg.conninfo import conninfo_to_dict
-from test_grpc import ROOT, Served, case_message, wait_for
-from test_replicas import metrics_of, verified
-
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 
@@ -372,8 +372,9 @@ def test_a_write_after_an_unknown_commit_is_not_run_twice(tmp_path):
 
 
 def test_health_follows_the_database_but_not_back_to_serving_after_shutdown_began():
-    from dkw.server.health import StorageHealth
     from grpc_health.v1 import health
+
+    from dkw.server.health import StorageHealth
 
     class Store:
         retrier, fail = Retrier(RetryPolicy(budget_s=0.1)), False

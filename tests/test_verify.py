@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR, clear_and_verify
+
 from dkw.clearing.document import load_auction_file
 from dkw.clearing.verify import verify_result
 

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from dkw.clearing.document import load_auction, parse_document
 from dkw.clearing.engine import assemble_result, solution_values
 from dkw.clearing.formulation import Formulation, formulate

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import highspy
 import numpy as np
+
 from dkw.clearing.document import load_auction, parse_document
 from dkw.clearing.index import build_index
 from dkw.clearing.matrix import MatrixModel, build_matrix

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
-
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
+from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
 
 SCENARIO_HELP = ("what-if scenario, repeatable; parts joined with '+' apply left to right: baseline, "
                  "no-cross-area (interconnectors at zero), reduction:F (requirements × F), cap:X (price cap "

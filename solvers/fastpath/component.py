@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from dkw.solvers.api import ComponentReport, CutsReport, SearchReport, SolveOptions, SolveStatus
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
+
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.highs import LpBasis, new_highs, solved_optimally
 

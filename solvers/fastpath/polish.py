@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.fastpath.split import subproblems
 from dkw.solvers.fastpath.starts import HEURISTIC_OPTIONS, in_threads

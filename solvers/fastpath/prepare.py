@@ -8,6 +8,7 @@ column sits in the market (for the neighbourhood search). `split` then cuts the 
 from __future__ import annotations
 
 import numpy as np
+
 from dkw.clearing.formulation import Formulation
 from dkw.clearing.matrix import MatrixModel, to_matrix
 from dkw.clearing.reduce import always_full_bids

@@ -35,6 +35,7 @@ from typing import Any
 
 import highspy
 import numpy as np
+
 from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.highs import has_point, highs_for, solved_optimally
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+
 from dkw.solvers.api import SolveOutcome, SolveStatus, relative_gap, termination_text
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.highs import ComponentSolution

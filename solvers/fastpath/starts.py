@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+
 from dkw.clearing.figures import ZERO_KW
 from dkw.clearing.formulation import Formulation
 from dkw.clearing.matrix import MatrixModel
