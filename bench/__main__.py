@@ -1,5 +1,5 @@
-"""`python -m bench`: the same as `dkw bench`."""
+"""`python -m dkw.bench`: the same as `dkw bench`."""
 
-from bench.command import main
+from dkw.bench.command import main
 
 raise SystemExit(main())

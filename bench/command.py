@@ -1,4 +1,4 @@
-"""`dkw bench` / `python -m bench`: national day-ahead auctions of growing size, straight vs fast.
+"""`dkw bench` / `python -m dkw.bench`: national day-ahead auctions of growing size, straight vs fast.
 
 For each size, one seeded document from `bench/casegen.py` (10 areas × 48 half-hours × 5 products) is
 cleared both ways, each run in its own process (so peak RSS is per run, measured by polling the process
@@ -20,12 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.gaps import CHECKPOINTS_S, GAP_TARGETS, document_key, load_references, plot, split, summarise
-from bench.midsize import DEFAULT_DOCUMENTS as DEFAULT_MID_DOCUMENTS
-from bench.midsize import DEFAULT_SEEDS as DEFAULT_MID_SEEDS
-from bench.peers import INSTALL_HINT, PEERS, run_peers, scip_available, scip_version
-from bench.peers import markdown as peers_markdown
-from bench.run_one import measure
+from dkw.bench.gaps import CHECKPOINTS_S, GAP_TARGETS, document_key, load_references, plot, split, summarise
+from dkw.bench.midsize import DEFAULT_DOCUMENTS as DEFAULT_MID_DOCUMENTS
+from dkw.bench.midsize import DEFAULT_SEEDS as DEFAULT_MID_SEEDS
+from dkw.bench.peers import INSTALL_HINT, PEERS, run_peers, scip_available, scip_version
+from dkw.bench.peers import markdown as peers_markdown
+from dkw.bench.run_one import measure
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = "5000,20000,50000,200000"
@@ -79,7 +79,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def generate(size: int, seed: int, directory: Path) -> Path:
-    from bench.casegen import gen
+    from dkw.bench.casegen import gen
 
     path = directory / f"national-{seed}-{size}.json"
     if not path.exists():
@@ -89,11 +89,11 @@ def generate(size: int, seed: int, directory: Path) -> Path:
 
 def structure(path: Path) -> dict[str, Any]:
     """What the decomposition and the reductions make of the document (measured, not assumed)."""
-    from clearing.document import load_auction_file
-    from clearing.index import build_index
-    from clearing.matrix import build_matrix
-    from solvers.fastpath.prepare import fix_always_full
-    from solvers.fastpath.split import split_components
+    from dkw.clearing.document import load_auction_file
+    from dkw.clearing.index import build_index
+    from dkw.clearing.matrix import build_matrix
+    from dkw.solvers.fastpath.prepare import fix_always_full
+    from dkw.solvers.fastpath.split import split_components
 
     ix = build_index(load_auction_file(path))
     mm = build_matrix(ix)
@@ -134,7 +134,7 @@ def render(out_dir: Path, mid_size: bool) -> int:
         return 2
     doc = json.loads(source.read_text())
     if mid_size:
-        from bench import midsize
+        from dkw.bench import midsize
 
         (out_dir / "results.md").write_text(midsize.markdown(doc))
     else:
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if args.render:
         return render(Path(args.out or (BENCH_DIR / "midsize" if args.mid_size else BENCH_DIR)), args.mid_size)
     if args.mid_size:
-        from bench import midsize
+        from dkw.bench import midsize
 
         return midsize.run(args.mid_documents, args.highs_seeds, args.straight_limit,
                            args.out or str(BENCH_DIR / "midsize"))
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     show_progress = sys.stderr.isatty()
     machine = {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
-    from solvers.highs import highs_version
+    from dkw.solvers.highs import highs_version
 
     machine["highs"] = highs_version()
     if "scip" in peers:
@@ -356,6 +356,6 @@ def gap_markdown(doc: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dkw.bench", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -1,6 +1,6 @@
 """The optimality gap over time, and its split against a reference optimum (issue 13).
 
-A clearing's progress (`solvers.api.Progress`) is recorded as a trace of (seconds, incumbent, bound),
+A clearing's progress (`dkw.solvers.api.Progress`) is recorded as a trace of (seconds, incumbent, bound),
 the whole auction's figures. From it: the proven gap at 10, 60 and 300 s, the time to a proven gap of
 1e-4 and 1e-6, and, where `bench/reference.json` knows the document, the split of the gap in two: how far
 the incumbent lies above the reference's best incumbent (the primal side) and how far the bound lies below

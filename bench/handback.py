@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from clearing.document import load_auction, parse_document
-from clearing.engine import clear
-from clearing.handback import incumbent_of
-from solvers.api import SolveOptions
+from dkw.clearing.document import load_auction, parse_document
+from dkw.clearing.engine import clear
+from dkw.clearing.handback import incumbent_of
+from dkw.solvers.api import SolveOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,11 +1,11 @@
 """Load and fault figures: concurrent clients, two replicas on PostgreSQL, one killed midway.
 
-    python -m bench.load [--clients 16] [--auctions 500] [--national 4] [--database URL] [--out FILE]
+    python -m dkw.bench.load [--clients 16] [--auctions 500] [--national 4] [--database URL] [--out FILE]
 
 Starts two `dkw serve` replicas on a fresh schema of the database, lets N client threads submit M
 auctions (mostly small generated documents; `--national` of them 5,000-bid national ones with a short
 time limit), and when half of the submissions were accepted kills one replica with SIGKILL and restarts
-it on the same port. Clients retry through the service config of `server.client.connect` and, should
+it on the same port. Clients retry through the service config of `dkw.server.client.connect` and, should
 their replica stay unreachable, submit to the other one with the same idempotency key.
 
 Then it checks, from the database: every submission is exactly one stored auction (no key twice, no
@@ -47,7 +47,7 @@ SMALL_VARIANTS = 24
 def small_document(seed: int) -> bytes:
     """A small generated auction (three areas, two products, four 3-hour blocks, 20 bids): about a quarter
     of a second to clear."""
-    from bench.casegen import gen
+    from dkw.bench.casegen import gen
 
     doc = gen(seed, 20, 4, 180, ["tokyo", "chubu", "kansai"], ["secondary2", "tertiary1"], 0.7)
     doc["auction_id"] = f"load-small-{seed}"
@@ -55,7 +55,7 @@ def small_document(seed: int) -> bytes:
 
 
 def national_document(seed: int) -> bytes:
-    from bench.casegen import gen
+    from dkw.bench.casegen import gen
 
     doc = gen(seed, 5000, 48, 30, None, None, 0.7)
     doc["auction_id"] = f"load-national-{seed}"
@@ -141,9 +141,9 @@ def client(run: Run, mine: list[Submission], replicas: list[Replica], first: int
     the other one with the same idempotency key."""
     import grpc
 
+    from dkw.server.client import connect
     from dkw.v1 import clearing_pb2 as pb
     from dkw.v1 import clearing_pb2_grpc as pb_grpc
-    from server.client import connect
 
     channels = [connect(r.target) for r in replicas]
     stubs = [pb_grpc.ClearingStub(c) for c in channels]
@@ -194,11 +194,11 @@ def without_timings(doc: dict[str, Any]) -> dict[str, Any]:
 
 def check(url: str, submissions: list[Submission]) -> dict[str, Any]:
     """Everything the database holds after the run, checked against the submissions and in-process clears."""
-    from clearing.document import load_auction
-    from clearing.engine import clear
-    from clearing.verify import verify_result
-    from server.postgres import PostgresStorage
-    from solvers.highs import SolveOptions
+    from dkw.clearing.document import load_auction
+    from dkw.clearing.engine import clear
+    from dkw.clearing.verify import verify_result
+    from dkw.server.postgres import PostgresStorage
+    from dkw.solvers.highs import SolveOptions
 
     with PostgresStorage(url, pool_size=1) as storage:
         rows = storage._all_rows(
@@ -258,7 +258,7 @@ def epoch(iso: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m dkw.bench.load", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--auctions", type=int, default=500)
     ap.add_argument("--national", type=int, default=4, help="how many of them are 5,000-bid national auctions")

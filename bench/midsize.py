@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.run_one import measure
+from dkw.bench.run_one import measure
 
 #: `casegen.gen(seed, bids, blocks=blocks)` documents, as SEED:BIDS:BLOCKS
 DEFAULT_DOCUMENTS = "1:1200:12,2:1200:12,3:1200:12"
@@ -50,7 +50,7 @@ def parse_documents(text: str) -> list[tuple[int, int, int]]:
 
 
 def run_once(path: Path, method: str, limit: float, highs_seed: int) -> dict[str, Any]:
-    """One clearing in a child process (`bench.run_one.measure`), HiGHS seeded with `highs_seed`."""
+    """One clearing in a child process (`dkw.bench.run_one.measure`), HiGHS seeded with `highs_seed`."""
     row = measure(path, method, limit, False, ["--random-seed", str(highs_seed)])
     row.pop("trace", None)
     row["highs_seed"] = highs_seed
@@ -122,8 +122,8 @@ def run(documents: str, seeds: int, limit: float, out: str) -> int:
     except ValueError as exc:
         print(f"dkw bench: {exc}", file=sys.stderr)
         return 2
-    from bench.casegen import gen
-    from solvers.highs import highs_version
+    from dkw.bench.casegen import gen
+    from dkw.solvers.highs import highs_version
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

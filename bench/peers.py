@@ -1,9 +1,9 @@
 """Other solvers beside dkw in `dkw bench --peers` (issue 25, item 2): the same document, the same limit.
 
-    python -m bench.peers scip AUCTION.json TIME_LIMIT_S
+    python -m dkw.bench.peers scip AUCTION.json TIME_LIMIT_S
 
 Each peer solves the document's *straight* model: the whole clearing MILP as `dkw clear` formulates it
-(market rules applied, before the fast path's reductions), the model `bench.experiments.cbc_crosscheck mps`
+(market rules applied, before the fast path's reductions), the model `dkw.bench.experiments.cbc_crosscheck mps`
 writes. `highs` is dkw's own `straight` method (bench/run_one.py): that model on HiGHS. `scip` is this
 module in a child process (`dkw bench` polls its process tree for the peak RSS, as for dkw's runs): the
 model written as MPS by HiGHS's writer, read and solved by SCIP through pyscipopt with the time limit on
@@ -13,7 +13,7 @@ through the independent verifier exactly as a CBC solution does (`cbc_crosscheck
 
 All figures are in the result's terms: the clearing's `objective_yen` is the point's real cost, and the
 bound is SCIP's dual bound on the MPS objective (which carries the tie-break and flow-preference terms)
-restated as `solver.objective_bound` is (`clearing.exact.real_objective_bound`). pyscipopt is an optional
+restated as `solver.objective_bound` is (`dkw.clearing.exact.real_objective_bound`). pyscipopt is an optional
 extra (`pip install -e ".[bench]"`), never a runtime dependency of dkw.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 PEERS = ("scip", "highs")
 INSTALL_HINT = 'pip install -e ".[bench]"'
-PEER_GAP = 1e-6  # dkw's default mip_rel_gap (solvers.api.SolveOptions)
+PEER_GAP = 1e-6  # dkw's default mip_rel_gap (dkw.solvers.api.SolveOptions)
 
 
 def scip_available() -> bool:
@@ -50,9 +50,9 @@ def solve_scip(path: Path, limit: float) -> dict[str, Any]:
     import numpy as np
     import pyscipopt
 
-    from bench.experiments.cbc_crosscheck import clearing_model, verified_clearing, write_model
-    from clearing.exact import perturbation_ceiling_yen, real_objective_bound
-    from solvers.api import relative_gap
+    from dkw.bench.experiments.cbc_crosscheck import clearing_model, verified_clearing, write_model
+    from dkw.clearing.exact import perturbation_ceiling_yen, real_objective_bound
+    from dkw.solvers.api import relative_gap
 
     prepared, form, mm = clearing_model(path)
     built = time.perf_counter()
@@ -123,7 +123,7 @@ def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, e
               options: list[str]) -> dict[str, dict[str, Any]]:
     """Each of `peers` on the document at `path` with time limit `limit`, in its own child process. The
     `highs` peer reuses this run's `straight` row when it ran at the same limit."""
-    from bench.run_one import measure, measure_command
+    from dkw.bench.run_one import measure, measure_command
 
     out: dict[str, dict[str, Any]] = {}
     for peer in peers:
@@ -134,7 +134,7 @@ def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, e
             else:
                 out[peer] = measure(path, "straight", limit, show_progress, options)
         else:
-            cmd = [sys.executable, "-m", "bench.peers", peer, str(path), str(limit)]
+            cmd = [sys.executable, "-m", "dkw.bench.peers", peer, str(path), str(limit)]
             out[peer] = measure_command(cmd, peer, limit, False)
         row = out[peer]
         print(f"{entry['bids']:>7} bids {peer:>8}: {row.get('status')} objective {row.get('objective_yen')}, "
@@ -144,7 +144,7 @@ def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, e
 
 def gap_of(row: dict[str, Any] | None) -> float | None:
     """The proven gap in the result's terms, the same for every solver: (clearing − bound) / clearing."""
-    from solvers.api import relative_gap
+    from dkw.solvers.api import relative_gap
 
     if not row or row.get("status") in ("CRASHED", "VERIFIER_FINDINGS", "SKIPPED"):
         return None
@@ -194,7 +194,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     if not scip_available():
-        print(f"bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
+        print(f"dkw.bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
         return 2
     print(json.dumps(solve_scip(Path(argv[1]), float(argv[2]))))
     return 0

@@ -1,6 +1,6 @@
 """One measured clearing, run in its own process so its peak RSS is its own.
 
-    python -m bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases] [--random-seed K]
+    python -m dkw.bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases] [--random-seed K]
                                                                    [--memory-limit MB] [--highs-option NAME=VALUE]...
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
@@ -26,7 +26,7 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 def measure(path: Path, method: str, limit: float, show_progress: bool, options: Sequence[str] = ()) -> dict[str, Any]:
     """Run one clearing in a child process (this module, with `options`, e.g. --memory-limit MB); poll its
     process tree's RSS for the peak."""
-    cmd = [sys.executable, "-m", "bench.run_one", str(path), method, str(limit), *options]
+    cmd = [sys.executable, "-m", "dkw.bench.run_one", str(path), method, str(limit), *options]
     if show_progress:
         cmd.append("--progress")
     return measure_command(cmd, method, limit, show_progress)
@@ -37,7 +37,7 @@ def measure_command(cmd: list[str], method: str, limit: float, show_progress: bo
     bench/peers.py) and poll its process tree's RSS for the peak."""
     import psutil
 
-    from solvers.highs import tree_rss_mb
+    from dkw.solvers.highs import tree_rss_mb
 
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
@@ -81,9 +81,9 @@ def main(argv: list[str]) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f ms %(message)s")
     started = time.perf_counter()
-    from clearing.document import load_auction, parse_document
-    from clearing.engine import clear
-    from solvers.api import SolveOptions
+    from dkw.clearing.document import load_auction, parse_document
+    from dkw.clearing.engine import clear
+    from dkw.solvers.api import SolveOptions
 
     imported = time.perf_counter()
     raw = Path(path).read_bytes()

@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clearing.canonical import NotCanonical, jcs_sha256
-from clearing.document_checker import Checker, Problem, show
-from clearing.limits import plausibility_problems
-from clearing.model import (
+from dkw.clearing.canonical import NotCanonical, jcs_sha256
+from dkw.clearing.document_checker import Checker, Problem, show
+from dkw.clearing.limits import plausibility_problems
+from dkw.clearing.model import (
     AUCTION_FORMAT,
     COMPOSITE,
     PRODUCTS,
@@ -121,7 +121,7 @@ def load_auction(doc: Any, input_sha256: str | None = None) -> Auction:
     requirements = _requirements(c, doc)
     resources, resource_area = _resources(c, doc)
     bids = _bids(c, doc, resource_area)
-    for path, message in plausibility_problems(doc):  # clearing.limits: the limits, in one place
+    for path, message in plausibility_problems(doc):  # dkw.clearing.limits: the limits, in one place
         c.add(path, message)
     if c.problems:
         raise InvalidAuction(c.problems)

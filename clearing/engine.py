@@ -1,8 +1,8 @@
 """Clearing an auction end to end (SPEC §3–§4): prepare → index → solve → assemble.
 
 `clear` is what the CLI, the server and replay all call. The market rules resolve the caps and the bids
-left out once (`clearing.rules.prepare_clearing`); the auction is grouped by rows (`clearing.index`) and
-described as the MILP (`clearing.formulation`); a back-end behind the solver boundary (`solvers.api`)
+left out once (`dkw.clearing.rules.prepare_clearing`); the auction is grouped by rows (`dkw.clearing.index`) and
+described as the MILP (`dkw.clearing.formulation`); a back-end behind the solver boundary (`dkw.solvers.api`)
 solves it; the values become the result (`assemble_result`). The one loop around index and solve is
 SPEC §3's 1 kW minimum: a bid that came out below 1 kW gets an acceptance binary and the model is solved
 again (rare: the data are whole kW).
@@ -18,14 +18,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from clearing.exact import clearing_lp, perturbation_ceiling_yen, real_objective_bound, result_prices
-from clearing.explain import ExplainOptions, explain_clearing, explanations_document
-from clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
-from clearing.formulation import Formulation, formulate
-from clearing.index import AuctionIndex, below_one_kw, build_index
-from clearing.left_out import LeftOutBid, price_cap_yen_per_kw_h
-from clearing.model import Auction, PriceCapMode
-from clearing.result import (
+from dkw.clearing.exact import clearing_lp, perturbation_ceiling_yen, real_objective_bound, result_prices
+from dkw.clearing.explain import ExplainOptions, explain_clearing, explanations_document
+from dkw.clearing.figures import ZERO_KW, area_figures, clean_kw, net_import
+from dkw.clearing.formulation import Formulation, formulate
+from dkw.clearing.index import AuctionIndex, below_one_kw, build_index
+from dkw.clearing.left_out import LeftOutBid, price_cap_yen_per_kw_h
+from dkw.clearing.model import Auction, PriceCapMode
+from dkw.clearing.result import (
     AreaSummary,
     Award,
     ClearingResult,
@@ -34,8 +34,8 @@ from clearing.result import (
     Shortfall,
     SolverInfo,
 )
-from clearing.rules import Policy, prepare_clearing
-from solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, relative_gap
+from dkw.clearing.rules import Policy, prepare_clearing
+from dkw.solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, relative_gap
 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
@@ -48,14 +48,14 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     bids it finds ineligible are left out, unless `ineligible` says which to leave out instead;
     `also_left_out` (a replay scenario's) are left out on top. Every bid left out is reported
     (`result.left_out`); monitoring flags and the caps used go to `result.extra`, and so do the explanations
-    of every bid not accepted in full (clearing.explain; `explain_options` False: none). `start`: an
-    incumbent handed back by a draining replica (clearing.handback), the first solve's start hint."""
+    of every bid not accepted in full (dkw.clearing.explain; `explain_options` False: none). `start`: an
+    incumbent handed back by a draining replica (dkw.clearing.handback), the first solve's start hint."""
     options = options or SolveOptions()
     started = time.perf_counter()  # the time limit counts from here (options_within_limit)
     auction, left_out, rules_extra = prepare_clearing(auction, policy, ineligible, also_left_out)
     form, outcome, build_seconds, solves = solve_until_min_kw_holds(auction, left_out, options, progress, cancel,
                                                                     started, start)
-    from solvers.highs import highs_version
+    from dkw.solvers.highs import highs_version
 
     info = SolverInfo(
         name="HiGHS", version=highs_version(), termination=outcome.message, mip_gap=outcome.gap,
@@ -66,11 +66,11 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
     pricing_started = time.perf_counter()
     q, f, s, priced = solution_values(form, outcome)
     result = assemble_result(form.ix, outcome.status.value, q, f, s, info)
-    # the one post-solve LP (clearing.exact): the exact prices and the explanations both read it
+    # the one post-solve LP (dkw.clearing.exact): the exact prices and the explanations both read it
     lp = clearing_lp(form.ix, result) if outcome.x is not None else None
     if lp is not None and priced:
         result.prices = [MarginalPrice(*key, price) for key, price in result_prices(form.ix, lp).items()]
-    info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (clearing.exact)
+    info.pricing_seconds += time.perf_counter() - pricing_started  # the exact prices (dkw.clearing.exact)
     info.objective_bound = real_objective_bound(form.ix, outcome.bound, result.objective_yen)
     result.extra.update(rules_extra)
     if start is not None:  # docs/replicas.md: Graceful drain
@@ -79,7 +79,7 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         result.extra["explanations"] = explanations_document(explain_clearing(
             form, result, lp, explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     info.total_seconds = time.perf_counter() - started
-    if progress:  # the result's own figures (as the server's DONE event: server.service.final_figures)
+    if progress:  # the result's own figures (as the server's DONE event: dkw.server.service.final_figures)
         progress(Progress("done", info.total_seconds, result.objective_yen, info.objective_bound, info.mip_gap))
     return result
 
@@ -113,10 +113,10 @@ def solve(form: Formulation, options: SolveOptions, progress: ProgressCallback |
     `earlier`: an earlier solve's formulation and point, and `start_hint`: a point of `form`'s columns (a
     handed-back incumbent), either of which the fast path may start from (if feasible)."""
     if options.method == "straight":
-        from solvers.straight import solve_straight
+        from dkw.solvers.straight import solve_straight
 
         return solve_straight(form, options, progress, cancel, started)
-    from solvers.fastpath.auction import solve_fast
+    from dkw.solvers.fastpath.auction import solve_fast
 
     return solve_fast(form, options, progress, cancel, started, earlier=earlier, start_hint=start_hint)
 
@@ -139,7 +139,7 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], optio
         form = formulate(build_index(auction, left_out, force_binary))
         handed_back = None
         if previous is None and start is not None:  # a draining replica's incumbent (docs/replicas.md)
-            from clearing.handback import start_from_incumbent
+            from dkw.clearing.handback import start_from_incumbent
 
             handed_back = start_from_incumbent(form, start)
         build_seconds += time.perf_counter() - build_started

@@ -1,14 +1,14 @@
 """Exact figures of a clearing (docs/result.md, "Exact prices and bounds"): what the result reports is
 in the real objective's terms, never in the solver's perturbed ones.
 
-The MILP carries two tiny perturbations (clearing.index: the tie-break among equal prices and the
+The MILP carries two tiny perturbations (dkw.clearing.index: the tie-break among equal prices and the
 preference for less flow). They decide between equal-cost solutions and are never reported, but they
 leak into two figures the solver hands back: the duals (a price of 5.000001 instead of 5) and the
 proven bound (above the real objective by up to the perturbations' size). Here both are restated:
 
-- prices come from the fixed-integer LP with the real costs (clearing.fixed_lp), under its rule for a
+- prices come from the fixed-integer LP with the real costs (dkw.clearing.fixed_lp), under its rule for a
   row with several optimal duals: the cost of one more kW. A clearing builds that LP once
-  (`clearing_lp`) and shares it with the explanations (clearing.explain);
+  (`clearing_lp`) and shares it with the explanations (dkw.clearing.explain);
 - the bound is the solver's bound on the perturbed objective minus the largest value the perturbations
   can take in any feasible solution, so it is a proven lower bound on the real objective (and so never
   above the reported objective).
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from clearing.fixed_lp import FixedLP, build_fixed_lp
-from clearing.index import FLOW_PREFERENCE_YEN_PER_KW, TIE_BREAK_YEN_PER_KW, AuctionIndex
-from clearing.result import ClearingResult
+from dkw.clearing.fixed_lp import FixedLP, build_fixed_lp
+from dkw.clearing.index import FLOW_PREFERENCE_YEN_PER_KW, TIE_BREAK_YEN_PER_KW, AuctionIndex
+from dkw.clearing.result import ClearingResult
 
 
 def perturbation_ceiling_yen(ix: AuctionIndex) -> float:
@@ -42,7 +42,7 @@ def real_objective_bound(ix: AuctionIndex, solver_bound: float | None, objective
 
 def clearing_lp(ix: AuctionIndex, result: ClearingResult) -> FixedLP:
     """The fixed-integer LP of a clearing that accepted `result`'s awards: built once after the solve, for
-    the exact prices (`result_prices`) and the explanations (clearing.explain.explain_clearing)."""
+    the exact prices (`result_prices`) and the explanations (dkw.clearing.explain.explain_clearing)."""
     return build_fixed_lp(ix.auction, {a.bid for a in result.awards}, {r.bid for r in ix.left_out})
 
 

@@ -18,7 +18,7 @@ in this order:
 - DID_NOT_FIT: not above the marginal price, yet not accepted: its minimum quantity, indivisibility or
   start-up cost does not fit; `extra_cost_yen`: how much more the best clearing that accepts it costs.
 
-Prices are the result's exact marginal prices (clearing.fixed_lp: the cost of one more kW of
+Prices are the result's exact marginal prices (dkw.clearing.fixed_lp: the cost of one more kW of
 requirement). For a bid offering several products or blocks, `marginal_yen_per_kw_h` is the marginal
 prices of its area summed over its products and averaged over its blocks; that can only overstate what a
 kW of the bid is worth (the prices are convex in the requirements), so "above" stays a sound statement.
@@ -40,14 +40,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from clearing.figures import net_import
-from clearing.fixed_lp import FixedLP, build_fixed_lp
-from clearing.formulation import Formulation, formulate
-from clearing.index import acceptance_binaries, build_index
-from clearing.left_out import LeftOutBid
-from clearing.matrix import to_matrix
-from clearing.model import Auction, Bid, Direction
-from clearing.result import ClearingResult, plain
+from dkw.clearing.figures import net_import
+from dkw.clearing.fixed_lp import FixedLP, build_fixed_lp
+from dkw.clearing.formulation import Formulation, formulate
+from dkw.clearing.index import acceptance_binaries, build_index
+from dkw.clearing.left_out import LeftOutBid
+from dkw.clearing.matrix import to_matrix
+from dkw.clearing.model import Auction, Bid, Direction
+from dkw.clearing.result import ClearingResult, plain
 
 #: kW and yen slack for "at capacity", "equal price", "accepted in full".
 TOL_KW = 1e-6
@@ -348,7 +348,7 @@ def explain(auction: Auction, result: dict[str, Any], left_out: list[LeftOutBid]
 def explain_clearing(form: Formulation, result: ClearingResult, lp: FixedLP | None,
                      options: ExplainOptions | None = None) -> list[Explanation]:
     """`explain` for the clearing that just ran (`clear`), from what it already has: its result object (no
-    document), its fixed LP (clearing.exact.clearing_lp, shared with the prices) and its index and
+    document), its fixed LP (dkw.clearing.exact.clearing_lp, shared with the prices) and its index and
     formulation (formulated again only where a bid to force in has no acceptance binary yet)."""
     ix = form.ix
 
@@ -377,7 +377,7 @@ def _explain_all(auction: Auction, cleared: _Cleared, left_out: list[LeftOutBid]
 def _forcing_highs(form: Formulation, options: ExplainOptions) -> Any:
     """One HiGHS instance holding `form`'s MILP with the real costs: the tie-break and flow preference only
     pick among equal costs, and without them the solver's bound is a bound on the real extra cost."""
-    from solvers.highs import ArrayProblem, load_problem, new_highs
+    from dkw.solvers.highs import ArrayProblem, load_problem, new_highs
 
     ix, c = form.ix, form.columns
     mm = to_matrix(form)

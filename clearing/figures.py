@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from clearing.model import Auction, Bid
+from dkw.clearing.model import Auction, Bid
 
 #: Solver values closer than this to zero are zero; closer to a whole kW, that whole kW.
 ZERO_KW = 1e-6

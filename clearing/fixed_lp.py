@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from clearing.model import Auction, Bid, Direction
+from dkw.clearing.model import Auction, Bid, Direction
 
 INF = float("inf")
 
@@ -67,7 +67,7 @@ class Optimum:
 @dataclass
 class FixedLP:
     """The LP and where its rows and columns are. A clearing builds one and shares it between the exact
-    prices and the explanations (clearing.exact.clearing_lp); `dkw verify` builds its own from the
+    prices and the explanations (dkw.clearing.exact.clearing_lp); `dkw verify` builds its own from the
     documents."""
 
     auction: Auction
@@ -352,7 +352,7 @@ class _Builder:
         """A HiGHS instance holding the LP, run once."""
         import highspy
 
-        from solvers.highs import new_highs
+        from dkw.solvers.highs import new_highs
 
         h = new_highs()  # without the banner HiGHS prints on stdout at its first instance
         h.setOptionValue("output_flag", False)

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from clearing.figures import ZERO_KW
-from clearing.formulation import Formulation
+from dkw.clearing.figures import ZERO_KW
+from dkw.clearing.formulation import Formulation
 
 
 def incumbent_of(result: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from clearing.figures import ZERO_KW
-from clearing.left_out import LeftOutBid, left_out_bids
-from clearing.model import Auction, Bid, Direction, Resource
+from dkw.clearing.figures import ZERO_KW
+from dkw.clearing.left_out import LeftOutBid, left_out_bids
+from dkw.clearing.model import Auction, Bid, Direction, Resource
 
 #: Objective perturbation per kW of accepted quantity per rank among equal-price bids (yen). Breaks
 #: ties toward the bid earlier in the document; far below any real price difference (0.01 yen).
@@ -91,7 +91,7 @@ def acceptance_binaries(bids: list[Bid], children: dict[int, list[int]], force: 
 
 def build_index(auction: Auction, left_out: list[LeftOutBid] | None = None,
                 force_binary: set[str] | None = None) -> AuctionIndex:
-    """Group the auction by rows. `left_out`: every bid the clearing leaves out (`clearing.rules.
+    """Group the auction by rows. `left_out`: every bid the clearing leaves out (`dkw.clearing.rules.
     prepare_clearing` resolves them once); None: those above the caps the auction lists, and their
     children. `force_binary`: bids given an acceptance binary so they deliver ≥ 1 kW when accepted."""
     if left_out is None:

@@ -1,6 +1,6 @@
 """The bids left out of the clearing, resolved once: above their price cap, by the market rules, or orphaned.
 
-Below both the index and the market rules: `clearing.rules` decides which bids are ineligible and which
+Below both the index and the market rules: `dkw.clearing.rules` decides which bids are ineligible and which
 caps apply (`effective_price_caps`), then calls `left_out_bids` once; `build_index` takes the list as
 given. A bid left out is recorded with its reason, never dropped silently.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clearing.model import COMPOSITE, Auction, Bid, PriceCapMode
+from dkw.clearing.model import COMPOSITE, Auction, Bid, PriceCapMode
 
 #: A price this far above the cap is still within it (float noise in documents, not a real yen).
 CAP_TOLERANCE_YEN = 1e-12
@@ -32,7 +32,7 @@ def price_cap_yen_per_kw_h(auction: Auction, bid: Bid) -> float | None:
     """The cap that applies to a bid (SPEC §3): its product's; for a composite bid the `composite` cap
     or, where the auction gives none, the lowest cap among its products. None: no cap. Reads the
     auction's caps as they stand: `clear` and `validate_auction` fill in the policy's schedule first
-    (`clearing.rules.effective_price_caps`) where the document lists none."""
+    (`dkw.clearing.rules.effective_price_caps`) where the document lists none."""
     if not auction.price_caps:
         return None
     caps = {c.product: c.yen_per_kw_h for c in auction.price_caps}

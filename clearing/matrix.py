@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clearing.formulation import Columns, Formulation, formulate
-from clearing.index import AuctionIndex
-from solvers.arrays import ArrayProblem
+from dkw.clearing.formulation import Columns, Formulation, formulate
+from dkw.clearing.index import AuctionIndex
+from dkw.solvers.arrays import ArrayProblem
 
 
 @dataclass(kw_only=True)
 class MatrixModel(ArrayProblem):
-    """The whole clearing MILP as the one array type (`solvers.arrays.ArrayProblem`), with the formulation
+    """The whole clearing MILP as the one array type (`dkw.solvers.arrays.ArrayProblem`), with the formulation
     it was stacked from: what the fast path's preparation reads the market through."""
 
     formulation: Formulation

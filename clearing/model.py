@@ -1,6 +1,6 @@
 """Domain model of an auction document (SPEC §2): plain frozen dataclasses, units in the names.
 
-Nothing here knows Pyomo, HiGHS or protobuf. Objects are built only by `clearing.document.load_auction`,
+Nothing here knows Pyomo, HiGHS or protobuf. Objects are built only by `dkw.clearing.document.load_auction`,
 which validates the document first, so code downstream may trust every reference and range.
 """
 

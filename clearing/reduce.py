@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from clearing.index import TIE_BREAK_YEN_PER_KW, AuctionIndex
+from dkw.clearing.index import TIE_BREAK_YEN_PER_KW, AuctionIndex
 
 #: Slack (kW) by which a row must be short to count: far above solver tolerances, far below a real kW.
 SHORT_MARGIN_KW = 1e-3

@@ -7,8 +7,8 @@ import copy
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from clearing.left_out import LeftOutBid
-from clearing.model import RESULT_FORMAT
+from dkw.clearing.left_out import LeftOutBid
+from dkw.clearing.model import RESULT_FORMAT
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 _PLAIN_TYPES = (str, int, float, bool, type(None))

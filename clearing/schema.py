@@ -1,8 +1,8 @@
 """JSON Schemas of the auction and result documents, generated from the code that reads and writes them.
 
-The field sets and required fields of the auction come from `clearing.document` (what the loader
-accepts), the maxima from `clearing.limits`, the enumerations from `clearing.model`; the result's
-fields and types come from the dataclasses of `clearing.result`. What is written here is the one thing
+The field sets and required fields of the auction come from `dkw.clearing.document` (what the loader
+accepts), the maxima from `dkw.clearing.limits`, the enumerations from `dkw.clearing.model`; the result's
+fields and types come from the dataclasses of `dkw.clearing.result`. What is written here is the one thing
 code cannot say: each field's meaning, unit and Japanese term (`FIELD_DOCS`), which both the schema's
 `description`s and the field tables of docs/auction.md and docs/result.md are made from. A test holds
 the three together (`tests/test_schema.py`): a field the loader accepts but nobody described fails it.
@@ -18,9 +18,9 @@ import types
 import typing
 from typing import Any
 
-from clearing import document, limits
-from clearing.model import AUCTION_FORMAT, COMPOSITE, PRODUCTS, RESULT_FORMAT, Category, Direction, PriceCapMode
-from solvers.api import SolveStatus
+from dkw.clearing import document, limits
+from dkw.clearing.model import AUCTION_FORMAT, COMPOSITE, PRODUCTS, RESULT_FORMAT, Category, Direction, PriceCapMode
+from dkw.solvers.api import SolveStatus
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -317,7 +317,7 @@ def _object(name: str, allowed: set[str] | None, required: set[str], *, closed: 
 
 
 def auction_schema() -> dict[str, Any]:
-    """The auction document's schema: the loader's fields (clearing.document), the limits (clearing.limits)."""
+    """The auction document's schema: the loader's fields (dkw.clearing.document), the limits (dkw.clearing.limits)."""
     d = document
     defs = {
         "price_cap": _object("price_cap", d.CAP_FIELDS, d.CAP_FIELDS),
@@ -350,11 +350,11 @@ def _dataclass_fields(cls: type) -> dict[str, Any]:
 
 
 def result_schema() -> dict[str, Any]:
-    """The result document's schema: the fields of clearing.result's dataclasses, as `to_document` writes them.
+    """The result document's schema: the fields of dkw.clearing.result's dataclasses, as `to_document` writes them.
     The top level stays open: sections added by other modules (market rules, signatures) are allowed."""
-    from clearing import result as r
-    from clearing.explain import Explanation
-    from clearing.left_out import LeftOutBid
+    from dkw.clearing import result as r
+    from dkw.clearing.explain import Explanation
+    from dkw.clearing.left_out import LeftOutBid
 
     def fields_of(cls: type, name: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         names = set(_dataclass_fields(cls)) - set(skip)
@@ -417,7 +417,7 @@ def markdown_tables(schema: dict[str, Any]) -> str:
 
 
 def type_hint_kind(hint: Any) -> set[str]:
-    """JSON types a Python annotation of clearing.result allows (the schema test holds them to the schema)."""
+    """JSON types a Python annotation of dkw.clearing.result allows (the schema test holds them to the schema)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return set().union(*(type_hint_kind(h) for h in typing.get_args(hint)))
     origin = typing.get_origin(hint) or hint

@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from clearing.canonical import jcs
+from dkw.clearing.canonical import jcs
 
 SIGNATURE_KEY = "signature"
 ALGORITHM = "EdDSA"  # JWS "alg" for Ed25519 (RFC 8037)

@@ -3,13 +3,13 @@
 Works from the two documents alone: it does not import the formulation, the index or the clearing's
 solver, and recomputes every rule of SPEC §3 and every figure of the result from scratch — feasibility,
 costs, payments and their total, the area summary, the marginal prices (against the fixed-integer LP
-built from the documents, clearing.fixed_lp, by re-solving with one more kW: its own build, never the
+built from the documents, dkw.clearing.fixed_lp, by re-solving with one more kW: its own build, never the
 clearing's LP) and that the reported bound
 is not above the objective. Returns the violations found. Price caps, where the auction lists none,
 come from the policy *data* (the cap schedule in `clearing/rules/policy.json`, or a user policy file),
 read and looked up here, not from the result's `market_rules` section: a result reporting wrong caps is
 caught, not believed. Which bids the market rules leave out is re-judged under the policy the result
-names (clearing.rules evaluates the policy data): a result cleared under another policy is refused
+names (dkw.clearing.rules evaluates the policy data): a result cleared under another policy is refused
 unless that policy is given.
 """
 
@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from clearing.model import COMPOSITE, Auction, Bid
+from dkw.clearing.model import COMPOSITE, Auction, Bid
 
 #: kW slack allowed for solver tolerances on rows and bounds.
 TOL_KW = 1e-3
@@ -28,7 +28,7 @@ TOL_KW = 1e-3
 TOL_REL = 1e-7
 
 
-#: The shipped market policy; the checker reads its cap schedule itself (not through clearing.rules).
+#: The shipped market policy; the checker reads its cap schedule itself (not through dkw.clearing.rules).
 POLICY_FILE = Path(__file__).parent / "rules" / "policy.json"
 #: yen per kW per hour in one unit of the policy's caps (EPRX quotes per 30 minutes).
 CAP_UNIT_FACTOR = {"yen_per_kw_30min": 2.0, "yen_per_kw_h": 1.0}
@@ -276,7 +276,7 @@ def _check_costs(auction: Auction, result: dict[str, Any], caps: dict[str, float
 def _rejudge(auction: Auction, result: dict[str, Any], policy_file: str | Path | None, problems: list[str]) -> set[str]:
     """The bids the market rules leave out under the policy the result names, and every difference
     between those and the result's `rejected_bids` (a wrong verdict, a bid wrongly left out or let in)."""
-    from clearing.rules import PolicyError, load_policy, validate_auction
+    from dkw.clearing.rules import PolicyError, load_policy, validate_auction
 
     try:
         policy = load_policy(policy_file)
@@ -351,7 +351,7 @@ def _check_prices(auction: Auction, result: dict[str, Any], accepted: set[str], 
     """Prices against their definition: the fixed-integer LP's cost of one more kW, re-solved per row. The
     LP is built here from the documents, not taken from the clearing (which shares one between its prices
     and its explanations): a check must not reuse what it checks."""
-    from clearing.fixed_lp import balance_keys, build_fixed_lp
+    from dkw.clearing.fixed_lp import balance_keys, build_fixed_lp
 
     keys = balance_keys(auction)
     reported = {}

@@ -17,7 +17,7 @@ the one line on stderr says why and what to do):
 - 7 `EXIT_BUSY`: the server stayed busy through the retries (RESOURCE_EXHAUSTED);
 - 130: interrupted (Ctrl-C).
 
-Never a Python traceback. The gRPC codes map to these in one place, `server.client.exit_code_for`.
+Never a Python traceback. The gRPC codes map to these in one place, `dkw.server.client.exit_code_for`.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ COMMAND_MODULES = (
     "dkw.commands",  # clear, validate, verify, model
     "dkw.explain_command",  # explain
     "dkw.schema_command",  # schema
-    "server.command",  # serve
-    "server.clients_keys_audit_command",  # clients, keys, audit (the security commands)
+    "dkw.server.command",  # serve
+    "dkw.server.clients_keys_audit_command",  # clients, keys, audit (the security commands)
     "dkw.remote_commands",  # submit, status, list, watch, result, cancel
-    "clearing.replay.command",  # replay
-    "bench.command",  # bench
+    "dkw.clearing.replay.command",  # replay
+    "dkw.bench.command",  # bench
 )
 
 
@@ -62,7 +62,7 @@ def version_text() -> str:
 
     import highspy
 
-    from clearing.model import AUCTION_FORMAT, RESULT_FORMAT
+    from dkw.clearing.model import AUCTION_FORMAT, RESULT_FORMAT
 
     try:
         ours = version("dkw")

@@ -9,14 +9,14 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING
 
-from clearing.document import InvalidAuction, Problem, load_auction, parse_document
-from clearing.model import Auction
+from dkw.clearing.document import InvalidAuction, Problem, load_auction, parse_document
+from dkw.clearing.model import Auction
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
 from dkw.files import STDIN, output_path_problem, read_bytes, write_json  # noqa: F401  (re-exported)
-from solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
+from dkw.solvers.api import DEFAULT_MIP_REL_GAP, DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
 
 if TYPE_CHECKING:
-    from clearing.rules import Policy
+    from dkw.clearing.rules import Policy
 
 
 def load_auction_path(path: str) -> Auction:
@@ -88,7 +88,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
     if isinstance(cleared, int):
         return cleared
     auction, result, doc, note = cleared
-    from clearing.verify import verify_result
+    from dkw.clearing.verify import verify_result
 
     # rechecks every figure and price; in process also re-judges the rules' verdicts under the policy (a
     # server clears under its own, which `dkw verify --policy` can check against)
@@ -116,7 +116,7 @@ def clear_here(args: argparse.Namespace, options: SolveOptions):
     if inputs is None:
         return EXIT_BAD_INPUT
     auction, policy = inputs
-    from clearing.engine import clear
+    from dkw.clearing.engine import clear
 
     progress = None
     if sys.stderr.isatty() and not args.quiet:
@@ -136,7 +136,7 @@ def clear_on_server(args: argparse.Namespace, options: SolveOptions):
         print("dkw clear: --policy applies to in-process clearing; a server clears under its own policy",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    from clearing.result import ClearingResult
+    from dkw.clearing.result import ClearingResult
     from dkw.remote_commands import read_input, run  # the gRPC path, where installed
 
     path = args.auction
@@ -199,7 +199,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     result = given.document
     if args.public_key:
-        from clearing.signing import KeyFileError, load_public_key
+        from dkw.clearing.signing import KeyFileError, load_public_key
 
         try:
             why, kid = signature_problem(given, load_public_key(args.public_key))
@@ -213,7 +213,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     elif claimed_key(given) is not None:
         print(f"{args.result}: signed by key {claimed_key(given)!r}; not checked (give --public-key)", file=sys.stderr)
     auction, note = with_legacy_input_hash(auction, result, None if args.auction == STDIN else read_bytes(args.auction))
-    from clearing.verify import verify_result
+    from dkw.clearing.verify import verify_result
 
     notes: list[str] = [note] if note else []
     problems = verify_result(auction, result, policy_file=args.policy, notes=notes)
@@ -240,7 +240,7 @@ def read_auction_and_policy(args: argparse.Namespace) -> tuple[Auction, Policy] 
 
 def read_policy(path: str | None):
     """The market policy (the shipped one, or FILE merged over it), or None after printing its problems."""
-    from clearing.rules import PolicyError, load_policy
+    from dkw.clearing.rules import PolicyError, load_policy
 
     try:
         return load_policy(path)
@@ -280,7 +280,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if inputs is None:
             return EXIT_BAD_INPUT
         auction, policy = inputs
-    from clearing.rules import validate_auction
+    from dkw.clearing.rules import validate_auction
 
     validation = validate_auction(auction, policy)
     doc = validation.to_document()
@@ -321,9 +321,9 @@ def cmd_model(args: argparse.Namespace) -> int:
     if inputs is None:
         return EXIT_BAD_INPUT
     auction, policy = inputs
-    from clearing.formulation import formulate
-    from clearing.index import build_index
-    from clearing.rules import prepare_clearing
+    from dkw.clearing.formulation import formulate
+    from dkw.clearing.index import build_index
+    from dkw.clearing.rules import prepare_clearing
 
     auction, left_out, _ = prepare_clearing(auction, policy)
     form = formulate(build_index(auction, left_out))
@@ -335,7 +335,7 @@ def cmd_model(args: argparse.Namespace) -> int:
     for rows in form.families:
         print(f"  rows {rows.name}[{', '.join(rows.key_names)}]: {len(rows.keys)}")
     if args.lp:
-        from solvers.pyomo_model import build_pyomo_model, write_lp
+        from dkw.solvers.pyomo_model import build_pyomo_model, write_lp
 
         model, _, _ = build_pyomo_model(form)
         write_lp(model, args.lp)
@@ -410,7 +410,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_connection_arguments(p: argparse.ArgumentParser) -> None:
     """--tls-ca/--tls-cert/--tls-key/--token, when the server package provides them."""
     try:
-        from server.tls import add_client_arguments
+        from dkw.server.tls import add_client_arguments
     except ModuleNotFoundError:
         return
     add_client_arguments(p)

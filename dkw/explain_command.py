@@ -35,9 +35,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.auction:
         from dataclasses import replace
 
-        from clearing.explain import ExplainOptions, explain, explanations_document
-        from clearing.left_out import LeftOutBid
-        from clearing.model import PriceCap
+        from dkw.clearing.explain import ExplainOptions, explain, explanations_document
+        from dkw.clearing.left_out import LeftOutBid
+        from dkw.clearing.model import PriceCap
 
         auction = read_auction(args.auction)
         if auction is None:

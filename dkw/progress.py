@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from solvers.api import Progress
+from dkw.solvers.api import Progress
 
 #: The fast path reports "components DONE/TOTAL" in `Progress.message` (solvers/fastpath/auction.py, AuctionProgress).
 COMPONENTS = re.compile(r"components (\d+)/(\d+)")

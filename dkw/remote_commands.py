@@ -3,7 +3,7 @@
 `dkw clear --server`, `dkw validate --server` and `dkw audit --server` go through the same client.
 
 Exit codes are dkw/cli.py's, the same for every command: a refusal exits with the code of its gRPC status
-(server.client.exit_code_for), a connection that cannot be made with 3, bad arguments with 2. Every
+(dkw.server.client.exit_code_for), a connection that cannot be made with 3, bad arguments with 2. Every
 module import that needs grpc happens inside a handler, so the command table builds without it.
 """
 
@@ -30,7 +30,7 @@ def add_remote_arguments(p: argparse.ArgumentParser, *, required: bool = True, j
     p.add_argument("--server", required=required, metavar="HOST:PORT[,HOST:PORT]",
                    help="the service: one replica, several separated by commas (failover: the first that "
                    "answers), or a DNS name with several addresses (docs/api.md: Failover)")
-    from server.tls import add_client_arguments
+    from dkw.server.tls import add_client_arguments
 
     add_client_arguments(p)
     if json_flag:
@@ -219,7 +219,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def _summary(last: Progress) -> str:
     """How the auction ended: the result's summary (as `dkw clear` prints it), or the state and reason."""
     if last.result is not None and last.result.document is not None:
-        from clearing.result import ClearingResult
+        from dkw.clearing.result import ClearingResult
 
         try:
             summary = ClearingResult.from_document(last.result.document).summary_text()
@@ -241,7 +241,7 @@ def cmd_result(args: argparse.Namespace) -> int:
         r = client.result(args.auction_id, public_key=args.public_key)
         write_json(r.document, args.output)
         if args.public_key:
-            from clearing.signing import jws_key_id
+            from dkw.clearing.signing import jws_key_id
 
             print(f"{args.auction_id}: signature valid (key {jws_key_id(r.result_signature)})", file=sys.stderr)
         return EXIT_OK
@@ -331,7 +331,7 @@ def positive_seconds(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     try:
-        import server.tls  # noqa: F401  (the gRPC client is part of the server package)
+        import dkw.server.tls  # noqa: F401  (the gRPC client is part of the server package)
     except ModuleNotFoundError:
         return
     p = subparsers.add_parser("submit", help="store an auction on the service, cleared in the background; prints its id")

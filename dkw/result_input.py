@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from clearing.model import Auction
-from clearing.signing import SIGNATURE_KEY, check_detached, check_signature, jws_key_id
+from dkw.clearing.model import Auction
+from dkw.clearing.signing import SIGNATURE_KEY, check_detached, check_signature, jws_key_id
 
 #: Fields that make a JSON object a response rather than a result document (which has none of them).
 RESPONSE_FIELDS = ("resultJson", "result_json", "resultSignature", "result_signature", "auctionId", "auction_id",
@@ -69,8 +69,8 @@ def _from_message(result: dict[str, Any]) -> dict[str, Any]:
     try:
         from google.protobuf import json_format
 
+        from dkw.server.convert import result_document
         from dkw.v1 import clearing_pb2 as pb
-        from server.convert import result_document
     except ModuleNotFoundError as exc:
         raise UnreadableResult(f"reading a response without resultJson needs the server package ({exc})") from None
     try:

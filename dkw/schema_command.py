@@ -10,7 +10,7 @@ from dkw.cli import EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from clearing.schema import SCHEMAS, markdown_tables
+    from dkw.clearing.schema import SCHEMAS, markdown_tables
 
     schema = SCHEMAS[args.document]()
     if args.markdown:

@@ -25,7 +25,7 @@ from typing import Any
 
 import grpc
 
-from server.resilience import StorageUnavailable
+from dkw.server.resilience import StorageUnavailable
 
 # ON CONFLICT: a retry after a COMMIT whose outcome was unknown writes the record once
 INSERT = ("INSERT INTO audit_records (record_id, at, client_id, peer, method, auction_id, status_code, detail, server)"
@@ -103,7 +103,7 @@ class AuditTrail:
 
     @classmethod
     def on_storage(cls, storage: Any, backlog_limit: int = DEFAULT_BACKLOG) -> AuditTrail:
-        """The trail in the server's own store (`server.storage.SqlStorage`), sharing its connections."""
+        """The trail in the server's own store (`dkw.server.storage.SqlStorage`), sharing its connections."""
         return cls(storage=storage, backlog_limit=backlog_limit)
 
     def _sql(self, text: str) -> str:

@@ -1,7 +1,7 @@
 """Who may call the service: the clients file, token hashes, the three roles and what each may call.
 
 A clients file (`dkw serve --clients FILE`), or the database's client registry (`dkw serve --database URL
---authenticate`, server.registry), lists each client's id, role and a scrypt hash of its token; a token
+--authenticate`, dkw.server.registry), lists each client's id, role and a scrypt hash of its token; a token
 is never stored. A token reads `dkw_<token id>_<secret>`: the token id (not secret) finds the one
 client whose hash to check, so a call costs one scrypt, and a verified token is remembered (by its
 SHA-256) until the clients change. The server re-reads the file when its modification time changes, and
@@ -209,7 +209,7 @@ class AuthError(Exception):
 
 class Authenticator:
     """Finds the caller of a call from its `authorization: Bearer` metadata or its client certificate,
-    against a clients file (`clients_path`) or a registry with `load()` (server.registry.DatabaseRegistry)."""
+    against a clients file (`clients_path`) or a registry with `load()` (dkw.server.registry.DatabaseRegistry)."""
 
     def __init__(self, clients_path: str | Path | None, *, registry: Any = None, ttl_s: float = REGISTRY_TTL_S):
         self.path = Path(clients_path) if clients_path else None

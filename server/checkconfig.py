@@ -18,9 +18,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from server import limits as bounds
-from server import security
-from server.migrations import LATEST
+from dkw.server import limits as bounds
+from dkw.server import security
+from dkw.server.migrations import LATEST
 
 #: Seconds the check waits for the database to answer.
 CONNECT_TIMEOUT_S = 5
@@ -31,7 +31,7 @@ FILE_FLAGS = (("tls_cert", "--tls-cert"), ("tls_key", "--tls-key"), ("tls_client
 def problems(args: argparse.Namespace, port_free: Callable[[str, int], None],
              redact: Callable[[str], str]) -> list[str]:
     """Every problem found, one sentence each (empty: the configuration can serve). `port_free` and
-    `redact` are server.command's `check_port_free` and `redacted` (passed in: no import cycle)."""
+    `redact` are dkw.server.command's `check_port_free` and `redacted` (passed in: no import cycle)."""
     found: list[str] = []
     args = argparse.Namespace(**vars(args), port_free=port_free, redact=redact)
     for check in (_numbers, _security, _files, _database, _ports):
@@ -43,7 +43,7 @@ def problems(args: argparse.Namespace, port_free: Callable[[str, int], None],
 
 
 def _numbers(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from solvers.api import SolveOptions
+    from dkw.solvers.api import SolveOptions
 
     if args.workers < 1:
         problem(f"--workers {args.workers} must be at least 1")
@@ -82,9 +82,9 @@ def serve_security(args: argparse.Namespace) -> security.ServeSecurity:
 
 
 def _files(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from clearing.rules import PolicyError, load_policy
-    from server.auth import read_clients
-    from server.tls import check_key_pair
+    from dkw.clearing.rules import PolicyError, load_policy
+    from dkw.server.auth import read_clients
+    from dkw.server.tls import check_key_pair
 
     unreadable = set()
     for dest, flag in FILE_FLAGS:
@@ -144,7 +144,7 @@ def _database(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
 
 
 def _postgres(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    from server.preflight import check_database_url
+    from dkw.server.preflight import check_database_url
 
     try:
         check_database_url(args.database)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-from server.auth import ROLES, ClientsFileError, read_clients
-from server.registry import DatabaseRegistry, FileRegistry, issue_token
+from dkw.server.auth import ROLES, ClientsFileError, read_clients
+from dkw.server.registry import DatabaseRegistry, FileRegistry, issue_token
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -22,7 +22,7 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 def open_database(url: str, command: str) -> Any | None:
     """The store at `--database URL` for a maintenance command, or None after one line on stderr saying
     why not (psycopg's OperationalError, SchemaTooNew, a malformed URL ...)."""
-    from server.command import open_storage
+    from dkw.server.command import open_storage
 
     try:
         return open_storage(url, ".")
@@ -145,7 +145,7 @@ def cmd_clients_import(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_new(args: argparse.Namespace) -> int:
-    from clearing.signing import new_key_pair
+    from dkw.clearing.signing import new_key_pair
 
     try:
         kid = new_key_pair(args.private, args.public)
@@ -175,8 +175,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return audit_remote(args, lambda records: _show_audit(records, args.json))
     if args.database:
         return _audit_from_database(args)
-    from server.audit import AuditTrail
-    from server.sqlite import SqliteStorage
+    from dkw.server.audit import AuditTrail
+    from dkw.server.sqlite import SqliteStorage
 
     path = Path(args.data) / SqliteStorage.FILENAME
     if not path.exists():
@@ -195,7 +195,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _audit_from_database(args: argparse.Namespace) -> int:
     """`--database URL`: the replicas' shared trail, read with the server's own storage code."""
-    from server.command import open_audit
+    from dkw.server.command import open_audit
 
     storage = open_database(args.database, "audit")
     if storage is None:

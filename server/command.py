@@ -18,28 +18,28 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from clearing.rules import PolicyError
+from dkw.clearing.rules import PolicyError
 from dkw.cli import EXIT_BAD_INPUT, EXIT_OK
+from dkw.server import limits as bounds
+from dkw.server import probes, security, settings
+from dkw.server.audit import DEFAULT_BACKLOG, AuditTrail
+from dkw.server.auth import Authenticator, ClientsFileError
+from dkw.server.config import ServeParser
+from dkw.server.drain import DEFAULT_DRAIN_S, drain
+from dkw.server.guard import SecurityInterceptor
+from dkw.server.health import StorageHealth
+from dkw.server.logs import configure_logging, say
+from dkw.server.migrations import SchemaTooNew
+from dkw.server.observability import Metrics, RpcObserver
+from dkw.server.preflight import check_database_url
+from dkw.server.registry import DatabaseRegistry
+from dkw.server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
+from dkw.server.sqlite import SqliteStorage
+from dkw.server.storage import RetryPolicy, SqlStorage, StorageUnavailable
+from dkw.server.tls import TlsFileError, server_credentials
+from dkw.solvers.api import MEMORY_GUARD_SHARE
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server import limits as bounds
-from server import probes, security, settings
-from server.audit import DEFAULT_BACKLOG, AuditTrail
-from server.auth import Authenticator, ClientsFileError
-from server.config import ServeParser
-from server.drain import DEFAULT_DRAIN_S, drain
-from server.guard import SecurityInterceptor
-from server.health import StorageHealth
-from server.logs import configure_logging, say
-from server.migrations import SchemaTooNew
-from server.observability import Metrics, RpcObserver
-from server.preflight import check_database_url
-from server.registry import DatabaseRegistry
-from server.service import DEFAULT_LEASE_S, DEFAULT_MAX_QUEUED, ClearingService
-from server.sqlite import SqliteStorage
-from server.storage import RetryPolicy, SqlStorage, StorageUnavailable
-from server.tls import TlsFileError, server_credentials
-from solvers.api import MEMORY_GUARD_SHARE
 
 #: A 200k-bid auction is about 8 MB as a message and more as JSON; gRPC's default limit is 4 MB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -67,7 +67,7 @@ class RunningServer:
     storage_health: StorageHealth | None = None
 
     def drain(self, seconds: float = DEFAULT_DRAIN_S) -> int:
-        """SIGTERM's first step (server.drain): not ready, claim nothing more, give running solves up to
+        """SIGTERM's first step (dkw.server.drain): not ready, claim nothing more, give running solves up to
         `seconds`, then hand the unfinished submitted auctions back with their incumbents."""
         self.health.enter_graceful_shutdown()
         return drain(self.service, seconds)
@@ -90,7 +90,7 @@ def open_storage(database: str | None, data_dir: str, retry: RetryPolicy | None 
     """`--database URL` (PostgreSQL, for replicas) or, by default, SQLite under `--data`."""
     if database:
         check_database_url(database)  # mysql://, sqlite://: one line, before psycopg's own words
-        from server.postgres import PostgresStorage  # psycopg is loaded only when asked for
+        from dkw.server.postgres import PostgresStorage  # psycopg is loaded only when asked for
 
         return PostgresStorage(database, retry=retry)
     return SqliteStorage(data_dir, retry=retry)
@@ -170,7 +170,7 @@ def start_server(host: str = "127.0.0.1", port: int = 50051, data: str = "./var"
     service.start()
     server.start()
     storage_health[0].start()  # SERVING, and NOT_SERVING whenever the database cannot be reached
-    service.storage_health = storage_health[0]  # the readiness probe reads it too (server.probes)
+    service.storage_health = storage_health[0]  # the readiness probe reads it too (dkw.server.probes)
     return RunningServer(server, service, health_servicer, storage, bound, bound_metrics, audit, storage_health[0])
 
 
@@ -254,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def check_config(args: argparse.Namespace) -> int:
     """`dkw serve --check-config`: one line per problem (exit 2), or one OK line (exit 0)."""
-    from server.checkconfig import problems
+    from dkw.server.checkconfig import problems
 
     found = problems(args, check_port_free, redacted)
     for problem in found:
@@ -267,7 +267,7 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser_class, subparsers._parser_class = subparsers._parser_class, ServeParser  # --config (server.config)
+    parser_class, subparsers._parser_class = subparsers._parser_class, ServeParser  # --config (dkw.server.config)
     try:
         p = subparsers.add_parser("serve", help="run the gRPC clearing service (dkw.v1.Clearing)")
     finally:

@@ -12,8 +12,8 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from clearing.document import document_sha256, parse_document
-from clearing.signing import CANONICALIZATION, SIGNATURE_KEY, signature_block, signed_bytes
+from dkw.clearing.document import document_sha256, parse_document
+from dkw.clearing.signing import CANONICALIZATION, SIGNATURE_KEY, signature_block, signed_bytes
 from dkw.v1 import clearing_pb2 as pb
 
 #: Lists the document requires even when empty (an auction with no bid is legal: all is shortfall).
@@ -146,7 +146,7 @@ def bid_verdicts(bids: list[dict[str, Any]]) -> list[pb.BidVerdict]:
 
 
 def auction_info(r: Any) -> pb.AuctionInfo:
-    """A stored auction (server.storage.StoredAuction) as ListAuctions shows it."""
+    """A stored auction (dkw.server.storage.StoredAuction) as ListAuctions shows it."""
     info = pb.AuctionInfo(
         auction_id=r.auction_id, document_auction_id=r.document_auction_id, trading_date=r.trading_date,
         input_sha256=r.input_sha256, state=pb.AuctionState.Value(r.state), reason=r.reason,
@@ -161,8 +161,8 @@ def auction_info(r: Any) -> pb.AuctionInfo:
 def validation_response(request: Message, policy: Any) -> pb.ValidateResponse:
     """The Validate RPC's answer: the structural problems, or for a valid auction the market rules'
     verdicts under `policy` (what `dkw validate --json` prints)."""
-    from clearing.document import InvalidAuction, load_auction
-    from clearing.rules import validate_auction
+    from dkw.clearing.document import InvalidAuction, load_auction
+    from dkw.clearing.rules import validate_auction
 
     response = pb.ValidateResponse()
     try:

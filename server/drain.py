@@ -1,6 +1,6 @@
 """Graceful drain (docs/replicas.md): on SIGTERM a replica stops claiming, lets its running solves go on
 for up to `--drain-seconds`, then hands each unfinished submitted auction back to the queue with its best
-incumbent, which the replica that claims it next uses as a MIP start (clearing.handback).
+incumbent, which the replica that claims it next uses as a MIP start (dkw.clearing.handback).
 
 A hand-back is not a failure: the attempt it used is given back (`attempts - 1`), so draining replicas
 one after the other (a rolling upgrade) never exhausts an auction's MAX_ATTEMPTS. A synchronous Clear
@@ -15,9 +15,9 @@ import logging
 import time
 from typing import Any
 
-from clearing.handback import incumbent_of
-from server import storage as st
-from server.workers import STOP_GRACE_S, Outcome
+from dkw.clearing.handback import incumbent_of
+from dkw.server import storage as st
+from dkw.server.workers import STOP_GRACE_S, Outcome
 
 log = logging.getLogger("dkw.server")
 
@@ -28,7 +28,7 @@ DEFAULT_DRAIN_S = 30.0
 def hand_back(storage: Any, auction_id: str, owner: str, reason: str, incumbent: dict[str, Any] | None) -> bool:
     """Put `owner`'s RUNNING auction back in the queue, its attempt not counted, with `incumbent` stored
     (an earlier hand-back's kept when this run found none). False when `owner` no longer holds the lease.
-    Retried like every storage write (server.resilience): run again after a COMMIT that went unanswered, it
+    Retried like every storage write (dkw.server.resilience): run again after a COMMIT that went unanswered, it
     finds the lease already released and changes nothing (the attempt is not given back twice)."""
 
     def once(maybe_committed: bool) -> bool:

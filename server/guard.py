@@ -2,8 +2,8 @@
 
 - Every method (health and reflection too): a request that does not parse is answered INVALID_ARGUMENT
   with one log line, instead of gRPC's INTERNAL and a traceback.
-- dkw.v1.Clearing methods: the caller is authenticated (`server.auth.Authenticator`: UNAUTHENTICATED),
-  its role checked against `server.auth.METHOD_ROLES` (PERMISSION_DENIED), made known to the servicer
+- dkw.v1.Clearing methods: the caller is authenticated (`dkw.server.auth.Authenticator`: UNAUTHENTICATED),
+  its role checked against `dkw.server.auth.METHOD_ROLES` (PERMISSION_DENIED), made known to the servicer
   (`caller_of`, for ownership and per-client limits), and the call — refused or not — appended to the
   audit trail with the status code it ended with. Health and reflection stay open and are not audited.
 - Storage faults: a call that meets `StorageUnavailable` anywhere (authentication, the servicer, a stream
@@ -22,10 +22,10 @@ from typing import Any
 
 import grpc
 
-from server.audit import AuditTrail, new_record
-from server.auth import ANONYMOUS, OPEN_CALLER, Authenticator, AuthError, Caller, allowed
-from server.logs import REFUSAL_LOGGED
-from server.resilience import StorageUnavailable
+from dkw.server.audit import AuditTrail, new_record
+from dkw.server.auth import ANONYMOUS, OPEN_CALLER, Authenticator, AuthError, Caller, allowed
+from dkw.server.logs import REFUSAL_LOGGED
+from dkw.server.resilience import StorageUnavailable
 
 log = logging.getLogger("dkw.server")
 
@@ -64,7 +64,7 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 def _refuse_bad_bytes(request: BadBytes, context: grpc.ServicerContext, method: str) -> None:
     log.warning("refused %s from %s: the request does not parse (%s)", method, context.peer(), request.error)
-    REFUSAL_LOGGED.set(True)  # the call's one line (server.observability logs the other refusals)
+    REFUSAL_LOGGED.set(True)  # the call's one line (dkw.server.observability logs the other refusals)
     context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid {method} message: {request.error}")
 
 

@@ -63,7 +63,7 @@ class StorageHealth:
     def counts(self) -> dict[str, int]:
         """`storage.counts()` for the metrics, at once while the store is down (a scrape must not wait)."""
         if not self.up:
-            from server.storage import StorageUnavailable
+            from dkw.server.storage import StorageUnavailable
 
             raise StorageUnavailable()
         return self.storage.counts()

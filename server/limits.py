@@ -16,8 +16,8 @@ from typing import Any
 
 import grpc
 
-from server.refusals import invalid_argument
-from solvers.api import DEFAULT_TIME_LIMIT_S, METHODS, SolveOptions
+from dkw.server.refusals import invalid_argument
+from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, METHODS, SolveOptions
 
 #: `dkw serve --max-time-limit`: the longest a request may ask one clearing to run.
 DEFAULT_MAX_TIME_LIMIT_S = 3600.0

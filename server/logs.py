@@ -22,7 +22,7 @@ from typing import Any
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("dkw_request_id", default=None)
 #: Set once an RPC knows which stored auction it is about.
 AUCTION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("dkw_auction_id", default=None)
-#: Set when the refusal of an RPC was logged already (server.guard: a request that does not parse), so the
+#: Set when the refusal of an RPC was logged already (dkw.server.guard: a request that does not parse), so the
 #: call still gets one line, not two.
 REFUSAL_LOGGED: contextvars.ContextVar[bool] = contextvars.ContextVar("dkw_refusal_logged", default=False)
 

@@ -63,7 +63,7 @@ ALTER TABLE auctions ADD COLUMN progress_seq INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS auctions_lease ON auctions (state, lease_expires_at);
 """
 
-# Who submitted an auction (server.auth's client id) and the audit trail (server.audit), one record per
+# Who submitted an auction (dkw.server.auth's client id) and the audit trail (dkw.server.audit), one record per
 # call. A store written between the security release and versioning may have the column already: an ADD
 # COLUMN of a column that exists is skipped (see `migrate`).
 _CLIENTS_AND_AUDIT = """
@@ -81,8 +81,8 @@ CREATE TABLE IF NOT EXISTS audit_records (
 );
 """
 
-# Replicas on one database share one client registry (server.registry: `dkw clients add --database`)
-# and one security configuration, recorded by the first server to start (server.settings).
+# Replicas on one database share one client registry (dkw.server.registry: `dkw clients add --database`)
+# and one security configuration, recorded by the first server to start (dkw.server.settings).
 _REGISTRY_AND_SETTINGS = """
 CREATE TABLE IF NOT EXISTS clients (
     client_id TEXT PRIMARY KEY,

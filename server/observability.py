@@ -15,7 +15,7 @@ Metrics (names as exported):
 - `dkw_build_info{version, highs_version}`: 1, labelled with what runs;
 - `process_*`: prometheus_client's process collector (CPU seconds, resident memory, open files, start time).
 - `dkw_storage_up` (1/0) and `dkw_audit_backlog`: whether the database answers, and the audit records kept
-  in memory until it does (registered by `server.health`).
+  in memory until it does (registered by `dkw.server.health`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 
-from server.logs import AUCTION_ID, REFUSAL_LOGGED, REQUEST_ID, JsonFormatter, configure_logging  # noqa: F401 (their old home)
+from dkw.server.logs import AUCTION_ID, REFUSAL_LOGGED, REQUEST_ID, JsonFormatter, configure_logging  # noqa: F401 (their old home)
 
 SOLVE_SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 GAP_BUCKETS = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.5, 1.0)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.resilience import StorageUnavailable
+from dkw.server.resilience import StorageUnavailable
 
 log = logging.getLogger("dkw.server")
 

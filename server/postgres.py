@@ -8,7 +8,7 @@ start under an advisory lock (replicas starting together migrate once). A `searc
 
 Connections come from a psycopg_pool.ConnectionPool that checks each one as it is handed out and replaces
 it when the database dropped it (a restart, `pg_terminate_backend`); connecting is bounded in time, and
-every operation is retried on a fresh connection (server.resilience) before StorageUnavailable.
+every operation is retried on a fresh connection (dkw.server.resilience) before StorageUnavailable.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from server.resilience import CommitUnknown, Retrier, RetryPolicy, scrub
-from server.storage import SqlStorage
+from dkw.server.resilience import CommitUnknown, Retrier, RetryPolicy, scrub
+from dkw.server.storage import SqlStorage
 
 #: Connections one server keeps open at most: gRPC threads, the dispatcher, lease renewals, watchers and
 #: the audit trail share them.

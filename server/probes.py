@@ -6,7 +6,7 @@ Kubernetes probes and load balancers (docs/deploy.md: Probes):
   READY_TIMEOUT_S, every worker process is alive, and it is not draining; otherwise 503 with a one-line
   reason (readiness: send it no new work). A replica that is not ready keeps serving reads.
 
-The database check is the replica's storage health monitor (server.health, the same one that drives the
+The database check is the replica's storage health monitor (dkw.server.health, the same one that drives the
 gRPC health service and `dkw_storage_up`) where the server has one; `database_answers`, a query of its
 own, otherwise.
 """
@@ -46,7 +46,7 @@ def readiness(service: Any, database: Callable[[Any], str | None] = database_ans
     """None when the replica is ready for work, else the reason."""
     if service._stopping or getattr(service, "draining", False):
         return "draining: this replica is shutting down"
-    # a slot whose job was cancelled has no process until its next job (server.workers): not a fault
+    # a slot whose job was cancelled has no process until its next job (dkw.server.workers): not a fault
     dead = [slot.index for slot in service.pool.slots if slot.process is not None and not slot.process.is_alive()]
     if dead:
         return f"worker process(es) {', '.join(map(str, dead))} died"
@@ -62,7 +62,7 @@ def _plain(start_response: Callable, status: str, text: str) -> Iterable[bytes]:
 
 
 def install(routes: dict[str, Callable], service: Any) -> None:
-    """Add /healthz and /readyz to the metrics port's routes (server.observability.Metrics.routes)."""
+    """Add /healthz and /readyz to the metrics port's routes (dkw.server.observability.Metrics.routes)."""
 
     def healthz(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         return _plain(start_response, "200 OK", "ok")

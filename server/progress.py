@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 
+from dkw.server import storage as st
+from dkw.server.convert import put_result
+from dkw.server.storage import StoredAuction
 from dkw.v1 import clearing_pb2 as pb
-from server import storage as st
-from server.convert import put_result
-from server.storage import StoredAuction
 
 #: Seconds between looks at the shared store for a run on another replica.
 POLL_S = 0.25

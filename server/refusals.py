@@ -9,7 +9,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from clearing.document import Problem
+from dkw.clearing.document import Problem
 
 #: Trailing metadata is limited (8 KiB by default in many clients): field violations beyond this many
 #: bytes are summed up in one last violation; Validate returns every problem in its response body.

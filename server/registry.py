@@ -2,9 +2,9 @@
 database's `clients` table (`dkw serve --database URL --authenticate`), which every replica on that
 database reads, so a token added, rotated or removed on one replica holds for all of them.
 
-Both forms hold the same `server.auth.Client` entries (an id, a role, a token id and a scrypt hash of the
+Both forms hold the same `dkw.server.auth.Client` entries (an id, a role, a token id and a scrypt hash of the
 token, never the token) and offer the same three operations to `dkw clients` and the `Authenticator`.
-The table comes with migration 4 (`server.migrations`).
+The table comes with migration 4 (`dkw.server.migrations`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from server.auth import Client, hash_token, new_token, read_clients, write_clients
+from dkw.server.auth import Client, hash_token, new_token, read_clients, write_clients
 
 _COLUMNS = "client_id, role, token_id, token_hash, max_active, created_at, rotated_at"
 
@@ -65,10 +65,10 @@ class DatabaseRegistry:
     where = "the database"
 
     def __init__(self, storage: Any):
-        self.storage = storage  # server.storage.SqlStorage
+        self.storage = storage  # dkw.server.storage.SqlStorage
 
     def _run(self, what: str, body: Any, write: bool = False) -> Any:
-        """`body(cursor)` in one transaction, retried like every storage operation (server.resilience):
+        """`body(cursor)` in one transaction, retried like every storage operation (dkw.server.resilience):
         each write here is idempotent (the same row deleted and put again, or deleted), so re-running one
         whose COMMIT went unanswered is safe. StorageUnavailable when the database stays away."""
 

@@ -1,8 +1,8 @@
 """What the servicer asks of security, in one place: who the caller is and what it may see, the
 per-client limit, signing results, and the admins' view of the audit trail.
 
-The servicer (`server.service`) calls these few functions; the checks that apply to every call alike
-(authentication, roles, the audit record) happen before it, in `server.guard`.
+The servicer (`dkw.server.service`) calls these few functions; the checks that apply to every call alike
+(authentication, roles, the audit record) happen before it, in `dkw.server.guard`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from dkw.server.audit import AuditTrail
+from dkw.server.auth import Caller
+from dkw.server.guard import caller_of
 from dkw.v1 import clearing_pb2 as pb
-from server.audit import AuditTrail
-from server.auth import Caller
-from server.guard import caller_of
 
 __all__ = ["AuditTrail", "Signer", "caller_of", "may_see", "within_limit", "scoped_key", "list_audit_records",
            "DEFAULT_MAX_ACTIVE_PER_CLIENT", "RETRY_AFTER_S"]
@@ -42,18 +42,18 @@ class Signer:
 
     @classmethod
     def from_file(cls, path: str) -> Signer:
-        from clearing.signing import load_private_key
+        from dkw.clearing.signing import load_private_key
 
         return cls(load_private_key(path))
 
     @property
     def key_id(self) -> str:
-        from clearing.signing import key_id
+        from dkw.clearing.signing import key_id
 
         return key_id(self.private_key.public_key())
 
     def sign(self, document: dict[str, Any]) -> dict[str, Any]:
-        from clearing.signing import sign_document
+        from dkw.clearing.signing import sign_document
 
         return sign_document(document, self.private_key)
 
@@ -161,7 +161,7 @@ class ServeSecurity:
     max_active_per_client: int = DEFAULT_MAX_ACTIVE_PER_CLIENT
     #: `--authenticate`: callers authenticate against the database's client registry (with --database)
     authenticate: bool = False
-    #: `--adopt-settings`: this server's settings replace the ones recorded in its database (server.settings)
+    #: `--adopt-settings`: this server's settings replace the ones recorded in its database (dkw.server.settings)
     adopt_settings: bool = False
 
     @property
@@ -183,7 +183,7 @@ class ServeSecurity:
 
     def refusal(self, host: str) -> str | None:
         """Why this combination must not start (None: it may), e.g. a public port with no TLS."""
-        from server.tls import is_loopback
+        from dkw.server.tls import is_loopback
 
         if is_loopback(host) or self.insecure:
             return None
@@ -199,7 +199,7 @@ class ServeSecurity:
         return f"refusing to listen on {host}: {'; '.join(missing)}. Give --insecure to do it anyway"
 
     def warning(self, host: str) -> str | None:
-        from server.tls import is_loopback
+        from dkw.server.tls import is_loopback
 
         if self.insecure and not is_loopback(host) and (self.tls_cert is None or not self.authenticated):
             return (f"WARNING: --insecure: listening on {host} "

@@ -2,7 +2,7 @@
 
 No market logic lives here. A call's document is validated in the gRPC thread (so an invalid auction is
 answered at once with INVALID_ARGUMENT and one field violation per problem), stored, and cleared by a
-worker process (`server.workers`). Submitted auctions wait in the store as QUEUED and a dispatcher thread
+worker process (`dkw.server.workers`). Submitted auctions wait in the store as QUEUED and a dispatcher thread
 claims them whenever a worker is free; a synchronous Clear takes a free worker or gets RESOURCE_EXHAUSTED.
 
 Replicas (`docs/replicas.md`): any number of servers may share one store. A claimed auction is leased to
@@ -11,7 +11,7 @@ cancel asked on another replica. A server whose leases expire is taken to be dea
 look re-queues its auctions (attempts counted) and another server resumes them. Results are written only
 by the lease holder, so nothing is cleared twice. Progress is kept in the store for watchers elsewhere.
 The database going away stops no solve: the dispatcher backs off, a failed renewal is not a lost lease,
-and an outcome is kept until it can be written (`server.outcomes`, docs/replicas.md).
+and an outcome is kept until it can be written (`dkw.server.outcomes`, docs/replicas.md).
 """
 
 from __future__ import annotations
@@ -27,22 +27,22 @@ from typing import Any
 
 import grpc
 
-from clearing.document import InvalidAuction, Problem, load_auction
-from clearing.rules import load_policy
+from dkw.clearing.document import InvalidAuction, Problem, load_auction
+from dkw.clearing.rules import load_policy
+from dkw.server import security
+from dkw.server import storage as st
+from dkw.server.convert import auction_info, put_result, request_document, validation_response
+from dkw.server.drain import handed_back, is_hand_back, record_hand_back
+from dkw.server.limits import Limits, options_from_message
+from dkw.server.observability import AUCTION_ID, Metrics
+from dkw.server.outcomes import OutcomeWriter
+from dkw.server.progress import PHASES, TERMINAL_PHASE, ProgressFeed, final_figures, follow
+from dkw.server.refusals import bad_request
+from dkw.server.storage import Storage, StorageUnavailable, StoredAuction
+from dkw.server.workers import Job, JobHandle, Outcome, WorkerPool
+from dkw.solvers.api import Progress, SolveOptions
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server import security
-from server import storage as st
-from server.convert import auction_info, put_result, request_document, validation_response
-from server.drain import handed_back, is_hand_back, record_hand_back
-from server.limits import Limits, options_from_message
-from server.observability import AUCTION_ID, Metrics
-from server.outcomes import OutcomeWriter
-from server.progress import PHASES, TERMINAL_PHASE, ProgressFeed, final_figures, follow
-from server.refusals import bad_request
-from server.storage import Storage, StorageUnavailable, StoredAuction
-from server.workers import Job, JobHandle, Outcome, WorkerPool
-from solvers.api import Progress, SolveOptions
 
 log = logging.getLogger("dkw.server")
 
@@ -52,7 +52,7 @@ MAX_ATTEMPTS = 3
 DEFAULT_MAX_QUEUED = 10_000
 #: Seconds a lease lasts unless renewed: a dead server's auctions resume elsewhere within about this long.
 DEFAULT_LEASE_S = 15.0
-#: Seconds between looks at the shared store for work queued on another replica (watchers: server.progress).
+#: Seconds between looks at the shared store for work queued on another replica (watchers: dkw.server.progress).
 POLL_S = 0.25
 #: Seconds between looks for expired leases (a dead replica's auctions), on a shared store.
 REAP_EVERY_S = 1.0
@@ -66,12 +66,12 @@ NO_DEADLINE_S = 365 * 24 * 3600.0
 
 
 class ClearingService(pb_grpc.ClearingServicer):
-    #: Set by `dkw serve` (server.security): signs every stored result, and the audit trail admins read.
+    #: Set by `dkw serve` (dkw.server.security): signs every stored result, and the audit trail admins read.
     signer: security.Signer | None = None
     audit: security.AuditTrail | None = None
     #: Auctions one client may have queued or running at once (a client's own `max_active` overrides it).
     max_active_per_client: int = security.DEFAULT_MAX_ACTIVE_PER_CLIENT
-    #: The database's health monitor (server.health), set by `dkw serve`; the readiness probe reads it.
+    #: The database's health monitor (dkw.server.health), set by `dkw serve`; the readiness probe reads it.
     storage_health: Any = None
     #: Bounds on a request's options (`dkw serve --max-time-limit` ...), set by `dkw serve`.
     limits: Limits = Limits()
@@ -103,7 +103,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._handles: dict[str, JobHandle] = {}
         self.outcomes = OutcomeWriter(storage, self.owner)
         self._stopping = False
-        self.draining = False  # SIGTERM: claim nothing more (server.drain)
+        self.draining = False  # SIGTERM: claim nothing more (dkw.server.drain)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dkw-dispatcher", daemon=True)
         self._renewer = threading.Thread(target=self._renew_loop, name="dkw-lease-renewer", daemon=True)
 

@@ -137,7 +137,7 @@ def record_adoption(audit: Any, adopted: list[Adopted], who: str | None = None) 
         return
     import grpc
 
-    from server.audit import new_record
+    from dkw.server.audit import new_record
 
     detail = "; ".join(f"{a.name}: {_short(a.name, a.recorded)} -> {_short(a.name, a.now)}" for a in adopted)
     audit.append(new_record(who or operator(), "local", "AdoptSettings", "", grpc.StatusCode.OK, detail))
@@ -145,7 +145,7 @@ def record_adoption(audit: Any, adopted: list[Adopted], who: str | None = None) 
 
 def check_at_start(storage: Any, secure: Any, signer: Any, policy_path: str | None) -> list[Adopted]:
     """`dkw serve`'s settings against its store's (see `reconcile`); raises SettingsMismatch or PolicyError."""
-    from clearing.rules import load_policy
+    from dkw.clearing.rules import load_policy
 
     return reconcile(storage, current_settings(secure, signer, load_policy(policy_path).data),
                      adopt=secure.adopt_settings)

@@ -1,6 +1,6 @@
 """The embedded default store: one SQLite file under `dkw serve --data` (WAL mode), for one server.
 
-The SQL is `server.storage.SqlStorage`'s, shared with PostgreSQL; what is SQLite's own is here: the file, its
+The SQL is `dkw.server.storage.SqlStorage`'s, shared with PostgreSQL; what is SQLite's own is here: the file, its
 lock, `BEGIN IMMEDIATE` transactions, and the one-line errors for a file the server cannot use.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from server.resilience import Retrier, RetryPolicy, StorageUnavailable, sqlite_cause
-from server.storage import SqlStorage
+from dkw.server.resilience import Retrier, RetryPolicy, StorageUnavailable, sqlite_cause
+from dkw.server.storage import SqlStorage
 
 
 class DatabaseFileError(ValueError):

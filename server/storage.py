@@ -1,13 +1,13 @@
 """Where the server keeps auctions and results: the `Storage` interface, written once in SQL for both backends.
 
-SQLite is the embedded default (one file under `--data`, one server); PostgreSQL (`server.postgres`) lets
+SQLite is the embedded default (one file under `--data`, one server); PostgreSQL (`dkw.server.postgres`) lets
 any number of replicas share the work. Stored per auction: the document as received and its sha256, the
 received time, the state (QUEUED → RUNNING → DONE | FAILED | CANCELLED) with the reason, the result
 document with solver name/version, options, gap and timings, and — for replicas — who is clearing it and
 until when (a lease the solving server renews), a cancel request from any replica, and the latest
 progress snapshot for watchers on other replicas.
 
-The schema is versioned (`server.migrations`) and migrated forward when a storage opens.
+The schema is versioned (`dkw.server.migrations`) and migrated forward when a storage opens.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from server.migrations import migrate
-from server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried  # noqa: F401  (re-exported: the store's errors and policy)
+from dkw.server.migrations import migrate
+from dkw.server.resilience import SHORT_BUDGET_S, Retrier, RetryPolicy, StorageUnavailable, retried  # noqa: F401  (re-exported: the store's errors and policy)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -55,7 +55,7 @@ class StoredAuction:
     lease_owner: str | None = None  # the server clearing it (RUNNING)
     cancel_requested: str | None = None  # why a cancel was asked while it ran
     progress_seq: int = 0  # bumped by every stored progress snapshot
-    submitted_by: str | None = None  # the client id that submitted it (server.auth); None before security
+    submitted_by: str | None = None  # the client id that submitted it (dkw.server.auth); None before security
 
 
 class Renewal(NamedTuple):
@@ -165,7 +165,7 @@ class SqlStorage:
     """The storage's SQL, once for both backends (written with %s placeholders). A subclass opens
     transactions (`_tx`), says how its database tells the time, and whether it can skip locked rows.
 
-    Every public method runs through `retrier` (server.resilience): transient failures are retried on a
+    Every public method runs through `retrier` (dkw.server.resilience): transient failures are retried on a
     fresh connection within a bounded time, then StorageUnavailable. Reads, and writes that change nothing
     when run twice (renew, request_cancel, store_progress, reap_expired), are simply run again. The two
     writes that would do harm twice look for their own effect first when a COMMIT's outcome is unknown:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import grpc
 
-from server.client import CHANNEL_OPTIONS, MESSAGE_LIMITS  # as `connect`: the limits and the retry policy
-from server.connection import Endpoint, wait_until_ready
+from dkw.server.client import CHANNEL_OPTIONS, MESSAGE_LIMITS  # as `connect`: the limits and the retry policy
+from dkw.server.connection import Endpoint, wait_until_ready
 
 
 class TlsFileError(ValueError):
@@ -118,7 +118,7 @@ def open_channel(target: str, *, ca: str | None = None, cert: str | None = None,
     """A channel to `dkw serve`: TLS when `ca` is given (with a client certificate for mutual TLS), or with
     `system_roots` (trusting gRPC's default roots), plaintext otherwise; every call carries the token when
     there is one. With `retries` (the default), calls refused with UNAVAILABLE or RESOURCE_EXHAUSTED are
-    retried (server.client.SERVICE_CONFIG, or `service_config` JSON). `authority` is the name TLS checks
+    retried (dkw.server.client.SERVICE_CONFIG, or `service_config` JSON). `authority` is the name TLS checks
     the certificate against (dkw.client sets it for a list of replicas)."""
     options = list(CHANNEL_OPTIONS) if retries else [*MESSAGE_LIMITS, ("grpc.enable_retries", 0)]
     if service_config is not None:
@@ -157,7 +157,7 @@ def add_client_arguments(p: argparse.ArgumentParser) -> None:
 
 def channel_from_args(args: argparse.Namespace, *, ready: bool = True) -> grpc.Channel:
     """The channel of a command's `--server` and connection flags, connected: raises TlsFileError for a
-    file that cannot be used (exit 2) and `server.connection.Unreachable` with the one-line cause when
+    file that cannot be used (exit 2) and `dkw.server.connection.Unreachable` with the one-line cause when
     the server cannot be reached (exit 3), instead of gRPC's seconds of retries and raw lines."""
     token = getattr(args, "token", None) or os.environ.get("DKW_TOKEN") or None
     endpoint = Endpoint(args.server, getattr(args, "tls_ca", None), getattr(args, "tls_cert", None),

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from server.logs import configure_logging, log_format
-from solvers.api import Progress
+from dkw.server.logs import configure_logging, log_format
+from dkw.solvers.api import Progress
 
 log = logging.getLogger("dkw.server")
 
@@ -48,7 +48,7 @@ class Job:
     options: dict[str, Any]  # SolveOptions fields: time_limit_s, mip_rel_gap, threads
     deadline: float | None = None  # time.time() by which the caller wants the answer
     policy_path: str | None = None  # market policy merged over the shipped one (`dkw serve --policy`)
-    start: dict[str, Any] | None = None  # an incumbent a draining replica handed back (server.drain)
+    start: dict[str, Any] | None = None  # an incumbent a draining replica handed back (dkw.server.drain)
 
 
 @dataclass(slots=True)
@@ -63,7 +63,7 @@ class Outcome:
 
 def options_for_deadline(options: dict[str, Any], deadline: float | None, now: float):
     """The SolveOptions of a job: the caller's time limit, shortened so the answer comes before its deadline."""
-    from solvers.api import SolveOptions
+    from dkw.solvers.api import SolveOptions
 
     limit = options.get("time_limit_s")
     if deadline is not None:
@@ -76,9 +76,9 @@ def options_for_deadline(options: dict[str, Any], deadline: float | None, now: f
 def run_job(job: Job, progress: Callable[[Progress], None], stop: threading.Event | None = None) -> Outcome:
     """Validate and clear one job in this process: the path `dkw clear` takes, with the stored bytes.
     `stop` set while it runs ends the solve early with the best result so far (status CANCELLED)."""
-    from clearing.document import InvalidAuction, load_auction, parse_document
-    from clearing.engine import clear
-    from solvers.api import SolveCancelled
+    from dkw.clearing.document import InvalidAuction, load_auction, parse_document
+    from dkw.clearing.engine import clear
+    from dkw.solvers.api import SolveCancelled
 
     started = time.perf_counter()
     progress(Progress("validating", 0.0))
@@ -102,7 +102,7 @@ def run_job(job: Job, progress: Callable[[Progress], None], stop: threading.Even
 @functools.lru_cache(maxsize=4)
 def _policy(path: str | None):
     """The market policy, read once per worker (the server checked it at start)."""
-    from clearing.rules import load_policy
+    from dkw.clearing.rules import load_policy
 
     return load_policy(path)
 
@@ -129,9 +129,9 @@ def worker_main(conn: Connection, parent_pid: int, logs: str = "text") -> None:
     # process pools name their context (spawn), and a daemonic worker starts none.
     multiprocessing.set_start_method("fork", force=True)
     # warm: the first job should not pay for the imports (both back-ends: HiGHS, and Pyomo for `straight`)
-    import clearing.engine  # noqa: F401
-    import solvers.fastpath.auction  # noqa: F401
-    import solvers.straight  # noqa: F401
+    import dkw.clearing.engine  # noqa: F401
+    import dkw.solvers.fastpath.auction  # noqa: F401
+    import dkw.solvers.straight  # noqa: F401
 
     while True:
         try:
@@ -167,7 +167,7 @@ class JobHandle:
         self.done = threading.Event()
         self.outcome: Outcome | None = None
         self.cancel_reason: str | None = None
-        self.hand_back = False  # stopped by a drain: a submitted auction goes back to the queue (server.drain)
+        self.hand_back = False  # stopped by a drain: a submitted auction goes back to the queue (dkw.server.drain)
 
     def cancel(self, reason: str) -> None:
         """Terminate the worker now: no result."""

@@ -2,10 +2,10 @@
 
 Everything above `solvers/` (the engine, the CLI, the server, replay) talks to the solvers through this
 module, so a command that never solves (`dkw validate`, `dkw verify`, the gRPC main process) never loads
-Pyomo or highspy. The back-ends behind it (`solvers.straight`, `solvers.fastpath`) import them on first use.
+Pyomo or highspy. The back-ends behind it (`dkw.solvers.straight`, `dkw.solvers.fastpath`) import them on first use.
 
 A solve ends as one `SolveOutcome`: the status, the figures, a point over the columns of the one column
-layout (`clearing.formulation.Columns`) and, on the fast path, one `ComponentReport` per independent
+layout (`dkw.clearing.formulation.Columns`) and, on the fast path, one `ComponentReport` per independent
 component, from which the human message is rendered (never parsed back).
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from solvers.tuning import FastPathTuning
+from dkw.solvers.tuning import FastPathTuning
 
 if TYPE_CHECKING:
     import numpy as np

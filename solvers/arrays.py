@@ -1,6 +1,6 @@
 """The one array type of the model: a MILP in CSR arrays, whole or as a component of a bigger one.
 
-`clearing.matrix.MatrixModel` is this type with the formulation it was stacked from; the fast path's
+`dkw.clearing.matrix.MatrixModel` is this type with the formulation it was stacked from; the fast path's
 components, the straight path's compiled model and the search's sub-MILPs are plain `ArrayProblem`s.
 Numpy only: importing it loads no solver.
 """
@@ -32,9 +32,9 @@ class ArrayProblem:
     a_value: np.ndarray
     start: np.ndarray | None = None  # a feasible MIP start (local columns), if known
     #: columns whose fixing falls the problem apart (e.g. bids spanning blocks): the fast path polishes its
-    #: start by fixing them and solving the pieces apart (`solvers.fastpath.polish`); None: no polishing
+    #: start by fixing them and solving the pieces apart (`dkw.solvers.fastpath.polish`); None: no polishing
     block_tying: np.ndarray | None = None
-    #: where each column sits in the market (`solvers.fastpath.search.ColumnTags`), for the neighbourhood search
+    #: where each column sits in the market (`dkw.solvers.fastpath.search.ColumnTags`), for the neighbourhood search
     tags: Any = None
 
     @property
@@ -51,7 +51,7 @@ class ArrayProblem:
 
     @classmethod
     def whole(cls, model: ArrayProblem) -> ArrayProblem:
-        """The arrays of `model` (e.g. a `clearing.matrix.MatrixModel`) as a plain problem of their own."""
+        """The arrays of `model` (e.g. a `dkw.clearing.matrix.MatrixModel`) as a plain problem of their own."""
         return cls(np.arange(model.num_cols), np.arange(model.num_rows), model.col_cost, model.col_lower,
                    model.col_upper, model.integrality, model.row_lower, model.row_upper, model.a_start,
                    model.a_index, model.a_value)

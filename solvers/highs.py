@@ -22,7 +22,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from solvers.api import (
+from dkw.solvers.api import (
     MEMORY_GUARD_SHARE,
     START_TOLERANCE,
     ComponentReport,
@@ -32,7 +32,7 @@ from solvers.api import (
     SolveStatus,
     relative_gap,
 )
-from solvers.arrays import ArrayProblem, violation
+from dkw.solvers.arrays import ArrayProblem, violation
 
 #: Progress from HiGHS's MIP callback at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
@@ -280,7 +280,7 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
               cuts: Any = None, user_solution: Callable[[], np.ndarray | None] | None = None) -> ComponentSolution:
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `refine`, the LP with
     its integers fixed (`refine_point`; `on_refine` called before it). `deadline` (time.time()) overrides
-    the options' time limit. `cuts` (`solvers.fastpath.cuts.Cuts`): rows valid for every integer point,
+    the options' time limit. `cuts` (`dkw.solvers.fastpath.cuts.Cuts`): rows valid for every integer point,
     added for the MIP only. `user_solution()`: asked by HiGHS before each dive for a better feasible point
     found elsewhere (None: none new)."""
     settings = options.highs_settings()

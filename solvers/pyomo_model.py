@@ -20,9 +20,9 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.opt import ProblemFormat
 
-from clearing.formulation import INF, Formulation, Key
-from solvers.arrays import ArrayProblem
-from solvers.highs import new_highs
+from dkw.clearing.formulation import INF, Formulation, Key
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.highs import new_highs
 
 
 def _index(keys: list[Key]) -> list[Any]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from clearing.formulation import Formulation
-from solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
-from solvers.highs import MipEvents, solve_mip
-from solvers.pyomo_model import compile_to_arrays
+from dkw.clearing.formulation import Formulation
+from dkw.solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from dkw.solvers.highs import MipEvents, solve_mip
+from dkw.solvers.pyomo_model import compile_to_arrays
 
 
 def solve_straight(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,

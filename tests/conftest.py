@@ -24,16 +24,16 @@ import grpc
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from clearing.document import load_auction, load_auction_file, parse_document
-from clearing.engine import clear
-from clearing.model import Auction
-from clearing.result import ClearingResult
-from clearing.verify import verify_result
-from solvers.api import SolveOptions
+from dkw.clearing.document import load_auction, load_auction_file, parse_document
+from dkw.clearing.engine import clear
+from dkw.clearing.model import Auction
+from dkw.clearing.result import ClearingResult
+from dkw.clearing.verify import verify_result
+from dkw.solvers.api import SolveOptions
 
 if TYPE_CHECKING:
-    from clearing.formulation import Formulation
-    from clearing.matrix import MatrixModel
+    from dkw.clearing.formulation import Formulation
+    from dkw.clearing.matrix import MatrixModel
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = Path(__file__).parent / "cases"
@@ -76,19 +76,19 @@ def case_auction(name: str) -> Auction:
 
 def generated_auction(seed: int, bids: int, **kwargs) -> Auction:
     """bench/casegen.py's auction, read like a file (hashed by its canonical JSON)."""
-    from bench.casegen import gen
+    from dkw.bench.casegen import gen
 
     return load_auction(parse_document(json.dumps(gen(seed, bids, **kwargs)).encode()))
 
 
 def prepared_formulation(auction: Auction | str) -> Formulation:
     """The MILP the clearing solves for `auction` (or a shared case's name), through the entry point
-    `clearing.engine.clear` uses: the market rules first (`prepare_clearing`: the policy's price caps where
+    `dkw.clearing.engine.clear` uses: the market rules first (`prepare_clearing`: the policy's price caps where
     the auction lists none; the bids above their cap, ineligible or orphaned left out), then index and
     formulate. `build_index(auction)` alone skips the rules, so it can keep a bid the clearing leaves out."""
-    from clearing.formulation import formulate
-    from clearing.index import build_index
-    from clearing.rules import prepare_clearing
+    from dkw.clearing.formulation import formulate
+    from dkw.clearing.index import build_index
+    from dkw.clearing.rules import prepare_clearing
 
     if isinstance(auction, str):
         auction = case_auction(auction)
@@ -99,7 +99,7 @@ def prepared_formulation(auction: Auction | str) -> Formulation:
 def prepared_matrix(auction: Auction | str) -> MatrixModel:
     """`prepared_formulation` as the arrays the fast path starts from (before its own reductions,
     `fix_always_full`)."""
-    from clearing.matrix import to_matrix
+    from dkw.clearing.matrix import to_matrix
 
     return to_matrix(prepared_formulation(auction))
 

@@ -5,24 +5,29 @@ never solve never load a solver (Pyomo, highspy)."""
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import CASES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("clearing", "solvers", "server", "dkw", "bench")
+#: The repository's folders and the import names they install as (pyproject.toml's package-dir): one
+#: top-level name, dkw (issue 26).
+PACKAGES = {"dkw": "dkw", "clearing": "dkw.clearing", "solvers": "dkw.solvers", "server": "dkw.server",
+            "bench": "dkw.bench"}
 GENERATED = ("dkw.v1.",)
 
 
 def project_modules() -> dict[str, Path]:
     modules = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = (package, *path.relative_to(ROOT / folder).with_suffix("").parts)
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             if not name.startswith(GENERATED):
                 modules[name] = path
@@ -87,8 +92,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_import_graph_sees_the_project() -> None:
     modules = project_modules()
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
-    assert {"clearing.engine", "solvers.api", "server.service", "dkw.commands"} <= set(graph)
-    assert "clearing.formulation" in graph["clearing.engine"] and "solvers.api" in graph["clearing.engine"]
+    assert {"dkw.clearing.engine", "dkw.solvers.api", "dkw.server.service", "dkw.commands"} <= set(graph)
+    assert {"dkw.clearing.formulation", "dkw.solvers.api"} <= graph["dkw.clearing.engine"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -96,15 +101,16 @@ def test_the_import_graph_sees_the_project() -> None:
 #: may import from its own layer and the ones below, never from a layer above. A new module falls into its
 #: package's layer; move it here (and in the README) when it belongs elsewhere.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("documents and market rules", ("clearing.model", "clearing.limits", "clearing.canonical", "clearing.signing",
-                                    "clearing.document", "clearing.document_checker", "clearing.left_out",
-                                    "clearing.rules", "clearing.figures",
-                                    "clearing.index", "clearing.result")),
-    ("the solver boundary", ("solvers.api", "solvers.tuning", "solvers.arrays")),
-    ("the MILP description", ("clearing.formulation", "clearing.matrix", "clearing.reduce")),
-    ("the solvers", ("solvers",)),
-    ("the clearing and its checks", ("clearing",)),
-    ("the callers", ("clearing.replay", "server", "dkw", "bench")),
+    ("documents and market rules", ("dkw.clearing.model", "dkw.clearing.limits", "dkw.clearing.canonical",
+                                    "dkw.clearing.signing", "dkw.clearing.document", "dkw.clearing.document_checker",
+                                    "dkw.clearing.left_out", "dkw.clearing.rules", "dkw.clearing.figures",
+                                    "dkw.clearing.index", "dkw.clearing.result")),
+    ("the solver boundary", ("dkw.solvers.api", "dkw.solvers.tuning", "dkw.solvers.arrays")),
+    ("the MILP description", ("dkw.clearing.formulation", "dkw.clearing.matrix", "dkw.clearing.reduce")),
+    ("the solvers", ("dkw.solvers",)),
+    ("the clearing and its checks", ("dkw.clearing",)),
+    ("the callers", ("dkw.clearing.replay", "dkw.server", "dkw.bench",
+                     "dkw")),  # the dkw package's own modules (dkw.cli, dkw.commands, dkw.client, dkw.v1...)
 )
 
 
@@ -125,9 +131,10 @@ def test_imports_point_down_the_layers() -> None:
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
     assert upward_imports(graph) == []
     # the check sees an upward import where there is one, and places modules by their longest prefix
-    assert layer_of("clearing.replay.runner") == len(LAYERS) - 1 and layer_of("clearing.engine") == 4
-    assert upward_imports({"clearing.model": {"clearing.engine"}, "clearing.engine": {"clearing.model"}}) == [
-        "clearing.model (documents and market rules) imports clearing.engine (the clearing and its checks)"]
+    assert layer_of("dkw.clearing.replay.runner") == len(LAYERS) - 1 and layer_of("dkw.clearing.engine") == 4
+    assert upward_imports({"dkw.clearing.model": {"dkw.clearing.engine"},
+                           "dkw.clearing.engine": {"dkw.clearing.model"}}) == [
+        "dkw.clearing.model (documents and market rules) imports dkw.clearing.engine (the clearing and its checks)"]
 
 
 def test_no_import_cycles() -> None:
@@ -137,14 +144,14 @@ def test_no_import_cycles() -> None:
 
 
 #: the solver boundary and what it hands over (options with their tuning, the array type): no solver in them
-SOLVER_FREE = ("solvers.api", "solvers.tuning", "solvers.arrays")
+SOLVER_FREE = ("dkw.solvers.api", "dkw.solvers.tuning", "dkw.solvers.arrays")
 
 
 def test_the_solver_boundary_and_the_domain_import_no_solver() -> None:
     """clearing/ (bar the engine's lazy back-end choice) and the solver boundary never import Pyomo or highspy."""
     offenders = []
     for name, path in project_modules().items():
-        if not (name.startswith("clearing") or name in SOLVER_FREE):
+        if not (name.startswith("dkw.clearing") or name in SOLVER_FREE):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import | ast.ImportFrom) and node.col_offset == 0:
@@ -160,12 +167,13 @@ def test_the_fast_path_is_one_package_of_phases() -> None:
     (clearing) but the domain imports none of them, bar the engine's lazy choice of the back-end."""
     modules = project_modules()
     phases = {"prepare", "split", "starts", "polish", "cuts", "search", "pool", "component", "auction"}
-    assert {f"solvers.fastpath.{p}" for p in phases} <= set(modules)
-    assert not {"clearing.fastpath", "solvers.fast", "solvers.lns", "solvers.cuts", "clearing.warmstart"} & set(modules)
+    assert {f"dkw.solvers.fastpath.{p}" for p in phases} <= set(modules)
+    gone = {"dkw.clearing.fastpath", "dkw.solvers.fast", "dkw.solvers.lns", "dkw.solvers.cuts", "dkw.clearing.warmstart"}
+    assert not gone & set(modules)
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
-    into_fast_path = {name for name, deps in graph.items() if name.startswith("clearing")
-                      and any(d.startswith("solvers.fastpath") for d in deps)}
-    assert into_fast_path == {"clearing.engine"}
+    into_fast_path = {name for name, deps in graph.items() if name.startswith("dkw.clearing")
+                      and any(d.startswith("dkw.solvers.fastpath") for d in deps)}
+    assert into_fast_path == {"dkw.clearing.engine"}
 
 
 SOLVER_CHECK = """
@@ -193,8 +201,8 @@ def solvers_loaded_by(*args: str) -> str:
 def test_validate_and_verify_load_no_solver(tmp_path: Path) -> None:
     """verify loads highspy only to re-solve the fixed-integer LP that defines the prices (docs/result.md,
     "Checking a result"), never Pyomo; a result without prices loads nothing."""
-    from clearing.document import load_auction_file
-    from clearing.engine import clear
+    from dkw.clearing.document import load_auction_file
+    from dkw.clearing.engine import clear
 
     auction = str(CASES_DIR / "01-merit-order.json")
     result = tmp_path / "result.json"
@@ -211,7 +219,8 @@ def test_validate_and_verify_load_no_solver(tmp_path: Path) -> None:
 
 
 def test_the_grpc_main_process_loads_no_solver() -> None:
-    code = "import sys, server.command, server.service; print(sorted(m for m in ('pyomo', 'highspy') if m in sys.modules))"
+    code = ("import sys, dkw.server.command, dkw.server.service; "
+            "print(sorted(m for m in ('pyomo', 'highspy') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
@@ -236,7 +245,7 @@ def test_each_command_is_in_the_module_of_its_name() -> None:
     """A module `x_command` registers `dkw x` and nothing else; `a_b_command` registers a and b (a few
     related commands kept together): a newcomer finds `dkw explain` in dkw/explain_command.py and `dkw audit`
     in server/clients_keys_audit_command.py. The package-wide command modules (dkw.commands: the clearing
-    commands; server.command; clearing.replay.command; bench.command) are the rest."""
+    commands; dkw.server.command; dkw.clearing.replay.command; dkw.bench.command) are the rest."""
     registered = registered_commands()
     named = {module: commands for module, commands in registered.items() if module.endswith("_command")}
     for module, commands in named.items():
@@ -244,3 +253,75 @@ def test_each_command_is_in_the_module_of_its_name() -> None:
     assert {"explain", "schema", "audit", "clients", "keys"} <= {c for commands in named.values() for c in commands}
     every = [c for commands in registered.values() for c in commands]
     assert len(every) == len(set(every))  # no command registered twice
+
+
+#: The repository's folders that are not import names of their own (issue 26): PyPI has distributions named
+#: bench, clearing and solvers, so dkw installs and imports them only as dkw.bench, dkw.clearing...
+FOLDER_NAMES = {folder for folder in PACKAGES if folder != "dkw"}
+
+
+def test_no_module_imports_a_folder_by_its_bare_name() -> None:
+    """`from clearing.model import ...` would still work from the repository root (the current directory
+    leads sys.path) but as a second copy of the module, and nowhere else; every import says dkw.clearing."""
+    paths = [*project_modules().values(), *(ROOT / "tests").glob("*.py")]
+    offenders = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names
+                          if n.split(".")[0] in FOLDER_NAMES]
+    assert offenders == []
+
+
+def test_the_distribution_installs_one_import_name() -> None:
+    """The installed distribution's only top-level import name is dkw, and pyproject.toml lists every
+    package of the tree under it (a package left out of the list would be missing from the wheel)."""
+    # the installed one: not the dkw.egg-info an editable install leaves in the root (on sys.path in a test run)
+    installed = [p for p in sys.path if Path(p or ".").resolve() != ROOT]
+    dists = list(importlib.metadata.distributions(name="dkw", path=installed))
+    assert dists, "dkw is not installed"
+    dist = dists[0]
+    assert (dist.read_text("top_level.txt") or "").split() == ["dkw"]
+    info_dir = f"dkw-{dist.version}.dist-info"
+    record = [f.parts[0] for f in dist.files or () if f.parts[0] != ".."]  # ../../bin/dkw: the script
+    editable = any(top.startswith("__editable__") for top in record)
+    if not editable:  # a wheel's RECORD: only dkw/... and its dist-info
+        assert set(record) == {"dkw", info_dir}
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    listed = set(config["packages"])
+    assert {name.split(".")[0] for name in listed} == {"dkw"}
+    mapping = {"dkw": "dkw", **{package: folder for package, folder in config["package-dir"].items()}}
+    assert {folder: package for package, folder in mapping.items()} == PACKAGES
+    in_tree = {".".join((PACKAGES[init.relative_to(ROOT).parts[0]], *init.relative_to(ROOT).parts[1:-1]))
+               for folder in PACKAGES for init in (ROOT / folder).rglob("__init__.py")}
+    assert listed == in_tree
+
+
+IMPORTED_NAMES = """
+import importlib, sys
+import dkw.cli
+for name in dkw.cli.COMMAND_MODULES:
+    importlib.import_module(name)
+import dkw.clearing.model
+print(dkw.clearing.model.__file__)
+print(sorted(m for m in sys.modules if m.split(".")[0] in {names!r}))
+"""
+
+
+@pytest.mark.parametrize("where", ["root", "elsewhere"])
+def test_the_commands_load_as_dkw_from_any_directory(tmp_path: Path, where: str) -> None:
+    """From the repository root (where ./dkw shadows the installed package: dkw/__init__.py extends its
+    __path__) and from any other directory, every command module loads, and no module under a bare
+    folder name (a string in COMMAND_MODULES, a -m or a forkserver preload spelled the old way would)."""
+    cwd = ROOT if where == "root" else tmp_path
+    code = IMPORTED_NAMES.format(names=sorted(FOLDER_NAMES))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    model_file, bare = proc.stdout.splitlines()
+    assert bare == "[]"
+    assert Path(model_file).parent.name == "clearing"

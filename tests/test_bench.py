@@ -39,7 +39,7 @@ def test_bench_refuses_bad_sizes(tmp_path, capsys) -> None:
 def test_gap_over_time_and_its_split_against_the_reference() -> None:
     """The trace's figures at each checkpoint, the first time each gap target is met, and the split:
     incumbent above the reference incumbent, bound below the reference bound."""
-    from bench.gaps import load_references, summarise
+    from dkw.bench.gaps import load_references, summarise
 
     trace = [[2.0, 1100.0, 900.0], [30.0, 1010.0, 990.0], [200.0, 1000.0, 1000.0 - 0.01]]
     over = summarise(trace, {"incumbent": 1000.0, "bound": 995.0})
@@ -57,8 +57,8 @@ def test_gap_over_time_and_its_split_against_the_reference() -> None:
 def test_a_run_whose_limit_is_the_checkpoint_reports_its_result_there() -> None:
     """The limit covers the whole clearing, so a 300 s run ends a little before 300 s: its result is the
     300 s figure. A run with a 60 s limit says nothing about 300 s."""
-    from bench.command import gap_markdown
-    from bench.gaps import summarise
+    from dkw.bench.command import gap_markdown
+    from dkw.bench.gaps import summarise
 
     def row(limit: float) -> dict:
         trace = [[5.0, 1100.0, 900.0], [limit - 4.0, 1010.0, 1000.0]]
@@ -91,7 +91,7 @@ def test_mid_size_bench_runs_both_paths_per_highs_seed(tmp_path) -> None:
 
 
 def test_mid_size_summary_compares_the_same_seed_and_flags_disagreeing_optima() -> None:
-    from bench.midsize import summarise
+    from dkw.bench.midsize import summarise
 
     def run(seed: int, seconds: float, objective: float) -> dict:
         return {"highs_seed": seed, "end_to_end_s": seconds, "nodes": 10, "status": "OPTIMAL", "objective_yen": objective}
@@ -125,7 +125,7 @@ def test_cbc_crosscheck_verifies_a_solution_file_of_the_written_model(tmp_path, 
     format, passes at the shared case's optimum; the same file with one award's kW halved does not."""
     import highspy
 
-    from bench.experiments.cbc_crosscheck import main as crosscheck
+    from dkw.bench.experiments.cbc_crosscheck import main as crosscheck
 
     case = CASES_DIR / "04-startup-linked.json"
     mps = tmp_path / "model.mps"
@@ -162,8 +162,8 @@ def test_bench_puts_scip_beside_dkw_on_the_same_document(tmp_path) -> None:
     pytest.importorskip("pyscipopt", reason='SCIP is an optional peer: pip install -e ".[bench]"')
     from conftest import generated_auction
 
-    from clearing.engine import clear
-    from solvers.api import SolveOptions
+    from dkw.clearing.engine import clear
+    from dkw.solvers.api import SolveOptions
 
     code = main(["bench", "--sizes", "200", "--seed", "2", "--methods", "fast", "--fast-limit", "10",
                  "--peers", "scip", "--out", str(tmp_path)])
@@ -191,9 +191,9 @@ def test_bench_puts_scip_beside_dkw_on_the_same_document(tmp_path) -> None:
 
 
 def test_bench_peers_without_pyscipopt_say_how_to_install_it(tmp_path, capsys, monkeypatch) -> None:
-    import bench.command
+    import dkw.bench.command
 
-    monkeypatch.setattr(bench.command, "scip_available", lambda: False)
+    monkeypatch.setattr(dkw.bench.command, "scip_available", lambda: False)
     assert main(["bench", "--sizes", "200", "--peers", "scip", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'pip install -e ".[bench]"' in err[0]

@@ -8,8 +8,8 @@ import pytest
 from conftest import CASES_DIR, EXPECTED
 from test_schema import assert_valid
 
-from clearing.document import load_auction_file
-from clearing.verify import verify_result
+from dkw.clearing.document import load_auction_file
+from dkw.clearing.verify import verify_result
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import EXPECTED, prepared_matrix
 
-from solvers.api import SolveOptions
-from solvers.arrays import ArrayProblem
-from solvers.fastpath.cuts import Cuts, gomory_rounds
-from solvers.highs import solve_mip
+from dkw.solvers.api import SolveOptions
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds
+from dkw.solvers.highs import solve_mip
 
 
 def assert_cuts_hold_at(cuts: Cuts, x: np.ndarray) -> None:
@@ -46,7 +46,7 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
     those has the same optimum as with all of them (the last round's bound), and is no bigger."""
     import highspy
 
-    from solvers.highs import load_problem, new_highs
+    from dkw.solvers.highs import load_problem, new_highs
 
     mm = prepared_matrix(name)
     problem = dataclasses.replace(ArrayProblem.whole(mm), integrality=np.zeros_like(mm.integrality))
@@ -68,7 +68,7 @@ def test_only_the_cuts_tight_at_the_last_lp_are_kept_and_they_hold_its_bound(nam
 def test_the_relaxations_basis_spares_the_first_lp_and_gives_the_same_cuts_bound() -> None:
     """Started from the relaxation's basis (as the fast path does), the rounds' first LP needs no
     re-solve from scratch, reaches the same bound, and the cuts still hold at the proven optimum."""
-    from solvers.highs import LpBasis, load_problem, new_highs
+    from dkw.solvers.highs import LpBasis, load_problem, new_highs
 
     mm = prepared_matrix("10-national-dense")
     problem = ArrayProblem.whole(mm)

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import auctions
 
-from clearing.document import load_auction
-from solvers.api import SolveOptions
+from dkw.clearing.document import load_auction
+from dkw.solvers.api import SolveOptions
 
 EXACT = SolveOptions(mip_rel_gap=0.0)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import CASES_DIR
 
-from clearing.document import InvalidAuction, load_auction, parse_document
+from dkw.clearing.document import InvalidAuction, load_auction, parse_document
 
 REPO = Path(__file__).resolve().parent.parent
 

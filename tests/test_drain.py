@@ -12,19 +12,19 @@ import numpy as np
 from test_grpc import ROOT, Served, auction_of
 from test_replicas import verified
 
-from clearing.document import load_auction, parse_document
-from clearing.engine import clear
-from clearing.formulation import formulate
-from clearing.handback import incumbent_of, start_from_incumbent
-from clearing.index import build_index
-from clearing.matrix import to_matrix
-from clearing.rules import prepare_clearing
+from dkw.clearing.document import load_auction, parse_document
+from dkw.clearing.engine import clear
+from dkw.clearing.formulation import formulate
+from dkw.clearing.handback import incumbent_of, start_from_incumbent
+from dkw.clearing.index import build_index
+from dkw.clearing.matrix import to_matrix
+from dkw.clearing.rules import prepare_clearing
+from dkw.server.convert import response_document
+from dkw.server.sqlite import SqliteStorage
+from dkw.server.storage import QUEUED
+from dkw.solvers.api import START_TOLERANCE, SolveOptions
+from dkw.solvers.highs import violation
 from dkw.v1 import clearing_pb2 as pb
-from server.convert import response_document
-from server.sqlite import SqliteStorage
-from server.storage import QUEUED
-from solvers.api import START_TOLERANCE, SolveOptions
-from solvers.highs import violation
 
 CASE = ROOT / "tests" / "cases" / "09-national-30min.json"
 
@@ -98,7 +98,7 @@ def test_on_postgresql_the_other_replica_takes_the_handed_back_auction_over(tmp_
     from conftest import pg_schema
     from test_replicas import solving_server
 
-    from server.postgres import PostgresStorage
+    from dkw.server.postgres import PostgresStorage
 
     raw = CASE.read_bytes()
     with pg_schema() as url:

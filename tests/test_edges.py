@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import CASES_DIR
 
-from clearing import limits
-from clearing.document import InvalidAuction, load_auction
+from dkw.clearing import limits
+from dkw.clearing.document import InvalidAuction, load_auction
 from dkw.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,7 +98,7 @@ def test_dash_reads_standard_input(monkeypatch, capsys) -> None:
     assert main(["clear", "-", "-q"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["auction_id"] == example()["auction_id"] and doc["status"] == "OPTIMAL"
-    from clearing.document import document_sha256
+    from dkw.clearing.document import document_sha256
 
     assert doc["input_sha256"] == document_sha256(example())  # of the document's RFC 8785 form, not its bytes
 

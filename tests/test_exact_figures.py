@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import CASES_DIR, clear_and_verify
 
-from clearing.document import load_auction, load_auction_file
-from clearing.fixed_lp import build_fixed_lp
-from clearing.verify import verify_result
+from dkw.clearing.document import load_auction, load_auction_file
+from dkw.clearing.fixed_lp import build_fixed_lp
+from dkw.clearing.verify import verify_result
 from dkw.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ from conftest import CASES_DIR, clear_and_verify
 from hypothesis import HealthCheck, event, given, settings
 from test_properties import auctions, brute_force_objective
 
-from clearing.document import load_auction, load_auction_file
-from clearing.model import Auction
+from dkw.clearing.document import load_auction, load_auction_file
+from dkw.clearing.model import Auction
 from dkw.cli import main
 
 TOL = 1e-6
@@ -140,7 +140,7 @@ def test_first_kw_costs_read_off_the_basis_equal_the_re_solves(name: str, cli_cl
     column at 0 and nonbasic, its bound ranging covering the first kW: reduced cost × 1 kW; or the LP
     already taking the kW: 0). Each such figure must equal the re-solve by its definition. The awards are
     test_cases' `dkw clear` run of the case (verified there), so 09 is proven once a session."""
-    from clearing.fixed_lp import build_fixed_lp
+    from dkw.clearing.fixed_lp import build_fixed_lp
 
     auction = load_auction_file(CASES_DIR / f"{name}.json")
     run = cli_cleared(name)
@@ -165,8 +165,8 @@ def test_value_re_solves_are_held_to_their_work_limit(monkeypatch) -> None:
     """Where the basis does not show a bid's first-kW cost, it takes an LP re-solve of the whole auction:
     `max_value_work` (LP columns in all) and `max_value_bids` cap how many, so a national auction's
     explanations stay a small part of its clearing."""
-    from clearing.explain import ExplainOptions, explain
-    from clearing.fixed_lp import FixedLP, build_fixed_lp
+    from dkw.clearing.explain import ExplainOptions, explain
+    from dkw.clearing.fixed_lp import FixedLP, build_fixed_lp
 
     auction = load_auction_file(CASES_DIR / "10-national-dense.json")
     result = clear_and_verify(auction, explain_options=False)

@@ -18,20 +18,20 @@ from conftest import CASES_DIR, EXPECTED, clear_and_verify, prepared_matrix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearing.document import load_auction, load_auction_file
-from clearing.index import build_index
-from clearing.matrix import build_matrix
-from solvers.api import SolveOptions
-from solvers.arrays import ArrayProblem, violation
-from solvers.fastpath.auction import solve_components
-from solvers.fastpath.component import solve_component
-from solvers.fastpath.polish import polish_by_splitting
-from solvers.fastpath.split import split_components, subproblems
-from solvers.fastpath.starts import lp_rounding_starts
-from solvers.tuning import FastPathTuning
+from dkw.clearing.document import load_auction, load_auction_file
+from dkw.clearing.index import build_index
+from dkw.clearing.matrix import build_matrix
+from dkw.solvers.api import SolveOptions
+from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.fastpath.auction import solve_components
+from dkw.solvers.fastpath.component import solve_component
+from dkw.solvers.fastpath.polish import polish_by_splitting
+from dkw.solvers.fastpath.split import split_components, subproblems
+from dkw.solvers.fastpath.starts import lp_rounding_starts
+from dkw.solvers.tuning import FastPathTuning
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.casegen import gen  # noqa: E402
+from dkw.bench.casegen import gen  # noqa: E402
 
 FAST = SolveOptions(method="fast")
 STRAIGHT = SolveOptions(method="straight")
@@ -179,8 +179,8 @@ def test_big_components_solved_in_worker_processes() -> None:
 def test_bids_in_structurally_short_rows_are_fixed_and_change_no_optimum() -> None:
     """07-shortfall: the area cannot meet its requirement even with every bid; those bids are fixed in
     full before the solve, and the fast path still reaches the reference optimum."""
-    from clearing.reduce import always_full_bids, structurally_short_rows
-    from solvers.fastpath.prepare import fix_always_full
+    from dkw.clearing.reduce import always_full_bids, structurally_short_rows
+    from dkw.solvers.fastpath.prepare import fix_always_full
 
     auction = load_auction_file(CASES_DIR / "07-shortfall.json")
     ix = build_index(auction)
@@ -223,8 +223,8 @@ def test_an_explicit_thread_count_after_other_solves_still_solves() -> None:
 def test_mip_starts_are_feasible(params: dict) -> None:
     """Both MIP starts (the merit-order greedy and the LP rounding) satisfy every row and bound, and a start
     never makes the proven optimum worse than the model's."""
-    from solvers.fastpath.prepare import block_tying_columns, fix_always_full
-    from solvers.fastpath.starts import greedy_start
+    from dkw.solvers.fastpath.prepare import block_tying_columns, fix_always_full
+    from dkw.solvers.fastpath.starts import greedy_start
 
     doc = gen(params["seed"], params["n_bids"], blocks=params["blocks"], areas=params["areas"],
               products=params["products"], scarcity=params["scarcity"])
@@ -265,7 +265,7 @@ def test_the_lp_relaxation_without_perturbations_is_a_bound_within_their_weight(
     costs can weigh at their columns' upper bounds."""
     import highspy
 
-    from solvers.highs import load_problem, new_highs
+    from dkw.solvers.highs import load_problem, new_highs
 
     mm = prepared_matrix(load_auction(gen(3, 400, blocks=6)))
     whole = ArrayProblem.whole(mm)
@@ -309,7 +309,7 @@ def test_a_solve_stopped_in_presolve_keeps_a_feasible_point_at_its_own_cost(seco
     "optimal") re-solved without the start, found nothing in the time left, and the whole 200,000-bid
     clearing ended TIME_LIMIT_NO_SOLUTION with every award lost. A stopped solve must come back with a
     feasible point, reported at its own cost, and priced."""
-    from solvers.highs import solve_mip
+    from dkw.solvers.highs import solve_mip
 
     data = np.load(Path(__file__).parent / "data" / "component-stopped-in-presolve.npz")
     n, m = len(data["col_cost"]), len(data["row_lower"])

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from conftest import CASES_DIR, EXPECTED, prepared_formulation
 
-from clearing.formulation import FORMULATION
-from clearing.matrix import to_matrix
+from dkw.clearing.formulation import FORMULATION
+from dkw.clearing.matrix import to_matrix
 from dkw.cli import main
-from solvers.pyomo_model import compile_to_arrays
+from dkw.solvers.pyomo_model import compile_to_arrays
 
 
 def differences(a, b) -> list[str]:

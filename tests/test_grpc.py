@@ -28,14 +28,14 @@ from conftest import CASES_DIR, EXPECTED, clear_and_verify, grpcurl
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clearing.document import InvalidAuction, load_auction, load_auction_file
-from clearing.verify import verify_result
+from dkw.clearing.document import InvalidAuction, load_auction, load_auction_file
+from dkw.clearing.verify import verify_result
+from dkw.server.client import connect, field_violations
+from dkw.server.convert import auction_document, result_document, result_message
+from dkw.server.sqlite import SqliteStorage
+from dkw.server.storage import QUEUED, RUNNING
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.client import connect, field_violations
-from server.convert import auction_document, result_document, result_message
-from server.sqlite import SqliteStorage
-from server.storage import QUEUED, RUNNING
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_CASES = sorted(name for name in EXPECTED if name.split("-")[0] not in ("08", "09", "10"))
@@ -289,7 +289,7 @@ def test_messages_above_grpc_default_4_mb_are_accepted(served):
 
 
 def test_validate_reports_the_market_rules_verdicts(served, slow_auction):
-    from clearing.rules import validate_auction
+    from dkw.clearing.rules import validate_auction
 
     rules = validate_auction(auction_of(slow_auction)).to_document()
     response = served.stub.Validate(pb.ValidateRequest(auction_json=slow_auction), timeout=60)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from conftest import CASES_DIR, EXPECTED, clear_and_verify, load_auction_file, prepared_matrix
 
-from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
-from solvers.arrays import ArrayProblem, violation
-from solvers.fastpath.component import solve_component
-from solvers.fastpath.prepare import column_tags, fix_always_full
-from solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
-from solvers.fastpath.starts import greedy_start
-from solvers.tuning import FastPathTuning
+from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
+from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.fastpath.component import solve_component
+from dkw.solvers.fastpath.prepare import column_tags, fix_always_full
+from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
+from dkw.solvers.fastpath.starts import greedy_start
+from dkw.solvers.tuning import FastPathTuning
 
 #: cases with enough binaries for the neighbourhoods to matter, and quick to prove
 SEARCH_CASES = ("04-startup-linked", "08-national-3h", "10-national-dense")
@@ -117,7 +117,7 @@ def test_default_time_limit_and_no_limit() -> None:
 def test_the_time_limit_covers_the_steps_after_the_solve() -> None:
     """The solve gets the limit less the time spent so far and the estimated time of the exact prices and
     explanations (AFTER_SOLVE_S and AFTER_SOLVE_S_PER_BID per bid), but never less than half the limit; no limit stays none."""
-    from clearing.engine import AFTER_SOLVE_S, AFTER_SOLVE_S_PER_BID, options_within_limit
+    from dkw.clearing.engine import AFTER_SOLVE_S, AFTER_SOLVE_S_PER_BID, options_within_limit
 
     now = time.perf_counter()
     assert options_within_limit(SolveOptions(time_limit_s=None), now, 200_000).time_limit_s is None
@@ -135,10 +135,10 @@ def test_a_time_limited_clearing_leaves_the_steps_after_the_solve_their_time(mon
     steps after the solve (prices, explanations); the result still reports the caller's limit. (The wall
     clock is the bench's to measure: 3,000 bids, 6 s limit, 5.9 s, docs/performance.md; a timed assertion
     here failed under the full suite's load.)"""
-    import clearing.engine as engine
-    from bench.casegen import gen
-    from clearing.document import load_auction
-    from clearing.engine import AFTER_SOLVE_S, AFTER_SOLVE_S_PER_BID, clear
+    import dkw.clearing.engine as engine
+    from dkw.bench.casegen import gen
+    from dkw.clearing.document import load_auction
+    from dkw.clearing.engine import AFTER_SOLVE_S, AFTER_SOLVE_S_PER_BID, clear
 
     handed: list[float] = []
     solve = engine.solve

@@ -10,12 +10,12 @@ import json
 import pytest
 from conftest import clear_and_verify, generated_auction
 
-from bench.casegen import gen
-from clearing.engine import clear
-from clearing.verify import verify_result
+from dkw.bench.casegen import gen
+from dkw.clearing.engine import clear
+from dkw.clearing.verify import verify_result
 from dkw.cli import main
-from solvers.api import SolveOptions
-from solvers.highs import MEMORY_NOTE
+from dkw.solvers.api import SolveOptions
+from dkw.solvers.highs import MEMORY_NOTE
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +63,10 @@ def test_the_command_line_refuses_a_bad_ceiling_and_one_it_cannot_apply(tmp_path
 
 
 def test_the_service_adds_its_ceiling_to_every_clearing_and_refuses_a_bad_one(tmp_path) -> None:
+    from dkw.server.command import open_storage
+    from dkw.server.limits import options_from_message
+    from dkw.server.service import ClearingService
     from dkw.v1 import clearing_pb2 as pb
-    from server.command import open_storage
-    from server.limits import options_from_message
-    from server.service import ClearingService
 
     options = options_from_message(pb.SolveOptions(), context=None, default_threads=None, memory_limit_mb=1500.0)
     assert options["memory_limit_mb"] == 1500.0 and SolveOptions(**options).memory_limit_mb == 1500.0

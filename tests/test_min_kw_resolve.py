@@ -1,4 +1,4 @@
-"""The re-solve for the 1 kW minimum (SPEC §3; `clearing.engine.solve_until_min_kw_holds`): when a solve
+"""The re-solve for the 1 kW minimum (SPEC §3; `dkw.clearing.engine.solve_until_min_kw_holds`): when a solve
 accepts a bid without an acceptance binary below 1 kW, the bid gets a binary and the model is solved
 again. That re-solve may be left little of the time limit, so it starts from the earlier incumbent carried
 over (`carried_start`) and keeps the earlier proven bound (`keep_earlier_bound`), instead of ending with
@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from conftest import generated_auction
 
-from clearing.engine import keep_earlier_bound
-from clearing.formulation import formulate
-from clearing.index import build_index
-from clearing.matrix import to_matrix
-from solvers.api import SolveOptions, SolveOutcome, SolveStatus
-from solvers.arrays import violation
-from solvers.fastpath.auction import solve_fast
-from solvers.fastpath.starts import carried_start
+from dkw.clearing.engine import keep_earlier_bound
+from dkw.clearing.formulation import formulate
+from dkw.clearing.index import build_index
+from dkw.clearing.matrix import to_matrix
+from dkw.solvers.api import SolveOptions, SolveOutcome, SolveStatus
+from dkw.solvers.arrays import violation
+from dkw.solvers.fastpath.auction import solve_fast
+from dkw.solvers.fastpath.starts import carried_start
 
 
 @pytest.fixture(scope="module")

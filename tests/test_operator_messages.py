@@ -42,12 +42,12 @@ from dkw.cli import (
     EXIT_UNAUTHENTICATED,
     EXIT_UNREACHABLE,
 )
+from dkw.server.auth import add_client
+from dkw.server.client import exit_code_for
+from dkw.server.connection import Unreachable
+from dkw.server.tls import channel_from_args
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.auth import add_client
-from server.client import exit_code_for
-from server.connection import Unreachable
-from server.tls import channel_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = CASES_DIR / "01-merit-order.json"

@@ -24,9 +24,9 @@ from test_grpc import ROOT, wait_for
 from test_security import Pki
 
 from dkw.cli import main
-from server.auth import add_client
-from server.command import start_server
-from server.sqlite import SqliteStorage
+from dkw.server.auth import add_client
+from dkw.server.command import start_server
+from dkw.server.sqlite import SqliteStorage
 
 EXAMPLE = ROOT / "examples" / "dkw.toml"
 
@@ -94,7 +94,7 @@ def test_a_bad_file_is_refused_naming_the_key_and_the_file(tmp_path, capsys, tex
 
 def test_the_example_file_lists_every_option_and_checks_ok_as_shipped(tmp_path, capsys, monkeypatch):
     from dkw.cli import build_parser
-    from server.config import options_of
+    from dkw.server.config import options_of
 
     text = EXAMPLE.read_text()
     serve = build_parser()._subparsers._group_actions[0].choices["serve"]
@@ -202,7 +202,7 @@ def test_an_empty_client_registry_in_the_database(capsys):
         pytest.skip(NO_POSTGRES)
     from conftest import pg_schema
 
-    from server.postgres import PostgresStorage
+    from dkw.server.postgres import PostgresStorage
 
     with pg_schema() as url:
         PostgresStorage(url).close()  # migrated, no clients

@@ -16,8 +16,8 @@ from conftest import clear_and_verify
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearing.document import load_auction
-from clearing.model import Auction
+from dkw.clearing.document import load_auction
+from dkw.clearing.model import Auction
 
 AREAS = ["east", "west", "south"]
 PRODUCTS = ["secondary2", "tertiary1"]

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from clearing.document import load_auction, load_auction_file
-from clearing.replay.eprx import read_eprx_csv
-from clearing.replay.runner import ReplayConfig, replay
-from clearing.replay.summary import SUMMARY_COLUMNS, read_summary_csv
-from clearing.verify import verify_result
+from dkw.clearing.document import load_auction, load_auction_file
+from dkw.clearing.replay.eprx import read_eprx_csv
+from dkw.clearing.replay.runner import ReplayConfig, replay
+from dkw.clearing.replay.summary import SUMMARY_COLUMNS, read_summary_csv
+from dkw.clearing.verify import verify_result
 
 WEEK = Path(__file__).resolve().parents[1] / "examples" / "replay-week"
 EPRX = WEEK / "SYNTHETIC-eprx-2026-10-3-1.csv"

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from clearing.replay.eprx import EprxFormatError, read_eprx_csv, write_eprx_csv
-from clearing.replay.runner import ReplayTask, run_task
-from clearing.replay.scenarios import ScenarioError, file_slug, parse_scenario
+from dkw.clearing.replay.eprx import EprxFormatError, read_eprx_csv, write_eprx_csv
+from dkw.clearing.replay.runner import ReplayTask, run_task
+from dkw.clearing.replay.scenarios import ScenarioError, file_slug, parse_scenario
 from dkw.cli import main
 
 # tokyo needs 100 kW for one 30-minute block (0.5 h). chubu's cheap low-voltage pool (4 yen/kW·h) can send
@@ -138,7 +138,7 @@ def test_cli_replays_a_day_and_reports(tmp_path, capsys):
 
 def test_a_verification_failure_fails_the_day_loudly(tmp_path, monkeypatch, capsys):
     """The engine's result is real; only the checker's verdict is replaced, to reach the failure path."""
-    import clearing.replay.runner as runner
+    import dkw.clearing.replay.runner as runner
 
     monkeypatch.setattr(runner, "verify_result", lambda *a, **k: ["balance ('tokyo', 'tertiary1', 0): tampered"])
     (tmp_path / "in").mkdir()

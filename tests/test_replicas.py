@@ -20,9 +20,9 @@ import pytest
 from conftest import casegen, pg_schema
 from test_grpc import ROOT, Served, auction_of, case_message, wait_for
 
-from clearing.verify import verify_result
+from dkw.clearing.verify import verify_result
+from dkw.server.convert import result_document
 from dkw.v1 import clearing_pb2 as pb
-from server.convert import result_document
 
 LEASE = ("--lease-seconds", "2")
 
@@ -41,7 +41,7 @@ def verified(raw: bytes, doc: dict) -> bool:
 
 def solving_server(servers: list[Served], auction_id: str, url: str) -> Served:
     """The replica holding the auction's lease (its pid is in the lease owner's name)."""
-    from server.postgres import PostgresStorage
+    from dkw.server.postgres import PostgresStorage
 
     with PostgresStorage(url, pool_size=1) as storage:
         owner = wait_for(lambda: storage.get(auction_id).lease_owner, what="a lease on the auction")
@@ -221,7 +221,7 @@ def test_submit_queues_up_to_the_queue_length_and_cancel_works_on_queued_and_run
 
 @pytest.mark.slow
 def test_the_client_retries_a_busy_server(single, slow_auction):
-    """`dkw clear --server` (server.client.connect) retries RESOURCE_EXHAUSTED with backoff: a Clear refused
+    """`dkw clear --server` (dkw.server.client.connect) retries RESOURCE_EXHAUSTED with backoff: a Clear refused
     while the only worker is busy succeeds once the worker is freed (the first call cancelled as soon as the
     second was refused, so the test does not depend on how long a solve takes on a loaded machine)."""
     first = single.stub.Clear.future(pb.ClearRequest(auction_json=slow_auction, options=pb.SolveOptions(
@@ -237,7 +237,7 @@ def test_the_client_retries_a_busy_server(single, slow_auction):
 
 
 def test_the_readme_shows_the_clients_retry_config():
-    from server.client import SERVICE_CONFIG
+    from dkw.server.client import SERVICE_CONFIG
 
     readme = (ROOT / "README.md").read_text()
     shown = re.search(r"```json\n(\{\"methodConfig\".*?)```", readme, re.S)

@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 from conftest import clear_and_verify
 
-from clearing.document import load_auction
+from dkw.clearing.document import load_auction
 
 
 def price_of(result, area: str, product: str, block: int) -> float:
@@ -82,7 +82,7 @@ def test_area_summary_decomposes_flows(case_doc) -> None:
 
 @pytest.mark.slow  # 09
 def test_time_limit_returns_the_incumbent_with_its_gap(case_doc) -> None:
-    from solvers.api import SolveOptions
+    from dkw.solvers.api import SolveOptions
 
     result = clear_and_verify(load_auction(case_doc("09-national-30min")), SolveOptions(time_limit_s=1.0))
     assert result.status in ("TIME_LIMIT_FEASIBLE", "OPTIMAL")
@@ -92,11 +92,11 @@ def test_time_limit_returns_the_incumbent_with_its_gap(case_doc) -> None:
 
 
 def test_the_document_is_what_dataclasses_asdict_gives(case_doc) -> None:
-    """`clearing.result.plain` replaced `dataclasses.asdict` for speed: the same dicts, explanations too."""
+    """`dkw.clearing.result.plain` replaced `dataclasses.asdict` for speed: the same dicts, explanations too."""
     from dataclasses import asdict
 
-    from clearing.explain import ExplainOptions, explain
-    from clearing.result import plain
+    from dkw.clearing.explain import ExplainOptions, explain
+    from dkw.clearing.result import plain
 
     result = clear_and_verify(load_auction(case_doc("04-startup-linked")))
     for item in [*result.awards, *result.flows, *result.prices, *result.area_summary, *result.left_out,

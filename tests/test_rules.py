@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clearing.document import load_auction
-from clearing.left_out import price_cap_yen_per_kw_h
-from clearing.rules import PolicyError, default_policy, effective_price_caps, load_policy, validate_auction
+from dkw.clearing.document import load_auction
+from dkw.clearing.left_out import price_cap_yen_per_kw_h
+from dkw.clearing.rules import PolicyError, default_policy, effective_price_caps, load_policy, validate_auction
 
 GENERATION = ("POSITIVE", "PUMPED_GENERATION", "PUMPED_LOAD_STORAGE")
 DEMAND = ("NEGATIVE", "NEGATIVE_POSITIVE", "PUMPED_LOAD_VPP")

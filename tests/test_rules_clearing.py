@@ -10,10 +10,10 @@ import pytest
 from conftest import clear_and_verify
 from test_rules import DEVICE_PRIMARY, auction_doc, bid
 
-from clearing.document import load_auction
-from clearing.engine import clear
-from clearing.rules import load_policy
-from clearing.verify import verify_result
+from dkw.clearing.document import load_auction
+from dkw.clearing.engine import clear
+from dkw.clearing.rules import load_policy
+from dkw.clearing.verify import verify_result
 from dkw.cli import main
 
 TOO_EARLY = dict(DEVICE_PRIMARY, device_capacity_kw=1500, resource_type="POSITIVE")  # generation 1–2 MW: no date

@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 from conftest import CASES_DIR, clear_and_verify
 
-from clearing import document
-from clearing.document import InvalidAuction, load_auction
-from clearing.schema import FIELD_DOCS, auction_schema, markdown_tables, result_schema, type_hint_kind
+from dkw.clearing import document
+from dkw.clearing.document import InvalidAuction, load_auction
+from dkw.clearing.schema import FIELD_DOCS, auction_schema, markdown_tables, result_schema, type_hint_kind
 from dkw.v1 import clearing_pb2 as pb
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,8 +79,8 @@ def test_proto_messages_carry_the_documents_fields() -> None:
 def test_result_schema_types_follow_the_dataclasses() -> None:
     import typing
 
-    from clearing import result as r
-    from clearing.explain import Explanation
+    from dkw.clearing import result as r
+    from dkw.clearing.explain import Explanation
 
     schema = result_schema()
     for cls, name in ((r.Award, "award"), (r.AreaSummary, "area_summary"), (r.SolverInfo, "solver"),

@@ -32,13 +32,13 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from clearing.canonical import jcs
-from clearing.signing import check_signature, load_private_key, load_public_key, sign_document
+from dkw.clearing.canonical import jcs
+from dkw.clearing.signing import check_signature, load_private_key, load_public_key, sign_document
 from dkw.cli import main as dkw_main
+from dkw.server.auth import add_client, read_clients
+from dkw.server.tls import open_channel as retrying_channel
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.auth import add_client, read_clients
-from server.tls import open_channel as retrying_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = CASES_DIR / "01-merit-order.json"
@@ -439,7 +439,7 @@ def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart
     assert {r["record_id"] for r in lines} >= {r.record_id for r in before}
 
     again = Server(tls_server.data, "--tls-cert", pki.server_cert, "--tls-key", pki.server_key, "--clients",
-                   str(tokens[0]), "--signing-key", signing_keys[0])  # the same settings (server.settings)
+                   str(tokens[0]), "--signing-key", signing_keys[0])  # the same settings (dkw.server.settings)
     try:
         after = trail(pb_grpc.ClearingStub(open_channel(again.target, ca=pki.ca, token=t["ops"])))
         assert {r.record_id for r in after} >= {r.record_id for r in before}
@@ -456,9 +456,9 @@ def test_the_audit_trail_lists_refused_and_accepted_calls_and_survives_a_restart
 def test_a_signature_survives_the_trip_through_the_grpc_message(name, signing_keys):
     """The service signs the stored document; the caller gets it back through ClearingResult (doubles, a
     Struct for the rules' sections): the signature must still verify there."""
-    from clearing.document import load_auction_file
-    from clearing.engine import clear
-    from server.convert import result_document, result_message
+    from dkw.clearing.document import load_auction_file
+    from dkw.clearing.engine import clear
+    from dkw.server.convert import result_document, result_message
 
     signed = sign_document(clear(load_auction_file(CASES_DIR / f"{name}.json")).to_document(),
                            load_private_key(signing_keys[0]))
@@ -466,7 +466,7 @@ def test_a_signature_survives_the_trip_through_the_grpc_message(name, signing_ke
 
 
 def test_a_public_port_needs_tls_and_clients_or_insecure_with_a_warning():
-    from server.security import ServeSecurity
+    from dkw.server.security import ServeSecurity
 
     assert ServeSecurity().refusal("127.0.0.1") is None and ServeSecurity().refusal("localhost") is None
     assert "without TLS" in ServeSecurity(clients="c.json").refusal("10.0.0.5")
@@ -478,7 +478,7 @@ def test_a_public_port_needs_tls_and_clients_or_insecure_with_a_warning():
 
 
 def test_a_clients_file_broken_by_hand_keeps_the_last_good_clients(tmp_path):
-    from server.auth import Authenticator, AuthError
+    from dkw.server.auth import Authenticator, AuthError
 
     path = tmp_path / "clients.json"
     token = add_client(path, "tso-a", "submitter")

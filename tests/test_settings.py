@@ -18,19 +18,19 @@ import pytest
 from conftest import CASES_DIR, code_of
 from test_security import Pki
 
-from clearing.rules import load_policy
-from clearing.signing import new_key_pair
+from dkw.clearing.rules import load_policy
+from dkw.clearing.signing import new_key_pair
 from dkw.cli import main as dkw_main
+from dkw.server.auth import read_clients
+from dkw.server.client import field_violations
+from dkw.server.command import start_server
+from dkw.server.limits import Limits
+from dkw.server.registry import DatabaseRegistry
+from dkw.server.security import ServeSecurity
+from dkw.server.settings import SettingsMismatch, policy_sha256, recorded_settings
+from dkw.server.tls import open_channel
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.auth import read_clients
-from server.client import field_violations
-from server.command import start_server
-from server.limits import Limits
-from server.registry import DatabaseRegistry
-from server.security import ServeSecurity
-from server.settings import SettingsMismatch, policy_sha256, recorded_settings
-from server.tls import open_channel
 
 SMALL = CASES_DIR / "01-merit-order.json"
 VALIDATE = pb.ValidateRequest(auction_json=SMALL.read_bytes())

@@ -28,9 +28,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_security import Pki, Server  # certificates made at test time; a `dkw serve` child process
 
-from clearing.canonical import _json_module_jcs, jcs
-from clearing.document import load_auction_file
-from clearing.signing import (
+from dkw.clearing.canonical import _json_module_jcs, jcs
+from dkw.clearing.document import load_auction_file
+from dkw.clearing.signing import (
     LEGACY_ALGORITHM,
     LEGACY_CANONICALIZATION,
     check_detached,
@@ -42,11 +42,11 @@ from clearing.signing import (
     sign_document,
     signed_bytes,
 )
+from dkw.server.auth import add_client
+from dkw.server.convert import request_document
+from dkw.server.tls import open_channel
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.auth import add_client
-from server.convert import request_document
-from server.tls import open_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = CASES_DIR / "01-merit-order.json"
@@ -276,7 +276,7 @@ def test_a_nodejs_client_clears_over_tls_with_a_token_and_verifies_with_node_cry
 
 def test_dkw_verify_accepts_a_result_hashed_the_old_way_with_a_note(tmp_path, capsys):
     """Results cleared before input_sha256 was the canonical form's carry the sha256 of the file's bytes."""
-    from clearing.engine import clear
+    from dkw.clearing.engine import clear
     from dkw.cli import main
 
     doc = clear(load_auction_file(SMALL)).to_document()
@@ -293,9 +293,9 @@ def test_dkw_verify_accepts_a_result_hashed_the_old_way_with_a_note(tmp_path, ca
 def test_what_dkw_verify_reads_as_a_result(keys):
     """A result document, a response with resultJson (camelCase or proto names), a response from a server
     before result_json (rebuilt from the message), and clear refusals for the rest."""
-    from clearing.engine import clear
+    from dkw.clearing.engine import clear
     from dkw.result_input import UnreadableResult, read_result_input, signature_problem
-    from server.convert import put_result
+    from dkw.server.convert import put_result
 
     doc = sign_document(clear(load_auction_file(SMALL)).to_document(), keys.private_key)
     response = pb.ClearResponse(auction_id="auc_1", state=pb.DONE)

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from server.migrations import LATEST, SchemaTooNew
-from server.sqlite import SqliteStorage
-from server.storage import CANCELLED, CLEAR, DONE, FAILED, QUEUED, RUNNING, SUBMIT, QueueFull
+from dkw.server.migrations import LATEST, SchemaTooNew
+from dkw.server.sqlite import SqliteStorage
+from dkw.server.storage import CANCELLED, CLEAR, DONE, FAILED, QUEUED, RUNNING, SUBMIT, QueueFull
 
 COMMON = dict(input_sha256="0" * 64, document_auction_id="a", trading_date="2026-10-01", options={"threads": 1})
 RESULT = {"status": "OPTIMAL", "objective_yen": 12.5, "solver": {"name": "HiGHS", "version": "1.0", "mip_gap": 0.0,
@@ -28,7 +28,7 @@ def opener(request, tmp_path):
             return opened[-1]
     else:
         url = request.getfixturevalue("pg_url")
-        from server.postgres import PostgresStorage
+        from dkw.server.postgres import PostgresStorage
 
         def open_one():
             opened.append(PostgresStorage(url))

@@ -30,12 +30,20 @@ from psycopg.conninfo import conninfo_to_dict
 from test_grpc import ROOT, Served, case_message, wait_for
 from test_replicas import metrics_of, verified
 
+from dkw.server.convert import result_document
+from dkw.server.resilience import (
+    UNAVAILABLE_MESSAGE,
+    CommitUnknown,
+    Retrier,
+    RetryPolicy,
+    StorageUnavailable,
+    is_transient,
+    scrub,
+)
+from dkw.server.sqlite import DatabaseFileError, SqliteStorage
+from dkw.server.storage import QUEUED, RUNNING, SUBMIT
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.convert import result_document
-from server.resilience import UNAVAILABLE_MESSAGE, CommitUnknown, Retrier, RetryPolicy, StorageUnavailable, is_transient, scrub
-from server.sqlite import DatabaseFileError, SqliteStorage
-from server.storage import QUEUED, RUNNING, SUBMIT
 
 CASES = ("01-merit-order", "02-indivisible", "03-list-pattern", "04-startup-linked", "05-cross-area")
 SERVE = ("--lease-seconds", "3", "--storage-retry-seconds", "2", "--metrics-port", "0")
@@ -302,7 +310,7 @@ def test_transient_errors_are_told_apart_from_bugs():
                 sqlite3.OperationalError("attempt to write a readonly database")):
         assert not is_transient(exc), exc
     assert scrub('connection to "postgresql://dkw:s3cret@db/dkw" failed; password=s3cret', "s3cret").count("s3cret") == 0
-    from server.client import SERVICE_CONFIG  # what the service answers is what the clients retry
+    from dkw.server.client import SERVICE_CONFIG  # what the service answers is what the clients retry
 
     assert "UNAVAILABLE" in SERVICE_CONFIG["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"]
 
@@ -366,7 +374,7 @@ def test_a_write_after_an_unknown_commit_is_not_run_twice(tmp_path):
 def test_health_follows_the_database_but_not_back_to_serving_after_shutdown_began():
     from grpc_health.v1 import health
 
-    from server.health import StorageHealth
+    from dkw.server.health import StorageHealth
 
     class Store:
         retrier, fail = Retrier(RetryPolicy(budget_s=0.1)), False
@@ -399,7 +407,7 @@ def test_health_follows_the_database_but_not_back_to_serving_after_shutdown_bega
 
 
 def test_an_outcome_is_kept_until_the_database_takes_it_and_a_waiting_caller_gives_up_at_its_deadline():
-    from server.outcomes import OutcomeWriter
+    from dkw.server.outcomes import OutcomeWriter
 
     class Store:
         away, finished = True, []

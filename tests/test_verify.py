@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import CASES_DIR, clear_and_verify
 
-from clearing.document import load_auction_file
-from clearing.verify import verify_result
+from dkw.clearing.document import load_auction_file
+from dkw.clearing.verify import verify_result
 
 REPO = Path(__file__).resolve().parent.parent
 

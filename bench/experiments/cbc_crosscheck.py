@@ -1,8 +1,8 @@
 """A cross-check of the reference brackets with another open solver (issue 13, seventh round; docs/performance.md)
 
-    python -m bench.experiments.cbc_crosscheck mps AUCTION.json OUT.mps
+    python -m dkw.bench.experiments.cbc_crosscheck mps AUCTION.json OUT.mps
     cbc OUT.mps -sec 600 -threads 1 -solve -solu OUT.sol          # CBC 2.10, e.g. the binary `pip install pulp` ships
-    python -m bench.experiments.cbc_crosscheck verify AUCTION.json OUT.sol[.gz]
+    python -m dkw.bench.experiments.cbc_crosscheck verify AUCTION.json OUT.sol[.gz]
 
 `mps` writes the whole clearing MILP of the auction as `dkw clear` formulates it (market rules applied,
 before the fast path's reductions), with HiGHS's writer: columns c0, c1, … in the model's own layout. CBC is
@@ -21,17 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from clearing.document import load_auction, parse_document
-from clearing.engine import assemble_result, solution_values
-from clearing.formulation import Formulation, formulate
-from clearing.index import build_index
-from clearing.matrix import MatrixModel, to_matrix
-from clearing.result import SolverInfo
-from clearing.rules import prepare_clearing
-from clearing.verify import verify_result
-from solvers.api import SolveOutcome, SolveStatus
-from solvers.arrays import ArrayProblem, violation
-from solvers.highs import load_problem, new_highs
+from dkw.clearing.document import load_auction, parse_document
+from dkw.clearing.engine import assemble_result, solution_values
+from dkw.clearing.formulation import Formulation, formulate
+from dkw.clearing.index import build_index
+from dkw.clearing.matrix import MatrixModel, to_matrix
+from dkw.clearing.result import SolverInfo
+from dkw.clearing.rules import prepare_clearing
+from dkw.clearing.verify import verify_result
+from dkw.solvers.api import SolveOutcome, SolveStatus
+from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.highs import load_problem, new_highs
 
 
 def clearing_model(auction_path: Path) -> tuple[object, Formulation, MatrixModel]:

@@ -1,7 +1,7 @@
 """Result documents of every shared case, kept to show that a refactoring changed no figure.
 
-    python -m bench.experiments.golden write DIR     # clear each case in tests/cases, write DIR/<case>.json
-    python -m bench.experiments.golden compare DIR   # clear again, report every figure that differs
+    python -m dkw.bench.experiments.golden write DIR     # clear each case in tests/cases, write DIR/<case>.json
+    python -m dkw.bench.experiments.golden compare DIR   # clear again, report every figure that differs
 
 What is compared is the whole result document (awards, flows, shortfalls, prices, area summary, the bids
 left out, market rules, monitoring flags, explanations, the input hash) except what describes the run
@@ -25,9 +25,9 @@ RUN_FIELDS = ("seconds", "nodes", "build_seconds", "pricing_seconds", "total_sec
 
 
 def clear_case(path: Path) -> dict[str, Any]:
-    from clearing.document import load_auction_file
-    from clearing.engine import clear
-    from solvers.api import SolveOptions
+    from dkw.clearing.document import load_auction_file
+    from dkw.clearing.engine import clear
+    from dkw.solvers.api import SolveOptions
 
     doc = clear(load_auction_file(path), SolveOptions()).to_document()
     for field in RUN_FIELDS:

@@ -1,6 +1,6 @@
 """Which binaries carry the integrality gap? (issue 13, sixth round; docs/performance.md)
 
-    python -m bench.experiments.relax_classes AUCTION.json MODE TIME_LIMIT_S
+    python -m dkw.bench.experiments.relax_classes AUCTION.json MODE TIME_LIMIT_S
 
 Solves the whole MILP as formulated (no fast-path reductions) with HiGHS, one class of binaries relaxed:
 MODE `lp` (all relaxed), `relax_spanning` (the bids covering several blocks, their start-up binaries and
@@ -20,11 +20,11 @@ from pathlib import Path
 import highspy
 import numpy as np
 
-from clearing.document import load_auction, parse_document
-from clearing.index import build_index
-from clearing.matrix import MatrixModel, build_matrix
-from solvers.arrays import ArrayProblem
-from solvers.highs import load_problem, new_highs
+from dkw.clearing.document import load_auction, parse_document
+from dkw.clearing.index import build_index
+from dkw.clearing.matrix import MatrixModel, build_matrix
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.highs import load_problem, new_highs
 
 MODES = ("lp", "relax_spanning", "relax_single", "full", "area_rows")
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dkw.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_problems
-from solvers.api import DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
+from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, MEMORY_GUARD_SHARE, SolveOptions, time_limit
 
 SCENARIO_HELP = ("what-if scenario, repeatable; parts joined with '+' apply left to right: baseline, "
                  "no-cross-area (interconnectors at zero), reduction:F (requirements × F), cap:X (price cap "
@@ -17,7 +17,7 @@ SCENARIO_HELP = ("what-if scenario, repeatable; parts joined with '+' apply left
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from clearing.replay.runner import ReplayConfig, ReplayInputError, replay
+    from dkw.clearing.replay.runner import ReplayConfig, ReplayInputError, replay
 
     if args.workers is not None and args.workers < 1:
         print(f"dkw replay: --workers {args.workers} must be at least 1", file=sys.stderr)

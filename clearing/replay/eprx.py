@@ -280,7 +280,7 @@ def compare_with_replay(tables: Iterable[EprxTable], days: list,
     `days`: the replay's `Day`s; `baseline_record(date)`: the stored baseline record (with per-block
     figures) of that date. dkw's quantities in MW (kW / 1000) and prices in 円/kW·30分 (yen/kW·h ÷ 2),
     EPRX's units."""
-    from clearing.replay.summary import block_figures_from_lists
+    from dkw.clearing.replay.summary import block_figures_from_lists
 
     tables = list(tables)
     by_date = {d.trading_date: d for d in days}
@@ -330,6 +330,6 @@ def compare_with_replay(tables: Iterable[EprxTable], days: list,
 
 
 def write_comparison_csv(path: Path, comparison: Comparison) -> None:
-    from clearing.replay.summary import write_csv
+    from dkw.clearing.replay.summary import write_csv
 
     write_csv(path, COMPARISON_COLUMNS, comparison.rows)

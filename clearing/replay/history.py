@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from clearing.document import InvalidAuction, load_auction, parse_document
-from clearing.replay.outcome import Day
-from clearing.replay.summary import summary_rows
-from clearing.verify import verify_result
+from dkw.clearing.document import InvalidAuction, load_auction, parse_document
+from dkw.clearing.replay.outcome import Day
+from dkw.clearing.replay.summary import summary_rows
+from dkw.clearing.verify import verify_result
 
 #: the scenario name of the historical results (reserved: no replay scenario may take it)
 HISTORY = "history"

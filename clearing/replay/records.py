@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clearing.replay.outcome import Day
-from clearing.replay.scenarios import file_slug
-from clearing.replay.summary import write_csv
+from dkw.clearing.replay.outcome import Day
+from dkw.clearing.replay.scenarios import file_slug
+from dkw.clearing.replay.summary import write_csv
 
 RECORD_FORMAT = "dkw-replay-day/1"
 DAY_COLUMNS = ("trading_date", "scenario", "status", "objective_yen", "procurement_cost_yen", "startup_cost_yen",

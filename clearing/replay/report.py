@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from clearing.replay.eprx import Comparison
-    from clearing.replay.outcome import ReplayOutcome
+    from dkw.clearing.replay.eprx import Comparison
+    from dkw.clearing.replay.outcome import ReplayOutcome
 
 
 BASELINE = "baseline"
@@ -131,7 +131,7 @@ def write_report(out_dir: Path, outcome: ReplayOutcome, comparison: Comparison |
     lines += [f"{len(outcome.days)} trading days ({span}), scenarios: {', '.join(outcome.scenarios)}. "
               f"{len(outcome.cleared)} day × scenario runs cleared now, {len(outcome.skipped)} taken from an earlier "
               f"run, {len(outcome.failed)} failed. Every result was checked by the independent verifier "
-              "(`clearing.verify`) before it was written.", ""]
+              "(`dkw.clearing.verify`) before it was written.", ""]
     if outcome.earlier_scenarios:
         lines += [f"Scenarios not asked for this time but whose results an earlier run left in this directory, "
                   f"for the same source days, are included: {', '.join(outcome.earlier_scenarios)}.", ""]

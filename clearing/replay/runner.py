@@ -34,22 +34,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clearing.document import InvalidAuction, document_sha256, load_auction, parse_document
-from clearing.engine import clear
-from clearing.replay.history import HISTORY, history_records
-from clearing.replay.outcome import Day, ReplayOutcome
-from clearing.replay.records import RECORD_FORMAT, load_finished, load_record, paths, write_days_csv, write_json
-from clearing.replay.scenarios import BASELINE, ScenarioError, file_slug, parse_scenario
-from clearing.replay.summary import (
+from dkw.clearing.document import InvalidAuction, document_sha256, load_auction, parse_document
+from dkw.clearing.engine import clear
+from dkw.clearing.replay.history import HISTORY, history_records
+from dkw.clearing.replay.outcome import Day, ReplayOutcome
+from dkw.clearing.replay.records import RECORD_FORMAT, load_finished, load_record, paths, write_days_csv, write_json
+from dkw.clearing.replay.scenarios import BASELINE, ScenarioError, file_slug, parse_scenario
+from dkw.clearing.replay.summary import (
     block_figures,
     block_figures_as_lists,
     summary_rows,
     with_baseline_deltas,
     write_summary_csv,
 )
-from clearing.rules import load_policy
-from clearing.verify import verify_result
-from solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, SolveStatus
+from dkw.clearing.rules import load_policy
+from dkw.clearing.verify import verify_result
+from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, SolveStatus
 
 #: Result statuses that carry a solution (a time-limited one included, with its gap reported).
 SOLVED = (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT_FEASIBLE)
@@ -261,7 +261,7 @@ def run_pool(tasks: list[ReplayTask], workers: int) -> Iterator[Completion]:
     """A process pool; the forkserver start method keeps workers clean of this process's threads and
     preloads the engine and the fast back-end once, so each worker does not pay for importing them again."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["clearing.replay.runner", "solvers.fastpath.auction"])
+    ctx.set_forkserver_preload(["dkw.clearing.replay.runner", "dkw.solvers.fastpath.auction"])
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in cf.as_completed(futures):
@@ -379,12 +379,12 @@ def replay(config: ReplayConfig, *, log: Callable[[str], None] | None = None) ->
 
     comparison = None
     if eprx_tables:
-        from clearing.replay.eprx import compare_with_replay, write_comparison_csv
+        from dkw.clearing.replay.eprx import compare_with_replay, write_comparison_csv
 
         comparison = compare_with_replay(eprx_tables, days, lambda date: load_record(config.out_dir, date, BASELINE))
         write_comparison_csv(config.out_dir / "eprx_comparison.csv", comparison)
     if config.report:
-        from clearing.replay.report import write_report
+        from dkw.clearing.replay.report import write_report
 
         out.report_path = write_report(config.out_dir, out, comparison)
     return out
@@ -403,7 +403,7 @@ def _checked_inputs(config: ReplayConfig) -> list[Any]:
     """The policy file and the EPRX tables checked before any clearing (`ReplayInputError` if wrong); the
     tables read."""
     if config.policy_file is not None:
-        from clearing.rules import PolicyError
+        from dkw.clearing.rules import PolicyError
 
         try:
             load_policy(config.policy_file)
@@ -411,7 +411,7 @@ def _checked_inputs(config: ReplayConfig) -> list[Any]:
             raise ReplayInputError([f"{config.policy_file}: {p}" for p in exc.problems]) from None
     eprx_tables = []
     if config.eprx_files:
-        from clearing.replay.eprx import EprxFormatError, read_eprx_csv
+        from dkw.clearing.replay.eprx import EprxFormatError, read_eprx_csv
 
         problems = []
         for path in config.eprx_files:

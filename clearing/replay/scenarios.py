@@ -17,7 +17,7 @@ Steps (SPEC §1 for the market terms):
   both device-point categories, ``low-voltage`` for LOW_VOLTAGE_AGGREGATE): the value of the FY2026 reform.
 - ``price-rule``: bids priced above a price-monitoring limit of the market rules (逸失利益 + 一定額 by
   the formula in force on the trading date, and a substitute at most its original's price; the formulas
-  are the policy's data, `clearing.rules`) re-priced to the lowest limit they exceed, as the seed's re-bid
+  are the policy's data, `dkw.clearing.rules`) re-priced to the lowest limit they exceed, as the seed's re-bid
   estimate did. Bids without the cost data a formula needs keep their price.
 
 Where the auction lists no price caps, ``cap:X`` starts from the policy's schedule for the trading date
@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from clearing.document import load_auction
-from clearing.left_out import LeftOutBid
-from clearing.model import COMPOSITE, Category
-from clearing.rules import Policy, default_policy, effective_price_caps
-from clearing.rules.engine import monitoring_flags
+from dkw.clearing.document import load_auction
+from dkw.clearing.left_out import LeftOutBid
+from dkw.clearing.model import COMPOSITE, Category
+from dkw.clearing.rules import Policy, default_policy, effective_price_caps
+from dkw.clearing.rules.engine import monitoring_flags
 
 BASELINE = "baseline"
 #: Products whose cap the headline schedule sets (19.51 → 15 → 10 円/ΔkW·30分), SPEC §1.

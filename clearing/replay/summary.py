@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from clearing.figures import area_figures, clean_kw, net_import
-from clearing.model import Auction
+from dkw.clearing.figures import area_figures, clean_kw, net_import
+from dkw.clearing.model import Auction
 
 SUMMARY_COLUMNS = (
     "trading_date", "scenario", "area", "product", "requirement_kw", "offered_kw", "awarded_local_kw",

@@ -1,7 +1,7 @@
 """Market rules beside the optimisation (SPEC §5): eligibility verdicts, price caps by date, monitoring flags.
 
 The rules are data (`policy.json`, overridable with `--policy FILE`), evaluated by a small engine
-(`clearing.rules.engine`). This module is what the CLI, the server and `clearing.engine.clear` call:
+(`dkw.clearing.rules.engine`). This module is what the CLI, the server and `dkw.clearing.engine.clear` call:
 
 - `validate_auction(auction, policy)` → `Validation`: one `BidReport` per bid (verdict, reasons,
   monitoring flags), beside the price caps in force and the bids the clearing will leave out;
@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from clearing.left_out import LeftOutBid, above_cap, leave_out_above_cap, left_out_bids
-from clearing.model import Auction, PriceCap, PriceCapMode
-from clearing.rules.engine import BidReport, Finding, Flag, judge_bid
-from clearing.rules.policy import DEFAULT_POLICY_PATH, Policy, PolicyError, default_policy, load_policy
+from dkw.clearing.left_out import LeftOutBid, above_cap, leave_out_above_cap, left_out_bids
+from dkw.clearing.model import Auction, PriceCap, PriceCapMode
+from dkw.clearing.rules.engine import BidReport, Finding, Flag, judge_bid
+from dkw.clearing.rules.policy import DEFAULT_POLICY_PATH, Policy, PolicyError, default_policy, load_policy
 
 __all__ = ["BidReport", "DEFAULT_POLICY_PATH", "Finding", "Flag", "Policy", "PolicyError", "Validation",
            "default_policy", "effective_price_caps", "load_policy", "prepare_clearing", "validate_auction"]

@@ -14,8 +14,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from clearing.model import Auction, Bid
-from clearing.rules.policy import Policy, Rule
+from dkw.clearing.model import Auction, Bid
+from dkw.clearing.rules.policy import Policy, Rule
 
 #: Prices within this of a limit do not raise a flag (yen per kW per hour).
 PRICE_TOLERANCE = 1e-9

@@ -7,7 +7,7 @@ with `--policy FILE` is merged over it: objects merge key by key, any other valu
 replaces the shipped one. So `{"switches": {"primary_at_device_point": true}}` is a complete override.
 
 `Policy` compiles the table, the openings and the smart-meter dates into the same flat `Rule` form as
-the explicit `rules` list, so one small evaluator (clearing.rules.engine) runs them all.
+the explicit `rules` list, so one small evaluator (dkw.clearing.rules.engine) runs them all.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Why it is built the way it is:
 - Deadlines by default: `timeout` for each call, `solve_timeout` for `clear` and `watch`.
 - Failover is gRPC's own: several replicas (`a:7443,b:7443`, or one DNS name with several addresses) make
   one channel with `round_robin` over the replicas whose health service says SERVING (client-side health
-  checking), and the retry policy of server.client.SERVICE_CONFIG, so a call refused with UNAVAILABLE, or
+  checking), and the retry policy of dkw.server.client.SERVICE_CONFIG, so a call refused with UNAVAILABLE, or
   cut by a replica going away, is retried on another replica. (`pick_first` would retry on the replica
   that refused as long as its connection stands.) A `watch` stream cut by a replica that went away is
   resumed (gRPC never retries a stream once it has delivered a message).
@@ -52,12 +52,12 @@ from dkw.client.errors import (
     error_of,
 )
 from dkw.client.targets import Target, parse_target
+from dkw.server.client import SERVICE_CONFIG
+from dkw.server.connection import Endpoint, wait_until_ready
+from dkw.server.connection import Unreachable as _NotConnected
+from dkw.server.tls import TlsFileError, open_channel
 from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
-from server.client import SERVICE_CONFIG
-from server.connection import Endpoint, wait_until_ready
-from server.connection import Unreachable as _NotConnected
-from server.tls import TlsFileError, open_channel
 
 __all__ = ["CLEARED", "FINISHED", "AuctionInfo", "Busy", "Client", "ClientError", "ConfigError", "Denied", "Failed",
            "InvalidRequest", "NotFound", "Progress", "Result", "Submitted", "Target", "Unreachable", "Validation",
@@ -75,7 +75,7 @@ BALANCING = ("round_robin", "pick_first")
 
 
 def service_config(balancing: str = BALANCING[0]) -> dict[str, Any]:
-    """The retry policy (server.client.SERVICE_CONFIG), the load-balancing policy, and client-side health
+    """The retry policy (dkw.server.client.SERVICE_CONFIG), the load-balancing policy, and client-side health
     checking: a replica whose `grpc.health.v1` status for dkw.v1.Clearing is not SERVING gets no calls."""
     return {**SERVICE_CONFIG, "loadBalancingConfig": [{balancing: {}}],
             "healthCheckConfig": {"serviceName": "dkw.v1.Clearing"}}
@@ -193,7 +193,7 @@ class Client:
         if public_key is not None:
             try:
                 problem = found.signature_problem(public_key)
-            except ValueError as exc:  # clearing.signing.KeyFileError: the key file itself
+            except ValueError as exc:  # dkw.clearing.signing.KeyFileError: the key file itself
                 raise ConfigError(str(exc)) from None
             if problem is not None:
                 raise Failed(f"auction {auction_id}: signature check failed: {problem}")

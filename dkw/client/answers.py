@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dkw.server.convert import response_document
 from dkw.v1 import clearing_pb2 as pb
-from server.convert import response_document
 
 #: The states an auction ends in.
 FINISHED = ("DONE", "FAILED", "CANCELLED")
@@ -38,7 +38,7 @@ class Result:
     def signature_problem(self, public_key: Any) -> str | None:
         """None when `result_signature` is a valid signature over `result_json` by `public_key` (a key
         object, or the path of a PEM file), otherwise why not."""
-        from clearing.signing import check_detached, load_public_key
+        from dkw.clearing.signing import check_detached, load_public_key
 
         key = load_public_key(public_key) if isinstance(public_key, str | os.PathLike) else public_key
         if not self.result_json:

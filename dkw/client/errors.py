@@ -1,12 +1,12 @@
 """The exceptions of dkw.client: one class per kind of outcome a caller handles differently, each carrying
-the gRPC code, the `dkw` exit code (server.client.exit_code_for) and the BadRequest field violations."""
+the gRPC code, the `dkw` exit code (dkw.server.client.exit_code_for) and the BadRequest field violations."""
 
 from __future__ import annotations
 
 import grpc
 
 from dkw import cli
-from server.client import RemoteFailed, exit_code_for, field_violations
+from dkw.server.client import RemoteFailed, exit_code_for, field_violations
 
 
 class ClientError(Exception):
@@ -78,7 +78,7 @@ ERROR_FOR_CODE: dict[grpc.StatusCode, type[ClientError]] = {
 
 
 def error_of(target: str, exc: grpc.RpcError) -> ClientError:
-    """The ClientError for a failed call, with the one line `dkw` prints (server.client.RemoteFailed)."""
+    """The ClientError for a failed call, with the one line `dkw` prints (dkw.server.client.RemoteFailed)."""
     code = exc.code()
     cls = ERROR_FOR_CODE.get(code, Failed)
     violations = field_violations(exc) if code == grpc.StatusCode.INVALID_ARGUMENT else []

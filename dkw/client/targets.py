@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 
 from dkw.client.errors import ConfigError
-from server.tls import is_loopback
+from dkw.server.tls import is_loopback
 
 
 @dataclass(frozen=True)

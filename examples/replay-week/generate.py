@@ -39,13 +39,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from bench.casegen import DC_LINES, LINES, SUPPLY, WEIGHT  # noqa: E402
-from clearing.document import load_auction  # noqa: E402
-from clearing.engine import clear  # noqa: E402
-from clearing.replay.eprx import write_eprx_csv  # noqa: E402
-from clearing.replay.summary import block_figures  # noqa: E402
-from clearing.verify import verify_result  # noqa: E402
-from solvers.api import SolveOptions  # noqa: E402
+from dkw.bench.casegen import DC_LINES, LINES, SUPPLY, WEIGHT  # noqa: E402
+from dkw.clearing.document import load_auction  # noqa: E402
+from dkw.clearing.engine import clear  # noqa: E402
+from dkw.clearing.replay.eprx import write_eprx_csv  # noqa: E402
+from dkw.clearing.replay.summary import block_figures  # noqa: E402
+from dkw.clearing.verify import verify_result  # noqa: E402
+from dkw.solvers.api import SolveOptions  # noqa: E402
 
 FIRST_DAY = dt.date(2026, 10, 5)
 DAYS = 7

@@ -7,11 +7,11 @@ as a pipeline of named phases (the path of one auction, in order):
 3. `pool`: the big components in processes of their own, the rest inline, with cancel;
 4. `component`: per component, the phases with their time shares: LP relaxation and roundings (`starts`),
    the start polished block by block (`polish`), Gomory cut rounds (`cuts`), the neighbourhood search
-   (`search`), branch-and-bound and the LP with the integers fixed (`solvers.highs`);
+   (`search`), branch-and-bound and the LP with the integers fixed (`dkw.solvers.highs`);
 5. `split.stitch`: the components' points and figures as one outcome.
 
-`auction.solve_fast` is the entry point (from `clearing.engine.solve`); the knobs are data
-(`solvers.tuning.FastPathTuning`, in `SolveOptions.tuning`).
+`auction.solve_fast` is the entry point (from `dkw.clearing.engine.solve`); the knobs are data
+(`dkw.solvers.tuning.FastPathTuning`, in `SolveOptions.tuning`).
 
 Why it is exact: a component is a connected component of the bipartite graph of columns and rows of the
 constraint matrix (a union-find over every coupling the model has: bids spanning blocks and products,

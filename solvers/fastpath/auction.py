@@ -1,6 +1,6 @@
 """The fast path of one auction, start to end: prepare → split → solve the components → stitch.
 
-`solve_fast` is what `clearing.engine.solve` calls; each step is a module of this package:
+`solve_fast` is what `dkw.clearing.engine.solve` calls; each step is a module of this package:
 `prepare.prepared_model` → `split.components_of` → `solve_components` (the big components through
 `pool.ComponentPool`, each by `component.solve_component`) → `split.stitch`.
 """
@@ -13,15 +13,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clearing.formulation import Formulation
-from solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
-from solvers.arrays import ArrayProblem
-from solvers.fastpath.component import solve_component
-from solvers.fastpath.pool import ComponentPool, worker_count
-from solvers.fastpath.prepare import prepared_model
-from solvers.fastpath.split import components_of, stitch
-from solvers.fastpath.starts import carried_start
-from solvers.highs import ComponentSolution, MipEvents
+from dkw.clearing.formulation import Formulation
+from dkw.solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.fastpath.component import solve_component
+from dkw.solvers.fastpath.pool import ComponentPool, worker_count
+from dkw.solvers.fastpath.prepare import prepared_model
+from dkw.solvers.fastpath.split import components_of, stitch
+from dkw.solvers.fastpath.starts import carried_start
+from dkw.solvers.highs import ComponentSolution, MipEvents
 
 
 def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,

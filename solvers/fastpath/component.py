@@ -11,8 +11,8 @@ With a MIP start wanted (`SolveOptions.warm_start`) and integers to decide:
 5. the neighbourhood search before branch-and-bound when no core is spare: lns_share (at most lns_max_s);
 
 then, always, 6. branch-and-bound to the requested gap from the best start, and the LP with the integers
-fixed (`solvers.highs.solve_mip`). Each phase appends (what, seconds) to the component's report
-(`solvers.api.ComponentReport`), and on big components logs a line (logger dkw.solvers.fastpath).
+fixed (`dkw.solvers.highs.solve_mip`). Each phase appends (what, seconds) to the component's report
+(`dkw.solvers.api.ComponentReport`), and on big components logs a line (logger dkw.solvers.fastpath).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from solvers.api import ComponentReport, CutsReport, SearchReport, SolveOptions, SolveStatus
-from solvers.arrays import ArrayProblem
-from solvers.fastpath.cuts import Cuts, gomory_rounds
-from solvers.fastpath.polish import polish_by_splitting
-from solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch
-from solvers.fastpath.starts import lp_rounding_starts
-from solvers.highs import ComponentSolution, LpBasis, MipEvents, refine_point, release_freed_memory, solve_mip
-from solvers.tuning import FastPathTuning
+from dkw.solvers.api import ComponentReport, CutsReport, SearchReport, SolveOptions, SolveStatus
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds
+from dkw.solvers.fastpath.polish import polish_by_splitting
+from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch
+from dkw.solvers.fastpath.starts import lp_rounding_starts
+from dkw.solvers.highs import ComponentSolution, LpBasis, MipEvents, refine_point, release_freed_memory, solve_mip
+from dkw.solvers.tuning import FastPathTuning
 
 log = logging.getLogger("dkw.solvers.fastpath")
 

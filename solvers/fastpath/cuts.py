@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from solvers.arrays import ArrayProblem
-from solvers.highs import LpBasis, new_highs, solved_optimally
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.highs import LpBasis, new_highs, solved_optimally
 
 MAX_DYNAMISM = 1e6
 MIN_FRACTION = 0.005

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from solvers.arrays import ArrayProblem, violation
-from solvers.fastpath.split import subproblems
-from solvers.fastpath.starts import HEURISTIC_OPTIONS, in_threads
-from solvers.highs import has_point, highs_for
-from solvers.tuning import FastPathTuning
+from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.fastpath.split import subproblems
+from dkw.solvers.fastpath.starts import HEURISTIC_OPTIONS, in_threads
+from dkw.solvers.highs import has_point, highs_for
+from dkw.solvers.tuning import FastPathTuning
 
 
 def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.ndarray, opts: dict[str, Any],

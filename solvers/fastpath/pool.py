@@ -11,9 +11,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from solvers.api import SolveCancelled, SolveOptions
-from solvers.arrays import ArrayProblem
-from solvers.highs import ComponentSolution, MipEvents
+from dkw.solvers.api import SolveCancelled, SolveOptions
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.highs import ComponentSolution, MipEvents
 
 #: in a pool process: the parent's cancel, as a multiprocessing event (set by `_init_worker`)
 _worker_cancel: Any = None
@@ -25,7 +25,7 @@ def _init_worker(cancel_event: Any) -> None:
 
 
 def _solve_in_worker(sub: ArrayProblem, options: SolveOptions, deadline: float | None) -> ComponentSolution:
-    from solvers.fastpath.component import solve_component
+    from dkw.solvers.fastpath.component import solve_component
 
     # HiGHS stops at its next callback when the parent cancels, and the component keeps its incumbent
     events = None if _worker_cancel is None else MipEvents(None, _worker_cancel, time.perf_counter())

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from clearing.formulation import Formulation
-from clearing.matrix import MatrixModel, to_matrix
-from clearing.reduce import always_full_bids
-from solvers.api import SolveOptions
-from solvers.fastpath.search import ColumnTags
-from solvers.fastpath.starts import whole_model_start
+from dkw.clearing.formulation import Formulation
+from dkw.clearing.matrix import MatrixModel, to_matrix
+from dkw.clearing.reduce import always_full_bids
+from dkw.solvers.api import SolveOptions
+from dkw.solvers.fastpath.search import ColumnTags
+from dkw.solvers.fastpath.starts import whole_model_start
 
 
 def prepared_model(form: Formulation, options: SolveOptions, start_hint: np.ndarray | None = None) -> MatrixModel:

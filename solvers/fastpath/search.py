@@ -36,8 +36,8 @@ from typing import Any
 import highspy
 import numpy as np
 
-from solvers.arrays import ArrayProblem, violation
-from solvers.highs import has_point, highs_for, solved_optimally
+from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.highs import has_point, highs_for, solved_optimally
 
 #: A sub-MILP may take at most this long (seconds), and at least SUB_MIN_S.
 SUB_MAX_S = 6.0

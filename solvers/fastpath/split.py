@@ -6,9 +6,9 @@ import threading
 
 import numpy as np
 
-from solvers.api import SolveOutcome, SolveStatus, relative_gap, termination_text
-from solvers.arrays import ArrayProblem
-from solvers.highs import ComponentSolution
+from dkw.solvers.api import SolveOutcome, SolveStatus, relative_gap, termination_text
+from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.highs import ComponentSolution
 
 
 def split_components(num_cols: int, a_start: np.ndarray, a_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

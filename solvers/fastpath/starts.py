@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from clearing.figures import ZERO_KW
-from clearing.formulation import Formulation
-from clearing.matrix import MatrixModel
-from solvers.api import START_TOLERANCE
-from solvers.arrays import ArrayProblem, violation
-from solvers.highs import LpBasis, highs_for, solved_optimally, with_integers_fixed
-from solvers.tuning import FastPathTuning
+from dkw.clearing.figures import ZERO_KW
+from dkw.clearing.formulation import Formulation
+from dkw.clearing.matrix import MatrixModel
+from dkw.solvers.api import START_TOLERANCE
+from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.highs import LpBasis, highs_for, solved_optimally, with_integers_fixed
+from dkw.solvers.tuning import FastPathTuning
 
 #: HiGHS options the start heuristics take over from the caller's (not the gap: the polishing has its own)
 HEURISTIC_OPTIONS = ("output_flag", "random_seed", "threads")
