@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from test_grpc import ROOT, Served, auction_of
 from test_replicas import verified
 
@@ -36,6 +37,7 @@ def wait_for_incumbent(server: Served, auction_id: str) -> pb.ClearingProgress:
     raise AssertionError("the watch ended before an incumbent was found")
 
 
+@pytest.mark.slow
 def test_sigterm_hands_back_an_incumbent_that_the_next_server_starts_from(tmp_path):
     raw = CASE.read_bytes()
     data = tmp_path / "var"
@@ -92,6 +94,7 @@ def test_without_an_incumbent_nothing_is_handed_back():
     assert auction_of(CASE.read_bytes()).auction_id
 
 
+@pytest.mark.slow
 def test_on_postgresql_the_other_replica_takes_the_handed_back_auction_over(tmp_path):
     """Two replicas on one database: the one solving is stopped (SIGTERM, 2 s of drain), the other one
     claims the auction at once and starts from the incumbent the first one stored."""

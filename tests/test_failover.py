@@ -85,6 +85,7 @@ def replicas():
         replica.server.stop(0)
 
 
+@pytest.mark.slow
 def test_a_call_refused_with_unavailable_is_retried_on_the_other_replica(replicas):
     """round_robin sends the retry to the next replica; pick_first would retry on the one that refused."""
     (a, b), target = replicas({"refuse": grpc.StatusCode.UNAVAILABLE}, {})

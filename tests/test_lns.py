@@ -85,7 +85,7 @@ def test_progress_reports_the_whole_auction(case_doc) -> None:
     assert last.incumbent == pytest.approx(result.objective_yen, rel=1e-6)
 
 
-@pytest.mark.parametrize("method", ["fast", "straight"])
+@pytest.mark.parametrize("method", ["fast", pytest.param("straight", marks=pytest.mark.slow)])
 def test_progress_bound_is_in_the_results_terms(method: str) -> None:
     """Issue 25, item 4: the progress line's bound is a bound on the real objective, as the result's
     `solver.objective_bound` (the solver's own is on the perturbed objective, above it by up to the

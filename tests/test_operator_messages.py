@@ -164,6 +164,7 @@ def mismatches(pki: Pki) -> list[tuple[str, list[str], str]]:
     ]
 
 
+@pytest.mark.slow
 def test_each_tls_mismatch_is_one_line_with_the_fix_and_exit_3_at_once(servers, pki):
     for server, flags, says in mismatches(pki):
         # the line and the code, as an operator sees them

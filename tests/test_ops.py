@@ -222,6 +222,7 @@ def get(port: int, path: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+@pytest.mark.slow
 def test_healthz_and_readyz_say_alive_ready_and_why_not(tmp_path):
     running = start_server(port=0, data=str(tmp_path), workers=1, metrics_port=0)
     try:
@@ -249,6 +250,7 @@ def poll(read, done, timeout: float = 20.0):
     return value
 
 
+@pytest.mark.slow
 def test_readyz_says_when_the_database_does_not_answer():
     """Real PostgreSQL: a database of this test's own refuses connections, then takes them again."""
     import psycopg
@@ -268,6 +270,7 @@ def test_readyz_says_when_the_database_does_not_answer():
             running.stop()
 
 
+@pytest.mark.slow
 def test_audit_records_name_the_replica_that_handled_the_call(tmp_path):
     import grpc
 

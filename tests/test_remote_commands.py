@@ -164,6 +164,7 @@ def test_nothing_listening_and_plaintext_against_tls_exit_3(dkw, server):
 # ---- a day's commands over TLS -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_submit_watch_status_result_list_cancel_and_audit(dkw, signing_keys, tmp_path):  # noqa: F811
     code, out, _ = dkw("submit", SMALL, "--key", "day-1", "--json")
     first = json.loads(out)
