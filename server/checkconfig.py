@@ -65,7 +65,7 @@ def _numbers(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
 
 
 def _security(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
-    secure = serve_security(args)
+    secure = security.ServeSecurity.from_args(args)
     for refusal in (secure.refusal(args.host), secure.storage_refusal(args.database)):
         if refusal:
             problem(refusal)
@@ -73,12 +73,6 @@ def _security(args: argparse.Namespace, problem: Callable[[str], None]) -> None:
         problem("--tls-cert and --tls-key go together: give both or neither")
     if args.tls_client_ca and not args.tls_cert:
         problem("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
-
-
-def serve_security(args: argparse.Namespace) -> security.ServeSecurity:
-    return security.ServeSecurity(args.tls_cert, args.tls_key, args.tls_client_ca, args.clients, args.signing_key,
-                                  args.insecure, args.max_active_per_client, authenticate=args.authenticate,
-                                  adopt_settings=args.adopt_settings)
 
 
 def _files(args: argparse.Namespace, problem: Callable[[str], None]) -> None:

@@ -205,9 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.lease_seconds <= 0:
         say(f"--lease-seconds {args.lease_seconds} must be above 0", logging.ERROR)
         return EXIT_BAD_INPUT
-    secure = security.ServeSecurity(args.tls_cert, args.tls_key, args.tls_client_ca, args.clients, args.signing_key,
-                                    args.insecure, args.max_active_per_client, authenticate=args.authenticate,
-                                    adopt_settings=args.adopt_settings)
+    secure = security.ServeSecurity.from_args(args)
     if secure.refusal(args.host):
         say(secure.refusal(args.host), logging.ERROR)
         return EXIT_BAD_INPUT

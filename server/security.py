@@ -164,6 +164,12 @@ class ServeSecurity:
     #: `--adopt-settings`: this server's settings replace the ones recorded in its database (dkw.server.settings)
     adopt_settings: bool = False
 
+    @classmethod
+    def from_args(cls, args: Any) -> ServeSecurity:
+        """The security flags of a parsed `dkw serve` command line (or its --config file)."""
+        return cls(args.tls_cert, args.tls_key, args.tls_client_ca, args.clients, args.signing_key, args.insecure,
+                   args.max_active_per_client, authenticate=args.authenticate, adopt_settings=args.adopt_settings)
+
     @property
     def authenticated(self) -> bool:
         """Whether callers must authenticate (a clients file, or the database's registry)."""
