@@ -74,14 +74,22 @@ class OutcomeWriter:
         return pending
 
     def _finish(self, pending: PendingOutcome) -> None:
+        """Store it; once the store has answered it is no longer kept (`pending()` stops naming it before
+        `then` runs, so whoever `then` tells sees a consistent writer), then `then`, then `done`."""
         held = self.storage.finish(pending.auction_id, self.owner, pending.state, pending.reason, pending.result)
         pending.held = held
+        self._forget(pending)
         try:
             pending.then(held)
         finally:
             pending.done.set()
             with self._lock:
                 self._lock.notify_all()
+
+    def _forget(self, pending: PendingOutcome) -> None:
+        with self._lock:
+            self._kept = [kept for kept in self._kept if kept is not pending]
+            self._lock.notify_all()
 
     def _retry_loop(self) -> None:
         while True:
@@ -101,9 +109,8 @@ class OutcomeWriter:
                 continue
             except Exception:  # not a storage fault: a bug; logged, and the outcome is not retried forever
                 log.exception("auction %s: storing the outcome failed", pending.auction_id)
+                self._forget(pending)
                 pending.done.set()
-            with self._lock:
-                self._kept.pop(0)
 
     def pending(self) -> set[str]:
         """Auctions whose outcome waits for the database."""
