@@ -2,6 +2,7 @@
 
     python -m dkw.bench.run_one AUCTION.json METHOD TIME_LIMIT_S [--progress] [--phases] [--random-seed K]
                                                                    [--memory-limit MB] [--highs-option NAME=VALUE]...
+                                                                   [--threads N] [--no-warm-start] [--tuning NAME=VALUE]...
 
 Prints one JSON object on stdout: timings (parse, build, solve, pricing, end to end: document bytes in →
 result document bytes out), status, objective, gap, nodes, components, the process's peak RSS, and the
@@ -84,6 +85,7 @@ def main(argv: list[str]) -> int:
     from dkw.clearing.document import load_auction, parse_document
     from dkw.clearing.engine import clear
     from dkw.solvers.api import SolveOptions
+    from dkw.solvers.tuning import FastPathTuning
 
     imported = time.perf_counter()
     raw = Path(path).read_bytes()
@@ -116,8 +118,13 @@ def main(argv: list[str]) -> int:
             name, _, value = argv[k + 1].partition("=")
             highs_options[name] = option_value(value)
     memory_limit = float(argv[argv.index("--memory-limit") + 1]) if "--memory-limit" in argv else None
+    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else None
+    # the fast path's knobs for an experiment, e.g. --tuning cut_min_integers=500 (solvers/tuning.py)
+    tuning = FastPathTuning(**{argv[k + 1].partition("=")[0]: option_value(argv[k + 1].partition("=")[2])
+                               for k, arg in enumerate(argv) if arg == "--tuning"})
     result = clear(auction, SolveOptions(time_limit_s=limit, method=method, highs_options=highs_options,
-                                         memory_limit_mb=memory_limit), progress=progress)
+                                         memory_limit_mb=memory_limit, threads=threads, tuning=tuning,
+                                         warm_start="--no-warm-start" not in argv), progress=progress)
     if terminal is not None:
         terminal.close()
     out = json.dumps(result.to_document()).encode()

@@ -101,11 +101,31 @@ def test_mid_size_summary_compares_the_same_seed_and_flags_disagreeing_optima() 
     assert summary["seeds_fast_not_slower"] == 1  # seed 1: 20 ≤ 30; seed 0: 12 > 10
     assert summary["straight"]["median_s"] == 20.0 and summary["fast"]["worst_s"] == 20.0
     assert summary["objective_spread_rel"] == pytest.approx(1e-6)
+    assert summary["fast_over_straight"] == pytest.approx(16.0 / 20.0)  # medians: 16 s over 20 s
+
+
+def test_mid_size_documents_name_what_they_hold() -> None:
+    """SEED:BIDS:BLOCKS is casegen's full mix; a fourth part leaves out links, or block bids (and with them
+    start-up costs) and links: the generated documents differ in exactly that."""
+    from dkw.bench.casegen import gen
+    from dkw.bench.midsize import VARIANTS, parse_documents
+
+    assert parse_documents("1:300:12, 2:300:12:plain,3:300:6:nolinks") == [
+        (1, 300, 12, "full"), (2, 300, 12, "plain"), (3, 300, 6, "nolinks")]
+    full, plain = gen(2, 300, blocks=12), gen(2, 300, blocks=12, **VARIANTS["plain"])
+    nolinks = gen(2, 300, blocks=12, **VARIANTS["nolinks"])
+    assert any(len(b["blocks"]) > 1 for b in full["bids"]) and any("parent" in b for b in full["bids"])
+    assert any(r.get("startup_cost_yen") for r in full["resources"])
+    assert any(len(b["blocks"]) > 1 for b in nolinks["bids"]) and not any("parent" in b for b in nolinks["bids"])
+    assert all(len(b["blocks"]) == 1 and "parent" not in b for b in plain["bids"])
+    assert not any(r.get("startup_cost_yen") for r in plain["resources"])
 
 
 def test_mid_size_bench_refuses_a_malformed_document_list(tmp_path, capsys) -> None:
     assert main(["bench", "--mid-size", "--mid-documents", "1:1200", "--out", str(tmp_path)]) == 2
     assert "'1:1200'" in capsys.readouterr().err
+    assert main(["bench", "--mid-size", "--mid-documents", "1:1200:12:dense", "--out", str(tmp_path)]) == 2
+    assert "variant must be one of full, nolinks, plain" in capsys.readouterr().err
 
 
 def test_bench_passes_a_memory_ceiling_to_every_clearing(tmp_path) -> None:
