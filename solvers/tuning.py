@@ -54,6 +54,12 @@ class FastPathTuning:
     #: unit): the tie-break and flow-preference perturbations (clearing/index.py). With them the dual simplex
     #: needs 16-21% more iterations (5,000 to 200,000 bids) for a bound higher by a few hundred yen in billions.
     lp_cost_floor_yen: float = 1e-3
+    #: Components with at least this many columns get a floor under their bound before anything else
+    #: (solvers/fastpath/floor.py): a relaxation of seconds whose optimum is a proven bound, where the
+    #: component's own LP relaxation may take longer than the time limit (200,000 bids, 380,000 columns: the
+    #: relaxation 80-130 s on 2 cores). Below, the LP relaxation comes in seconds and the floor would only
+    #: take time from the solve.
+    floor_min_cols: int = 150_000
     #: After a cancel, how long the components in other processes get to stop and hand back their
     #: incumbents: below the server's 15 s before it terminates a worker that does not answer.
     cancel_grace_s: float = 10.0

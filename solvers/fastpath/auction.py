@@ -17,6 +17,7 @@ from dkw.clearing.formulation import Formulation
 from dkw.solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.fastpath.component import solve_component
+from dkw.solvers.fastpath.floor import component_floors, floor_costs
 from dkw.solvers.fastpath.pool import ComponentPool, worker_count
 from dkw.solvers.fastpath.prepare import prepared_model
 from dkw.solvers.fastpath.split import components_of, stitch
@@ -42,7 +43,14 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     subs = components_of(model)
     if progress:
         progress(Progress("solving", time.perf_counter() - started, message=f"{len(subs)} component(s)"))
-    outcome = solve_components(subs, model.num_cols, options.less_time(setup_seconds), progress, cancel, started)
+    options = options.less_time(setup_seconds)
+    floors = None
+    if subs and len(subs[0].cols) >= options.tuning.floor_min_cols:  # subs: largest first
+        floor_started = time.perf_counter()
+        deadline = None if options.time_limit_s is None else time.time() + options.time_limit_s
+        floors = component_floors(subs, floor_costs(model, options.highs_settings(), deadline))
+        options = options.less_time(time.perf_counter() - floor_started)
+    outcome = solve_components(subs, model.num_cols, options, progress, cancel, started, floors=floors)
     outcome.setup_seconds = setup_seconds
     outcome.start_hint_used = start_hint is not None and model.start is start_hint
     return outcome
@@ -50,13 +58,14 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
 
 class AuctionProgress:
     """The whole auction's incumbent and bound from its components': per component the best known (its start,
-    else unknown) and its best bound (0 until known: every objective term is non-negative)."""
+    else unknown) and its best bound (its floor, `floor.component_floors`, until a better one is known)."""
 
-    def __init__(self, subs: list[ArrayProblem], progress: ProgressCallback | None, started: float):
+    def __init__(self, subs: list[ArrayProblem], progress: ProgressCallback | None, started: float,
+                 floors: list[float] | None = None):
         self.progress = progress
         self.started = started
         self.incumbents = [float(s.col_cost @ s.start) if s.start is not None else None for s in subs]
-        self.bounds = [0.0] * len(subs)
+        self.bounds = list(floors) if floors is not None else [0.0] * len(subs)
         self.done = 0
 
     def counter(self) -> str:
@@ -101,15 +110,20 @@ class AuctionProgress:
 
 def solve_components(subs: list[ArrayProblem], num_cols: int, options: SolveOptions,
                      progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-                     started: float | None = None, workers: int | None = None) -> SolveOutcome:
-    """Solve every component (big ones in parallel processes, `pool`), then stitch them (`split.stitch`)."""
+                     started: float | None = None, workers: int | None = None,
+                     floors: list[float] | None = None) -> SolveOutcome:
+    """Solve every component (big ones in parallel processes, `pool`), then stitch them (`split.stitch`).
+    `floors`: a proven bound per component known beforehand (`floor.component_floors`), kept where the
+    component's own solve ends with a lower one or none (stopped before its LP relaxation)."""
     started = time.perf_counter() if started is None else started
     deadline = time.time() + options.time_limit_s if options.time_limit_s is not None else None
     workers = worker_count(workers)
-    tracker = AuctionProgress(subs, progress, started)
+    tracker = AuctionProgress(subs, progress, started, floors)
     results: dict[int, ComponentSolution] = {}
 
     def record(pos: int, res: ComponentSolution) -> None:
+        if floors is not None and (res.bound is None or res.bound < floors[pos]):
+            res.bound = floors[pos]
         results[pos] = res
         tracker.finished(pos, res)
 

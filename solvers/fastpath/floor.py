@@ -1,0 +1,151 @@
+"""A proven bound in moments at any size: each product and block's requirements pooled over the areas that
+interconnectors join.
+
+The fast path's bound comes from each component's LP relaxation and, later, branch-and-bound. At 200,000
+bids that relaxation alone takes 80-130 s on 2 cores (docs/performance.md, "The largest auctions"), so a
+clearing given 30 or 60 s used to end with a verified clearing but no bound at all. This relaxation is
+small whatever the auction's size: sum the balance rows (需給バランス, SPEC §3) of one product and block over
+the areas that its flows join, so that every flow between them cancels out, and drop every other row
+(resource capacities, exclusive groups, links, start-ups, line, interface and import limits) and every
+integrality. What is left has one row per product, block and group of connected areas (at most areas ×
+products × blocks, 2,400 for a national auction) over the bids' quantities and the shortfalls: the
+cheapest way to cover the pooled requirements. Any clearing satisfies the summed rows, so its optimum is a
+valid lower bound on the clearing's objective (the same objective, perturbations included: the bound is
+in the solver's terms, like the components' own; `clearing.exact.real_objective_bound` restates it).
+
+It decomposes along the model's components (a summed row only joins rows of one component), so the one
+LP's point, restricted to a component's columns, prices that component's share: `component_floors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from dkw.clearing.matrix import MatrixModel
+from dkw.solvers.arrays import ArrayProblem
+
+log = logging.getLogger("dkw.solvers.fastpath")
+
+#: HiGHS's dual simplex on the pooled rows: 0.2-1.3 s at 5,000-200,000 bids (docs/performance.md, ninth round)
+FLOOR_TIME_LIMIT_S = 30.0
+
+
+def split_relaxation(mm: MatrixModel) -> tuple[ArrayProblem, np.ndarray]:
+    """The relaxation (module docstring) and, per column of it, the model's column it copies."""
+    form = mm.formulation
+    firsts = form.first_rows()
+    families = {rows.name: rows for rows in form.families}
+    balance = families["balance"]
+    num_bids = mm.columns.num_bids
+    cols = np.asarray(balance.cols, dtype=np.int64)
+    is_bid = cols < num_bids
+    # one copy of a bid's quantity per balance row it is in, each with its share of the bid's cost
+    copies_of = np.bincount(cols[is_bid], minlength=num_bids)
+    kept = np.unique(cols[~is_bid])  # flows and shortfalls, as they are
+    flow_rows = [name for name in ("line_limit", "interface_limit", "import_cap") if len(families[name].keys)]
+    for name in flow_rows:
+        kept = np.union1d(kept, np.asarray(families[name].cols, dtype=np.int64))
+    n_copies = int(is_bid.sum())
+    original = np.concatenate([cols[is_bid], kept])
+    position = np.full(mm.num_cols, -1, dtype=np.int64)
+    position[kept] = n_copies + np.arange(len(kept))
+    new_cols = np.empty(len(cols), dtype=np.int64)
+    new_cols[is_bid] = np.arange(n_copies)
+    new_cols[~is_bid] = position[cols[~is_bid]]
+    cost = mm.col_cost[original].copy()
+    cost[:n_copies] /= copies_of[cols[is_bid]]
+    # the rows: the balance rows over the copies, then the interconnectors' rows as the arrays hold them
+    starts = [np.asarray(balance.lengths, dtype=np.int64)]
+    index, value = [new_cols], [np.asarray(balance.vals, dtype=float)]
+    lower, upper = [mm.row_lower[firsts["balance"] + np.arange(len(balance.keys))]], \
+        [mm.row_upper[firsts["balance"] + np.arange(len(balance.keys))]]
+    for name in flow_rows:
+        rows = firsts[name] + np.arange(len(families[name].keys))
+        lengths = mm.a_start[rows + 1] - mm.a_start[rows]
+        nz = np.concatenate([np.arange(mm.a_start[r], mm.a_start[r + 1]) for r in rows])
+        starts.append(lengths.astype(np.int64))
+        index.append(position[mm.a_index[nz]])
+        value.append(mm.a_value[nz])
+        lower.append(mm.row_lower[rows])
+        upper.append(mm.row_upper[rows])
+    term_block = np.repeat(np.array([key[2] for key in balance.keys], dtype=np.int64),
+                           np.asarray(balance.lengths, dtype=np.int64))
+    _local_rows(mm, cols[is_bid], term_block[is_bid], starts, index, value, lower, upper)
+    lengths = np.concatenate(starts)
+    a_start = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=a_start[1:])
+    relaxed = ArrayProblem(cols=np.arange(len(original)), rows=np.arange(len(lengths)), col_cost=cost,
+                           col_lower=mm.col_lower[original], col_upper=mm.col_upper[original],
+                           integrality=np.zeros(len(original), dtype=mm.integrality.dtype),
+                           row_lower=np.concatenate(lower), row_upper=np.concatenate(upper),
+                           a_start=a_start.astype(np.int32), a_index=np.concatenate(index).astype(np.int32),
+                           a_value=np.concatenate(value))
+    return relaxed, original
+
+
+def _local_rows(mm: MatrixModel, copy_bid: np.ndarray, copy_block: np.ndarray, starts: list, index: list,
+                value: list, lower: list, upper: list) -> None:
+    """Append the exclusive groups (Σ q/kw ≤ 1 over the members: u ≥ q/kw and Σ u ≤ 1) and the resource
+    capacities (Σ q ≤ capacity per block; with a start-up binary, v ≤ 1) over the copies: each bid's copy in
+    the block (in the first block it covers, for the groups) stands for its quantity, which every copy equals
+    in a clearing, so the rows stay valid."""
+    ix = mm.ix
+    copy_of: dict[tuple[int, int], int] = {}
+    for j, (b, t) in enumerate(zip(copy_bid.tolist(), copy_block.tolist(), strict=True)):
+        copy_of.setdefault((b, t), j)
+
+    def add(terms: list[tuple[int, float]], bound: float) -> None:
+        starts.append(np.array([len(terms)], dtype=np.int64))
+        index.append(np.array([j for j, _ in terms], dtype=np.int64))
+        value.append(np.array([v for _, v in terms], dtype=float))
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([bound]))
+
+    for members in ix.group_bids.values():
+        terms = [(copy_of[(i, min(ix.bids[i].blocks))], 1.0 / ix.bids[i].kw) for i in members
+                 if (i, min(ix.bids[i].blocks)) in copy_of and ix.bids[i].kw > 0]
+        if len(terms) > 1:
+            add(terms, 1.0)
+    for (r, t), members in ix.resource_block_bids.items():
+        terms = [(copy_of[(i, t)], 1.0) for i in members if (i, t) in copy_of]
+        cap = ix.resources[r].capacity_kw_by_block[t]
+        if terms and sum(ix.bids[i].kw for i in members) > cap:
+            add(terms, cap)
+
+
+def floor_costs(mm: MatrixModel, settings: dict[str, Any], deadline: float | None = None) -> np.ndarray | None:
+    """Per column of the model, the cost the relaxation's optimum puts on it (its copies' and its own);
+    summed over a component's columns, that component's floor. None if HiGHS did not prove the optimum
+    (within FLOOR_TIME_LIMIT_S, or by `deadline`, a time.time())."""
+    from dkw.solvers.highs import highs_for, solved_optimally
+
+    started = time.perf_counter()
+    relaxed, original = split_relaxation(mm)
+    if relaxed.num_cols == 0:  # nothing to cover: the floor is 0
+        return np.zeros(mm.num_cols)
+    limit = FLOOR_TIME_LIMIT_S if deadline is None else max(0.1, min(FLOOR_TIME_LIMIT_S, deadline - time.time()))
+    highs = highs_for(relaxed, settings, ("threads", "random_seed"), solver="simplex", time_limit=limit,
+                      output_flag=False)
+    highs.run()
+    if not solved_optimally(highs):
+        log.warning("the floor's relaxation was not solved (%s): no floor under the bound",
+                    highs.modelStatusToString(highs.getModelStatus()))
+        return None
+    x = np.asarray(highs.getSolution().col_value)
+    costs = np.bincount(original, weights=relaxed.col_cost * x, minlength=mm.num_cols)
+    log.info("floor: %d rows, %d columns, %.0f in %.2f s", relaxed.num_rows, relaxed.num_cols, float(costs.sum()),
+             time.perf_counter() - started)
+    return costs
+
+
+def component_floors(subs: list[ArrayProblem], costs: np.ndarray | None) -> list[float]:
+    """Each component's floor: the relaxation decomposes along the components (each of its rows lies in one),
+    so the cost its optimum puts on a component's columns is the optimum of that component's part; 0.0 for
+    all without one (every objective term is non-negative)."""
+    if costs is None:
+        return [0.0] * len(subs)
+    return [max(0.0, float(costs[sub.cols].sum())) for sub in subs]
