@@ -1,6 +1,9 @@
 """Other solvers beside dkw in `dkw bench --peers` (issue 25, item 2): the same document, the same limit.
 
-    python -m dkw.bench.peers scip AUCTION.json TIME_LIMIT_S
+    python -m dkw.bench.peers scip AUCTION.json TIME_LIMIT_S [--cpu-clock] [--solution OUT.npy]
+
+(`--cpu-clock`: the limit counts SCIP's CPU seconds, for long reference runs in the background at nice 19,
+bench/reference.json; `--solution`: keep the verified point, numpy's format, one value per column.)
 
 Each peer solves the document's *straight* model: the whole clearing MILP as `dkw clear` formulates it
 (market rules applied, before the fast path's reductions), the model `dkw.bench.experiments.cbc_crosscheck mps`
@@ -43,9 +46,9 @@ def scip_version() -> str:
     return f"SCIP {pyscipopt.Model().version()} (pyscipopt {pyscipopt.__version__})"
 
 
-def solve_scip(path: Path, limit: float) -> dict[str, Any]:
-    """The document's straight model solved by SCIP (1 thread, `limit` seconds of SCIP's solve), its best
-    point verified; the row `dkw bench` records."""
+def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: Path | None = None) -> dict[str, Any]:
+    """The document's straight model solved by SCIP (1 thread, `limit` seconds of SCIP's solve, wall-clock
+    unless `cpu_clock`), its best point verified (and saved to `solution`); the row `dkw bench` records."""
     t0 = time.perf_counter()
     import numpy as np
     import pyscipopt
@@ -66,6 +69,8 @@ def solve_scip(path: Path, limit: float) -> dict[str, Any]:
     model.setParam("limits/gap", PEER_GAP)
     model.setParam("lp/threads", 1)
     model.setParam("parallel/maxnthreads", 1)
+    if cpu_clock:
+        model.setParam("timing/clocktype", 1)
     read = time.perf_counter()
     model.optimize()
     solved = time.perf_counter()
@@ -81,6 +86,8 @@ def solve_scip(path: Path, limit: float) -> dict[str, Any]:
         x = np.zeros(mm.num_cols)
         for var in model.getVars():
             x[int(var.name[1:])] = model.getSolVal(sol, var)  # HiGHS's names: c<column>
+        if solution is not None:
+            np.save(solution, x)
         doc, findings, worst = verified_clearing(prepared, form, mm, x, "SCIP")
         objective = doc["objective_yen"]
         row.update(solved_objective=model.getObjVal(), violation=worst, findings=[str(f) for f in findings[:20]],
@@ -190,13 +197,16 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[0] != "scip":
+    cpu_clock = "--cpu-clock" in argv
+    solution = Path(argv[argv.index("--solution") + 1]) if "--solution" in argv[:-1] else None
+    positional = [a for k, a in enumerate(argv) if not a.startswith("--") and (k == 0 or argv[k - 1] != "--solution")]
+    if len(positional) != 3 or positional[0] != "scip":
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     if not scip_available():
         print(f"dkw.bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    print(json.dumps(solve_scip(Path(argv[1]), float(argv[2]))))
+    print(json.dumps(solve_scip(Path(positional[1]), float(positional[2]), cpu_clock=cpu_clock, solution=solution)))
     return 0
 
 
