@@ -220,3 +220,23 @@ def test_bench_peers_without_pyscipopt_say_how_to_install_it(tmp_path, capsys, m
     assert not (tmp_path / "results.json").exists()
     assert main(["bench", "--sizes", "200", "--peers", "cplex", "--out", str(tmp_path)]) == 2
     assert "--peers" in capsys.readouterr().err
+
+
+def test_a_scip_reference_run_keeps_its_point_and_counts_cpu_seconds(tmp_path, capsys) -> None:
+    """`python -m dkw.bench.peers scip DOC LIMIT --cpu-clock --solution X.npy` (the long reference runs of
+    bench/reference.json): the point saved is the one verified, its cost the row's clearing."""
+    pytest.importorskip("pyscipopt", reason='SCIP is an optional peer: pip install -e ".[bench]"')
+    import numpy as np
+
+    from dkw.bench.experiments.cbc_crosscheck import clearing_model
+    from dkw.bench.peers import main as peers_main
+
+    case = CASES_DIR / "04-startup-linked.json"
+    point = tmp_path / "scip.npy"
+    assert peers_main(["scip", str(case), "20", "--cpu-clock", "--solution", str(point)]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = json.loads((CASES_DIR / "expected.json").read_text())["04-startup-linked"]["objective_yen"]
+    assert row["status"] == "OPTIMAL" and row["findings"] == [] and row["objective_yen"] == pytest.approx(expected)
+    _, _, mm = clearing_model(case)
+    assert np.load(point).shape == (mm.num_cols,)
+    assert peers_main(["scip", str(case)]) == 2
