@@ -11,9 +11,11 @@ from test_properties import auctions
 
 from dkw.clearing.document import load_auction
 from dkw.solvers.api import SolveOptions
-from dkw.solvers.arrays import ArrayProblem
-from dkw.solvers.fastpath.floor import component_floors, floor_costs, split_relaxation
+from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.fastpath.floor import component_floors, floor_costs, floor_start, solve_floor, split_relaxation
+from dkw.solvers.fastpath.prepare import fix_always_full
 from dkw.solvers.fastpath.split import components_of
+from dkw.solvers.fastpath.starts import greedy_start
 from dkw.solvers.highs import highs_for, solved_optimally
 from dkw.solvers.tuning import FastPathTuning
 
@@ -70,3 +72,26 @@ def test_a_clearing_stopped_before_its_relaxation_still_has_a_proven_bound() -> 
     assert result.status == "TIME_LIMIT_FEASIBLE"
     bound = result.solver.objective_bound
     assert bound is not None and 0 < bound <= EXPECTED[name]["objective_yen"] <= result.objective_yen
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_floors_rounding_is_a_feasible_start_never_below_the_optimum(name: str) -> None:
+    """The start the floor gives the biggest components: feasible in the whole model (or none at all), so
+    never cheaper than the optimum."""
+    mm = prepared_matrix(load_auction_file(CASES_DIR / f"{name}.json"))
+    fix_always_full(mm)
+    floor = solve_floor(mm, SETTINGS)
+    assert floor is not None
+    start = floor_start(mm, floor)
+    if start is not None:
+        assert violation(ArrayProblem.whole(mm), start) <= 1e-6
+        assert float(mm.col_cost @ start) >= EXPECTED[name]["objective_yen"] * (1 - 1e-9) - 1.0
+
+
+def test_the_floors_rounding_beats_the_greedy_start_on_a_national_case() -> None:
+    """What the floor's start is for: with flows in it, it is far cheaper than the merit-order greedy's."""
+    mm = prepared_matrix(load_auction_file(CASES_DIR / "10-national-dense.json"))
+    fix_always_full(mm)
+    start = floor_start(mm, solve_floor(mm, SETTINGS))
+    assert start is not None
+    assert float(mm.col_cost @ start) < float(mm.col_cost @ greedy_start(mm))

@@ -14,10 +14,18 @@ from collections.abc import Callable
 import numpy as np
 
 from dkw.clearing.formulation import Formulation
-from dkw.solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
-from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.api import (
+    START_TOLERANCE,
+    Progress,
+    ProgressCallback,
+    SolveCancelled,
+    SolveOptions,
+    SolveOutcome,
+    relative_gap,
+)
+from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.fastpath.component import solve_component
-from dkw.solvers.fastpath.floor import component_floors, floor_costs
+from dkw.solvers.fastpath.floor import component_floors, floor_start, solve_floor
 from dkw.solvers.fastpath.pool import ComponentPool, worker_count
 from dkw.solvers.fastpath.prepare import prepared_model
 from dkw.solvers.fastpath.split import components_of, stitch
@@ -48,12 +56,29 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     if subs and len(subs[0].cols) >= options.tuning.floor_min_cols:  # subs: largest first
         floor_started = time.perf_counter()
         deadline = None if options.time_limit_s is None else time.time() + options.time_limit_s
-        floors = component_floors(subs, floor_costs(model, options.highs_settings(), deadline))
+        floor = solve_floor(model, options.highs_settings(), deadline)
+        floors = component_floors(subs, None if floor is None else floor.costs)
+        if floor is not None and options.warm_start and (deadline is None or time.time() < deadline):
+            start_from_floor(subs, floor_start(model, floor))
         options = options.less_time(time.perf_counter() - floor_started)
     outcome = solve_components(subs, model.num_cols, options, progress, cancel, started, floors=floors)
     outcome.setup_seconds = setup_seconds
     outcome.start_hint_used = start_hint is not None and model.start is start_hint
     return outcome
+
+
+def start_from_floor(subs: list[ArrayProblem], candidate: np.ndarray | None) -> None:
+    """Each component's MIP start becomes the floor's rounding where that is feasible there and cheaper (at
+    200,000 bids and short limits the component's LP relaxation never ends, so there is no other rounding:
+    without it the start is the greedy's)."""
+    if candidate is None:
+        return
+    for sub in subs:
+        piece = candidate[sub.cols]
+        if violation(sub, piece) > START_TOLERANCE:
+            continue
+        if sub.start is None or float(sub.col_cost @ piece) < float(sub.col_cost @ sub.start):
+            sub.start = piece
 
 
 class AuctionProgress:

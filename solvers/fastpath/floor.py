@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,10 @@ from dkw.solvers.arrays import ArrayProblem
 
 log = logging.getLogger("dkw.solvers.fastpath")
 
-#: HiGHS's dual simplex on the pooled rows: 0.2-1.3 s at 5,000-200,000 bids (docs/performance.md, ninth round)
+#: The relaxation's time limit; and at least FLOOR_MIN_S even when the clearing's deadline is closer (it
+#: is how a clearing stopped early gets any bound at all: 200,000 bids, about 5 s; docs/performance.md)
 FLOOR_TIME_LIMIT_S = 30.0
+FLOOR_MIN_S = 1.0
 
 
 def split_relaxation(mm: MatrixModel) -> tuple[ArrayProblem, np.ndarray]:
@@ -117,17 +120,26 @@ def _local_rows(mm: MatrixModel, copy_bid: np.ndarray, copy_block: np.ndarray, s
             add(terms, cap)
 
 
-def floor_costs(mm: MatrixModel, settings: dict[str, Any], deadline: float | None = None) -> np.ndarray | None:
-    """Per column of the model, the cost the relaxation's optimum puts on it (its copies' and its own);
-    summed over a component's columns, that component's floor. None if HiGHS did not prove the optimum
-    (within FLOOR_TIME_LIMIT_S, or by `deadline`, a time.time())."""
+@dataclass
+class Floor:
+    """The relaxation's optimum: `costs` per model column (what it puts on the column's copies and on the
+    column itself; summed over a component, its floor) and `point` on the model's columns (a bid's quantity
+    the largest of its copies', flows and shortfalls as they are, binaries 0)."""
+
+    costs: np.ndarray
+    point: np.ndarray
+
+
+def solve_floor(mm: MatrixModel, settings: dict[str, Any], deadline: float | None = None) -> Floor | None:
+    """The relaxation solved; None if HiGHS did not prove its optimum (within FLOOR_TIME_LIMIT_S, or by
+    `deadline`, a time.time())."""
     from dkw.solvers.highs import highs_for, solved_optimally
 
     started = time.perf_counter()
     relaxed, original = split_relaxation(mm)
     if relaxed.num_cols == 0:  # nothing to cover: the floor is 0
-        return np.zeros(mm.num_cols)
-    limit = FLOOR_TIME_LIMIT_S if deadline is None else max(0.1, min(FLOOR_TIME_LIMIT_S, deadline - time.time()))
+        return Floor(np.zeros(mm.num_cols), mm.col_lower.copy())
+    limit = FLOOR_TIME_LIMIT_S if deadline is None else max(FLOOR_MIN_S, min(FLOOR_TIME_LIMIT_S, deadline - time.time()))
     highs = highs_for(relaxed, settings, ("threads", "random_seed"), solver="simplex", time_limit=limit,
                       output_flag=False)
     highs.run()
@@ -137,9 +149,57 @@ def floor_costs(mm: MatrixModel, settings: dict[str, Any], deadline: float | Non
         return None
     x = np.asarray(highs.getSolution().col_value)
     costs = np.bincount(original, weights=relaxed.col_cost * x, minlength=mm.num_cols)
+    point = mm.col_lower.copy()
+    np.maximum.at(point, original, x)
     log.info("floor: %d rows, %d columns, %.0f in %.2f s", relaxed.num_rows, relaxed.num_cols, float(costs.sum()),
              time.perf_counter() - started)
-    return costs
+    return Floor(costs, np.minimum(point, mm.col_upper))
+
+
+def floor_costs(mm: MatrixModel, settings: dict[str, Any], deadline: float | None = None) -> np.ndarray | None:
+    """`solve_floor`'s costs (None without a floor)."""
+    floor = solve_floor(mm, settings, deadline)
+    return None if floor is None else floor.costs
+
+
+def rounded_binaries(mm: MatrixModel, point: np.ndarray) -> np.ndarray:
+    """`point` with the binaries the clearing's rules allow: a bid's acceptance 1 where the floor takes more
+    than half its kW (at most one per exclusive group, the one it takes most of; none whose parent is out),
+    a resource's start-up 1 where any of its bids is in; the fixings (`col_lower` 1) kept."""
+    ix, c = mm.ix, mm.columns
+    x = point.copy()
+    share = {i: point[i] / ix.bids[i].kw if ix.bids[i].kw > 0 else 0.0 for i in c.u_col}
+    chosen = {i for i, f in share.items() if f > 0.5 or mm.col_lower[c.u_col[i]] >= 1.0}
+    for members in ix.group_bids.values():
+        inside = [i for i in members if i in chosen]
+        if len(inside) > 1:
+            keep = max(inside, key=lambda i: (mm.col_lower[c.u_col[i]], share[i], -i))
+            chosen -= set(inside) - {keep}
+    changed = True
+    while changed:  # a child without its parent is out, down every chain
+        changed = False
+        for child, parent in ix.parent_of.items():
+            if child in chosen and parent not in chosen:
+                chosen.discard(child)
+                changed = True
+    for i, col in c.u_col.items():
+        x[col] = 1.0 if i in chosen else 0.0
+    for r, col in c.v_col.items():
+        on = any(i in chosen or (i not in c.u_col and point[i] > 0.5 * ix.bids[i].kw) for i in ix.resource_bids[r])
+        x[col] = 1.0 if on or mm.col_lower[col] >= 1.0 else 0.0
+    return x
+
+
+def floor_start(mm: MatrixModel, floor: Floor) -> np.ndarray | None:
+    """A feasible point of the model from the floor: its binaries rounded (`rounded_binaries`), the rest the
+    LP with them fixed (flows included, which the greedy start has none of); None if that LP failed."""
+    from dkw.solvers.highs import fixed_integer_values
+
+    started = time.perf_counter()
+    values = fixed_integer_values(ArrayProblem.whole(mm), rounded_binaries(mm, floor.point))
+    if values is not None:
+        log.info("floor's rounding: %.0f in %.2f s", float(mm.col_cost @ values), time.perf_counter() - started)
+    return values
 
 
 def component_floors(subs: list[ArrayProblem], costs: np.ndarray | None) -> list[float]:
