@@ -65,8 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mid-size", action="store_true",
                    help="instead: mid-size auctions, both paths once per HiGHS seed (bench/midsize.py); "
                    "--straight-limit is both paths' limit")
-    p.add_argument("--mid-documents", default=DEFAULT_MID_DOCUMENTS, metavar="SEED:BIDS:BLOCKS,...",
-                   help=f"with --mid-size: the generated documents (default {DEFAULT_MID_DOCUMENTS})")
+    p.add_argument("--mid-documents", default=DEFAULT_MID_DOCUMENTS, metavar="SEED:BIDS:BLOCKS[:VARIANT],...",
+                   help="with --mid-size: the generated documents; VARIANT full (default), nolinks or plain (no block "
+                   f"bids, start-ups or links) (default {DEFAULT_MID_DOCUMENTS})")
     p.add_argument("--highs-seeds", type=int, default=DEFAULT_MID_SEEDS, metavar="N",
                    help=f"with --mid-size: HiGHS random seeds 0..N-1 per path and document (default {DEFAULT_MID_SEEDS})")
     p.add_argument("--peers", default="", metavar="scip,highs",
