@@ -87,7 +87,8 @@ def test_mid_size_bench_runs_both_paths_per_highs_seed(tmp_path) -> None:
     summary = row["summary"]
     assert summary["seeds_compared"] == 2 and 0 <= summary["seeds_fast_not_slower"] <= 2
     assert summary["objective_spread_rel"] <= 1e-6
-    assert "| 5, 60, 3 |" in (tmp_path / "results.md").read_text()
+    assert row["variant"] == "full" and summary["fast_over_straight"] > 0
+    assert "| 5, 60, 3, full |" in (tmp_path / "results.md").read_text()
 
 
 def test_mid_size_summary_compares_the_same_seed_and_flags_disagreeing_optima() -> None:
