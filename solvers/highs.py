@@ -384,17 +384,19 @@ def with_integers_fixed(problem: ArrayProblem, cols: np.ndarray, values: np.ndar
                                start=None)
 
 
-def fixed_integer_values(problem: ArrayProblem, x: np.ndarray) -> np.ndarray | None:
+def fixed_integer_values(problem: ArrayProblem, x: np.ndarray, time_limit: float | None = None) -> np.ndarray | None:
     """Column values of the LP with every integer column fixed at its (rounded) value in `x`, in a fresh
     HiGHS instance: without a basis HiGHS presolves it, which the fixed integers shrink to a fraction
-    (200,000 bids: 4 s against 12-24 s re-solved in the MIP's instance). None if the LP failed.
+    (200,000 bids: 4 s against 12-24 s re-solved in the MIP's instance). None if the LP failed (or did not
+    end within `time_limit` seconds, when one is given: a start built before the solve, not a result).
 
     The values replace the MIP's: branch-and-bound accepts u = 5e-7 as 0 yet leaves q = 0.0005 kW beside
     it, which breaks the minimum-quantity rule; in the LP the fixed u is exactly 0. (Its duals are not the
     market's prices: those come from clearing/fixed_lp.py, without the tie-break perturbations.)"""
     ints = np.flatnonzero(problem.integrality)
     # and no time limit: a clearing with a solution gets its exact point
-    highs = highs_for(with_integers_fixed(problem, ints, np.round(x[ints])), {"output_flag": False})
+    highs = highs_for(with_integers_fixed(problem, ints, np.round(x[ints])), {"output_flag": False},
+                      time_limit=time_limit)
     highs.run()
     sol = highs.getSolution()
     if not solved_optimally(highs) or not sol.dual_valid:

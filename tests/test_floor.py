@@ -95,3 +95,13 @@ def test_the_floors_rounding_beats_the_greedy_start_on_a_national_case() -> None
     start = floor_start(mm, solve_floor(mm, SETTINGS))
     assert start is not None
     assert float(mm.col_cost @ start) < float(mm.col_cost @ greedy_start(mm))
+
+
+def test_the_floors_start_keeps_to_the_clearings_deadline() -> None:
+    """The time limit covers the whole clearing: with less than a second left, no start is tried."""
+    import time
+
+    mm = prepared_matrix(load_auction_file(CASES_DIR / "10-national-dense.json"))
+    floor = solve_floor(mm, SETTINGS)
+    assert floor_start(mm, floor, deadline=time.time() + 0.5) is None
+    assert floor_start(mm, floor, deadline=time.time() + 60) is not None

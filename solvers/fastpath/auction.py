@@ -58,8 +58,8 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
         deadline = None if options.time_limit_s is None else time.time() + options.time_limit_s
         floor = solve_floor(model, options.highs_settings(), deadline)
         floors = component_floors(subs, None if floor is None else floor.costs)
-        if floor is not None and options.warm_start and (deadline is None or time.time() < deadline):
-            start_from_floor(subs, floor_start(model, floor))
+        if floor is not None and options.warm_start:
+            start_from_floor(subs, floor_start(model, floor, deadline))
         options = options.less_time(time.perf_counter() - floor_started)
     outcome = solve_components(subs, model.num_cols, options, progress, cancel, started, floors=floors)
     outcome.setup_seconds = setup_seconds

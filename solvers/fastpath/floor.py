@@ -190,13 +190,21 @@ def rounded_binaries(mm: MatrixModel, point: np.ndarray) -> np.ndarray:
     return x
 
 
-def floor_start(mm: MatrixModel, floor: Floor) -> np.ndarray | None:
+#: the floor's start is not tried with less time than this left before the clearing's deadline
+FLOOR_START_MIN_S = 1.0
+
+
+def floor_start(mm: MatrixModel, floor: Floor, deadline: float | None = None) -> np.ndarray | None:
     """A feasible point of the model from the floor: its binaries rounded (`rounded_binaries`), the rest the
-    LP with them fixed (flows included, which the greedy start has none of); None if that LP failed."""
+    LP with them fixed (flows included, which the greedy start has none of); None if that LP failed or would
+    end after `deadline` (a time.time(): the clearing's limit covers this too)."""
     from dkw.solvers.highs import fixed_integer_values
 
+    left = None if deadline is None else deadline - time.time()
+    if left is not None and left < FLOOR_START_MIN_S:
+        return None
     started = time.perf_counter()
-    values = fixed_integer_values(ArrayProblem.whole(mm), rounded_binaries(mm, floor.point))
+    values = fixed_integer_values(ArrayProblem.whole(mm), rounded_binaries(mm, floor.point), time_limit=left)
     if values is not None:
         log.info("floor's rounding: %.0f in %.2f s", float(mm.col_cost @ values), time.perf_counter() - started)
     return values
