@@ -394,7 +394,7 @@ def fixed_integer_values(problem: ArrayProblem, x: np.ndarray, time_limit: float
     it, which breaks the minimum-quantity rule; in the LP the fixed u is exactly 0. (Its duals are not the
     market's prices: those come from clearing/fixed_lp.py, without the tie-break perturbations.)"""
     ints = np.flatnonzero(problem.integrality)
-    # and no time limit: a clearing with a solution gets its exact point
+    # no time limit unless asked (a start built before the solve): a clearing with a solution gets its exact point
     highs = highs_for(with_integers_fixed(problem, ints, np.round(x[ints])), {"output_flag": False},
                       time_limit=time_limit)
     highs.run()

@@ -56,7 +56,7 @@ class FastPathTuning:
     lp_cost_floor_yen: float = 1e-3
     #: Components with at least this many columns get a floor under their bound before anything else
     #: (solvers/fastpath/floor.py): a relaxation of seconds whose optimum is a proven bound, where the
-    #: component's own LP relaxation may take longer than the time limit (200,000 bids, 380,000 columns: the
+    #: component's own LP relaxation may take longer than the time limit (200,000 bids, 345,510 columns: the
     #: relaxation 80-130 s on 2 cores). Below, the LP relaxation comes in seconds and the floor would only
     #: take time from the solve.
     floor_min_cols: int = 150_000

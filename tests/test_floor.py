@@ -12,7 +12,7 @@ from test_properties import auctions
 from dkw.clearing.document import load_auction
 from dkw.solvers.api import SolveOptions
 from dkw.solvers.arrays import ArrayProblem, violation
-from dkw.solvers.fastpath.floor import component_floors, floor_costs, floor_start, solve_floor, split_relaxation
+from dkw.solvers.fastpath.floor import component_floors, floor_start, solve_floor, split_relaxation
 from dkw.solvers.fastpath.prepare import fix_always_full
 from dkw.solvers.fastpath.split import components_of
 from dkw.solvers.fastpath.starts import greedy_start
@@ -34,8 +34,9 @@ def lp_relaxation(mm) -> float:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_the_floor_is_below_the_lp_relaxation_and_the_optimum(name: str) -> None:
     mm = prepared_matrix(load_auction_file(CASES_DIR / f"{name}.json"))
-    costs = floor_costs(mm, SETTINGS)
-    assert costs is not None
+    solved = solve_floor(mm, SETTINGS)
+    assert solved is not None
+    costs = solved.costs
     floor = float(costs.sum())
     lp = lp_relaxation(mm)
     assert 0.0 <= floor <= lp + 1e-6 * max(1.0, abs(lp))
@@ -50,17 +51,17 @@ def test_the_floor_keeps_the_interconnectors_and_the_local_rows() -> None:
     mm = prepared_matrix(load_auction_file(CASES_DIR / "10-national-dense.json"))
     relaxed, original = split_relaxation(mm)
     assert relaxed.num_cols == len(original) and original.max() < mm.num_cols
-    assert float(floor_costs(mm, SETTINGS).sum()) >= 0.8 * lp_relaxation(mm)
+    assert float(solve_floor(mm, SETTINGS).costs.sum()) >= 0.8 * lp_relaxation(mm)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(auctions(max_bids=8))
 def test_the_floor_never_exceeds_the_lp_relaxation_on_random_auctions(doc: dict) -> None:
     mm = prepared_matrix(load_auction(doc))
-    costs = floor_costs(mm, SETTINGS)
-    assert costs is not None
+    solved = solve_floor(mm, SETTINGS)
+    assert solved is not None
     lp = lp_relaxation(mm)
-    assert float(costs.sum()) <= lp + 1e-6 * max(1.0, abs(lp))
+    assert float(solved.costs.sum()) <= lp + 1e-6 * max(1.0, abs(lp))
 
 
 def test_a_clearing_stopped_before_its_relaxation_still_has_a_proven_bound() -> None:

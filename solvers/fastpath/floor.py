@@ -1,20 +1,21 @@
-"""A proven bound in moments at any size: each product and block's requirements pooled over the areas that
-interconnectors join.
+"""A proven bound in seconds for the biggest components, and a MIP start from it.
 
 The fast path's bound comes from each component's LP relaxation and, later, branch-and-bound. At 200,000
 bids that relaxation alone takes 80-130 s on 2 cores (docs/performance.md, "The largest auctions"), so a
-clearing given 30 or 60 s used to end with a verified clearing but no bound at all. This relaxation is
-small whatever the auction's size: sum the balance rows (需給バランス, SPEC §3) of one product and block over
-the areas that its flows join, so that every flow between them cancels out, and drop every other row
-(resource capacities, exclusive groups, links, start-ups, line, interface and import limits) and every
-integrality. What is left has one row per product, block and group of connected areas (at most areas ×
-products × blocks, 2,400 for a national auction) over the bids' quantities and the shortfalls: the
-cheapest way to cover the pooled requirements. Any clearing satisfies the summed rows, so its optimum is a
-valid lower bound on the clearing's objective (the same objective, perturbations included: the bound is
-in the solver's terms, like the components' own; `clearing.exact.real_objective_bound` restates it).
+clearing given 30 or 60 s used to end with a verified clearing but no bound at all. The floor is a
+relaxation of it that HiGHS solves in seconds: every area's balance rows (需給バランス, SPEC §3) and the
+interconnectors' rows (line, interface and import limits) as they are, but each bid's quantity replaced by
+one copy per balance row it is in, each copy carrying its share of the bid's cost; of the other rows only
+the exclusive groups (Σ q/kw ≤ 1) and the resource capacities, over those copies; no integrality, no
+start-up costs, no links. Any clearing maps onto it (every copy equal to its bid's quantity) at the same
+cost or less, so its optimum is a valid lower bound on the clearing's objective (the same objective,
+perturbations included: the bound is in the solver's terms, like the components' own;
+`clearing.exact.real_objective_bound` restates it). Pooling the areas instead, a smaller LP still, lost half
+the bound (docs/performance.md, "A floor under the bound at any limit").
 
-It decomposes along the model's components (a summed row only joins rows of one component), so the one
-LP's point, restricted to a component's columns, prices that component's share: `component_floors`.
+It decomposes along the model's components (each of its rows lies in one), so the one LP's optimum,
+restricted to a component's columns, is that component's floor (`component_floors`). Rounded, and completed
+by the LP with the binaries fixed, it is also a feasible MIP start with flows in it (`floor_start`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ import numpy as np
 
 from dkw.clearing.matrix import MatrixModel
 from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.fastpath.split import gather_ranges
 
 log = logging.getLogger("dkw.solvers.fastpath")
 
 #: The relaxation's time limit; and at least FLOOR_MIN_S even when the clearing's deadline is closer (it
-#: is how a clearing stopped early gets any bound at all: 200,000 bids, about 5 s; docs/performance.md)
+#: is how a clearing stopped early gets any bound at all; 5,000 bids: 1.1 s, 50,000: 5.1 s on a busy machine)
 FLOOR_TIME_LIMIT_S = 30.0
 FLOOR_MIN_S = 1.0
 
@@ -69,7 +71,7 @@ def split_relaxation(mm: MatrixModel) -> tuple[ArrayProblem, np.ndarray]:
     for name in flow_rows:
         rows = firsts[name] + np.arange(len(families[name].keys))
         lengths = mm.a_start[rows + 1] - mm.a_start[rows]
-        nz = np.concatenate([np.arange(mm.a_start[r], mm.a_start[r + 1]) for r in rows])
+        nz = gather_ranges(mm.a_start[rows], lengths)
         starts.append(lengths.astype(np.int64))
         index.append(position[mm.a_index[nz]])
         value.append(mm.a_value[nz])
@@ -124,7 +126,7 @@ def _local_rows(mm: MatrixModel, copy_bid: np.ndarray, copy_block: np.ndarray, s
 class Floor:
     """The relaxation's optimum: `costs` per model column (what it puts on the column's copies and on the
     column itself; summed over a component, its floor) and `point` on the model's columns (a bid's quantity
-    the largest of its copies', flows and shortfalls as they are, binaries 0)."""
+    the largest of its copies', flows and shortfalls as they are, every other column at its lower bound)."""
 
     costs: np.ndarray
     point: np.ndarray
@@ -154,12 +156,6 @@ def solve_floor(mm: MatrixModel, settings: dict[str, Any], deadline: float | Non
     log.info("floor: %d rows, %d columns, %.0f in %.2f s", relaxed.num_rows, relaxed.num_cols, float(costs.sum()),
              time.perf_counter() - started)
     return Floor(costs, np.minimum(point, mm.col_upper))
-
-
-def floor_costs(mm: MatrixModel, settings: dict[str, Any], deadline: float | None = None) -> np.ndarray | None:
-    """`solve_floor`'s costs (None without a floor)."""
-    floor = solve_floor(mm, settings, deadline)
-    return None if floor is None else floor.costs
 
 
 def rounded_binaries(mm: MatrixModel, point: np.ndarray) -> np.ndarray:

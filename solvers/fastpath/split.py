@@ -63,7 +63,7 @@ def subproblems(col_cost, col_lower, col_upper, integrality, row_lower, row_uppe
         np.cumsum(row_len, out=start[1:])
         if len(rows):
             nz = np.concatenate([np.arange(a_start[r], a_start[r + 1]) for r in rows]) if len(rows) < 64 else \
-                _gather_ranges(a_start[rows], row_len)
+                gather_ranges(a_start[rows], row_len)
         else:
             nz = np.zeros(0, dtype=np.int64)
         out.append(ArrayProblem(
@@ -89,7 +89,7 @@ def components_of(model: ArrayProblem) -> list[ArrayProblem]:
     return subs
 
 
-def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Concatenated ranges [starts[i], starts[i] + lengths[i]) without a Python loop."""
     total = int(lengths.sum())
     if total == 0:
