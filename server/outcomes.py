@@ -82,9 +82,7 @@ class OutcomeWriter:
         try:
             pending.then(held)
         finally:
-            pending.done.set()
-            with self._lock:
-                self._lock.notify_all()
+            pending.done.set()  # `wait` watches the event; the condition's waiters heard `_forget`
 
     def _forget(self, pending: PendingOutcome) -> None:
         with self._lock:
