@@ -1,9 +1,13 @@
 """Other solvers beside dkw in `dkw bench --peers` (issue 25, item 2): the same document, the same limit.
 
     python -m dkw.bench.peers scip AUCTION.json TIME_LIMIT_S [--cpu-clock] [--solution OUT.npy]
+                                                              [--start IN.npy[.gz]] [--feastol TOL]
 
 (`--cpu-clock`: the limit counts SCIP's CPU seconds, for long reference runs in the background at nice 19,
-bench/reference.json; `--solution`: keep the verified point, numpy's format, one value per column.)
+bench/reference.json; `--solution`: keep the verified point, numpy's format, one value per column;
+`--start`: such a point (an earlier run's) given to SCIP as its first solution, so that a reference run's
+time goes into the bound; `--feastol`: SCIP's feasibility tolerance, integrality included (default 1e-6:
+a binary at 5e-7 lets a bid through at 0.5 kW, below its 1 kW minimum, which the verifier refuses).)
 
 Each peer solves the document's *straight* model: the whole clearing MILP as `dkw clear` formulates it
 (market rules applied, before the fast path's reductions), the model `dkw.bench.experiments.cbc_crosscheck mps`
@@ -22,6 +26,8 @@ extra (`pip install -e ".[bench]"`), never a runtime dependency of dkw.
 
 from __future__ import annotations
 
+import argparse
+import gzip
 import importlib.util
 import json
 import resource
@@ -46,9 +52,11 @@ def scip_version() -> str:
     return f"SCIP {pyscipopt.Model().version()} (pyscipopt {pyscipopt.__version__})"
 
 
-def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: Path | None = None) -> dict[str, Any]:
+def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: Path | None = None,
+               start: Path | None = None, feastol: float | None = None) -> dict[str, Any]:
     """The document's straight model solved by SCIP (1 thread, `limit` seconds of SCIP's solve, wall-clock
-    unless `cpu_clock`), its best point verified (and saved to `solution`); the row `dkw bench` records."""
+    unless `cpu_clock`; from the point in `start` if given), its best point verified (and saved to
+    `solution`); the row `dkw bench` records."""
     t0 = time.perf_counter()
     import numpy as np
     import pyscipopt
@@ -71,6 +79,17 @@ def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: P
     model.setParam("parallel/maxnthreads", 1)
     if cpu_clock:
         model.setParam("timing/clocktype", 1)
+    if feastol is not None:
+        model.setParam("numerics/feastol", feastol)
+    start_accepted = None
+    if start is not None:
+        opener = gzip.open if start.suffix == ".gz" else open
+        with opener(start, "rb") as f:
+            x0 = np.load(f)
+        first = model.createSol()
+        for var in model.getVars():
+            model.setSolVal(first, var, float(x0[int(var.name[1:])]))  # HiGHS's names: c<column>
+        start_accepted = bool(model.addSol(first))
     read = time.perf_counter()
     model.optimize()
     solved = time.perf_counter()
@@ -79,6 +98,10 @@ def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: P
                            "build_s": round(built - t0, 3), "write_read_s": round(read - built, 3),
                            "solve_s": round(model.getSolvingTime(), 3),
                            "solve_wall_s": round(solved - read, 3), "nodes": int(model.getNNodes())}
+    if start is not None:
+        row["start"] = {"file": start.name, "accepted": start_accepted}
+    if feastol is not None:
+        row["feastol"] = feastol
     solved_bound = model.getDualbound()
     objective = None
     if model.getNSols() > 0:
@@ -197,16 +220,20 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    cpu_clock = "--cpu-clock" in argv
-    solution = Path(argv[argv.index("--solution") + 1]) if "--solution" in argv[:-1] else None
-    positional = [a for k, a in enumerate(argv) if not a.startswith("--") and (k == 0 or argv[k - 1] != "--solution")]
-    if len(positional) != 3 or positional[0] != "scip":
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(prog="python -m dkw.bench.peers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("peer", choices=("scip",))
+    parser.add_argument("auction", type=Path)
+    parser.add_argument("time_limit_s", type=float)
+    parser.add_argument("--cpu-clock", action="store_true")
+    parser.add_argument("--solution", type=Path)
+    parser.add_argument("--start", type=Path)
+    parser.add_argument("--feastol", type=float)
+    args = parser.parse_args(argv)
     if not scip_available():
         print(f"dkw.bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    print(json.dumps(solve_scip(Path(positional[1]), float(positional[2]), cpu_clock=cpu_clock, solution=solution)))
+    print(json.dumps(solve_scip(args.auction, args.time_limit_s, cpu_clock=args.cpu_clock, solution=args.solution,
+                                start=args.start, feastol=args.feastol)))
     return 0
 
 
