@@ -224,6 +224,22 @@ def test_branch_and_bound_beside_the_search_proves_the_optimum(name: str) -> Non
     assert solved.priced and np.isfinite(solved.x).all()
 
 
+@pytest.mark.parametrize("name", SEARCH_CASES[:1])
+def test_below_the_beside_threshold_the_search_runs_before_branch_and_bound(name: str) -> None:
+    """`lns_beside_min_integers` (the mid-size experiment of docs/performance.md): with a spare core, a
+    component below it gets the search before branch-and-bound, not beside it, and still the optimum."""
+    mm, problem = whole_problem(name)
+    problem.start = greedy_start(mm)
+    problem.tags = column_tags(mm)
+    tuning = FastPathTuning(lns_min_integers=1, lns_beside_min_integers=problem.num_int + 1)
+    solved = solve_component(problem, SolveOptions(tuning=tuning), spare_core=True)
+    assert solved.status == "OPTIMAL", solved.message
+    search = solved.report.search
+    assert search is not None and not search.beside, solved.report
+    assert [name for name, _ in solved.report.phases][-2:] == ["search", "branch-and-bound"]
+    assert solved.objective == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6, abs=1.0)
+
+
 def _clear_in_daemon(out) -> None:
     # the search on every component, as on a national auction's big one
     options = SolveOptions(tuning=FastPathTuning(lns_min_integers=1))

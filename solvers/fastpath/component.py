@@ -183,7 +183,7 @@ def polish_start(run: ComponentRun) -> None:
 def start_search_beside(run: ComponentRun) -> None:
     """Phase 3: with a spare core, the search in a process of its own from now until the end, beside the
     cuts and the branch-and-bound of this process."""
-    if run.search_wanted() and run.parallel:
+    if run.search_wanted() and run.parallel and run.sub.num_int >= run.tuning.lns_beside_min_integers:
         run.concurrent = ConcurrentSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings,
                                           run.deadline if run.deadline is not None else math.inf, run.improved())
 
