@@ -63,12 +63,25 @@ class FastPathTuning:
     #: Components with at least this many columns get a floor under their bound before anything else
     #: (solvers/fastpath/floor.py): a relaxation of seconds whose optimum is a proven bound, where the
     #: component's own LP relaxation may take longer than the time limit (200,000 bids, 345,510 columns: the
-    #: relaxation 80-130 s on 2 cores). Below, the LP relaxation comes in seconds and the floor would only
-    #: take time from the solve.
+    #: relaxation 80-130 s on 2 cores), and whose rounding is the start there.
     floor_min_cols: int = 150_000
+    #: Smaller components get the floor too when their LP relaxation is not expected to end in the time left
+    #: (`floor_wanted`): expected floor_lp_s_at_100k_cols seconds at 100,000 columns, growing with the square
+    #: of the columns. Measured on 2 cores: 8.2 s at 93,582 columns (50,000 bids), 20.7 s at 144,517 (80,000
+    #: bids), 80-130 s at 345,510; the machines of earlier rounds took up to 1.6 times as long, hence 16 s.
+    #: Without it an 80,000-bid auction at 30 s ended with no bound at all (docs/performance.md).
+    floor_lp_s_at_100k_cols: float = 16.0
     #: After a cancel, how long the components in other processes get to stop and hand back their
     #: incumbents: below the server's 15 s before it terminates a worker that does not answer.
     cancel_grace_s: float = 10.0
+
+    def floor_wanted(self, num_cols: int, time_left_s: float | None) -> bool:
+        """Whether the largest component (`num_cols` columns) gets a floor before its solve, with `time_left_s`
+        seconds left for it (None: no limit)."""
+        if num_cols >= self.floor_min_cols:
+            return True
+        expected_lp_s = self.floor_lp_s_at_100k_cols * (num_cols / 100_000) ** 2
+        return time_left_s is not None and expected_lp_s > time_left_s
 
     def cut_share_for(self, num_int: int) -> float:
         """The cut rounds' share of the time left on a component with `num_int` integer columns."""

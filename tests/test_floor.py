@@ -75,6 +75,17 @@ def test_a_clearing_stopped_before_its_relaxation_still_has_a_proven_bound() -> 
     assert bound is not None and 0 < bound <= EXPECTED[name]["objective_yen"] <= result.objective_yen
 
 
+def test_the_floor_is_wanted_where_the_relaxation_may_not_end_in_the_time_left() -> None:
+    """The biggest components always; smaller ones when their LP relaxation is not expected to end in the time
+    left (the 80,000-bid auction's 144,517 columns: at 30 s, about 20 s left, not at 60 s, about 48 s left)."""
+    tuning = FastPathTuning()
+    assert tuning.floor_wanted(345_510, None) and tuning.floor_wanted(tuning.floor_min_cols, 10_000.0)
+    assert tuning.floor_wanted(144_517, 20.0) and not tuning.floor_wanted(144_517, 48.0)
+    assert not tuning.floor_wanted(144_517, None)
+    assert not tuning.floor_wanted(93_582, 22.0)  # 50,000 bids at 30 s: its relaxation took 8.2 s
+    assert not tuning.floor_wanted(438, 0.05) and FastPathTuning(floor_min_cols=0).floor_wanted(438, 0.05)
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_the_floors_rounding_is_a_feasible_start_never_below_the_optimum(name: str) -> None:
     """The start the floor gives the biggest components: feasible in the whole model (or none at all), so

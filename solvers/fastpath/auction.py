@@ -53,7 +53,7 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
         progress(Progress("solving", time.perf_counter() - started, message=f"{len(subs)} component(s)"))
     options = options.less_time(setup_seconds)
     floors = None
-    if subs and len(subs[0].cols) >= options.tuning.floor_min_cols:  # subs: largest first
+    if subs and options.tuning.floor_wanted(len(subs[0].cols), options.time_limit_s):  # subs: largest first
         floor_started = time.perf_counter()
         deadline = None if options.time_limit_s is None else time.time() + options.time_limit_s
         floor = solve_floor(model, options.highs_settings(), deadline)
