@@ -228,7 +228,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--solution", type=Path)
     parser.add_argument("--start", type=Path)
     parser.add_argument("--feastol", type=float)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (argparse printed it): exit 2, as `dkw` commands do
+        return int(exc.code or 0)
     if not scip_available():
         print(f"dkw.bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ is checked, and results.json / results.md are written. No timing is asserted."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -240,4 +241,11 @@ def test_a_scip_reference_run_keeps_its_point_and_counts_cpu_seconds(tmp_path, c
     assert row["status"] == "OPTIMAL" and row["findings"] == [] and row["objective_yen"] == pytest.approx(expected)
     _, _, mm = clearing_model(case)
     assert np.load(point).shape == (mm.num_cols,)
+    # that point, gzipped, as the next run's first solution (--start), with a tighter tolerance (--feastol)
+    zipped = tmp_path / "scip.npy.gz"
+    zipped.write_bytes(gzip.compress(point.read_bytes()))
+    assert peers_main(["scip", str(case), "20", "--start", str(zipped), "--feastol", "1e-9"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["start"] == {"file": "scip.npy.gz", "accepted": True} and again["feastol"] == 1e-9
+    assert again["objective_yen"] == pytest.approx(expected)
     assert peers_main(["scip", str(case)]) == 2
