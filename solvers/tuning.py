@@ -38,8 +38,9 @@ class FastPathTuning:
     #: With a spare core the search runs beside branch-and-bound, in a process of its own, on components with
     #: at least this many integer columns, and before it below (0: beside whenever a core is spare). Only
     #: experiments change it: at mid-size (with lns_min_integers lowered to 500) 30 s of search before
-    #: branch-and-bound made one 1,500-bid document 1.24 -> 1.06 times the straight solve and another 1,200-bid
-    #: one 0.82 -> 1.36 (docs/performance.md, "The incumbent is the mid-size time").
+    #: branch-and-bound made one 1,500-bid document 1.24 -> 1.06 times the straight solve (medians over 3
+    #: HiGHS seeds) and a 1,200-bid one 0.82 -> 1.36 (HiGHS seed 0; docs/performance.md, "The incumbent is
+    #: the mid-size time").
     lns_beside_min_integers: int = 0
     #: Rounds of Gomory mixed-integer cuts (solvers/fastpath/cuts.py) handed to HiGHS with the MIP, on
     #: components with at least cut_min_integers integer columns, within cut_share of the time left (at most
