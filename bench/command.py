@@ -23,7 +23,7 @@ from typing import Any
 from dkw.bench.gaps import CHECKPOINTS_S, GAP_TARGETS, document_key, load_references, plot, split, summarise
 from dkw.bench.midsize import DEFAULT_DOCUMENTS as DEFAULT_MID_DOCUMENTS
 from dkw.bench.midsize import DEFAULT_SEEDS as DEFAULT_MID_SEEDS
-from dkw.bench.peers import INSTALL_HINT, PEERS, run_peers, scip_available, scip_version
+from dkw.bench.peers import INSTALL_HINT, PEERS, cbc_binary, cbc_version, run_peers, scip_available, scip_version
 from dkw.bench.peers import markdown as peers_markdown
 from dkw.bench.run_one import measure
 
@@ -70,10 +70,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"bids, start-ups or links) (default {DEFAULT_MID_DOCUMENTS})")
     p.add_argument("--highs-seeds", type=int, default=DEFAULT_MID_SEEDS, metavar="N",
                    help=f"with --mid-size: HiGHS random seeds 0..N-1 per path and document (default {DEFAULT_MID_SEEDS})")
-    p.add_argument("--peers", default="", metavar="scip,highs",
+    p.add_argument("--peers", default="", metavar="scip,highs,cbc",
                    help="also solve each document's straight model with these solvers at --fast-limit, side by side "
                    "with dkw (bench/peers.py): scip (SCIP through pyscipopt, 1 thread; pip install -e \".[bench]\"), "
-                   "highs (dkw's straight method on HiGHS; this run's straight row when its limit is the same)")
+                   "highs (dkw's straight method on HiGHS; this run's straight row when its limit is the same), "
+                   "cbc (CBC, the binary pulp ships, 1 thread; the same extra)")
     p.add_argument("--render", action="store_true",
                    help="clear nothing: rewrite results.md (and the plot) from the results.json in --out "
                    "(default bench/, with --mid-size bench/midsize/)")
@@ -177,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
     if "scip" in peers and not scip_available():
         print(f'dkw bench: --peers scip needs pyscipopt (an optional extra): {INSTALL_HINT}', file=sys.stderr)
         return 2
+    if "cbc" in peers and cbc_binary() is None:
+        print(f'dkw bench: --peers cbc needs the CBC binary that pulp ships (an optional extra): {INSTALL_HINT}',
+              file=sys.stderr)
+        return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     show_progress = sys.stderr.isatty()
@@ -187,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     machine["highs"] = highs_version()
     if "scip" in peers:
         machine["scip"] = scip_version()
+    if "cbc" in peers:
+        machine["cbc"] = cbc_version()
     previous: dict[tuple, dict[str, Any]] = {}
     if args.carry_over and (out_dir / "results.json").exists():
         for row in json.loads((out_dir / "results.json").read_text()).get("results", []):

@@ -2,6 +2,7 @@
 
     python -m dkw.bench.peers scip AUCTION.json TIME_LIMIT_S [--cpu-clock] [--solution OUT.npy]
                                                               [--start IN.npy[.gz]] [--feastol TOL]
+    python -m dkw.bench.peers cbc AUCTION.json TIME_LIMIT_S
 
 (`--cpu-clock`: the limit counts SCIP's CPU seconds, for long reference runs in the background at nice 19,
 bench/reference.json; `--solution`: keep the verified point, numpy's format, one value per column;
@@ -17,11 +18,14 @@ model written as MPS by HiGHS's writer, read and solved by SCIP through pyscipop
 SCIP's own solve (so the peer's limit is, if anything, more generous than dkw's, whose limit covers the
 whole clearing), 1 thread, dkw's default relative gap (1e-6). Its best point goes back into the model and
 through the independent verifier exactly as a CBC solution does (`cbc_crosscheck.verified_clearing`).
+`cbc` is the same model given to CBC, the binary PuLP ships, in a process of its own: 1 thread, the limit
+on its solve's wall clock (`-sec LIMIT -timeMode elapsed`), dkw's gap; its log's objective and lower bound,
+its solution file's point through the same verifier.
 
 All figures are in the result's terms: the clearing's `objective_yen` is the point's real cost, and the
-bound is SCIP's dual bound on the MPS objective (which carries the tie-break and flow-preference terms)
-restated as `solver.objective_bound` is (`dkw.clearing.exact.real_objective_bound`). pyscipopt is an optional
-extra (`pip install -e ".[bench]"`), never a runtime dependency of dkw.
+bound is the peer's dual bound on the MPS objective (which carries the tie-break and flow-preference terms)
+restated as `solver.objective_bound` is (`dkw.clearing.exact.real_objective_bound`). pyscipopt and pulp are
+an optional extra (`pip install -e ".[bench]"`), never runtime dependencies of dkw.
 """
 
 from __future__ import annotations
@@ -30,14 +34,17 @@ import argparse
 import gzip
 import importlib.util
 import json
+import os
+import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-PEERS = ("scip", "highs")
+PEERS = ("scip", "highs", "cbc")
 INSTALL_HINT = 'pip install -e ".[bench]"'
 PEER_GAP = 1e-6  # dkw's default mip_rel_gap (dkw.solvers.api.SolveOptions)
 
@@ -61,9 +68,7 @@ def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: P
     import numpy as np
     import pyscipopt
 
-    from dkw.bench.experiments.cbc_crosscheck import clearing_model, verified_clearing, write_model
-    from dkw.clearing.exact import perturbation_ceiling_yen, real_objective_bound
-    from dkw.solvers.api import relative_gap
+    from dkw.bench.experiments.cbc_crosscheck import clearing_model, write_model
 
     prepared, form, mm = clearing_model(path)
     built = time.perf_counter()
@@ -102,8 +107,7 @@ def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: P
         row["start"] = {"file": start.name, "accepted": start_accepted}
     if feastol is not None:
         row["feastol"] = feastol
-    solved_bound = model.getDualbound()
-    objective = None
+    x = None
     if model.getNSols() > 0:
         sol = model.getBestSol()
         x = np.zeros(mm.num_cols)
@@ -111,22 +115,38 @@ def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: P
             x[int(var.name[1:])] = model.getSolVal(sol, var)  # HiGHS's names: c<column>
         if solution is not None:
             np.save(solution, x)
-        doc, findings, worst = verified_clearing(prepared, form, mm, x, "SCIP")
+        row["solved_objective"] = model.getObjVal()
+    return finished_row(row, prepared, form, mm, x, model.getDualbound(), t0,
+                        optimal=scip_status in ("optimal", "gaplimit"), infeasible=scip_status == "infeasible")
+
+
+def finished_row(row: dict[str, Any], prepared: Any, form: Any, mm: Any, x: Any, solved_bound: float | None,
+                 t0: float, *, optimal: bool, infeasible: bool) -> dict[str, Any]:
+    """A peer's row completed from its best point `x` (None: none found) and its dual bound as it saw it:
+    the point through dkw's verifier (findings: never a figure to compare with), both in the result's terms."""
+    import numpy as np
+
+    from dkw.bench.experiments.cbc_crosscheck import verified_clearing
+    from dkw.clearing.exact import perturbation_ceiling_yen, real_objective_bound
+    from dkw.solvers.api import relative_gap
+
+    objective = None
+    if x is not None:
+        doc, findings, worst = verified_clearing(prepared, form, mm, x, row["method"].upper())
         objective = doc["objective_yen"]
-        row.update(solved_objective=model.getObjVal(), violation=worst, findings=[str(f) for f in findings[:20]],
-                   awards=len(doc["awards"]))
-    if scip_status in ("optimal", "gaplimit"):
+        row.update(violation=worst, findings=[str(f) for f in findings[:20]], awards=len(doc["awards"]))
+    if optimal:
         status = "OPTIMAL"
     elif objective is not None:
         status = "TIME_LIMIT_FEASIBLE"
-    elif scip_status == "infeasible":
+    elif infeasible:
         status = "INFEASIBLE"
     else:
         status = "TIME_LIMIT_NO_SOLUTION"
     if row.get("findings"):
         status = "VERIFIER_FINDINGS"  # never a figure to compare with
     bound = None
-    if np.isfinite(solved_bound):
+    if solved_bound is not None and np.isfinite(solved_bound):
         bound = (real_objective_bound(form.ix, solved_bound, objective) if objective is not None
                  else round(solved_bound - perturbation_ceiling_yen(form.ix), 6))
     done = time.perf_counter()
@@ -134,6 +154,64 @@ def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: P
                gap=relative_gap(objective, bound), clear_s=round(done - t0, 3), end_to_end_s=round(done - t0, 3),
                peak_rss_mb=own_peak_rss_mb())
     return row
+
+
+def cbc_binary() -> str | None:
+    """The CBC binary that PuLP ships (pulp is in the `bench` extra), or None where there is none."""
+    if importlib.util.find_spec("pulp") is None:
+        return None
+    from pulp.apis.coin_api import pulp_cbc_path  # the path its (deprecated) PULP_CBC_CMD runs
+
+    path = Path(pulp_cbc_path).resolve()
+    if path.is_file() and not os.access(path, os.X_OK):
+        try:
+            path.chmod(path.stat().st_mode | 0o111)  # as pulp does: its wheel may not keep the executable bit
+        except OSError:
+            return None
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def cbc_version() -> str:
+    import pulp
+
+    shown = subprocess.run([cbc_binary() or "cbc", "-quit"], capture_output=True, text=True, timeout=30).stdout
+    found = re.search(r"Version: (\S+)", shown)
+    return f"CBC {found.group(1) if found else '?'} (pulp {pulp.__version__})"
+
+
+def solve_cbc(path: Path, limit: float) -> dict[str, Any]:
+    """The document's straight model solved by CBC (its binary from PuLP, 1 thread, `limit` seconds of wall
+    clock on its own solve, dkw's gap), its point verified; the row `dkw bench` records."""
+    t0 = time.perf_counter()
+    from dkw.bench.experiments.cbc_crosscheck import clearing_model, read_cbc_solution, write_model
+
+    prepared, form, mm = clearing_model(path)
+    built = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dkw-peer-") as tmp:
+        mps, sol = Path(tmp) / "model.mps", Path(tmp) / "model.sol"
+        write_model(mm, mps)
+        read = time.perf_counter()
+        log = subprocess.run([cbc_binary() or "cbc", str(mps), "-sec", f"{limit:g}", "-timeMode", "elapsed",
+                              "-threads", "1", "-ratioGap", f"{PEER_GAP:g}", "-solve", "-solu", str(sol)],
+                             capture_output=True, text=True).stdout
+        solved = time.perf_counter()
+        figure = {name: re.search(rf"^{name}:\s+(\S+)", log, re.M)
+                  for name in ("Objective value", "Lower bound", "Enumerated nodes")}
+        result = re.search(r"^Result - (.+)$", log, re.M)
+        outcome = result.group(1).strip() if result else "no result line"
+        found = figure["Objective value"] is not None and sol.exists() and "no solution" not in outcome.lower()
+        x = read_cbc_solution(sol, mm.num_cols) if found else None
+    optimal = outcome.startswith("Optimal solution found")
+    solved_bound = float(figure["Lower bound"].group(1)) if figure["Lower bound"] else (
+        float(figure["Objective value"].group(1)) if optimal else None)
+    row: dict[str, Any] = {"method": "cbc", "solver": cbc_version(), "threads": 1, "cbc_result": outcome,
+                           "build_s": round(built - t0, 3), "write_s": round(read - built, 3),
+                           "solve_wall_s": round(solved - read, 3),
+                           "nodes": int(figure["Enumerated nodes"].group(1)) if figure["Enumerated nodes"] else None}
+    if x is not None:
+        row["solved_objective"] = float(figure["Objective value"].group(1))
+    return finished_row(row, prepared, form, mm, x, solved_bound, t0, optimal=optimal,
+                        infeasible="infeasible" in outcome.lower())
 
 
 def own_peak_rss_mb() -> float:
@@ -193,13 +271,14 @@ def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines = ["", f"Peers side by side ({m['cores']} cores; each on the same document at the same limit; dkw: the "
              f"fast path; HiGHS {m.get('highs', '')}: dkw's `straight` method, the whole model on HiGHS's own "
-             f"threads; {m.get('scip', 'SCIP')}: the same model as MPS, 1 thread, its limit on its own solve). "
+             f"threads; {m.get('scip', 'SCIP')}, {m.get('cbc', 'CBC')}: the same model as MPS, 1 thread, the limit "
+             "on their own solve). "
              "Figures in the result's terms (the bound less the tie-break terms, as `solver.objective_bound`); "
              "gap = (clearing − bound) / clearing; end to end from the document to the verified clearing:", "",
              "| bids | limit | solver | status | best clearing (yen) | proven bound (yen) | gap | end to end | "
              "peak RSS | gap ÷ best peer's |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    names = {"fast": "dkw", "highs": "HiGHS straight", "scip": "SCIP"}
+    names = {"fast": "dkw", "highs": "HiGHS straight", "scip": "SCIP", "cbc": "CBC"}
     for r in rows:
         limit = doc["settings"]["fast_limit_s"]
         peer_gaps = [g for g in (gap_of(p) for p in r["peers"].values()) if g is not None]
@@ -221,17 +300,23 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m dkw.bench.peers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("peer", choices=("scip",))
+    parser.add_argument("peer", choices=("scip", "cbc"))
     parser.add_argument("auction", type=Path)
     parser.add_argument("time_limit_s", type=float)
-    parser.add_argument("--cpu-clock", action="store_true")
-    parser.add_argument("--solution", type=Path)
-    parser.add_argument("--start", type=Path)
-    parser.add_argument("--feastol", type=float)
+    parser.add_argument("--cpu-clock", action="store_true", help="scip: the limit counts CPU seconds")
+    parser.add_argument("--solution", type=Path, help="scip: keep the verified point here (numpy)")
+    parser.add_argument("--start", type=Path, help="scip: such a point as its first solution")
+    parser.add_argument("--feastol", type=float, help="scip: its feasibility tolerance")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # a usage error (argparse printed it): exit 2, as `dkw` commands do
         return int(exc.code or 0)
+    if args.peer == "cbc":
+        if cbc_binary() is None:
+            print(f"dkw.bench.peers: CBC comes with pulp: {INSTALL_HINT}", file=sys.stderr)
+            return 2
+        print(json.dumps(solve_cbc(args.auction, args.time_limit_s)))
+        return 0
     if not scip_available():
         print(f"dkw.bench.peers: SCIP needs pyscipopt: {INSTALL_HINT}", file=sys.stderr)
         return 2

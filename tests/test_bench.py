@@ -212,6 +212,42 @@ def test_bench_puts_scip_beside_dkw_on_the_same_document(tmp_path) -> None:
     assert (tmp_path / "results.md").read_text() == written
 
 
+@pytest.mark.slow
+def test_bench_puts_cbc_beside_dkw_on_the_same_document(tmp_path) -> None:
+    """`dkw bench --peers cbc` ("CBC where it fits"): the binary pulp ships, on the same tiny auction; its
+    point passes the verifier and its figures, in the result's terms, bracket dkw's proven optimum."""
+    pytest.importorskip("pulp", reason='CBC is an optional peer: pip install -e ".[bench]"')
+    from dkw.bench.peers import cbc_binary
+
+    if cbc_binary() is None:
+        pytest.skip("pulp ships no CBC binary for this platform")
+    from conftest import generated_auction
+
+    from dkw.clearing.engine import clear
+    from dkw.solvers.api import SolveOptions
+
+    assert main(["bench", "--sizes", "200", "--seed", "2", "--methods", "fast", "--fast-limit", "10",
+                 "--peers", "cbc", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["machine"]["cbc"].startswith("CBC 2.")
+    cbc = doc["results"][0]["peers"]["cbc"]
+    assert cbc["status"] == "OPTIMAL" and cbc["findings"] == [] and cbc["threads"] == 1, cbc
+    optimum = clear(generated_auction(2, 200), SolveOptions(time_limit_s=None), explain_options=False)
+    assert cbc["objective_yen"] == pytest.approx(optimum.objective_yen, rel=1e-6)
+    assert cbc["bound"] <= optimum.objective_yen + 1e-6 and cbc["bound"] == pytest.approx(optimum.objective_yen, rel=1e-6)
+    assert "| 200 | 10 s | CBC | OPTIMAL |" in (tmp_path / "results.md").read_text()
+
+
+def test_bench_peers_cbc_without_its_binary_says_how_to_install_it(tmp_path, capsys, monkeypatch) -> None:
+    import dkw.bench.command
+
+    monkeypatch.setattr(dkw.bench.command, "cbc_binary", lambda: None)
+    assert main(["bench", "--sizes", "200", "--peers", "cbc", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pulp" in err[0] and 'pip install -e ".[bench]"' in err[0]
+    assert not (tmp_path / "results.json").exists()
+
+
 def test_bench_peers_without_pyscipopt_say_how_to_install_it(tmp_path, capsys, monkeypatch) -> None:
     import dkw.bench.command
 
