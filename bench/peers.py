@@ -121,9 +121,10 @@ def solve_scip(path: Path, limit: float, *, cpu_clock: bool = False, solution: P
 
 
 def finished_row(row: dict[str, Any], prepared: Any, form: Any, mm: Any, x: Any, solved_bound: float | None,
-                 t0: float, *, optimal: bool, infeasible: bool) -> dict[str, Any]:
+                 t0: float, *, optimal: bool, infeasible: bool, failed: bool = False) -> dict[str, Any]:
     """A peer's row completed from its best point `x` (None: none found) and its dual bound as it saw it:
-    the point through dkw's verifier (findings: never a figure to compare with), both in the result's terms."""
+    the point through dkw's verifier (findings: never a figure to compare with), both in the result's terms.
+    `failed`: the peer ended without an answer (PEER_FAILED, its own words in the row)."""
     import numpy as np
 
     from dkw.bench.experiments.cbc_crosscheck import verified_clearing
@@ -141,6 +142,8 @@ def finished_row(row: dict[str, Any], prepared: Any, form: Any, mm: Any, x: Any,
         status = "TIME_LIMIT_FEASIBLE"
     elif infeasible:
         status = "INFEASIBLE"
+    elif failed:
+        status = "PEER_FAILED"
     else:
         status = "TIME_LIMIT_NO_SOLUTION"
     if row.get("findings"):
@@ -191,14 +194,16 @@ def solve_cbc(path: Path, limit: float) -> dict[str, Any]:
         mps, sol = Path(tmp) / "model.mps", Path(tmp) / "model.sol"
         write_model(mm, mps)
         read = time.perf_counter()
-        log = subprocess.run([cbc_binary() or "cbc", str(mps), "-sec", f"{limit:g}", "-timeMode", "elapsed",
+        ran = subprocess.run([cbc_binary() or "cbc", str(mps), "-sec", f"{limit:g}", "-timeMode", "elapsed",
                               "-threads", "1", "-ratioGap", f"{PEER_GAP:g}", "-solve", "-solu", str(sol)],
-                             capture_output=True, text=True).stdout
+                             capture_output=True, text=True)
+        log = ran.stdout
         solved = time.perf_counter()
         figure = {name: re.search(rf"^{name}:\s+(\S+)", log, re.M)
                   for name in ("Objective value", "Lower bound", "Enumerated nodes")}
         result = re.search(r"^Result - (.+)$", log, re.M)
-        outcome = result.group(1).strip() if result else "no result line"
+        gave_up = re.search(r"^Pre-processing says .+$", log, re.M)  # 50,000 bids: "infeasible or unbounded"
+        outcome = result.group(1).strip() if result else gave_up.group(0).strip() if gave_up else "no result line"
         found = figure["Objective value"] is not None and sol.exists() and "no solution" not in outcome.lower()
         x = read_cbc_solution(sol, mm.num_cols) if found else None
     optimal = outcome.startswith("Optimal solution found")
@@ -210,8 +215,11 @@ def solve_cbc(path: Path, limit: float) -> dict[str, Any]:
                            "nodes": int(figure["Enumerated nodes"].group(1)) if figure["Enumerated nodes"] else None}
     if x is not None:
         row["solved_objective"] = float(figure["Objective value"].group(1))
-    return finished_row(row, prepared, form, mm, x, solved_bound, t0, optimal=optimal,
-                        infeasible="infeasible" in outcome.lower())
+    if ran.returncode != 0 or result is None:  # what CBC said last, for whoever reads the row
+        row.update(cbc_exit=ran.returncode, log_tail=(log + ran.stderr)[-600:])
+    # a model dkw clears is feasible: CBC saying otherwise is CBC failing (its pre-processing's cut generators)
+    return finished_row(row, prepared, form, mm, x, solved_bound, t0, optimal=optimal, infeasible=False,
+                        failed=result is None)
 
 
 def own_peak_rss_mb() -> float:
