@@ -3,9 +3,9 @@ as a pipeline of named phases (the path of one auction, in order):
 
 1. `prepare`: the market's knowledge added to the arrays (bids every optimum accepts in full, which
    columns tie blocks together, where each column sits) and the whole model's MIP start (`starts`);
-2. `split`: the independent components, largest first; on the biggest (200,000 bids) a `floor` under
-   their bounds first, a relaxation of seconds, for clearings stopped before their LP relaxation, and its
-   rounding as their MIP start;
+2. `split`: the independent components, largest first; where the largest one's LP relaxation may not end
+   in time (200,000 bids always, smaller auctions at short limits: `FastPathTuning.floor_wanted`) a `floor`
+   under their bounds first, a relaxation of seconds, and its rounding as their MIP start;
 3. `pool`: the big components in processes of their own, the rest inline, with cancel;
 4. `component`: per component, the phases with their time shares: LP relaxation and roundings (`starts`),
    the start polished block by block (`polish`), Gomory cut rounds (`cuts`), the neighbourhood search

@@ -14,22 +14,14 @@ from collections.abc import Callable
 import numpy as np
 
 from dkw.clearing.formulation import Formulation
-from dkw.solvers.api import (
-    START_TOLERANCE,
-    Progress,
-    ProgressCallback,
-    SolveCancelled,
-    SolveOptions,
-    SolveOutcome,
-    relative_gap,
-)
-from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
+from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.fastpath.component import solve_component
 from dkw.solvers.fastpath.floor import component_floors, floor_start, solve_floor
 from dkw.solvers.fastpath.pool import ComponentPool, worker_count
 from dkw.solvers.fastpath.prepare import prepared_model
 from dkw.solvers.fastpath.split import components_of, stitch
-from dkw.solvers.fastpath.starts import carried_start
+from dkw.solvers.fastpath.starts import carried_start, cheaper_feasible
 from dkw.solvers.highs import ComponentSolution, MipEvents
 
 
@@ -74,11 +66,7 @@ def start_from_floor(subs: list[ArrayProblem], candidate: np.ndarray | None) -> 
     if candidate is None:
         return
     for sub in subs:
-        piece = candidate[sub.cols]
-        if violation(sub, piece) > START_TOLERANCE:
-            continue
-        if sub.start is None or float(sub.col_cost @ piece) < float(sub.col_cost @ sub.start):
-            sub.start = piece
+        sub.start = cheaper_feasible(sub, sub.start, candidate[sub.cols])
 
 
 class AuctionProgress:

@@ -1,4 +1,4 @@
-"""A proven bound in seconds for the biggest components, and a MIP start from it.
+"""A proven bound in seconds where a component's LP relaxation may not end in time, and a MIP start from it.
 
 The fast path's bound comes from each component's LP relaxation and, later, branch-and-bound. At 200,000
 bids that relaxation alone takes 80-130 s on 2 cores (docs/performance.md, "The largest auctions"), so a

@@ -43,10 +43,17 @@ def whole_model_start(mm: MatrixModel, hint: np.ndarray | None) -> np.ndarray | 
     start = greedy_start(mm)
     if violation(mm, start) > START_TOLERANCE:  # feasible by construction; the guard keeps a bug from HiGHS
         start = None
-    if hint is not None and violation(mm, hint) <= START_TOLERANCE and (
-            start is None or mm.col_cost @ hint < mm.col_cost @ start):
-        start = hint
-    return start
+    return start if hint is None else cheaper_feasible(mm, start, hint)
+
+
+def cheaper_feasible(problem: ArrayProblem, current: np.ndarray | None, candidate: np.ndarray) -> np.ndarray | None:
+    """`candidate` (the object itself) where it is feasible in `problem` (a MatrixModel or ArrayProblem) and
+    cheaper than `current`, or `current` is None; else `current`."""
+    if violation(problem, candidate) > START_TOLERANCE:
+        return current
+    if current is None or float(problem.col_cost @ candidate) < float(problem.col_cost @ current):
+        return candidate
+    return current
 
 
 def carried_start(old: Formulation, x: np.ndarray, new: Formulation) -> np.ndarray:
