@@ -25,7 +25,8 @@ class FastPathTuning:
     parallel_min_cols: int = 3000
     #: The neighbourhood search (solvers/fastpath/search.py) runs on components with at least this many
     #: integer columns (national auctions from about 3,000 bids; below, branch-and-bound alone proves
-    #: mid-size auctions sooner than it could help), for lns_share of the time left after the start (at most
+    #: mid-size auctions with linked bids sooner than it could help; without them, see
+    #: lns_beside_unlinked_min_integers), for lns_share of the time left after the start (at most
     #: lns_max_s; it stops sooner when it stalls).
     lns_min_integers: int = 2500
     #: ... and at most this many: beyond, the search's own copy of the component costs more memory than its
@@ -42,6 +43,13 @@ class FastPathTuning:
     #: HiGHS seeds) and a 1,200-bid one 0.82 -> 1.36 (HiGHS seed 0; docs/performance.md, "The incumbent is
     #: the mid-size time").
     lns_beside_min_integers: int = 0
+    #: Mid-size: with a spare core, on a big component (parallel_min_cols) without linked bids, the search
+    #: runs beside branch-and-bound from this many integer columns (lns_min_integers does not apply there).
+    #: On casegen's documents without links it found the optimum for branch-and-bound sooner on every one
+    #: of 3 documents and 9 HiGHS seeds (medians 0.60-0.81 of the fast path without it); with links it
+    #: slowed 2 of 3 (1.15-1.25 on documents of 866 and 1,010 binaries; docs/performance.md, eleventh
+    #: round, "The search beside branch-and-bound where no bid is linked"). The structure decides, not size.
+    lns_beside_unlinked_min_integers: int = 500
     #: Rounds of Gomory mixed-integer cuts (solvers/fastpath/cuts.py) handed to HiGHS with the MIP, on
     #: components with at least cut_min_integers integer columns, within cut_share of the time left (at most
     #: cut_max_s); 0: none. A third of the time: at 5,000 bids branch-and-bound does not get past its root
@@ -88,6 +96,9 @@ class FastPathTuning:
         """The cut rounds' share of the time left on a component with `num_int` integer columns."""
         return self.cut_share if num_int <= self.cut_big_integers else self.cut_share_big
 
-    def searches(self, num_int: int) -> bool:
-        """Whether a component with `num_int` integer columns gets the neighbourhood search (time aside)."""
-        return self.lns_min_integers <= num_int <= self.lns_max_integers
+    def searches(self, num_int: int, beside_unlinked: bool = False) -> bool:
+        """Whether a component with `num_int` integer columns gets the neighbourhood search (time aside);
+        `beside_unlinked`: it would run beside branch-and-bound on a component without linked bids."""
+        least = min(self.lns_min_integers, self.lns_beside_unlinked_min_integers) if beside_unlinked \
+            else self.lns_min_integers
+        return least <= num_int <= self.lns_max_integers

@@ -13,7 +13,7 @@ from conftest import CASES_DIR, EXPECTED, clear_and_verify, load_auction_file, p
 from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
 from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.fastpath.component import solve_component
-from dkw.solvers.fastpath.prepare import column_tags, fix_always_full
+from dkw.solvers.fastpath.prepare import column_tags, fix_always_full, linked_columns
 from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
 from dkw.solvers.fastpath.starts import greedy_start
 from dkw.solvers.tuning import FastPathTuning
@@ -238,6 +238,50 @@ def test_below_the_beside_threshold_the_search_runs_before_branch_and_bound(name
     assert search is not None and not search.beside, solved.report
     assert [name for name, _ in solved.report.phases][-2:] == ["search", "branch-and-bound"]
     assert solved.objective == pytest.approx(EXPECTED[name]["objective_yen"], rel=1e-6, abs=1.0)
+
+
+def test_linked_columns_mark_both_ends_of_a_link() -> None:
+    """The column tags say which columns are a linked bid's: the parent's and the child's quantity and
+    acceptance columns, and nothing else."""
+    mm = prepared_matrix("04-startup-linked")
+    linked = linked_columns(mm)
+    (child, parent), = mm.ix.parent_of.items()
+    expected = {child, parent} | {mm.columns.u_col[i] for i in (child, parent) if i in mm.columns.u_col}
+    assert set(np.flatnonzero(linked)) == expected
+    assert column_tags(mm).any_linked() and column_tags(mm).take(np.array([0])).linked.shape == (1,)
+    assert not column_tags(prepared_matrix("10-national-dense")).any_linked()
+
+
+#: only the rule for components without linked bids can start the search here: every component is "big"
+UNLINKED_ONLY = {"lns_min_integers": 10**9, "lns_beside_unlinked_min_integers": 1, "parallel_min_cols": 1}
+
+
+def test_without_linked_bids_the_search_runs_beside_branch_and_bound_at_mid_size() -> None:
+    """`lns_beside_unlinked_min_integers`: a big component with no linked bid and a spare core gets the
+    search beside branch-and-bound below `lns_min_integers`, and still the proven optimum."""
+    mm, problem = whole_problem("10-national-dense")
+    problem.start = greedy_start(mm)
+    problem.tags = column_tags(mm)
+    solved = solve_component(problem, SolveOptions(tuning=FastPathTuning(**UNLINKED_ONLY)), spare_core=True)
+    assert solved.status == "OPTIMAL", solved.message
+    assert solved.report.search is not None and solved.report.search.beside, solved.report
+    assert solved.objective == pytest.approx(EXPECTED["10-national-dense"]["objective_yen"], rel=1e-6, abs=1.0)
+
+
+@pytest.mark.parametrize("case, spare_core, knobs", [
+    ("04-startup-linked", True, {}),  # a linked bid in the component
+    ("10-national-dense", False, {}),  # no spare core: the rule is for the search beside, never before
+    ("10-national-dense", True, {"parallel_min_cols": 10**9}),  # not a big component
+])
+def test_the_unlinked_rule_leaves_other_components_alone(case: str, spare_core: bool, knobs: dict) -> None:
+    mm, problem = whole_problem(case)
+    problem.start = greedy_start(mm)
+    problem.tags = column_tags(mm)
+    tuning = FastPathTuning(**{**UNLINKED_ONLY, **knobs})
+    solved = solve_component(problem, SolveOptions(tuning=tuning), spare_core=spare_core)
+    assert solved.status == "OPTIMAL", solved.message
+    assert solved.report.search is None, solved.report
+    assert solved.objective == pytest.approx(EXPECTED[case]["objective_yen"], rel=1e-6, abs=1.0)
 
 
 def _clear_in_daemon(out) -> None:

@@ -5,7 +5,8 @@ With a MIP start wanted (`SolveOptions.warm_start`) and integers to decide:
 1. LP relaxation and roundings (`starts.lp_rounding_starts`): the bound, and start candidates; what they take;
 2. the start polished block by block (`polish`): polish_share of the time left, at most polish_max_s;
 3. the neighbourhood search (`search`) beside branch-and-bound, from here to the end, when a core is spare
-   (the one big component of a national auction, solved in the main process);
+   (the one big component of a national auction, solved in the main process; at mid-size, a big component
+   without linked bids);
 4. Gomory cut rounds for the bound (`cuts`), handed to HiGHS with the MIP: cut_share of the time left (at
    most cut_max_s);
 5. the neighbourhood search before branch-and-bound when no core is spare: lns_share (at most lns_max_s);
@@ -127,8 +128,13 @@ class ComponentRun:
 
     def search_wanted(self) -> bool:
         """The search pays on this component: a start, integers within the tuning's range, time enough."""
-        return self.sub.start is not None and self.tuning.searches(self.sub.num_int) and \
+        return self.sub.start is not None and self.tuning.searches(self.sub.num_int, self.beside_unlinked()) and \
             (self.deadline is None or self.deadline - time.time() >= self.tuning.lns_min_left_s)
+
+    def beside_unlinked(self) -> bool:
+        """The search could run beside branch-and-bound on a big component with no linked bid: at mid-size
+        it then finds the optimum sooner than branch-and-bound alone (`lns_beside_unlinked_min_integers`)."""
+        return self.parallel and self.big and self.sub.tags is not None and not self.sub.tags.any_linked()
 
     def finished(self, solved: ComponentSolution) -> ComponentSolution:
         # lp_bound (the LP relaxation's, raised by the cut rounds) is proven too; branch-and-bound stopped by

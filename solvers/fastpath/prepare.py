@@ -46,7 +46,8 @@ def block_tying_columns(mm: MatrixModel) -> np.ndarray:
 
 def column_tags(mm: MatrixModel) -> ColumnTags:
     """Where each integer column sits (area, products, blocks) for the neighbourhood search
-    (`solvers/fastpath/search.py`): an acceptance binary is its bid's, a start-up binary spans its resource's bids."""
+    (`solvers/fastpath/search.py`): an acceptance binary is its bid's, a start-up binary spans its resource's bids;
+    and which columns are linked bids'."""
     ix, c = mm.ix, mm.columns
     areas = sorted({b.area for b in ix.bids} | {a for line in ix.auction.lines for a in (line.from_area, line.to_area)})
     area_pos = {a: k for k, a in enumerate(areas)}
@@ -77,7 +78,20 @@ def column_tags(mm: MatrixModel) -> ColumnTags:
         a, b = area_pos[line.from_area], area_pos[line.to_area]
         neighbours[a].add(b)
         neighbours[b].add(a)
-    return ColumnTags(area, mask, first, last, ix.auction.blocks, len(products), [sorted(s) for s in neighbours])
+    return ColumnTags(area, mask, first, last, ix.auction.blocks, len(products), [sorted(s) for s in neighbours],
+                      linked_columns(mm))
+
+
+def linked_columns(mm: MatrixModel) -> np.ndarray:
+    """The columns (quantity and acceptance) of the bids that have a parent or children."""
+    c = mm.columns
+    linked = np.zeros(mm.num_cols, dtype=bool)
+    for child, parent in mm.ix.parent_of.items():
+        for i in (child, parent):
+            linked[i] = True
+            if i in c.u_col:
+                linked[c.u_col[i]] = True
+    return linked
 
 
 def fix_always_full(mm: MatrixModel) -> int:

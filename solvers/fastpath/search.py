@@ -54,7 +54,9 @@ class ColumnTags:
 
     `area`: the area of the bid (or resource) the column belongs to; `products`: a bitmask of the
     products it offers; `first_block` / `last_block`: the span of blocks it covers; `area_neighbours`:
-    per area, the areas one line away."""
+    per area, the areas one line away; `linked`: the column is a bid's (quantity or acceptance) that has a
+    parent or children (linked bids, 親子関係), where the fast path decides whether the search runs beside
+    branch-and-bound at mid-size (`FastPathTuning.lns_beside_unlinked_min_integers`)."""
 
     area: np.ndarray
     products: np.ndarray
@@ -63,10 +65,16 @@ class ColumnTags:
     num_blocks: int
     num_products: int
     area_neighbours: list[list[int]] = field(default_factory=list)
+    linked: np.ndarray | None = None
 
     def take(self, cols: np.ndarray) -> ColumnTags:
         return ColumnTags(self.area[cols], self.products[cols], self.first_block[cols], self.last_block[cols],
-                          self.num_blocks, self.num_products, self.area_neighbours)
+                          self.num_blocks, self.num_products, self.area_neighbours,
+                          None if self.linked is None else self.linked[cols])
+
+    def any_linked(self) -> bool:
+        """Whether any column is a linked bid's (unknown: True, the cautious answer)."""
+        return self.linked is None or bool(self.linked.any())
 
 
 @dataclass
