@@ -45,10 +45,10 @@ class FastPathTuning:
     lns_beside_min_integers: int = 0
     #: Mid-size: with a spare core, on a big component (parallel_min_cols) without linked bids, the search
     #: runs beside branch-and-bound from this many integer columns (lns_min_integers does not apply there).
-    #: On casegen's documents without links it found the optimum for branch-and-bound sooner on every one
-    #: of 3 documents and 9 HiGHS seeds (medians 0.60-0.81 of the fast path without it); with links it
-    #: slowed 2 of 3 (1.15-1.25 on documents of 866 and 1,010 binaries; docs/performance.md, eleventh
-    #: round, "The search beside branch-and-bound where no bid is linked"). The structure decides, not size.
+    #: On casegen's documents without links it found the optimum for branch-and-bound sooner on all 3
+    #: (medians 0.60-0.81 of the fast path without it, over 3 HiGHS seeds); with links it made no
+    #: consistent difference (0.94-1.14 on 3 documents; docs/performance.md, eleventh round, "The search
+    #: beside branch-and-bound where no bid is linked"). The structure decides, not the size.
     lns_beside_unlinked_min_integers: int = 500
     #: Rounds of Gomory mixed-integer cuts (solvers/fastpath/cuts.py) handed to HiGHS with the MIP, on
     #: components with at least cut_min_integers integer columns, within cut_share of the time left (at most
