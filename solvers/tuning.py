@@ -44,7 +44,7 @@ class FastPathTuning:
     #: the mid-size time").
     lns_beside_min_integers: int = 0
     #: Mid-size: with a spare core, on a big component (parallel_min_cols) without linked bids, the search
-    #: runs beside branch-and-bound from this many integer columns (lns_min_integers does not apply there).
+    #: runs beside branch-and-bound from this many integer columns (or from lns_min_integers, if that is lower).
     #: On casegen's documents without links it found the optimum for branch-and-bound sooner on all 3
     #: (medians 0.60-0.81 of the fast path without it, over 3 HiGHS seeds); with links it made no
     #: consistent difference (0.94-1.14 on 3 documents; docs/performance.md, eleventh round, "The search
