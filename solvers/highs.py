@@ -277,12 +277,13 @@ def status_name(model_status, has_solution: bool, cancelled: bool) -> SolveStatu
 def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float | None = None,
               on_event: MipEvents | None = None, cancel: threading.Event | None = None,
               refine: bool = True, on_refine: Callable[[], None] | None = None,
-              cuts: Any = None, user_solution: Callable[[], np.ndarray | None] | None = None) -> ComponentSolution:
+              cuts: Any = None, user_solution: Callable[[], np.ndarray | None] | None = None,
+              on_improving: Callable[[np.ndarray, float], None] | None = None) -> ComponentSolution:
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `refine`, the LP with
     its integers fixed (`refine_point`; `on_refine` called before it). `deadline` (time.time()) overrides
     the options' time limit. `cuts` (`dkw.solvers.fastpath.cuts.Cuts`): rows valid for every integer point,
     added for the MIP only. `user_solution()`: asked by HiGHS before each dive for a better feasible point
-    found elsewhere (None: none new)."""
+    found elsewhere (None: none new). `on_improving(x, objective)`: told of every incumbent HiGHS finds."""
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
         deadline = time.time() + settings["time_limit"]
@@ -296,7 +297,7 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
         sol.col_value = list(problem.start)
         sol.value_valid = True
         highs.setSolution(sol)
-    guard = _subscribe(highs, problem, options, on_event, user_solution)
+    guard = _subscribe(highs, problem, options, on_event, user_solution, on_improving)
     if options.threads is not None:
         # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
         # explicit count is refused ("scheduler already initialized") unless this thread's is reset
@@ -306,7 +307,8 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
     solved = _read_solution(highs, problem, time.perf_counter() - started, guard, cancel)
     if solved is None:  # HiGHS's objective was not its "optimal" point's cost: solve again without the start
         return solve_mip(dataclasses.replace(problem, start=None), options, deadline=deadline, on_event=on_event,
-                         cancel=cancel, refine=refine, on_refine=on_refine, cuts=cuts, user_solution=user_solution)
+                         cancel=cancel, refine=refine, on_refine=on_refine, cuts=cuts, user_solution=user_solution,
+                         on_improving=on_improving)
     if refine and solved.x is not None:
         if on_refine is not None:
             on_refine()
@@ -316,8 +318,10 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
 
 
 def _subscribe(highs: highspy.Highs, problem: ArrayProblem, options: SolveOptions, on_event: MipEvents | None,
-               user_solution: Callable[[], np.ndarray | None] | None) -> MemoryGuard | None:
-    """Hook the progress/cancel callback, the memory guard and the user solutions into `highs`; the guard."""
+               user_solution: Callable[[], np.ndarray | None] | None,
+               on_improving: Callable[[np.ndarray, float], None] | None = None) -> MemoryGuard | None:
+    """Hook the progress/cancel callback, the memory guard, the user solutions and the listener for improving
+    solutions into `highs`; the guard."""
     if on_event is not None:
         highs.cbMipInterrupt.subscribe(on_event)
     guard = MemoryGuard(options.memory_limit_mb) if options.memory_limit_mb is not None and problem.num_int else None
@@ -329,6 +333,12 @@ def _subscribe(highs: highspy.Highs, problem: ArrayProblem, options: SolveOption
             if x is not None:
                 event.data_in.setSolution(x)
         highs.cbMipUserSolution.subscribe(offer)
+    if on_improving is not None:
+        def improving(event) -> None:
+            x = np.array(event.data_out.mip_solution, dtype=float)  # the original columns, copied
+            if len(x) == problem.num_cols:
+                on_improving(x, float(problem.col_cost @ x))
+        highs.cbMipImprovingSolution.subscribe(improving)
     return guard
 
 

@@ -50,6 +50,20 @@ class FastPathTuning:
     #: consistent difference (0.94-1.14 on 3 documents; docs/performance.md, eleventh round, "The search
     #: beside branch-and-bound where no bid is linked"). The structure decides, not the size.
     lns_beside_unlinked_min_integers: int = 500
+    #: On components where the search runs by their size (lns_min_integers: national auctions), only the
+    #: continuous columns (quantities, flows, shortfalls) within this many rows of a freed integer column
+    #: stay free in each sub-MILP, the rest fixed at the incumbent (0: all free). Each sub-MILP's LP is then
+    #: a fraction of the component's, so more of them fit: 60 s of search alone from the same start went
+    #: 1.2-1.4M yen further at 5,000 and 20,000 bids with 2 hops than with every column free (0.2M at
+    #: 50,000); 1 hop left too little free, 3 was between. Not at mid-size (the unlinked rule), where
+    #: with lns_adopts_incumbents it made the clearing slower (docs/performance.md, twelfth round, "The
+    #: search's sub-MILPs smaller, and branch-and-bound's incumbents back to the search").
+    lns_continuous_hops: int = 2
+    #: ... and there, beside branch-and-bound, the search goes on from branch-and-bound's incumbent whenever
+    #: that is the cheaper (HiGHS's heuristics, started from the search's points, often find the better one;
+    #: before, the search kept to its own). 5,000 bids at 60 s, 3 HiGHS seeds: median gap 0.321% -> 0.194%
+    #: with both. False only for experiments.
+    lns_adopts_incumbents: bool = True
     #: Rounds of Gomory mixed-integer cuts (solvers/fastpath/cuts.py) handed to HiGHS with the MIP, on
     #: components with at least cut_min_integers integer columns, within cut_share of the time left (at most
     #: cut_max_s); 0: none. A third of the time: at 5,000 bids branch-and-bound does not get past its root
@@ -95,6 +109,11 @@ class FastPathTuning:
     def cut_share_for(self, num_int: int) -> float:
         """The cut rounds' share of the time left on a component with `num_int` integer columns."""
         return self.cut_share if num_int <= self.cut_big_integers else self.cut_share_big
+
+    def search_at_scale(self, num_int: int) -> bool:
+        """The search runs on this component by its size (lns_min_integers), not only by the mid-size rule: its
+        sub-MILPs fix the far continuous columns and it takes branch-and-bound's incumbents."""
+        return num_int >= self.lns_min_integers
 
     def searches(self, num_int: int, beside_unlinked: bool = False) -> bool:
         """Whether a component with `num_int` integer columns gets the neighbourhood search (time aside);

@@ -315,3 +315,93 @@ def test_a_daemonic_worker_clears_without_starting_processes() -> None:
     assert status == "OPTIMAL", termination
     assert objective == pytest.approx(EXPECTED["10-national-dense"]["objective_yen"], rel=1e-6)
     assert "neighbourhood search" in termination and "beside branch-and-bound" not in termination
+
+
+def test_far_continuous_columns_stay_at_the_incumbent_and_near_ones_may_move() -> None:
+    """`continuous_hops`: a sub-MILP frees the continuous columns within that many rows of a freed binary and
+    fixes the rest at the incumbent; its point is feasible in the whole problem, and with every continuous
+    column free (0) nothing is fixed."""
+    mm, problem = whole_problem("10-national-dense")
+    start = greedy_start(mm)
+    settings = SolveOptions(threads=1).highs_settings()
+    lp_x = lp_relaxation(problem, settings)[0]
+    search = NeighbourhoodSearch(problem, start, lp_x, column_tags(mm), settings, continuous_hops=1)
+    free = search.neighbourhood("areas")
+    freed = search.ints[free]
+    assert 0 < len(freed) < len(search.ints)
+    # the continuous columns one row away from a freed binary, computed here from the CSR arrays
+    rows = {i for i in range(problem.num_rows)
+            if set(problem.a_index[problem.a_start[i]:problem.a_start[i + 1]]) & set(freed.tolist())}
+    near = {int(j) for i in rows for j in problem.a_index[problem.a_start[i]:problem.a_start[i + 1]]}
+    conts = set(search.conts.tolist())
+    far = sorted(conts - near)
+    assert far and near & conts  # the case has both
+    solved, x, objective = search.solve_neighbourhood(free, 10.0)
+    assert x is not None and violation(mm, x) <= 1e-6 and objective <= search.objective + 1e-6
+    assert np.allclose(x[far], start[far], atol=1e-9)
+    lower, upper = np.array(search.highs.getLp().col_lower_), np.array(search.highs.getLp().col_upper_)
+    assert np.all(lower[far] == upper[far]) and not np.all(lower[sorted(near & conts)] == upper[sorted(near & conts)])
+    search.continuous_hops = 0
+    search.solve_neighbourhood(free, 10.0)
+    lower, upper = np.array(search.highs.getLp().col_lower_), np.array(search.highs.getLp().col_upper_)
+    assert np.array_equal(lower[search.conts], problem.col_lower[search.conts])
+    assert np.array_equal(upper[search.conts], problem.col_upper[search.conts])
+
+
+def test_the_search_goes_on_from_a_cheaper_incumbent_found_elsewhere() -> None:
+    """`incoming`: before each sub-MILP the search takes branch-and-bound's point when it is feasible and cheaper
+    than its own, and never a dearer or an infeasible one."""
+    mm, problem = whole_problem("10-national-dense")
+    start = greedy_start(mm)
+    settings = SolveOptions(threads=1).highs_settings()
+    lp_x = lp_relaxation(problem, settings)[0]
+    solved = solve_component(ArrayProblem.whole(mm), SolveOptions(threads=1))
+    optimum = solved.x
+    search = NeighbourhoodSearch(problem, start, lp_x, column_tags(mm), settings)
+    assert not search.adopt(start * 0.0 + 1e6)  # infeasible
+    assert not search.adopt(start)  # not cheaper
+    asked: list[float] = []
+
+    def incoming(objective: float) -> np.ndarray | None:
+        asked.append(objective)
+        return optimum if len(asked) == 1 else None
+
+    x = search.run(time.time() + 3.0, incoming=incoming)
+    assert search.stats.adopted == 1 and asked[0] == pytest.approx(problem.col_cost @ start)
+    assert search.objective <= problem.col_cost @ optimum + 1e-6 and violation(mm, x) <= 1e-6
+    assert "1 from branch-and-bound" in search.stats.summary()
+
+
+def test_shared_point_holds_the_cheapest_point_put() -> None:
+    """The shared memory between the clearing's process and the search's: a dearer point never replaces a
+    cheaper one, and a reader gets a copy only when it is cheaper than what it has."""
+    import multiprocessing
+
+    from dkw.solvers.fastpath.search import SharedPoint
+
+    shared = SharedPoint(multiprocessing.get_context("spawn"), 3)
+    assert shared.cheaper_than(1e18) is None
+    shared.put(np.array([1.0, 2.0, 3.0]), 10.0)
+    shared.put(np.array([9.0, 9.0, 9.0]), 11.0)
+    got = shared.cheaper_than(10.5)
+    assert got is not None and got.tolist() == [1.0, 2.0, 3.0]
+    got[0] = 7.0
+    assert shared.cheaper_than(10.5).tolist() == [1.0, 2.0, 3.0]
+    assert shared.cheaper_than(10.0) is None
+
+
+def test_the_smaller_sub_milps_and_the_shared_incumbents_only_where_the_search_runs_by_size() -> None:
+    """At mid-size (the search beside branch-and-bound only by the unlinked rule) both made the clearing slower
+    (docs/performance.md, twelfth round): there the search keeps every continuous column free and its own
+    incumbent; from lns_min_integers up it gets both."""
+    from dkw.solvers.fastpath.component import ComponentRun
+
+    _, problem = whole_problem("10-national-dense")
+    for least, at_scale in ((problem.num_int, True), (problem.num_int + 1, False)):
+        tuning = FastPathTuning(lns_min_integers=least)
+        run = ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True)
+        assert run.continuous_hops() == (tuning.lns_continuous_hops if at_scale else 0)
+        assert run.adopts_incumbents() is at_scale
+    off = FastPathTuning(lns_min_integers=1, lns_continuous_hops=0, lns_adopts_incumbents=False)
+    run = ComponentRun.begin(problem, SolveOptions(tuning=off), None, None, spare_core=True)
+    assert run.continuous_hops() == 0 and not run.adopts_incumbents()

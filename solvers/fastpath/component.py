@@ -136,6 +136,14 @@ class ComponentRun:
         it then finds the optimum sooner than branch-and-bound alone (`lns_beside_unlinked_min_integers`)."""
         return self.parallel and self.big and self.sub.tags is not None and not self.sub.tags.any_linked()
 
+    def continuous_hops(self) -> int:
+        """How far from a freed binary the search's sub-MILPs leave continuous columns free (0: everywhere)."""
+        return self.tuning.lns_continuous_hops if self.tuning.search_at_scale(self.sub.num_int) else 0
+
+    def adopts_incumbents(self) -> bool:
+        """The search beside branch-and-bound goes on from branch-and-bound's cheaper incumbents."""
+        return self.tuning.lns_adopts_incumbents and self.tuning.search_at_scale(self.sub.num_int)
+
     def finished(self, solved: ComponentSolution) -> ComponentSolution:
         # lp_bound (the LP relaxation's, raised by the cut rounds) is proven too; branch-and-bound stopped by
         # the limit may not have got back up to it (or, on the largest auctions, not even through its root)
@@ -191,7 +199,8 @@ def start_search_beside(run: ComponentRun) -> None:
     cuts and the branch-and-bound of this process."""
     if run.search_wanted() and run.parallel and run.sub.num_int >= run.tuning.lns_beside_min_integers:
         run.concurrent = ConcurrentSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings,
-                                          run.deadline if run.deadline is not None else math.inf, run.improved())
+                                          run.deadline if run.deadline is not None else math.inf, run.improved(),
+                                          continuous_hops=run.continuous_hops())
 
 
 def cut_rounds(run: ComponentRun) -> None:
@@ -220,7 +229,8 @@ def search_before(run: ComponentRun, on_event: MipEvents | None) -> None:
     """Phase 5: without a spare core, the search before branch-and-bound, for a share of the time left."""
     if not run.search_wanted() or run.concurrent is not None:
         return
-    search = NeighbourhoodSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings)
+    search = NeighbourhoodSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings,
+                                 continuous_hops=run.continuous_hops())
     cancel = on_event.cancel if on_event is not None else None
     run.sub.start = search.run(run.until(run.tuning.lns_share, run.tuning.lns_max_s), run.improved(),
                                stop=None if cancel is None else cancel.is_set)
@@ -250,7 +260,8 @@ def _beside_the_search(run: ComponentRun, on_event: MipEvents | None, refine: bo
     search = run.concurrent
     try:
         solved = solve_mip(run.sub, run.options, deadline=run.deadline, on_event=on_event, refine=False,
-                           cuts=run.cuts, user_solution=search.offer)
+                           cuts=run.cuts, user_solution=search.offer,
+                           on_improving=search.share if run.adopts_incumbents() else None)
     finally:
         x, objective, stats = search.finish()
     run.report.search = SearchReport(stats.summary() if stats is not None else "", beside=True, best=objective,

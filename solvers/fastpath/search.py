@@ -25,6 +25,7 @@ idle while HiGHS works on the bound (docs/performance.md has the figures).
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import queue
 import threading
@@ -89,10 +90,13 @@ class LnsStats:
     history: list[tuple[float, float]] = field(default_factory=list)  # (seconds, objective) per improvement
     #: per sub-MILP: (kind, integers freed, solved to optimality, seconds, its objective)
     log: list[tuple[str, int, bool, float, float]] = field(default_factory=list)
+    #: incumbents taken over from branch-and-bound beside it (cheaper than the search's own at the time)
+    adopted: int = 0
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k} {self.improved.get(k, 0)}/{n}" for k, n in sorted(self.tried.items()))
-        return f"neighbourhood search {self.seconds:.0f} s ({kinds})"
+        adopted = f"; {self.adopted} from branch-and-bound" if self.adopted else ""
+        return f"neighbourhood search {self.seconds:.0f} s ({kinds}{adopted})"
 
 
 class NeighbourhoodSearch:
@@ -100,7 +104,7 @@ class NeighbourhoodSearch:
     values for RINS. One HiGHS instance holds the problem; each neighbourhood only changes its bounds."""
 
     def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
-                 tags: ColumnTags | None, settings: dict[str, Any], seed: int = 0):
+                 tags: ColumnTags | None, settings: dict[str, Any], seed: int = 0, continuous_hops: int = 0):
         self.problem = problem
         self.x = incumbent.copy()
         self.objective = float(problem.col_cost @ incumbent)
@@ -117,6 +121,12 @@ class NeighbourhoodSearch:
         #: per kind, the share of the integer columns (or window width) to aim at; adapted as it goes
         self.size = {"rins": 1.0, "blocks": 2.0, "areas": 0.3, "product": 0.15}
         self.stats = LnsStats(start_objective=self.objective, objective=self.objective)
+        #: 0: every continuous column stays free in a sub-MILP; k: only those within k rows of a freed
+        #: integer column, the rest fixed at the incumbent (`FastPathTuning.lns_continuous_hops`)
+        self.continuous_hops = continuous_hops
+        self._continuous_fixed = False
+        self.conts = np.flatnonzero(problem.integrality != 1).astype(np.int32)
+        self._row_of_nz = np.repeat(np.arange(len(problem.row_lower)), np.diff(problem.a_start))
 
     def kinds(self) -> list[str]:
         kinds = ["rins"] if self.lp_x is not None else []
@@ -179,6 +189,12 @@ class NeighbourhoodSearch:
         lower[~free] = np.round(self.x[fixed])
         upper[~free] = np.round(self.x[fixed])
         self.highs.changeColsBounds(len(ints), ints, lower, upper)
+        if self.continuous_hops:
+            self._fix_far_continuous(ints[free])
+        elif self._continuous_fixed:  # hops set to 0 since the last sub-MILP: every continuous column free
+            conts = self.conts
+            self.highs.changeColsBounds(len(conts), conts, p.col_lower[conts], p.col_upper[conts])
+            self._continuous_fixed = False
         self.highs.setOptionValue("time_limit", float(limit))
         sol = highspy.HighsSolution()
         sol.col_value = list(self.x)
@@ -191,10 +207,44 @@ class NeighbourhoodSearch:
         x = np.array(self.highs.getSolution().col_value)
         return solved, x, float(p.col_cost @ x)
 
+    def adopt(self, x: np.ndarray | None) -> bool:
+        """Go on from `x` (branch-and-bound's incumbent) if it is feasible and cheaper than the search's own."""
+        if x is None:
+            return False
+        objective = float(self.problem.col_cost @ x)
+        if objective >= self.objective * (1 - IMPROVEMENT_REL) or violation(self.problem, x) > 1e-6:
+            return False
+        self.x, self.objective = x, objective
+        self.stats.adopted += 1
+        return True
+
+    def _fix_far_continuous(self, freed: np.ndarray) -> None:
+        """Fix at the incumbent every continuous column more than `continuous_hops` rows away from `freed`."""
+        p, conts = self.problem, self.conts
+        near = np.zeros(p.num_cols, dtype=bool)
+        near[freed] = True
+        is_cont = p.integrality != 1
+        for _ in range(self.continuous_hops):
+            rows = np.zeros(p.num_rows, dtype=bool)
+            rows[self._row_of_nz[near[p.a_index]]] = True
+            reached = np.zeros(p.num_cols, dtype=bool)
+            reached[p.a_index[rows[self._row_of_nz]]] = True
+            near |= reached & is_cont  # the other integers stay fixed: no reach through them
+        far = ~near[conts]
+        lower = p.col_lower[conts].copy()
+        upper = p.col_upper[conts].copy()
+        lower[far] = self.x[conts][far]
+        upper[far] = self.x[conts][far]
+        self.highs.changeColsBounds(len(conts), conts, lower, upper)
+        self._continuous_fixed = True
+
     def run(self, deadline: float, on_improvement: Callable[[float], None] | None = None,
-            stop: Callable[[], bool] | None = None, on_step: Callable[[], None] | None = None) -> np.ndarray:
+            stop: Callable[[], bool] | None = None, on_step: Callable[[], None] | None = None,
+            incoming: Callable[[float], np.ndarray | None] | None = None) -> np.ndarray:
         """Search until `deadline` (time.time()) or until `stop()` says so (a cancelled clearing); returns the
-        best point found (the incumbent at worst). `on_step()` is called after every sub-MILP."""
+        best point found (the incumbent at worst). `on_step()` is called after every sub-MILP;
+        `incoming(objective)` before each: a point found elsewhere cheaper than `objective` (None: none),
+        which the search then goes on from."""
         started = time.time()
         kinds = self.kinds()
         if not kinds or not len(self.ints):
@@ -205,6 +255,8 @@ class NeighbourhoodSearch:
             remaining = deadline - time.time()
             if remaining < SUB_MIN_S or (stop is not None and stop()):
                 break
+            if incoming is not None:
+                self.adopt(incoming(self.objective))
             kind = kinds[turn % len(kinds)]
             turn += 1
             free = self.neighbourhood(kind)
@@ -252,14 +304,42 @@ def lp_relaxation(problem: ArrayProblem, settings: dict[str, Any]) -> tuple[np.n
     return np.array(highs.getSolution().col_value), float(highs.getInfo().objective_function_value)
 
 
+class SharedPoint:
+    """One point and its objective in shared memory: branch-and-bound's best incumbent, written by the
+    clearing's process (`put`) and read by the search's (`cheaper_than`). Shared memory rather than a queue:
+    a point is hundreds of kB, and a pipe nobody reads any more would block its writer."""
+
+    def __init__(self, ctx: Any, num_cols: int):
+        self._array = ctx.Array("d", num_cols + 1)  # [objective, x...], under the array's own lock
+        with self._array.get_lock():
+            self._values()[0] = math.inf
+
+    def _values(self) -> np.ndarray:
+        return np.frombuffer(self._array.get_obj(), dtype=np.float64)
+
+    def put(self, x: np.ndarray, objective: float) -> None:
+        with self._array.get_lock():
+            values = self._values()
+            if objective < values[0]:
+                values[1:] = x
+                values[0] = objective
+
+    def cheaper_than(self, objective: float) -> np.ndarray | None:
+        """The point held, if its objective is below `objective` (a copy), else None."""
+        with self._array.get_lock():
+            values = self._values()
+            return values[1:].copy() if values[0] < objective else None
+
+
 def _search_process(problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None, tags: ColumnTags | None,
-                    settings: dict[str, Any], deadline: float, out: Any, stop: Any) -> None:
+                    settings: dict[str, Any], deadline: float, out: Any, stop: Any, continuous_hops: int,
+                    shared: SharedPoint) -> None:
     """The body of `ConcurrentSearch`'s process: search until the deadline, a stall or `stop`, sending
     ("improved", objective, x) at every improvement, ("stats", stats) after every sub-MILP and ("done",
-    stats) at the end."""
-    search = NeighbourhoodSearch(problem, incumbent, lp_x, tags, settings)
+    stats) at the end; going on from branch-and-bound's incumbent (`shared`) whenever it is the cheaper."""
+    search = NeighbourhoodSearch(problem, incumbent, lp_x, tags, settings, continuous_hops=continuous_hops)
     search.run(deadline, lambda objective: out.put(("improved", objective, search.x)), stop=stop.is_set,
-               on_step=lambda: out.put(("stats", search.stats)))
+               on_step=lambda: out.put(("stats", search.stats)), incoming=shared.cheaper_than)
     out.put(("done", search.stats))
 
 
@@ -268,13 +348,14 @@ class ConcurrentSearch:
 
     A thread here collects the improvements as they come (and tells `on_improvement`, for the progress
     line); `offer()` returns the best one not yet handed to the branch-and-bound (for HiGHS's
-    user-solution callback); `finish()` stops the search and returns the best point and the search's
-    statistics. The process is spawned (safe beside threads, as in the gRPC server) and never outlives
-    `finish()`."""
+    user-solution callback); `share()` hands it branch-and-bound's incumbents (HiGHS's improving-solution
+    callback), from which the search goes on when they are cheaper than its own; `finish()` stops the
+    search and returns the best point and the search's statistics. The process is spawned (safe beside
+    threads, as in the gRPC server) and never outlives `finish()`."""
 
     def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
                  tags: ColumnTags | None, settings: dict[str, Any], deadline: float,
-                 on_improvement: Callable[[float], None] | None = None):
+                 on_improvement: Callable[[float], None] | None = None, continuous_hops: int = 0):
         ctx = multiprocessing.get_context("spawn")
         self.x = incumbent.copy()
         self.objective = float(problem.col_cost @ incumbent)
@@ -287,9 +368,10 @@ class ConcurrentSearch:
         self._closed = threading.Event()
         self._queue = ctx.Queue()
         self._stop = ctx.Event()
+        self._shared = SharedPoint(ctx, problem.num_cols)
         self._process = ctx.Process(target=_search_process, name="dkw-neighbourhood-search",
                                     args=(problem, incumbent, lp_x, tags, settings, deadline, self._queue,
-                                          self._stop))
+                                          self._stop, continuous_hops, self._shared))
         self._process.start()
         self._collector = threading.Thread(target=self._collect, name="dkw-search-collector", daemon=True)
         self._collector.start()
@@ -313,6 +395,10 @@ class ConcurrentSearch:
                     self.x, self.objective = x, objective
                 if self.on_improvement is not None:
                     self.on_improvement(objective)
+
+    def share(self, x: np.ndarray, objective: float) -> None:
+        """Branch-and-bound found `x` (costing `objective`): the search goes on from it if it is the cheaper."""
+        self._shared.put(x, objective)
 
     def offer(self) -> np.ndarray | None:
         """The best point found, if it is better than the last one offered (else None)."""
