@@ -75,6 +75,9 @@ def option_value(text: str) -> bool | int | float | str:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) < 3 or "-h" in argv or "--help" in argv:  # the usage, not a traceback
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
     path, method, limit = argv[0], argv[1], float(argv[2])
     show_progress = "--progress" in argv
     if "--phases" in argv:  # where the time goes: one line per step of each big component, on stderr

@@ -54,8 +54,9 @@ class FastPathTuning:
     #: continuous columns (quantities, flows, shortfalls) within this many rows of a freed integer column
     #: stay free in each sub-MILP, the rest fixed at the incumbent (0: all free). Each sub-MILP's LP is then
     #: a fraction of the component's, so more of them fit: 60 s of search alone from the same start went
-    #: 1.2-1.4M yen further at 5,000 and 20,000 bids with 2 hops than with every column free (0.2M at
-    #: 50,000); 1 hop left too little free, 3 was between. Not at mid-size (the unlinked rule), where
+    #: 1.2M yen further at 5,000 bids with 2 hops than with every column free, 0.9-1.3M at 20,000 and 0.2M
+    #: at 50,000; 1 hop left too little free; 3 did better at 5,000 bids and worse at 20,000 and 50,000
+    #: (one run each). Not at mid-size (the unlinked rule), where
     #: with lns_adopts_incumbents it made the clearing slower (docs/performance.md, twelfth round, "The
     #: search's sub-MILPs smaller, and branch-and-bound's incumbents back to the search").
     lns_continuous_hops: int = 2
