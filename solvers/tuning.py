@@ -65,6 +65,11 @@ class FastPathTuning:
     #: before, the search kept to its own). 5,000 bids at 60 s, 3 HiGHS seeds: median gap 0.321% -> 0.194%
     #: with both. False only for experiments.
     lns_adopts_incumbents: bool = True
+    #: ... and there a sub-MILP may take at most this long (s; elsewhere search.SUB_MAX_S, also 6 s). 3 s took
+    #: the search alone further in 60 s (5,000 bids 1.0-1.2M yen, 20,000 bids 0.2M, two seeds each) but not
+    #: the clearing: 5,000 bids at 60 s, median gap 0.234% against 0.194% over 3 HiGHS seeds (20,000 bids,
+    #: one seed: 0.127% against 0.143%); docs/performance.md, twelfth round.
+    lns_sub_max_s: float = 6.0
     #: Rounds of Gomory mixed-integer cuts (solvers/fastpath/cuts.py) handed to HiGHS with the MIP, on
     #: components with at least cut_min_integers integer columns, within cut_share of the time left (at most
     #: cut_max_s); 0: none. A third of the time: at 5,000 bids branch-and-bound does not get past its root

@@ -402,6 +402,10 @@ def test_the_smaller_sub_milps_and_the_shared_incumbents_only_where_the_search_r
         run = ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True)
         assert run.continuous_hops() == (tuning.lns_continuous_hops if at_scale else 0)
         assert run.adopts_incumbents() is at_scale
+    tuning = FastPathTuning(lns_min_integers=problem.num_int, lns_sub_max_s=2.5)
+    assert ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True).sub_max_s() == 2.5
+    tuning = FastPathTuning(lns_min_integers=problem.num_int + 1, lns_sub_max_s=2.5)
+    assert ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True).sub_max_s() == 6.0
     off = FastPathTuning(lns_min_integers=1, lns_continuous_hops=0, lns_adopts_incumbents=False)
     run = ComponentRun.begin(problem, SolveOptions(tuning=off), None, None, spare_core=True)
     assert run.continuous_hops() == 0 and not run.adopts_incumbents()

@@ -24,10 +24,9 @@ from dkw.clearing.document import load_auction_file
 from dkw.clearing.formulation import formulate
 from dkw.clearing.index import build_index
 from dkw.solvers.api import SolveOptions
-from dkw.solvers.fastpath import search as search_module
 from dkw.solvers.fastpath.component import ComponentRun, lp_relaxation_and_roundings, polish_start
 from dkw.solvers.fastpath.prepare import prepared_model
-from dkw.solvers.fastpath.search import NeighbourhoodSearch
+from dkw.solvers.fastpath.search import SUB_MAX_S, NeighbourhoodSearch
 from dkw.solvers.fastpath.split import components_of
 
 
@@ -53,10 +52,9 @@ def main(argv: list[str]) -> int:
         polish_start(run)
         lp_x = run.lp_x
         np.savez(cached, start=sub.start, lp_x=lp_x)
-    if "--sub-max-s" in argv:
-        search_module.SUB_MAX_S = float(flag(argv, "--sub-max-s"))
     search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, options.highs_settings(), continuous_hops=0,
-                                 seed=int(flag(argv, "--seed", "0")))
+                                 seed=int(flag(argv, "--seed", "0")),
+                                 sub_max_s=float(flag(argv, "--sub-max-s", str(SUB_MAX_S))))
     for k, arg in enumerate(argv):
         if arg == "--size":
             kind, _, share = argv[k + 1].partition("=")

@@ -31,7 +31,7 @@ from dkw.solvers.api import ComponentReport, CutsReport, SearchReport, SolveOpti
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds
 from dkw.solvers.fastpath.polish import polish_by_splitting
-from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch
+from dkw.solvers.fastpath.search import SUB_MAX_S, ConcurrentSearch, NeighbourhoodSearch
 from dkw.solvers.fastpath.starts import lp_rounding_starts
 from dkw.solvers.highs import ComponentSolution, LpBasis, MipEvents, refine_point, release_freed_memory, solve_mip
 from dkw.solvers.tuning import FastPathTuning
@@ -140,6 +140,10 @@ class ComponentRun:
         """How far from a freed binary the search's sub-MILPs leave continuous columns free (0: everywhere)."""
         return self.tuning.lns_continuous_hops if self.tuning.search_at_scale(self.sub.num_int) else 0
 
+    def sub_max_s(self) -> float:
+        """The longest a sub-MILP of the search may take on this component, s."""
+        return self.tuning.lns_sub_max_s if self.tuning.search_at_scale(self.sub.num_int) else SUB_MAX_S
+
     def adopts_incumbents(self) -> bool:
         """The search beside branch-and-bound goes on from branch-and-bound's cheaper incumbents."""
         return self.tuning.lns_adopts_incumbents and self.tuning.search_at_scale(self.sub.num_int)
@@ -200,7 +204,7 @@ def start_search_beside(run: ComponentRun) -> None:
     if run.search_wanted() and run.parallel and run.sub.num_int >= run.tuning.lns_beside_min_integers:
         run.concurrent = ConcurrentSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings,
                                           run.deadline if run.deadline is not None else math.inf, run.improved(),
-                                          continuous_hops=run.continuous_hops())
+                                          continuous_hops=run.continuous_hops(), sub_max_s=run.sub_max_s())
 
 
 def cut_rounds(run: ComponentRun) -> None:
@@ -230,7 +234,7 @@ def search_before(run: ComponentRun, on_event: MipEvents | None) -> None:
     if not run.search_wanted() or run.concurrent is not None:
         return
     search = NeighbourhoodSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings,
-                                 continuous_hops=run.continuous_hops())
+                                 continuous_hops=run.continuous_hops(), sub_max_s=run.sub_max_s())
     cancel = on_event.cancel if on_event is not None else None
     run.sub.start = search.run(run.until(run.tuning.lns_share, run.tuning.lns_max_s), run.improved(),
                                stop=None if cancel is None else cancel.is_set)

@@ -40,7 +40,8 @@ import numpy as np
 from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.highs import has_point, highs_for, solved_optimally
 
-#: A sub-MILP may take at most this long (seconds), and at least SUB_MIN_S.
+#: A sub-MILP may take at most this long (seconds; on national components `FastPathTuning.lns_sub_max_s`), and
+#: at least SUB_MIN_S.
 SUB_MAX_S = 6.0
 SUB_MIN_S = 1.0
 #: An improvement smaller than this (relative) does not count (solver noise).
@@ -104,8 +105,10 @@ class NeighbourhoodSearch:
     values for RINS. One HiGHS instance holds the problem; each neighbourhood only changes its bounds."""
 
     def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
-                 tags: ColumnTags | None, settings: dict[str, Any], seed: int = 0, continuous_hops: int = 0):
+                 tags: ColumnTags | None, settings: dict[str, Any], seed: int = 0, continuous_hops: int = 0,
+                 sub_max_s: float = SUB_MAX_S):
         self.problem = problem
+        self.sub_max_s = sub_max_s
         self.x = incumbent.copy()
         self.objective = float(problem.col_cost @ incumbent)
         self.lp_x = lp_x
@@ -265,7 +268,7 @@ class NeighbourhoodSearch:
                 if stale > 4 * len(kinds):
                     break
                 continue
-            limit = min(SUB_MAX_S, remaining)
+            limit = min(self.sub_max_s, remaining)
             t0 = time.time()
             solved, x, objective = self.solve_neighbourhood(free, limit)
             took = time.time() - t0
@@ -333,11 +336,12 @@ class SharedPoint:
 
 def _search_process(problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None, tags: ColumnTags | None,
                     settings: dict[str, Any], deadline: float, out: Any, stop: Any, continuous_hops: int,
-                    shared: SharedPoint) -> None:
+                    sub_max_s: float, shared: SharedPoint) -> None:
     """The body of `ConcurrentSearch`'s process: search until the deadline, a stall or `stop`, sending
     ("improved", objective, x) at every improvement, ("stats", stats) after every sub-MILP and ("done",
     stats) at the end; going on from branch-and-bound's incumbent (`shared`) whenever it is the cheaper."""
-    search = NeighbourhoodSearch(problem, incumbent, lp_x, tags, settings, continuous_hops=continuous_hops)
+    search = NeighbourhoodSearch(problem, incumbent, lp_x, tags, settings, continuous_hops=continuous_hops,
+                                 sub_max_s=sub_max_s)
     search.run(deadline, lambda objective: out.put(("improved", objective, search.x)), stop=stop.is_set,
                on_step=lambda: out.put(("stats", search.stats)), incoming=shared.cheaper_than)
     out.put(("done", search.stats))
@@ -355,7 +359,8 @@ class ConcurrentSearch:
 
     def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
                  tags: ColumnTags | None, settings: dict[str, Any], deadline: float,
-                 on_improvement: Callable[[float], None] | None = None, continuous_hops: int = 0):
+                 on_improvement: Callable[[float], None] | None = None, continuous_hops: int = 0,
+                 sub_max_s: float = SUB_MAX_S):
         ctx = multiprocessing.get_context("spawn")
         self.x = incumbent.copy()
         self.objective = float(problem.col_cost @ incumbent)
@@ -371,7 +376,7 @@ class ConcurrentSearch:
         self._shared = SharedPoint(ctx, problem.num_cols)
         self._process = ctx.Process(target=_search_process, name="dkw-neighbourhood-search",
                                     args=(problem, incumbent, lp_x, tags, settings, deadline, self._queue,
-                                          self._stop, continuous_hops, self._shared))
+                                          self._stop, continuous_hops, sub_max_s, self._shared))
         self._process.start()
         self._collector = threading.Thread(target=self._collect, name="dkw-search-collector", daemon=True)
         self._collector.start()
