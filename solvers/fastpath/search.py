@@ -258,8 +258,8 @@ class NeighbourhoodSearch:
             remaining = deadline - time.time()
             if remaining < SUB_MIN_S or (stop is not None and stop()):
                 break
-            if incoming is not None:
-                self.adopt(incoming(self.objective))
+            if incoming is not None and self.adopt(incoming(self.objective)):
+                stale = 0  # a new point to search around: the stall count starts again
             kind = kinds[turn % len(kinds)]
             turn += 1
             free = self.neighbourhood(kind)
