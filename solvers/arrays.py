@@ -49,6 +49,10 @@ class ArrayProblem:
     def num_rows(self) -> int:
         return len(self.row_lower)
 
+    def row_of_nonzeros(self) -> np.ndarray:
+        """The row of each nonzero of A (aligned with `a_index` and `a_value`)."""
+        return np.repeat(np.arange(len(self.row_lower)), np.diff(self.a_start))
+
     @classmethod
     def whole(cls, model: ArrayProblem) -> ArrayProblem:
         """The arrays of `model` (e.g. a `dkw.clearing.matrix.MatrixModel`) as a plain problem of their own."""
@@ -60,7 +64,7 @@ class ArrayProblem:
 def violation(problem: ArrayProblem, x: np.ndarray) -> float:
     """Largest bound, row or integrality violation of `x` in `problem`; 0.0 for a feasible point."""
     num_rows = len(problem.row_lower)
-    row_of_nz = np.repeat(np.arange(num_rows), np.diff(problem.a_start))
+    row_of_nz = problem.row_of_nonzeros()
     activity = np.bincount(row_of_nz, weights=problem.a_value * x[problem.a_index], minlength=num_rows)
     ints = problem.integrality == 1
     return float(max(np.max(problem.col_lower - x, initial=0.0), np.max(x - problem.col_upper, initial=0.0),

@@ -56,9 +56,9 @@ class FastPathTuning:
     #: a fraction of the component's, so more of them fit: 60 s of search alone from the same start went
     #: 1.2M yen further at 5,000 bids with 2 hops than with every column free, 0.9-1.3M at 20,000 and 0.2M
     #: at 50,000; 1 hop left too little free; 3 did better at 5,000 bids and worse at 20,000 and 50,000
-    #: (one run each). Not at mid-size (the unlinked rule), where
-    #: with lns_adopts_incumbents it made the clearing slower (docs/performance.md, twelfth round, "The
-    #: search's sub-MILPs smaller, and branch-and-bound's incumbents back to the search").
+    #: (one run each). Not at mid-size (the unlinked rule), where with lns_adopts_incumbents it made the
+    #: clearing slower (docs/performance.md, twelfth round, "The search's sub-MILPs smaller, and
+    #: branch-and-bound's incumbents back to the search").
     lns_continuous_hops: int = 2
     #: ... and there, beside branch-and-bound, the search goes on from branch-and-bound's incumbent whenever
     #: that is the cheaper (HiGHS's heuristics, started from the search's points, often find the better one;

@@ -52,15 +52,13 @@ def main(argv: list[str]) -> int:
         polish_start(run)
         lp_x = run.lp_x
         np.savez(cached, start=sub.start, lp_x=lp_x)
-    search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, options.highs_settings(), continuous_hops=0,
-                                 seed=int(flag(argv, "--seed", "0")),
+    search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, options.highs_settings(),
+                                 seed=int(flag(argv, "--seed", "0")), continuous_hops=int(flag(argv, "--hops", "0")),
                                  sub_max_s=float(flag(argv, "--sub-max-s", str(SUB_MAX_S))))
     for k, arg in enumerate(argv):
         if arg == "--size":
             kind, _, share = argv[k + 1].partition("=")
             search.size[kind] = float(share)
-    if "--hops" in argv:
-        search.continuous_hops = int(flag(argv, "--hops"))
     if "--kinds" in argv:
         chosen = flag(argv, "--kinds").split(",")
         search.kinds = lambda: chosen  # type: ignore[method-assign]

@@ -235,7 +235,7 @@ def _with_slacks(problem: ArrayProblem) -> tuple[np.ndarray, np.ndarray, np.ndar
     np.cumsum(row_len + 1, out=starts[1:])
     index = np.empty(int(starts[-1]), dtype=np.int32)
     value = np.empty(int(starts[-1]))
-    row_of = np.repeat(np.arange(m), row_len)
+    row_of = problem.row_of_nonzeros()
     pos = starts[:-1][row_of] + (np.arange(len(problem.a_index)) - problem.a_start[:-1][row_of])
     index[pos] = problem.a_index
     value[pos] = problem.a_value

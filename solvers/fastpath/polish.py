@@ -25,8 +25,7 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
     short); each gets an equal share of the time left, and a piece with no feasible point found in its share
     gives None. A heuristic for the incumbent only: the proof of optimality is still the full model's."""
     fixed_value = np.where(block_tying, start, 0.0)
-    row_len = np.diff(sub.a_start)
-    row_of_nz = np.repeat(np.arange(len(sub.rows)), row_len)
+    row_of_nz = sub.row_of_nonzeros()
     in_fixed = block_tying[sub.a_index]
     moved = np.bincount(row_of_nz, weights=np.where(in_fixed, sub.a_value * fixed_value[sub.a_index], 0.0),
                         minlength=len(sub.rows))

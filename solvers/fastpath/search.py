@@ -128,8 +128,9 @@ class NeighbourhoodSearch:
         #: integer column, the rest fixed at the incumbent (`FastPathTuning.lns_continuous_hops`)
         self.continuous_hops = continuous_hops
         self._continuous_fixed = False
-        self.conts = np.flatnonzero(problem.integrality != 1).astype(np.int32)
-        self._row_of_nz = np.repeat(np.arange(len(problem.row_lower)), np.diff(problem.a_start))
+        self._is_continuous = problem.integrality != 1
+        self.conts = np.flatnonzero(self._is_continuous).astype(np.int32)
+        self._row_of_nz = problem.row_of_nonzeros()
 
     def kinds(self) -> list[str]:
         kinds = ["rins"] if self.lp_x is not None else []
@@ -226,13 +227,12 @@ class NeighbourhoodSearch:
         p, conts = self.problem, self.conts
         near = np.zeros(p.num_cols, dtype=bool)
         near[freed] = True
-        is_cont = p.integrality != 1
         for _ in range(self.continuous_hops):
             rows = np.zeros(p.num_rows, dtype=bool)
             rows[self._row_of_nz[near[p.a_index]]] = True
             reached = np.zeros(p.num_cols, dtype=bool)
             reached[p.a_index[rows[self._row_of_nz]]] = True
-            near |= reached & is_cont  # the other integers stay fixed: no reach through them
+            near |= reached & self._is_continuous  # the other integers stay fixed: no reach through them
         far = ~near[conts]
         lower = p.col_lower[conts].copy()
         upper = p.col_upper[conts].copy()
