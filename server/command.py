@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import errno
+import faulthandler
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -72,18 +74,33 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         return drain(self.service, seconds)
 
-    def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
-        """Stop taking calls, let in-flight ones finish within `grace`, then stop the workers and the store."""
+    def stop(self, grace: float = SHUTDOWN_GRACE_S) -> dict[str, float]:
+        """Stop taking calls, let in-flight ones finish within `grace`, then stop the workers and the store.
+        Returns the seconds each step took, for the shutdown's log line: a slow shutdown names its step."""
+        took: dict[str, float] = {}
+        step = time.monotonic()
+
+        def done(name: str) -> None:
+            nonlocal step
+            now = time.monotonic()
+            took[name] = now - step
+            step = now
+
         self.health.enter_graceful_shutdown()
         if self.storage_health is not None:
             self.storage_health.stop()
         self.service._stopping = True
         self.server.stop(grace).wait()
+        done("calls")
         self.service.stop()
         self.service.metrics.close()
+        done("workers")
         if self.audit is not None:
             self.audit.close()  # writes its backlog first, while the store is open
+        done("audit")
         self.storage.close()
+        done("store")
+        return took
 
 
 def open_storage(database: str | None, data_dir: str, retry: RetryPolicy | None = None) -> SqlStorage:
@@ -236,17 +253,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    # `kill -USR2 PID`: every thread's stack on stderr, for a server that does not stop or answer
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     store = f"database {redacted(args.database)}" if args.database else f"data {os.path.abspath(args.data)}"
     metrics = f", metrics on {args.host}:{running.metrics_port}" if running.metrics_port is not None else ""
     say(f"listening on {args.host}:{running.port} ({store}, {args.workers} worker(s), server {running.service.owner}, "
         f"pid {os.getpid()}{metrics}, {security.describe(secure)})", stream=sys.stdout)
     stop.wait()
     say(f"shutting down: draining for up to {args.drain_seconds:g} s")
+    began = time.monotonic()
     handed = running.drain(args.drain_seconds)
     if handed:
         say(f"{handed} unfinished clearing(s) stopped and handed back")
-    running.stop()
-    say("stopped")
+    took = {"drain": time.monotonic() - began, **running.stop()}
+    steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in took.items())
+    say(f"stopped in {time.monotonic() - began:.1f} s ({steps})")
     return EXIT_OK
 
 

@@ -77,7 +77,14 @@ class Served:
         workers = worker_pids(self)
         self.process.send_signal(sig)
         try:
-            code = self.process.wait(timeout=timeout)
+            try:
+                code = self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                # where it hangs, for the failure's message: dkw serve dumps every thread's stack on SIGUSR2
+                self.process.send_signal(signal.SIGUSR2)
+                time.sleep(2)
+                tail = (self.data / "serve.log").read_text()[-8000:]
+                raise AssertionError(f"dkw serve did not exit within {timeout} s of {sig!r}; its log ends:\n{tail}") from None
             wait_for(lambda: not any(alive(pid) for pid in workers), timeout=10, what="the workers to exit")
             return code
         finally:
@@ -193,6 +200,16 @@ def test_result_message_prints_as_the_result_document():
     printed = json.loads(json_format.MessageToJson(message, preserving_proto_field_name=True,
                                                    always_print_fields_with_no_presence=True))
     assert printed["awards"] == doc["awards"] and printed["status"] == "OPTIMAL"
+
+
+def test_sigusr2_writes_every_threads_stack_and_the_server_goes_on(served):
+    """An operator's look into a server that does not stop or answer: `kill -USR2 PID`."""
+    log = served.data / "serve.log"
+    before = log.read_text().count("most recent call first")
+    served.process.send_signal(signal.SIGUSR2)
+    wait_for(lambda: log.read_text().count("most recent call first") > before, timeout=10, what="the stack dump")
+    assert "server/command.py" in log.read_text()  # the main thread, waiting for its stop signal
+    assert served.serving()
 
 
 # ---- clearing over gRPC -----------------------------------------------------------------------------

@@ -317,7 +317,9 @@ def test_json_logs_are_json_from_start_to_stop_and_metrics_answer_on_metrics_onl
         server.kill_all()
     logged = json_lines(server.data / "serve.log")
     said = [line["message"] for line in logged if line["logger"] == "dkw.serve"]
-    assert said[0].startswith("shutting down") and said[-1] == "stopped", said  # the drain (issue 24) between
+    assert said[0].startswith("shutting down") and said[-1].startswith("stopped in "), said  # the drain between
+    assert re.fullmatch(r"stopped in [\d.]+ s \(drain [\d.]+ s, calls [\d.]+ s, workers [\d.]+ s, audit [\d.]+ s, "
+                        r"store [\d.]+ s\)", said[-1]), said[-1]  # a slow shutdown names its step
     refusals = [line for line in logged if line["message"].startswith("refused ")]
     assert len(refusals) == 2, refusals  # one line per invalid request: the bad document, the bad bytes
     assert "INVALID_ARGUMENT: invalid auction" in refusals[0]["message"] and "does not parse" in refusals[1]["message"]

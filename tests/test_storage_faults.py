@@ -46,7 +46,7 @@ from dkw.v1 import clearing_pb2 as pb
 from dkw.v1 import clearing_pb2_grpc as pb_grpc
 
 CASES = ("01-merit-order", "02-indivisible", "03-list-pattern", "04-startup-linked", "05-cross-area")
-SERVE = ("--lease-seconds", "3", "--storage-retry-seconds", "2", "--metrics-port", "0")
+SERVE = ("--lease-seconds", "3", "--storage-retry-seconds", "2", "--metrics-port", "0", "--drain-seconds", "5")
 COMMON = dict(input_sha256="0" * 64, document_auction_id="a", trading_date="2026-10-01", options={})
 
 
