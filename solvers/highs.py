@@ -32,7 +32,7 @@ from dkw.solvers.api import (
     SolveStatus,
     relative_gap,
 )
-from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.arrays import ArrayProblem, switch_off_idle, violation
 
 #: Progress from HiGHS's MIP callback at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
@@ -278,12 +278,15 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
               on_event: MipEvents | None = None, cancel: threading.Event | None = None,
               refine: bool = True, on_refine: Callable[[], None] | None = None,
               cuts: Any = None, user_solution: Callable[[], np.ndarray | None] | None = None,
-              on_improving: Callable[[np.ndarray, float], None] | None = None) -> ComponentSolution:
+              on_improving: Callable[[np.ndarray, float], None] | None = None,
+              trim_incumbents: bool = False) -> ComponentSolution:
     """Solve `problem` to the requested gap from its MIP start (if any), then, if `refine`, the LP with
     its integers fixed (`refine_point`; `on_refine` called before it). `deadline` (time.time()) overrides
     the options' time limit. `cuts` (`dkw.solvers.fastpath.cuts.Cuts`): rows valid for every integer point,
     added for the MIP only. `user_solution()`: asked by HiGHS before each dive for a better feasible point
-    found elsewhere (None: none new). `on_improving(x, objective)`: told of every incumbent HiGHS finds."""
+    found elsewhere (None: none new). `on_improving(x, objective)`: told of every incumbent HiGHS finds.
+    `trim_incumbents`: each incumbent HiGHS finds goes back to it with its idle binaries switched off
+    (`IncumbentTrim`). The final point is trimmed either way, so its objective is the one a result charges."""
     settings = options.highs_settings()
     if deadline is None and "time_limit" in settings:
         deadline = time.time() + settings["time_limit"]
@@ -297,7 +300,8 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
         sol.col_value = list(problem.start)
         sol.value_valid = True
         highs.setSolution(sol)
-    guard = _subscribe(highs, problem, options, on_event, user_solution, on_improving)
+    trim = IncumbentTrim(problem) if trim_incumbents and problem.num_int else None
+    guard = _subscribe(highs, problem, options, on_event, user_solution, on_improving, trim)
     if options.threads is not None:
         # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
         # explicit count is refused ("scheduler already initialized") unless this thread's is reset
@@ -308,7 +312,8 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
     if solved is None:  # HiGHS's objective was not its "optimal" point's cost: solve again without the start
         return solve_mip(dataclasses.replace(problem, start=None), options, deadline=deadline, on_event=on_event,
                          cancel=cancel, refine=refine, on_refine=on_refine, cuts=cuts, user_solution=user_solution,
-                         on_improving=on_improving)
+                         on_improving=on_improving, trim_incumbents=trim_incumbents)
+    _trim_final(problem, solved, trim)
     if refine and solved.x is not None:
         if on_refine is not None:
             on_refine()
@@ -317,29 +322,89 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
     return solved
 
 
+class IncumbentTrim:
+    """HiGHS's incumbents with their idle binaries switched off (`switch_off_idle`), handed back to it as user
+    solutions: a cutoff lower by what the result would not charge anyway. Told from HiGHS's improving-solution
+    callback; asked from its user-solution callback."""
+
+    def __init__(self, problem: ArrayProblem):
+        self.problem = problem
+        self.switched = 0  # binaries switched off, over all incumbents
+        self.trimmed = 0  # incumbents that had any
+        self._pending: np.ndarray | None = None
+        self._pending_objective = math.inf
+        self._lock = threading.Lock()
+
+    def improving(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """`x` (an incumbent of HiGHS's) trimmed, and its cost; kept for HiGHS if anything was switched off."""
+        trimmed, switched = switch_off_idle(self.problem, x)
+        cost = float(self.problem.col_cost @ trimmed)
+        if switched:
+            with self._lock:
+                self.switched += switched
+                self.trimmed += 1
+                if cost < self._pending_objective:
+                    self._pending, self._pending_objective = trimmed, cost
+        return trimmed, cost
+
+    def take(self) -> tuple[np.ndarray, float] | None:
+        """The trimmed point not yet handed back, if any."""
+        with self._lock:
+            if self._pending is None:
+                return None
+            point, self._pending = (self._pending, self._pending_objective), None
+            return point
+
+    def note(self) -> str:
+        if not self.switched:
+            return ""
+        return f" ({self.switched} idle binar{'y' if self.switched == 1 else 'ies'} switched off in " \
+               f"{self.trimmed} incumbent{'' if self.trimmed == 1 else 's'})"
+
+
 def _subscribe(highs: highspy.Highs, problem: ArrayProblem, options: SolveOptions, on_event: MipEvents | None,
                user_solution: Callable[[], np.ndarray | None] | None,
-               on_improving: Callable[[np.ndarray, float], None] | None = None) -> MemoryGuard | None:
-    """Hook the progress/cancel callback, the memory guard, the user solutions and the listener for improving
-    solutions into `highs`; the guard."""
+               on_improving: Callable[[np.ndarray, float], None] | None = None,
+               trim: IncumbentTrim | None = None) -> MemoryGuard | None:
+    """Hook the progress/cancel callback, the memory guard, the user solutions, the listener for improving
+    solutions and the incumbents' trim into `highs`; the guard."""
     if on_event is not None:
         highs.cbMipInterrupt.subscribe(on_event)
     guard = MemoryGuard(options.memory_limit_mb) if options.memory_limit_mb is not None and problem.num_int else None
     if guard is not None:
         highs.cbMipInterrupt.subscribe(guard)
-    if user_solution is not None:
+    if user_solution is not None or trim is not None:
         def offer(event) -> None:
-            x = user_solution()
+            offers = [] if trim is None else [trim.take()]
+            x = user_solution() if user_solution is not None else None
             if x is not None:
-                event.data_in.setSolution(x)
+                offers.append((x, float(problem.col_cost @ x)))
+            offers = [o for o in offers if o is not None]
+            if offers:
+                event.data_in.setSolution(min(offers, key=lambda o: o[1])[0])
         highs.cbMipUserSolution.subscribe(offer)
-    if on_improving is not None:
+    if on_improving is not None or trim is not None:
         def improving(event) -> None:
             x = np.array(event.data_out.mip_solution, dtype=float)  # the original columns, copied
-            if len(x) == problem.num_cols:
-                on_improving(x, float(problem.col_cost @ x))
+            if len(x) != problem.num_cols:
+                return
+            x, objective = trim.improving(x) if trim is not None else (x, float(problem.col_cost @ x))
+            if on_improving is not None:
+                on_improving(x, objective)
         highs.cbMipImprovingSolution.subscribe(improving)
     return guard
+
+
+def _trim_final(problem: ArrayProblem, solved: ComponentSolution, trim: IncumbentTrim | None) -> None:
+    """The final point with its idle binaries switched off, so its objective is what a result charges (and
+    `mip_gap` the gap a user can check); the trim's count in the solver's message."""
+    if solved.x is not None and problem.num_int:
+        x, switched = switch_off_idle(problem, solved.x)
+        if switched:
+            solved.x = x
+            solved.objective = min(solved.objective, float(problem.col_cost @ x))
+    if trim is not None:
+        solved.message += trim.note()
 
 
 def _read_solution(highs: highspy.Highs, problem: ArrayProblem, seconds: float, guard: MemoryGuard | None,

@@ -70,6 +70,9 @@ class FastPathTuning:
     #: the clearing: 5,000 bids at 60 s, median gap 0.234% against 0.194% over 3 HiGHS seeds (20,000 bids,
     #: one seed: 0.127% against 0.143%); docs/performance.md, twelfth round.
     lns_sub_max_s: float = 6.0
+    #: ... and there branch-and-bound's incumbents (and the starts) go back to HiGHS with their idle binaries
+    #: switched off (`dkw.solvers.arrays.switch_off_idle`: start-ups of resources with no accepted bid).
+    trim_incumbents: bool = True
     #: Rounds of Gomory mixed-integer cuts (solvers/fastpath/cuts.py) handed to HiGHS with the MIP, on
     #: components with at least cut_min_integers integer columns, within cut_share of the time left (at most
     #: cut_max_s); 0: none. A third of the time: at 5,000 bids branch-and-bound does not get past its root

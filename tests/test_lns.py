@@ -14,7 +14,7 @@ from dkw.solvers.api import DEFAULT_TIME_LIMIT_S, SolveOptions, time_limit
 from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.fastpath.component import solve_component
 from dkw.solvers.fastpath.prepare import column_tags, fix_always_full, linked_columns
-from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, lp_relaxation
+from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, SearchKnobs, lp_relaxation
 from dkw.solvers.fastpath.starts import greedy_start
 from dkw.solvers.tuning import FastPathTuning
 
@@ -325,7 +325,7 @@ def test_far_continuous_columns_stay_at_the_incumbent_and_near_ones_may_move() -
     start = greedy_start(mm)
     settings = SolveOptions(threads=1).highs_settings()
     lp_x = lp_relaxation(problem, settings)[0]
-    search = NeighbourhoodSearch(problem, start, lp_x, column_tags(mm), settings, continuous_hops=1)
+    search = NeighbourhoodSearch(problem, start, lp_x, column_tags(mm), settings, knobs=SearchKnobs(continuous_hops=1))
     free = search.neighbourhood("areas")
     freed = search.ints[free]
     assert 0 < len(freed) < len(search.ints)
@@ -392,20 +392,19 @@ def test_shared_point_holds_the_cheapest_point_put() -> None:
 
 def test_the_smaller_sub_milps_and_the_shared_incumbents_only_where_the_search_runs_by_size() -> None:
     """At mid-size (the search beside branch-and-bound only by the unlinked rule) both made the clearing slower
-    (docs/performance.md, twelfth round): there the search keeps every continuous column free and its own
-    incumbent; from lns_min_integers up it gets both."""
+    (docs/performance.md, twelfth round): there the search keeps every continuous column free, its own
+    incumbent and its points as the sub-MILPs leave them; from lns_min_integers up it gets all of it."""
     from dkw.solvers.fastpath.component import ComponentRun
 
     _, problem = whole_problem("10-national-dense")
     for least, at_scale in ((problem.num_int, True), (problem.num_int + 1, False)):
-        tuning = FastPathTuning(lns_min_integers=least)
+        tuning = FastPathTuning(lns_min_integers=least, lns_sub_max_s=2.5)
         run = ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True)
-        assert run.continuous_hops() == (tuning.lns_continuous_hops if at_scale else 0)
-        assert run.adopts_incumbents() is at_scale
-    tuning = FastPathTuning(lns_min_integers=problem.num_int, lns_sub_max_s=2.5)
-    assert ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True).sub_max_s() == 2.5
-    tuning = FastPathTuning(lns_min_integers=problem.num_int + 1, lns_sub_max_s=2.5)
-    assert ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True).sub_max_s() == 6.0
-    off = FastPathTuning(lns_min_integers=1, lns_continuous_hops=0, lns_adopts_incumbents=False)
+        expected = SearchKnobs(tuning.lns_continuous_hops, 2.5, True) if at_scale else SearchKnobs()
+        assert run.search_knobs() == expected
+        assert run.adopts_incumbents() is at_scale and run.trims_incumbents() is at_scale
+    assert SearchKnobs().sub_max_s == 6.0 and SearchKnobs().continuous_hops == 0 and not SearchKnobs().trim_idle
+    off = FastPathTuning(lns_min_integers=1, lns_continuous_hops=0, lns_adopts_incumbents=False, trim_incumbents=False)
     run = ComponentRun.begin(problem, SolveOptions(tuning=off), None, None, spare_core=True)
-    assert run.continuous_hops() == 0 and not run.adopts_incumbents()
+    assert run.search_knobs().continuous_hops == 0 and not run.search_knobs().trim_idle
+    assert not run.adopts_incumbents() and not run.trims_incumbents()

@@ -1,7 +1,7 @@
 """The neighbourhood search alone on an auction's largest component, one line per sub-MILP.
 
     python -m dkw.bench.experiments.search_log AUCTION.json SECONDS [--seed K] [--size kind=share ...]
-                                                [--sub-max-s S] [--kinds rins,blocks,...] [--hops K]
+                                                [--sub-max-s S] [--kinds rins,blocks,...] [--hops K] [--trim-idle]
 
 Prepares the auction as the fast path does (prepare → split), takes the largest component through the
 fast path's first two phases (the LP relaxation with its roundings, the start polished block by block)
@@ -26,7 +26,7 @@ from dkw.clearing.index import build_index
 from dkw.solvers.api import SolveOptions
 from dkw.solvers.fastpath.component import ComponentRun, lp_relaxation_and_roundings, polish_start
 from dkw.solvers.fastpath.prepare import prepared_model
-from dkw.solvers.fastpath.search import SUB_MAX_S, NeighbourhoodSearch
+from dkw.solvers.fastpath.search import SUB_MAX_S, NeighbourhoodSearch, SearchKnobs
 from dkw.solvers.fastpath.split import components_of
 
 
@@ -53,8 +53,10 @@ def main(argv: list[str]) -> int:
         lp_x = run.lp_x
         np.savez(cached, start=sub.start, lp_x=lp_x)
     search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, options.highs_settings(),
-                                 seed=int(flag(argv, "--seed", "0")), continuous_hops=int(flag(argv, "--hops", "0")),
-                                 sub_max_s=float(flag(argv, "--sub-max-s", str(SUB_MAX_S))))
+                                 seed=int(flag(argv, "--seed", "0")),
+                                 knobs=SearchKnobs(int(flag(argv, "--hops", "0")),
+                                                   float(flag(argv, "--sub-max-s", str(SUB_MAX_S))),
+                                                   "--trim-idle" in argv))
     for k, arg in enumerate(argv):
         if arg == "--size":
             kind, _, share = argv[k + 1].partition("=")

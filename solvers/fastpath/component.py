@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from dkw.solvers.api import ComponentReport, CutsReport, SearchReport, SolveOptions, SolveStatus
-from dkw.solvers.arrays import ArrayProblem
+from dkw.solvers.arrays import ArrayProblem, switch_off_idle
 from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds
 from dkw.solvers.fastpath.polish import polish_by_splitting
-from dkw.solvers.fastpath.search import SUB_MAX_S, ConcurrentSearch, NeighbourhoodSearch
+from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, SearchKnobs
 from dkw.solvers.fastpath.starts import lp_rounding_starts
 from dkw.solvers.highs import ComponentSolution, LpBasis, MipEvents, refine_point, release_freed_memory, solve_mip
 from dkw.solvers.tuning import FastPathTuning
@@ -136,17 +136,20 @@ class ComponentRun:
         it then finds the optimum sooner than branch-and-bound alone (`lns_beside_unlinked_min_integers`)."""
         return self.parallel and self.big and self.sub.tags is not None and not self.sub.tags.any_linked()
 
-    def continuous_hops(self) -> int:
-        """How far from a freed binary the search's sub-MILPs leave continuous columns free (0: everywhere)."""
-        return self.tuning.lns_continuous_hops if self.tuning.search_at_scale(self.sub.num_int) else 0
-
-    def sub_max_s(self) -> float:
-        """The longest a sub-MILP of the search may take on this component, s."""
-        return self.tuning.lns_sub_max_s if self.tuning.search_at_scale(self.sub.num_int) else SUB_MAX_S
+    def search_knobs(self) -> SearchKnobs:
+        """How the search works here: on components where it runs by size (national auctions), smaller
+        sub-MILPs, their own time limit and idle binaries switched off; elsewhere as at mid-size."""
+        if not self.tuning.search_at_scale(self.sub.num_int):
+            return SearchKnobs()
+        return SearchKnobs(self.tuning.lns_continuous_hops, self.tuning.lns_sub_max_s, self.tuning.trim_incumbents)
 
     def adopts_incumbents(self) -> bool:
         """The search beside branch-and-bound goes on from branch-and-bound's cheaper incumbents."""
         return self.tuning.lns_adopts_incumbents and self.tuning.search_at_scale(self.sub.num_int)
+
+    def trims_incumbents(self) -> bool:
+        """Branch-and-bound's incumbents go back to it with their idle binaries switched off."""
+        return self.tuning.trim_incumbents and self.tuning.search_at_scale(self.sub.num_int)
 
     def finished(self, solved: ComponentSolution) -> ComponentSolution:
         # lp_bound (the LP relaxation's, raised by the cut rounds) is proven too; branch-and-bound stopped by
@@ -191,6 +194,8 @@ def polish_start(run: ComponentRun) -> None:
         if run.big:
             release_freed_memory()
         run.phase_done("start polished", "start polished block by block")
+    if run.trims_incumbents():
+        candidates = [switch_off_idle(sub, c)[0] for c in candidates]
     for candidate in candidates:
         if sub.start is None or sub.col_cost @ candidate < sub.col_cost @ sub.start:
             sub.start = candidate
@@ -204,7 +209,7 @@ def start_search_beside(run: ComponentRun) -> None:
     if run.search_wanted() and run.parallel and run.sub.num_int >= run.tuning.lns_beside_min_integers:
         run.concurrent = ConcurrentSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings,
                                           run.deadline if run.deadline is not None else math.inf, run.improved(),
-                                          continuous_hops=run.continuous_hops(), sub_max_s=run.sub_max_s())
+                                          knobs=run.search_knobs())
 
 
 def cut_rounds(run: ComponentRun) -> None:
@@ -234,7 +239,7 @@ def search_before(run: ComponentRun, on_event: MipEvents | None) -> None:
     if not run.search_wanted() or run.concurrent is not None:
         return
     search = NeighbourhoodSearch(run.sub, run.sub.start, run.lp_x, run.sub.tags, run.settings,
-                                 continuous_hops=run.continuous_hops(), sub_max_s=run.sub_max_s())
+                                 knobs=run.search_knobs())
     cancel = on_event.cancel if on_event is not None else None
     run.sub.start = search.run(run.until(run.tuning.lns_share, run.tuning.lns_max_s), run.improved(),
                                stop=None if cancel is None else cancel.is_set)
@@ -247,7 +252,7 @@ def branch_and_bound(run: ComponentRun, on_event: MipEvents | None, refine: bool
     then the LP with the integers fixed."""
     if run.concurrent is None:
         solved = solve_mip(run.sub, run.options, deadline=run.deadline, on_event=on_event, refine=refine,
-                           cuts=run.cuts)
+                           cuts=run.cuts, trim_incumbents=run.trims_incumbents())
     else:
         solved = _beside_the_search(run, on_event, refine)
     run.phase_done("branch-and-bound", f"branch-and-bound ({solved.nodes} nodes, {solved.status}) and pricing "
@@ -265,7 +270,8 @@ def _beside_the_search(run: ComponentRun, on_event: MipEvents | None, refine: bo
     try:
         solved = solve_mip(run.sub, run.options, deadline=run.deadline, on_event=on_event, refine=False,
                            cuts=run.cuts, user_solution=search.offer,
-                           on_improving=search.share if run.adopts_incumbents() else None)
+                           on_improving=search.share if run.adopts_incumbents() else None,
+                           trim_incumbents=run.trims_incumbents())
     finally:
         x, objective, stats = search.finish()
     run.report.search = SearchReport(stats.summary() if stats is not None else "", beside=True, best=objective,

@@ -37,7 +37,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from dkw.solvers.arrays import ArrayProblem, violation
+from dkw.solvers.arrays import ArrayProblem, switch_off_idle, violation
 from dkw.solvers.highs import has_point, highs_for, solved_optimally
 
 #: A sub-MILP may take at most this long (seconds; on national components `FastPathTuning.lns_sub_max_s`), and
@@ -93,11 +93,27 @@ class LnsStats:
     log: list[tuple[str, int, bool, float, float]] = field(default_factory=list)
     #: incumbents taken over from branch-and-bound beside it (cheaper than the search's own at the time)
     adopted: int = 0
+    #: idle binaries switched off in the sub-MILPs' points (`SearchKnobs.trim_idle`)
+    switched_off: int = 0
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k} {self.improved.get(k, 0)}/{n}" for k, n in sorted(self.tried.items()))
         adopted = f"; {self.adopted} from branch-and-bound" if self.adopted else ""
-        return f"neighbourhood search {self.seconds:.0f} s ({kinds}{adopted})"
+        idle = f"; {self.switched_off} idle binaries switched off" if self.switched_off else ""
+        return f"neighbourhood search {self.seconds:.0f} s ({kinds}{adopted}{idle})"
+
+
+@dataclass(frozen=True)
+class SearchKnobs:
+    """How the search works on one component (`dkw.solvers.fastpath.component.ComponentRun.search_knobs`):
+    `continuous_hops` 0: every continuous column stays free in a sub-MILP; k: only those within k rows of a
+    freed integer column, the rest fixed at the incumbent (`FastPathTuning.lns_continuous_hops`);
+    `sub_max_s`: the longest a sub-MILP may take; `trim_idle`: each sub-MILP's point gets its idle binaries
+    switched off (`dkw.solvers.arrays.switch_off_idle`) before it is compared with the incumbent."""
+
+    continuous_hops: int = 0
+    sub_max_s: float = SUB_MAX_S
+    trim_idle: bool = False
 
 
 class NeighbourhoodSearch:
@@ -105,10 +121,11 @@ class NeighbourhoodSearch:
     values for RINS. One HiGHS instance holds the problem; each neighbourhood only changes its bounds."""
 
     def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
-                 tags: ColumnTags | None, settings: dict[str, Any], seed: int = 0, continuous_hops: int = 0,
-                 sub_max_s: float = SUB_MAX_S):
+                 tags: ColumnTags | None, settings: dict[str, Any], seed: int = 0,
+                 knobs: SearchKnobs = SearchKnobs()):
         self.problem = problem
-        self.sub_max_s = sub_max_s
+        self.sub_max_s = knobs.sub_max_s
+        self.trim_idle = knobs.trim_idle
         self.x = incumbent.copy()
         self.objective = float(problem.col_cost @ incumbent)
         self.lp_x = lp_x
@@ -124,9 +141,7 @@ class NeighbourhoodSearch:
         #: per kind, the share of the integer columns (or window width) to aim at; adapted as it goes
         self.size = {"rins": 1.0, "blocks": 2.0, "areas": 0.3, "product": 0.15}
         self.stats = LnsStats(start_objective=self.objective, objective=self.objective)
-        #: 0: every continuous column stays free in a sub-MILP; k: only those within k rows of a freed
-        #: integer column, the rest fixed at the incumbent (`FastPathTuning.lns_continuous_hops`)
-        self.continuous_hops = continuous_hops
+        self.continuous_hops = knobs.continuous_hops
         self._continuous_fixed = False
         self._is_continuous = problem.integrality != 1
         self.conts = np.flatnonzero(self._is_continuous).astype(np.int32)
@@ -209,6 +224,11 @@ class NeighbourhoodSearch:
         if not has_point(self.highs):
             return solved, None, float("inf")
         x = np.array(self.highs.getSolution().col_value)
+        if self.trim_idle:
+            # binaries outside the neighbourhood stay fixed, so a start-up whose bids the sub-MILP turned
+            # down stays on in its point
+            x, switched = switch_off_idle(p, x)
+            self.stats.switched_off += switched
         return solved, x, float(p.col_cost @ x)
 
     def adopt(self, x: np.ndarray | None) -> bool:
@@ -335,13 +355,12 @@ class SharedPoint:
 
 
 def _search_process(problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None, tags: ColumnTags | None,
-                    settings: dict[str, Any], deadline: float, out: Any, stop: Any, continuous_hops: int,
-                    sub_max_s: float, shared: SharedPoint) -> None:
+                    settings: dict[str, Any], deadline: float, out: Any, stop: Any, knobs: SearchKnobs,
+                    shared: SharedPoint) -> None:
     """The body of `ConcurrentSearch`'s process: search until the deadline, a stall or `stop`, sending
     ("improved", objective, x) at every improvement, ("stats", stats) after every sub-MILP and ("done",
     stats) at the end; going on from branch-and-bound's incumbent (`shared`) whenever it is the cheaper."""
-    search = NeighbourhoodSearch(problem, incumbent, lp_x, tags, settings, continuous_hops=continuous_hops,
-                                 sub_max_s=sub_max_s)
+    search = NeighbourhoodSearch(problem, incumbent, lp_x, tags, settings, knobs=knobs)
     search.run(deadline, lambda objective: out.put(("improved", objective, search.x)), stop=stop.is_set,
                on_step=lambda: out.put(("stats", search.stats)), incoming=shared.cheaper_than)
     out.put(("done", search.stats))
@@ -359,8 +378,7 @@ class ConcurrentSearch:
 
     def __init__(self, problem: ArrayProblem, incumbent: np.ndarray, lp_x: np.ndarray | None,
                  tags: ColumnTags | None, settings: dict[str, Any], deadline: float,
-                 on_improvement: Callable[[float], None] | None = None, continuous_hops: int = 0,
-                 sub_max_s: float = SUB_MAX_S):
+                 on_improvement: Callable[[float], None] | None = None, knobs: SearchKnobs = SearchKnobs()):
         ctx = multiprocessing.get_context("spawn")
         self.x = incumbent.copy()
         self.objective = float(problem.col_cost @ incumbent)
@@ -376,7 +394,7 @@ class ConcurrentSearch:
         self._shared = SharedPoint(ctx, problem.num_cols)
         self._process = ctx.Process(target=_search_process, name="dkw-neighbourhood-search",
                                     args=(problem, incumbent, lp_x, tags, settings, deadline, self._queue,
-                                          self._stop, continuous_hops, sub_max_s, self._shared))
+                                          self._stop, knobs, self._shared))
         self._process.start()
         self._collector = threading.Thread(target=self._collect, name="dkw-search-collector", daemon=True)
         self._collector.start()
