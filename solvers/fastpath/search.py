@@ -99,7 +99,8 @@ class LnsStats:
     def summary(self) -> str:
         kinds = ", ".join(f"{k} {self.improved.get(k, 0)}/{n}" for k, n in sorted(self.tried.items()))
         adopted = f"; {self.adopted} from branch-and-bound" if self.adopted else ""
-        idle = f"; {self.switched_off} idle binar{'y' if self.switched_off == 1 else 'ies'} switched off" if self.switched_off else ""
+        n = self.switched_off
+        idle = f"; {n} idle binar{'y' if n == 1 else 'ies'} switched off" if n else ""
         return f"neighbourhood search {self.seconds:.0f} s ({kinds}{adopted}{idle})"
 
 
