@@ -2,6 +2,7 @@
 
     python -m dkw.bench.experiments.search_log AUCTION.json SECONDS [--seed K] [--size kind=share ...]
                                                 [--sub-max-s S] [--kinds rins,blocks,...] [--hops K] [--trim-idle]
+                                                [--highs-option NAME=VALUE ...]
 
 Prepares the auction as the fast path does (prepare → split), takes the largest component through the
 fast path's first two phases (the LP relaxation with its roundings, the start polished block by block)
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dkw.bench.run_one import option_value
 from dkw.clearing.document import load_auction_file
 from dkw.clearing.formulation import formulate
 from dkw.clearing.index import build_index
@@ -61,6 +63,9 @@ def main(argv: list[str]) -> int:
         if arg == "--size":
             kind, _, share = argv[k + 1].partition("=")
             search.size[kind] = float(share)
+        if arg == "--highs-option":  # on the search's own instance, over the search's settings
+            name, _, value = argv[k + 1].partition("=")
+            search.highs.setOptionValue(name, option_value(value))
     if "--kinds" in argv:
         chosen = flag(argv, "--kinds").split(",")
         search.kinds = lambda: chosen  # type: ignore[method-assign]
