@@ -74,11 +74,11 @@ def violation(problem: ArrayProblem, x: np.ndarray) -> float:
 
 def switch_off_idle(problem: ArrayProblem, x: np.ndarray) -> tuple[np.ndarray, int]:
     """`x` with every costly binary at 1 that no row needs set to 0, and how many were: a 1-opt move that
-    keeps a feasible point feasible (no row's violation grows) and lowers its cost. Branch-and-bound's
-    incumbents keep start-up binaries (起動費) at 1 for resources none of whose bids is accepted (5,000 bids,
-    20 s: four, 0.31M yen), which the result never charges but the solver's cutoff and the search's
-    comparisons do. The costliest go first; each flip updates the activities the next one is checked
-    against."""
+    keeps a feasible point feasible (no row's violation grows) and lowers its cost. Points found with some
+    binaries fixed (the search's sub-MILPs, the starts) and now and then HiGHS's own incumbents keep start-up
+    binaries (起動費) at 1 for resources none of whose bids is accepted (a 5,000-bid clearing at 20 s: four,
+    0.31M yen), which the result never charges but the solver's cutoff and the search's comparisons do.
+    The costliest go first; each flip updates the activities the next one is checked against."""
     candidates = np.flatnonzero((problem.integrality == 1) & (problem.col_cost > 0) & (x > 0.5)
                                 & (problem.col_lower < 0.5))
     if not len(candidates):
