@@ -101,6 +101,7 @@ class ClearingService(pb_grpc.ClearingServicer):
         self._runs: dict[str, ProgressFeed] = {}
         self._runs_lock = threading.Lock()
         self._handles: dict[str, JobHandle] = {}
+        self._handles_lock = threading.Lock()  # a job that ends at once must not be registered after its end
         self.outcomes = OutcomeWriter(storage, self.owner)
         self._stopping = False
         self.draining = False  # SIGTERM: claim nothing more (dkw.server.drain)
@@ -235,15 +236,22 @@ class ClearingService(pb_grpc.ClearingServicer):
                 except Exception:
                     log.exception("cannot store progress", extra={"auction_id": auction_id})
 
+        ended = threading.Event()
+
         def on_done(handle: JobHandle) -> None:
-            self._handles.pop(auction_id, None)
+            with self._handles_lock:
+                ended.set()
+                self._handles.pop(auction_id, None)
             self.metrics.running.dec()
             self._record_outcome(auction_id, record.kind, handle, time.perf_counter() - started)
 
         self.metrics.running.inc()
         handle = slot.start(job, on_progress, on_done)
-        if not handle.done.is_set():
-            self._handles[auction_id] = handle
+        # a job can end before start() returns: registered after its on_done, it would stay "running" for
+        # good (the renewer then says "lease lost" every few seconds and a drain waits its whole time)
+        with self._handles_lock:
+            if not ended.is_set() and not handle.done.is_set():
+                self._handles[auction_id] = handle
         return handle
 
     def _record_outcome(self, auction_id: str, kind: str, handle: JobHandle, elapsed: float) -> None:
