@@ -400,7 +400,7 @@ def test_the_smaller_sub_milps_and_the_shared_incumbents_only_where_the_search_r
     for least, at_scale in ((problem.num_int, True), (problem.num_int + 1, False)):
         tuning = FastPathTuning(lns_min_integers=least, lns_sub_max_s=2.5)
         run = ComponentRun.begin(problem, SolveOptions(tuning=tuning), None, None, spare_core=True)
-        expected = SearchKnobs(tuning.lns_continuous_hops, 2.5, True) if at_scale else SearchKnobs()
+        expected = SearchKnobs(tuning.lns_continuous_hops, 2.5, True, True) if at_scale else SearchKnobs()
         assert run.search_knobs() == expected
         assert run.adopts_incumbents() is at_scale and run.trims_incumbents() is at_scale
     assert SearchKnobs().sub_max_s == 6.0 and SearchKnobs().continuous_hops == 0 and not SearchKnobs().trim_idle
@@ -408,3 +408,7 @@ def test_the_smaller_sub_milps_and_the_shared_incumbents_only_where_the_search_r
     run = ComponentRun.begin(problem, SolveOptions(tuning=off), None, None, spare_core=True)
     assert run.search_knobs().continuous_hops == 0 and not run.search_knobs().trim_idle
     assert not run.adopts_incumbents() and not run.trims_incumbents()
+    # the polish's LP is a second copy of the component: not above lns_polish_max_columns
+    capped = FastPathTuning(lns_min_integers=1, lns_polish_max_columns=problem.num_cols - 1)
+    run = ComponentRun.begin(problem, SolveOptions(tuning=capped), None, None, spare_core=True)
+    assert run.search_knobs().continuous_hops and not run.search_knobs().polish_continuous

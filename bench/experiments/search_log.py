@@ -2,14 +2,15 @@
 
     python -m dkw.bench.experiments.search_log AUCTION.json SECONDS [--seed K] [--size kind=share ...]
                                                 [--sub-max-s S] [--kinds rins,blocks,...] [--hops K] [--trim-idle]
-                                                [--highs-option NAME=VALUE ...]
+                                                [--polish] [--highs-option NAME=VALUE ...] [--save POINT.npy]
 
 Prepares the auction as the fast path does (prepare → split), takes the largest component through the
 fast path's first two phases (the LP relaxation with its roundings, the start polished block by block)
 and runs `NeighbourhoodSearch` from that start for SECONDS on one core, printing each sub-MILP as a JSON
 line (kind, integers freed, solved to optimality, seconds, objective, the incumbent after it) and a last
 line with the totals. The start is cached beside the document (AUCTION.json.search-start.npz) so every
-variant starts from the same point. For the search's throughput experiments in docs/performance.md.
+variant starts from the same point; `--save` keeps the search's last incumbent (e.g. for
+`dkw.bench.experiments.flip_pass`). For the search's throughput experiments in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main(argv: list[str]) -> int:
                                  seed=int(flag(argv, "--seed", "0")),
                                  knobs=SearchKnobs(int(flag(argv, "--hops", "0")),
                                                    float(flag(argv, "--sub-max-s", str(SUB_MAX_S))),
-                                                   "--trim-idle" in argv))
+                                                   "--trim-idle" in argv, "--polish" in argv))
     for k, arg in enumerate(argv):
         if arg == "--size":
             kind, _, share = argv[k + 1].partition("=")
@@ -83,8 +84,12 @@ def main(argv: list[str]) -> int:
     print(json.dumps({"columns": len(sub.cols), "integers": int(sub.num_int),
                       "start": round(float(sub.col_cost @ sub.start), 1)}), flush=True)
     search.run(began + seconds, on_step=step)
+    if "--save" in argv:
+        np.save(flag(argv, "--save"), search.x)
     print(json.dumps({"seconds": round(time.time() - began, 1), "start": search.stats.start_objective,
-                      "best": search.objective, "tried": search.stats.tried, "improved": search.stats.improved}))
+                      "best": search.objective, "tried": search.stats.tried, "improved": search.stats.improved,
+                      "polished": round(search.stats.polished, 1),
+                      "polish_s": round(search.stats.polish_seconds, 2)}))
     return 0
 
 

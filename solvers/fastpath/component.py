@@ -141,7 +141,9 @@ class ComponentRun:
         sub-MILPs, their own time limit and idle binaries switched off; elsewhere as at mid-size."""
         if not self.tuning.search_at_scale(self.sub.num_int):
             return SearchKnobs()
-        return SearchKnobs(self.tuning.lns_continuous_hops, self.tuning.lns_sub_max_s, self.tuning.trim_incumbents)
+        polish = self.tuning.lns_polish_continuous and self.sub.num_cols <= self.tuning.lns_polish_max_columns
+        return SearchKnobs(self.tuning.lns_continuous_hops, self.tuning.lns_sub_max_s, self.tuning.trim_incumbents,
+                           polish)
 
     def adopts_incumbents(self) -> bool:
         """The search beside branch-and-bound goes on from branch-and-bound's cheaper incumbents."""

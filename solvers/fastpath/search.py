@@ -44,6 +44,8 @@ from dkw.solvers.highs import has_point, highs_for, solved_optimally
 #: at least SUB_MIN_S.
 SUB_MAX_S = 6.0
 SUB_MIN_S = 1.0
+#: The LP of `SearchKnobs.polish_continuous` may take at most this long (s), or the polish stops.
+POLISH_MAX_S = 2.0
 #: An improvement smaller than this (relative) does not count (solver noise).
 IMPROVEMENT_REL = 1e-9
 #: HiGHS options taken over from the caller's for the sub-MILPs.
@@ -95,13 +97,18 @@ class LnsStats:
     adopted: int = 0
     #: idle binaries switched off in the sub-MILPs' points (`SearchKnobs.trim_idle`)
     switched_off: int = 0
+    #: yen gained by re-solving the incumbents' continuous columns (`SearchKnobs.polish_continuous`)
+    polished: float = 0.0
+    polish_seconds: float = 0.0
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k} {self.improved.get(k, 0)}/{n}" for k, n in sorted(self.tried.items()))
         adopted = f"; {self.adopted} from branch-and-bound" if self.adopted else ""
         n = self.switched_off
         idle = f"; {n} idle binar{'y' if n == 1 else 'ies'} switched off" if n else ""
-        return f"neighbourhood search {self.seconds:.0f} s ({kinds}{adopted}{idle})"
+        polished = f"; {self.polished / 1e6:.2f}M yen from re-solving continuous columns in " \
+            f"{self.polish_seconds:.1f} s" if self.polished else ""
+        return f"neighbourhood search {self.seconds:.0f} s ({kinds}{adopted}{idle}{polished})"
 
 
 @dataclass(frozen=True)
@@ -110,11 +117,14 @@ class SearchKnobs:
     `continuous_hops` 0: every continuous column stays free in a sub-MILP; k: only those within k rows of a
     freed integer column, the rest fixed at the incumbent (`FastPathTuning.lns_continuous_hops`);
     `sub_max_s`: the longest a sub-MILP may take; `trim_idle`: each sub-MILP's point gets its idle binaries
-    switched off (`dkw.solvers.arrays.switch_off_idle`) before it is compared with the incumbent."""
+    switched off (`dkw.solvers.arrays.switch_off_idle`) before it is compared with the incumbent;
+    `polish_continuous`: with `continuous_hops` set, every new incumbent's continuous columns are re-solved
+    as the LP with its integers fixed, so the far columns a sub-MILP held fixed do not stay stale."""
 
     continuous_hops: int = 0
     sub_max_s: float = SUB_MAX_S
     trim_idle: bool = False
+    polish_continuous: bool = False
 
 
 class NeighbourhoodSearch:
@@ -147,6 +157,36 @@ class NeighbourhoodSearch:
         self._is_continuous = problem.integrality != 1
         self.conts = np.flatnonzero(self._is_continuous).astype(np.int32)
         self._row_of_nz = problem.row_of_nonzeros()
+        self._fixed_lp = None
+        if knobs.polish_continuous and knobs.continuous_hops:
+            lp = replace(problem, integrality=np.zeros_like(problem.integrality))
+            self._fixed_lp = highs_for(lp, settings, PASSED_OPTIONS, output_flag=False, time_limit=POLISH_MAX_S)
+
+    def polish_continuous(self, on_improvement: Callable[[float], None] | None = None) -> float:
+        """Re-solve the incumbent's continuous columns with its integers fixed (warm: the LP instance keeps
+        its basis from the last call); returns the objective gained, and tells `on_improvement` if any. An
+        LP that does not solve within POLISH_MAX_S turns the polish off for the rest of the search."""
+        if self._fixed_lp is None:
+            return 0.0
+        ints = self.ints
+        at = np.round(self.x[ints])
+        began = time.perf_counter()
+        self._fixed_lp.changeColsBounds(len(ints), ints, at, at)
+        self._fixed_lp.run()
+        self.stats.polish_seconds += time.perf_counter() - began
+        if not solved_optimally(self._fixed_lp):
+            self._fixed_lp = None
+            return 0.0
+        x = np.array(self._fixed_lp.getSolution().col_value)
+        objective = float(self.problem.col_cost @ x)
+        if objective >= self.objective * (1 - IMPROVEMENT_REL) or violation(self.problem, x) > 1e-6:
+            return 0.0
+        gained = self.objective - objective
+        self.x, self.objective = x, objective
+        self.stats.polished += gained
+        if on_improvement is not None:
+            on_improvement(objective)
+        return gained
 
     def kinds(self) -> list[str]:
         kinds = ["rins"] if self.lp_x is not None else []
@@ -273,6 +313,7 @@ class NeighbourhoodSearch:
         kinds = self.kinds()
         if not kinds or not len(self.ints):
             return self.x
+        self.polish_continuous(on_improvement)
         turn = 0
         stale = 0
         while True:
@@ -281,6 +322,7 @@ class NeighbourhoodSearch:
                 break
             if incoming is not None and self.adopt(incoming(self.objective)):
                 stale = 0  # a new point to search around: the stall count starts again
+                self.polish_continuous(on_improvement)
             kind = kinds[turn % len(kinds)]
             turn += 1
             free = self.neighbourhood(kind)
@@ -299,11 +341,12 @@ class NeighbourhoodSearch:
             if x is not None and objective < self.objective * (1 - IMPROVEMENT_REL) \
                     and violation(self.problem, x) <= 1e-6:
                 self.x, self.objective = x, objective
+                self.polish_continuous()
                 self.stats.improved[kind] = self.stats.improved.get(kind, 0) + 1
-                self.stats.history.append((time.time() - started, objective))
+                self.stats.history.append((time.time() - started, self.objective))
                 stale = 0
                 if on_improvement is not None:
-                    on_improvement(objective)
+                    on_improvement(self.objective)
             else:
                 stale += 1
             self.stats.objective = self.objective
