@@ -2,7 +2,7 @@
 
     python -m dkw.bench.experiments.search_log AUCTION.json SECONDS [--seed K] [--size kind=share ...]
                                                 [--sub-max-s S] [--kinds rins,blocks,...] [--hops K] [--trim-idle]
-                                                [--polish] [--highs-option NAME=VALUE ...] [--save POINT.npy]
+                                                [--polish] [--rins-from-cuts] [--highs-option NAME=VALUE ...] [--save POINT.npy]
 
 Prepares the auction as the fast path does (prepare → split), takes the largest component through the
 fast path's first two phases (the LP relaxation with its roundings, the start polished block by block)
@@ -55,6 +55,12 @@ def main(argv: list[str]) -> int:
         polish_start(run)
         lp_x = run.lp_x
         np.savez(cached, start=sub.start, lp_x=lp_x)
+    if "--rins-from-cuts" in argv:  # RINS against the LP with the fast path's Gomory rounds, not the bare one
+        from dkw.solvers.fastpath.cuts import gomory_rounds
+        cut_x = Path(f"{doc}.search-cut-lp.npy")
+        if not cut_x.exists():
+            np.save(cut_x, gomory_rounds(sub, 6, 400, time.time() + 40, threads=1).lp_x)
+        lp_x = np.load(cut_x)
     search = NeighbourhoodSearch(sub, sub.start, lp_x, sub.tags, options.highs_settings(),
                                  seed=int(flag(argv, "--seed", "0")),
                                  knobs=SearchKnobs(int(flag(argv, "--hops", "0")),

@@ -43,6 +43,8 @@ class Cuts:
     #: the simplex iterations of each round's LP (the first: the relaxation again, unless warm-started)
     iterations: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    #: the last round's LP optimum over the problem's columns (None: no round solved)
+    lp_x: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rhs)
@@ -111,6 +113,8 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
         rhs = np.array(cuts.rhs[:cuts_in_last_x])
         tight = cut_value <= rhs + 1e-7 * np.maximum(1.0, np.abs(rhs))
         cuts.keep_only(np.concatenate([tight, np.ones(len(cuts) - cuts_in_last_x, dtype=bool)]))
+    if last_x is not None:
+        cuts.lp_x = last_x[:lp.n].copy()
     cuts.seconds = time.perf_counter() - started
     return cuts
 

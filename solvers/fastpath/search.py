@@ -6,7 +6,9 @@ bids), and HiGHS's own heuristics, even at high effort, stop well above what a R
 A sub-MILP with most binaries fixed is small after presolve and HiGHS solves it to optimality in
 seconds, so many neighbourhoods fit in the time a full branch-and-bound spends without improving.
 
-Neighbourhoods (over the integer columns only: quantities, flows and shortfalls stay free in every one):
+Neighbourhoods (over the integer columns only: quantities, flows and shortfalls stay free in every one, or
+with `SearchKnobs.continuous_hops` those near a freed integer column, the rest then re-solved for each new
+incumbent: `SearchKnobs.polish_continuous`):
 - `rins`: the binaries where the LP relaxation and the incumbent disagree (RINS);
 - `blocks`: the binaries of bids touching a window of consecutive blocks;
 - `areas`: the binaries of bids in one area and the areas its lines reach;
