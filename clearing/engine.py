@@ -151,6 +151,7 @@ def solve_until_min_kw_holds(auction: Auction, left_out: list[LeftOutBid], optio
         solves += 1
         if previous is not None:
             keep_earlier_bound(outcome, previous[1])
+            keep_earlier_account(outcome, previous[1])
         if outcome.x is None:
             break
         below_1kw = below_one_kw(form.ix, outcome.x[:form.columns.num_bids])
@@ -170,6 +171,16 @@ def keep_earlier_bound(outcome: SolveOutcome, earlier: SolveOutcome) -> None:
     if outcome.bound is None or earlier.bound > outcome.bound:
         outcome.bound = earlier.bound if outcome.objective is None else min(earlier.bound, outcome.objective)
         outcome.gap = relative_gap(outcome.objective, outcome.bound)
+
+
+def keep_earlier_account(outcome: SolveOutcome, earlier: SolveOutcome) -> None:
+    """The re-solve's message and figures keep the earlier solve's: the result's `solver` otherwise
+    describes only the last solve, which at a time limit may have had a second or two (its message without
+    the cut rounds and the search that found most of the clearing, `seconds` near 0)."""
+    outcome.message = f"{outcome.message}; re-solved after a bid came out below 1 kW, the solve before: " \
+                      f"{earlier.message}"
+    outcome.seconds += earlier.seconds
+    outcome.nodes += earlier.nodes
 
 
 #: What the steps after the solve's limit take (the search's grace, pricing the incumbent, exact prices,
