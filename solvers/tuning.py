@@ -73,8 +73,8 @@ class FastPathTuning:
     #: ... and there, with lns_continuous_hops set, every new incumbent of the search gets its continuous
     #: columns re-solved as the LP with its integers fixed: the far columns a sub-MILP holds fixed go stale
     #: otherwise (0.1-0.6M yen at 5,000 and 20,000 bids after 60 s of search), and the search then compares
-    #: and hands on dearer points than it has. 20,000 bids at 60 s, 3 HiGHS seeds: gap 0.1286/0.1230/0.1223%
-    #: against 0.1292/0.1258/0.1262%; 5,000 bids within the spread (docs/performance.md, fourteenth round).
+    #: and hands on dearer points than it has. 20,000 bids at 60 s, 5 HiGHS seeds: median gap 0.1230% against
+    #: 0.1262%, better on 4 of 5; 5,000 bids within the spread (docs/performance.md, fourteenth round).
     #: Up to lns_polish_max_columns columns: the LP is a second copy of the component in the search's
     #: process, which the 200,000-bid clearing's memory ceiling has no room for.
     lns_polish_continuous: bool = True
