@@ -239,13 +239,15 @@ FIELD_DOCS: dict[str, dict[str, tuple[Any, str]]] = {
     "solver": {
         "name": ("string", "Always `HiGHS`."),
         "version": ("string", "HiGHS version."),
-        "termination": ("string", "HiGHS's own words on how it stopped (per independent component)."),
+        "termination": ("string", "HiGHS's own words on how it stopped (per independent component), with the fast path's "
+                       "cut rounds and search; after a re-solve for the 1 kW minimum, the solve before it too "
+                       "(\"re-solved after a bid came out below 1 kW, the solve before: …\")."),
         "mip_gap": ("number_or_null", "HiGHS's proven relative gap on the objective it solved (tie-break terms "
                     "included), |objective − bound| / max(|objective|, 1)."),
         "objective_bound": ("number_or_null", "Proven lower bound on the real objective (without the tie-break "
                             "terms), yen; never above `objective_yen`."),
-        "seconds": ("seconds", "HiGHS's run time of the MIP, s."),
-        "nodes": ("count0", "Branch-and-bound nodes."),
+        "seconds": ("seconds", "HiGHS's run time of the MIP, s (summed over the solves, `solves`)."),
+        "nodes": ("count0", "Branch-and-bound nodes (summed over the solves)."),
         "build_seconds": ("seconds", "Index, model and transfer to the solver, s."),
         "pricing_seconds": ("seconds", "The fixed-integer LP for the prices, s."),
         "total_seconds": ("seconds", "Wall time of the whole clearing, s."),
