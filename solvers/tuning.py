@@ -72,7 +72,7 @@ class FastPathTuning:
     lns_sub_max_s: float = 6.0
     #: ... and there, with lns_continuous_hops set, every new incumbent of the search gets its continuous
     #: columns re-solved as the LP with its integers fixed: the far columns a sub-MILP holds fixed go stale
-    #: otherwise (0.1-0.6M yen at 5,000 and 20,000 bids after 60 s of search), and the search then compares
+    #: otherwise (0.1-0.7M yen at 5,000 and 20,000 bids after 60 s of search), and the search then compares
     #: and hands on dearer points than it has. 20,000 bids at 60 s, 5 HiGHS seeds: median gap 0.1230% against
     #: 0.1262%, better on 4 of 5; 5,000 bids within the spread (docs/performance.md, fourteenth round).
     #: Up to lns_polish_max_columns columns: the LP is a second copy of the component in the search's
