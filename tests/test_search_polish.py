@@ -14,17 +14,15 @@ from conftest import prepared_matrix
 from dkw.solvers.api import SolveOptions, SolveStatus
 from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.fastpath.search import NeighbourhoodSearch, SearchKnobs
-from dkw.solvers.highs import highs_for, solve_mip, solved_optimally
+from dkw.solvers.highs import fixed_integer_values, highs_for, solve_mip, solved_optimally, with_integers_fixed
 
 
-def fixed_lp(problem: ArrayProblem, x: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """The LP of `problem` under `cost` with its integers fixed at `x`'s."""
+def dearest_continuous(problem: ArrayProblem, x: np.ndarray) -> np.ndarray:
+    """`x`'s integers with the continuous columns at their worst: the LP with the integers fixed and the
+    costs reversed (feasible, and as stale as a point can get)."""
     ints = np.flatnonzero(problem.integrality == 1)
-    lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
-    lower[ints] = upper[ints] = np.round(x[ints])
-    lp = replace(problem, col_cost=cost, col_lower=lower, col_upper=upper,
-                 integrality=np.zeros_like(problem.integrality))
-    highs = highs_for(lp, {}, output_flag=False)
+    highs = highs_for(replace(with_integers_fixed(problem, ints, np.round(x[ints])), col_cost=-problem.col_cost),
+                      {}, output_flag=False)
     highs.run()
     assert solved_optimally(highs)
     return np.array(highs.getSolution().col_value)
@@ -42,8 +40,8 @@ def clearing() -> tuple[ArrayProblem, np.ndarray]:
 def test_a_stale_incumbent_is_polished_to_its_fixed_integer_optimum(clearing) -> None:
     problem, x = clearing
     # the clearing's integers with the continuous columns chosen under reversed costs: feasible and dearer
-    stale = fixed_lp(problem, x, -problem.col_cost)
-    best = fixed_lp(problem, x, problem.col_cost)
+    stale = dearest_continuous(problem, x)
+    best = fixed_integer_values(problem, x)
     assert violation(problem, stale) <= 1e-6
     stale_cost, best_cost = float(problem.col_cost @ stale), float(problem.col_cost @ best)
     assert stale_cost > best_cost + 1.0
@@ -62,7 +60,7 @@ def test_a_stale_incumbent_is_polished_to_its_fixed_integer_optimum(clearing) ->
 def test_without_hops_there_is_nothing_to_polish(clearing) -> None:
     """Every continuous column is free in each sub-MILP then, so the polish is not set up at all."""
     problem, x = clearing
-    stale = fixed_lp(problem, x, -problem.col_cost)
+    stale = dearest_continuous(problem, x)
     search = NeighbourhoodSearch(problem, stale, None, None, {},
                                  knobs=SearchKnobs(continuous_hops=0, polish_continuous=True))
     assert search.polish_continuous() == 0.0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from dkw.solvers.arrays import ArrayProblem, violation
 from dkw.solvers.fastpath.prepare import prepared_model
 from dkw.solvers.fastpath.search import PASSED_OPTIONS
 from dkw.solvers.fastpath.split import components_of
-from dkw.solvers.highs import highs_for, solved_optimally
+from dkw.solvers.highs import highs_for, solved_optimally, with_integers_fixed
 
 IMPROVEMENT_REL = 1e-9
 
@@ -40,11 +39,9 @@ class FlipPass:
 
     def __init__(self, problem: ArrayProblem, x: np.ndarray, settings: dict):
         self.p = problem
-        self.x = x.copy()
         self.ints = np.flatnonzero(problem.integrality == 1)
-        lp = replace(problem, integrality=np.zeros_like(problem.integrality))
+        lp = with_integers_fixed(problem, self.ints, np.round(x[self.ints]))
         self.highs = highs_for(lp, settings, PASSED_OPTIONS, output_flag=False)
-        self.highs.changeColsBounds(len(self.ints), self.ints, np.round(x[self.ints]), np.round(x[self.ints]))
         self.highs.run()
         assert solved_optimally(self.highs)
         self.objective = float(self.highs.getInfo().objective_function_value)
@@ -60,7 +57,6 @@ class FlipPass:
         order = np.argsort(problem.a_index[keep], kind="stable")
         self.nz_col = problem.a_index[keep][order]
         self.nz_row = row_of_nz[keep][order]
-        self.nz_val = problem.a_value[keep][order]
         self.col_start = np.searchsorted(self.nz_col, np.arange(problem.num_cols + 1))
         self.lp_seconds = 0.0
         self.lp_solves = 0
@@ -82,40 +78,23 @@ class FlipPass:
             c = queue.pop()
             for r in self._rows_of(c):
                 idx, val = self._row(int(r))
-                cur = np.array([y.get(int(i), round(self.x[i])) for i in idx])
-                act = float(val @ cur)
                 lo, up = self.p.row_lower[r], self.p.row_upper[r]
-                if act < lo - 1e-9:
-                    # raise: columns at 0 with a positive coefficient go to 1, those at 1 with a negative to 0
-                    for i, a, v in zip(idx, val, cur, strict=True):
-                        i = int(i)
-                        if i in locked:
-                            continue
-                        if a > 0 and v < 0.5:
-                            y[i] = 1.0
-                        elif a < 0 and v > 0.5:
-                            y[i] = 0.0
-                        else:
-                            continue
-                        locked.add(i)
-                        queue.append(i)
-                elif act > up + 1e-9:
-                    for i, a, v in zip(idx, val, cur, strict=True):
-                        i = int(i)
-                        if i in locked:
-                            continue
-                        if a > 0 and v > 0.5:
-                            y[i] = 0.0
-                        elif a < 0 and v < 0.5:
-                            y[i] = 1.0
-                        else:
-                            continue
-                        locked.add(i)
-                        queue.append(i)
-                else:
-                    continue
                 cur = np.array([y.get(int(i), round(self.x[i])) for i in idx])
                 act = float(val @ cur)
+                if lo - 1e-9 <= act <= up + 1e-9:
+                    continue
+                # move the activity towards the row: a column at 0 whose coefficient points that way goes to
+                # 1, one at 1 whose coefficient points the other way goes to 0
+                upward = act < lo
+                for i, a, v in zip(idx, val, cur, strict=True):
+                    i = int(i)
+                    away = (a > 0) == (v > 0.5) if upward else (a > 0) != (v > 0.5)
+                    if i in locked or away:
+                        continue
+                    y[i] = 1.0 - v
+                    locked.add(i)
+                    queue.append(i)
+                act = float(val @ np.array([y.get(int(i), round(self.x[i])) for i in idx]))
                 if act < lo - 1e-9 or act > up + 1e-9:
                     return None
         return y

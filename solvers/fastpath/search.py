@@ -40,7 +40,7 @@ import highspy
 import numpy as np
 
 from dkw.solvers.arrays import ArrayProblem, switch_off_idle, violation
-from dkw.solvers.highs import has_point, highs_for, solved_optimally
+from dkw.solvers.highs import has_point, highs_for, solved_optimally, with_integers_fixed
 
 #: A sub-MILP may take at most this long (seconds; on national components `FastPathTuning.lns_sub_max_s`), and
 #: at least SUB_MIN_S.
@@ -161,7 +161,7 @@ class NeighbourhoodSearch:
         self._row_of_nz = problem.row_of_nonzeros()
         self._fixed_lp = None
         if knobs.polish_continuous and knobs.continuous_hops:
-            lp = replace(problem, integrality=np.zeros_like(problem.integrality))
+            lp = with_integers_fixed(problem, self.ints, np.round(incumbent[self.ints]))
             self._fixed_lp = highs_for(lp, settings, PASSED_OPTIONS, output_flag=False, time_limit=POLISH_MAX_S)
 
     def polish_continuous(self, on_improvement: Callable[[float], None] | None = None) -> float:
