@@ -25,7 +25,7 @@ from dkw.bench.midsize import DEFAULT_DOCUMENTS as DEFAULT_MID_DOCUMENTS
 from dkw.bench.midsize import DEFAULT_SEEDS as DEFAULT_MID_SEEDS
 from dkw.bench.peers import INSTALL_HINT, PEERS, cbc_binary, cbc_version, run_peers, scip_available, scip_version
 from dkw.bench.peers import markdown as peers_markdown
-from dkw.bench.run_one import measure
+from dkw.bench.run_one import measure, median_over_seeds
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = "5000,20000,50000,200000"
@@ -68,8 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mid-documents", default=DEFAULT_MID_DOCUMENTS, metavar="SEED:BIDS:BLOCKS[:VARIANT],...",
                    help="with --mid-size: the generated documents; VARIANT full (default), nolinks or plain (no block "
                    f"bids, start-ups or links) (default {DEFAULT_MID_DOCUMENTS})")
-    p.add_argument("--highs-seeds", type=int, default=DEFAULT_MID_SEEDS, metavar="N",
-                   help=f"with --mid-size: HiGHS random seeds 0..N-1 per path and document (default {DEFAULT_MID_SEEDS})")
+    p.add_argument("--highs-seeds", type=int, default=None, metavar="N",
+                   help="HiGHS random seeds 0..N-1: with --mid-size, per path and document (default "
+                   f"{DEFAULT_MID_SEEDS}); on national sizes, per run of dkw and of HiGHS straight (--peers highs), "
+                   "each row then the median run by gap, every seed's figures beside it (default 1: seed 0)")
     p.add_argument("--peers", default="", metavar="scip,highs,cbc",
                    help="also solve each document's straight model with these solvers at --fast-limit, side by side "
                    "with dkw (bench/peers.py): scip (SCIP through pyscipopt, 1 thread; pip install -e \".[bench]\"), "
@@ -156,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mid_size:
         from dkw.bench import midsize
 
-        return midsize.run(args.mid_documents, args.highs_seeds, args.straight_limit,
+        return midsize.run(args.mid_documents, args.highs_seeds or DEFAULT_MID_SEEDS, args.straight_limit,
                            args.out or str(BENCH_DIR / "midsize"))
     args.out = args.out or str(BENCH_DIR)
     try:
@@ -174,6 +176,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"dkw bench: --sizes must be positive integers, --methods fast/straight and --peers "
               f"{'/'.join(PEERS)}, got {args.sizes!r}, {args.methods!r} and {args.peers!r}", file=sys.stderr)
+        return 2
+    seeds = 1 if args.highs_seeds is None else args.highs_seeds
+    if seeds < 1 or seeds > 1 and args.repeat > 1:
+        print(f"dkw bench: --highs-seeds must be at least 1, and with more than one seed --repeat must be 1 (each seed is "
+              f"one run), got --highs-seeds {args.highs_seeds} and --repeat {args.repeat}", file=sys.stderr)
         return 2
     if "scip" in peers and not scip_available():
         print(f'dkw bench: --peers scip needs pyscipopt (an optional extra): {INSTALL_HINT}', file=sys.stderr)
@@ -221,14 +228,17 @@ def run(args: argparse.Namespace) -> int:
                     entry[method] = {"method": method, "status": "SKIPPED"}
                     continue
                 limit = args.straight_limit if method == "straight" else args.fast_limit
-                runs = [measure(path, method, limit, show_progress, options) for _ in range(max(1, args.repeat))]
-                best = min(runs, key=lambda r: r.get("end_to_end_s", float("inf")))
-                best["runs_end_to_end_s"] = [r.get("end_to_end_s") for r in runs]
+                if seeds > 1:
+                    best = median_over_seeds(path, method, limit, show_progress, options, seeds)
+                else:
+                    runs = [measure(path, method, limit, show_progress, options) for _ in range(max(1, args.repeat))]
+                    best = min(runs, key=lambda r: r.get("end_to_end_s", float("inf")))
+                    best["runs_end_to_end_s"] = [r.get("end_to_end_s") for r in runs]
                 entry[method] = best
                 print(f"{size:>7} bids {method:>8}: {best.get('status')} end to end {best.get('end_to_end_s')} s, "
                       f"gap {best.get('gap')}, peak {best.get('peak_rss_mb')} MB", file=sys.stderr)
             if peers:
-                entry["peers"] = run_peers(path, peers, args.fast_limit, show_progress, entry, options)
+                entry["peers"] = run_peers(path, peers, args.fast_limit, show_progress, entry, options, seeds)
             entry["comparison"] = compare(entry.get("fast"), entry.get("straight"))
             reference = references.get(document_key(entry["bids"], args.seed, entry["document"]))
             if reference:
@@ -256,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
 def write(out_dir: Path, machine: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     doc = {"machine": machine, "settings": {"seed": args.seed, "straight_limit_s": args.straight_limit,
                                             "fast_limit_s": args.fast_limit, "repeat": args.repeat,
+                                            "highs_seeds": args.highs_seeds or 1,
                                             "memory_limit_mb": args.memory_limit,
                                             "peers": [p.strip() for p in args.peers.split(",") if p.strip()],
                                             "note": args.note},

@@ -236,10 +236,12 @@ def own_peak_rss_mb() -> float:
 
 
 def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, entry: dict[str, Any],
-              options: list[str]) -> dict[str, dict[str, Any]]:
+              options: list[str], seeds: int = 1) -> dict[str, dict[str, Any]]:
     """Each of `peers` on the document at `path` with time limit `limit`, in its own child process. The
-    `highs` peer reuses this run's `straight` row when it ran at the same limit."""
-    from dkw.bench.run_one import measure, measure_command
+    `highs` peer reuses this run's `straight` row when it ran at the same limit; with `seeds` above 1 it is
+    the median of that many HiGHS seeds (`median_over_seeds`), as dkw's row is. SCIP and CBC run once: one
+    thread, their own default seeds."""
+    from dkw.bench.run_one import measure, measure_command, median_over_seeds
 
     out: dict[str, dict[str, Any]] = {}
     for peer in peers:
@@ -248,7 +250,8 @@ def run_peers(path: Path, peers: list[str], limit: float, show_progress: bool, e
             if straight.get("time_limit_s") == limit and not straight.get("carried_over"):
                 out[peer] = {**straight, "same_run_as": "straight"}
             else:
-                out[peer] = measure(path, "straight", limit, show_progress, options)
+                out[peer] = median_over_seeds(path, "straight", limit, show_progress, options, seeds) if seeds > 1 \
+                    else measure(path, "straight", limit, show_progress, options)
         else:
             cmd = [sys.executable, "-m", "dkw.bench.peers", peer, str(path), str(limit)]
             out[peer] = measure_command(cmd, peer, limit, False)
@@ -271,16 +274,28 @@ def _yen(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
+def _seed_gaps(row: dict[str, Any]) -> str:
+    """Where the row is the median over HiGHS seeds: every seed's gap, in seed order."""
+    runs = row.get("seed_runs")
+    if not runs:
+        return ""
+    gaps = [gap_of(r) for r in runs]
+    return " (seeds " + " / ".join("–" if g is None else f"{100 * g:.3f}" for g in gaps) + ")"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """The peers' table: per document dkw (the fast path), then each peer, on the same limit."""
     rows = [r for r in doc["results"] if r.get("peers")]
     if not rows:
         return ""
     m = doc["machine"]
+    seeds = doc["settings"].get("highs_seeds", 1)
     lines = ["", f"Peers side by side ({m['cores']} cores; each on the same document at the same limit; dkw: the "
              f"fast path; HiGHS {m.get('highs', '')}: dkw's `straight` method, the whole model on HiGHS's own "
              f"threads; {m.get('scip', 'SCIP')}, {m.get('cbc', 'CBC')}: the same model as MPS, 1 thread, the limit "
-             "on their own solve). "
+             "on their own solve)"
+             + (f"; dkw and HiGHS: the median of HiGHS seeds 0–{seeds - 1}, each seed's gap in brackets"
+                if seeds > 1 else "") + ". "
              "Figures in the result's terms (the bound less the tie-break terms, as `solver.objective_bound`); "
              "gap = (clearing − bound) / clearing; end to end from the document to the verified clearing:", "",
              "| bids | limit | solver | status | best clearing (yen) | proven bound (yen) | gap | end to end | "
@@ -301,7 +316,8 @@ def markdown(doc: dict[str, Any]) -> str:
             e2e = row.get("end_to_end_s")
             lines.append(f"| {r['bids']:,} | {limit:.0f} s | {names.get(key, key)} | {row.get('status')} | "
                          f"{_yen(row.get('objective_yen'))} | {_yen(row.get('bound'))} | "
-                         f"{'–' if gap is None else f'{100 * gap:.3f}%'} | {'–' if e2e is None else f'{e2e:.1f} s'} | "
+                         f"{'–' if gap is None else f'{100 * gap:.3f}%'}{_seed_gaps(row)} | "
+                         f"{'–' if e2e is None else f'{e2e:.1f} s'} | "
                          f"{row.get('peak_rss_mb', '–')} MB | {ratio} |")
     return "\n".join(lines)
 

@@ -285,3 +285,57 @@ def test_a_scip_reference_run_keeps_its_point_and_counts_cpu_seconds(tmp_path, c
     assert again["start"] == {"file": "scip.npy.gz", "accepted": True} and again["feastol"] == 1e-9
     assert again["objective_yen"] == pytest.approx(expected)
     assert peers_main(["scip", str(case)]) == 2
+
+
+def test_median_over_seeds_takes_the_middle_run_by_gap_and_keeps_every_seed(monkeypatch) -> None:
+    """The bench's median over HiGHS seeds: each seed goes to its own run as --random-seed; the row is the
+    middle run by gap (of an even count the worse of the middle two; a crashed run counts as the worst)."""
+    import dkw.bench.run_one as run_one
+
+    gaps = {"0": 0.0029, "1": 0.0018, "2": None, "3": 0.0020}
+    seen: list[list[str]] = []
+
+    def fake_measure(path, method, limit, show_progress, options):
+        seen.append(list(options))
+        seed = options[options.index("--random-seed") + 1]
+        if gaps[seed] is None:
+            return {"method": method, "status": "CRASHED", "error": "killed"}
+        return {"method": method, "status": "TIME_LIMIT_FEASIBLE", "gap": gaps[seed], "objective_yen": 1e9,
+                "bound": 1e9 * (1 - gaps[seed]), "end_to_end_s": 60.0, "peak_rss_mb": 100.0}
+
+    monkeypatch.setattr(run_one, "measure", fake_measure)
+    row = run_one.median_over_seeds(None, "fast", 60, False, ["--memory-limit", "900"], 3)
+    assert seen == [["--memory-limit", "900", "--random-seed", str(k)] for k in range(3)]
+    assert row["random_seed"] == 0 and row["gap"] == 0.0029  # 0.0018 < 0.0029 < crashed
+    assert [r["random_seed"] for r in row["seed_runs"]] == [0, 1, 2]
+    assert row["seed_runs"][2]["status"] == "CRASHED"
+    four = run_one.median_over_seeds(None, "fast", 60, False, [], 4)
+    assert four["random_seed"] == 0  # 0.0018, 0.0020, 0.0029, crashed: the worse of the middle two
+
+
+def test_bench_refuses_seeds_with_repeats(tmp_path, capsys) -> None:
+    assert main(["bench", "--sizes", "200", "--highs-seeds", "3", "--repeat", "2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--highs-seeds" in err[0] and "--repeat" in err[0]
+    assert main(["bench", "--sizes", "200", "--highs-seeds", "0", "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_bench_runs_dkw_and_highs_over_seeds_side_by_side(tmp_path) -> None:
+    """`dkw bench --peers highs --highs-seeds 3`: dkw and HiGHS straight once per seed, each row the median
+    with every seed's figures, and results.md says so and lists each seed's gap."""
+    assert main(["bench", "--sizes", "200", "--seed", "2", "--methods", "fast", "--fast-limit", "10",
+                 "--peers", "highs", "--highs-seeds", "3", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["settings"]["highs_seeds"] == 3
+    (row,) = doc["results"]
+    for run in (row["fast"], row["peers"]["highs"]):
+        assert [r["random_seed"] for r in run["seed_runs"]] == [0, 1, 2]
+        assert all(r["status"] == "OPTIMAL" for r in run["seed_runs"]), run["seed_runs"]
+        assert run["random_seed"] in (0, 1, 2)
+    # every seed proves the same optimum
+    objectives = [r["objective_yen"] for r in row["fast"]["seed_runs"] + row["peers"]["highs"]["seed_runs"]]
+    assert max(objectives) == pytest.approx(min(objectives), rel=1e-6)
+    written = (tmp_path / "results.md").read_text()
+    assert "the median of HiGHS seeds 0–2" in written and written.count("(seeds ") == 2
