@@ -172,6 +172,13 @@ def highs_for(problem: ArrayProblem, settings: dict[str, Any], names: tuple[str,
     return highs
 
 
+def limit_next_lp(highs: highspy.Highs, seconds: float) -> None:
+    """Give the next LP solve of a reused instance `seconds`. HiGHS 1.16 holds an LP to its time limit
+    against the instance's run time over all its runs (a MIP, against its own run's): an LP re-solved with
+    `time_limit` set to the seconds left stops as soon as the earlier runs add up to them, not after them."""
+    highs.setOptionValue("time_limit", highs.getRunTime() + max(0.01, seconds))
+
+
 def has_point(highs: highspy.Highs) -> bool:
     """HiGHS holds a feasible point (optimal or not)."""
     return highs.getInfo().primal_solution_status == SOLUTION_FEASIBLE

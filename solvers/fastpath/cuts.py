@@ -24,7 +24,7 @@ import highspy
 import numpy as np
 
 from dkw.solvers.arrays import ArrayProblem
-from dkw.solvers.highs import LpBasis, new_highs, solved_optimally
+from dkw.solvers.highs import LpBasis, limit_next_lp, new_highs, solved_optimally
 
 MAX_DYNAMISM = 1e6
 MIN_FRACTION = 0.005
@@ -89,7 +89,7 @@ def gomory_rounds(problem: ArrayProblem, rounds: int = 5, max_cuts: int = 500, d
     cuts_in_last_x = 0
     for _round in range(rounds + 1):
         if deadline is not None:  # the LP itself may take longer than the budget on the largest auctions
-            lp.highs.setOptionValue("time_limit", max(0.01, deadline - time.time()))
+            limit_next_lp(lp.highs, deadline - time.time())
         lp.highs.run()
         cuts.iterations.append(int(lp.highs.getInfo().simplex_iteration_count))
         if not solved_optimally(lp.highs):

@@ -40,7 +40,7 @@ import highspy
 import numpy as np
 
 from dkw.solvers.arrays import ArrayProblem, switch_off_idle, violation
-from dkw.solvers.highs import has_point, highs_for, solved_optimally, with_integers_fixed
+from dkw.solvers.highs import has_point, highs_for, limit_next_lp, solved_optimally, with_integers_fixed
 
 #: A sub-MILP may take at most this long (seconds; on national components `FastPathTuning.lns_sub_max_s`), and
 #: at least SUB_MIN_S.
@@ -162,7 +162,7 @@ class NeighbourhoodSearch:
         self._fixed_lp = None
         if knobs.polish_continuous and knobs.continuous_hops:
             lp = with_integers_fixed(problem, self.ints, np.round(incumbent[self.ints]))
-            self._fixed_lp = highs_for(lp, settings, PASSED_OPTIONS, output_flag=False, time_limit=POLISH_MAX_S)
+            self._fixed_lp = highs_for(lp, settings, PASSED_OPTIONS, output_flag=False)
 
     def polish_continuous(self, on_improvement: Callable[[float], None] | None = None) -> float:
         """Re-solve the incumbent's continuous columns with its integers fixed (warm: the LP instance keeps
@@ -174,6 +174,7 @@ class NeighbourhoodSearch:
         at = np.round(self.x[ints])
         began = time.perf_counter()
         self._fixed_lp.changeColsBounds(len(ints), ints, at, at)
+        limit_next_lp(self._fixed_lp, POLISH_MAX_S)
         self._fixed_lp.run()
         self.stats.polish_seconds += time.perf_counter() - began
         if not solved_optimally(self._fixed_lp):
@@ -367,6 +368,8 @@ def lp_relaxation(problem: ArrayProblem, settings: dict[str, Any]) -> tuple[np.n
     """The LP relaxation's values and objective (None if it did not solve)."""
     highs = highs_for(replace(problem, integrality=np.zeros_like(problem.integrality)), settings,
                       PASSED_OPTIONS + ("time_limit",), output_flag=False)
+    if settings.get("threads") is not None:  # an explicit count, as `solve_mip` does (HiGHS's per-thread scheduler)
+        highspy.Highs.resetThreadScheduler(True)
     highs.run()
     if not solved_optimally(highs):
         return None
