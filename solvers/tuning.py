@@ -101,6 +101,14 @@ class FastPathTuning:
     #: unit): the tie-break and flow-preference perturbations (clearing/index.py). With them the dual simplex
     #: needs 16-21% more iterations (5,000 to 200,000 bids) for a bound higher by a few hundred yen in billions.
     lp_cost_floor_yen: float = 1e-3
+    #: Where the search runs by size (and up to lns_max_integers), the start's rounding of the block-tying
+    #: columns takes the LP relaxation re-solved with the start-ups charged by their last LP value, at most
+    #: this many rounds within this share of the time left (`starts.rescaled_start_ups`; 0 rounds: the plain
+    #: relaxation). The polished start, main component: 20,000 bids 2,899.02M -> 2,895.48M yen, 5,000 bids
+    #: 2,334.06M -> 2,328.85M, 50,000 bids 2,847.43M -> 2,845.67M; 0.9 s, 0.1 s and 1.9 s of LP
+    #: (docs/performance.md, fifteenth round). Not at mid-size, whose figures were measured without it.
+    start_up_rescaling_rounds: int = 4
+    start_up_rescaling_share: float = 0.1
     #: Components with at least this many columns get a floor under their bound before anything else
     #: (solvers/fastpath/floor.py): a relaxation of seconds whose optimum is a proven bound, where the
     #: component's own LP relaxation may take longer than the time limit (200,000 bids, 345,510 columns: the
