@@ -1,0 +1,85 @@
+"""The start's polishing from the LP relaxation with its start-ups charged by their last LP value (slope
+scaling), round by round.
+
+    python -m dkw.bench.experiments.start_rescaling AUCTION.json ROUNDS [FLOOR]
+
+On the auction's largest component: the relaxation (the fast path's, tiny costs left out), then ROUNDS
+re-solves with each charged block-tying column's cost divided by max(its last LP value, FLOOR) (default
+1e-3); after rounds 0, 1, 2, 4, 8, 16 and the last, the block-tying columns the LP uses are rounded up, the
+rest polished block by block (`polish_by_splitting`, one thread, idle start-ups switched off) and the
+polished start's cost printed. The figures behind `FastPathTuning.start_up_rescaling_rounds`
+(docs/performance.md, fifteenth round).
+"""
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dkw.clearing.document import load_auction_file
+from dkw.clearing.formulation import formulate
+from dkw.clearing.index import build_index
+from dkw.solvers.api import SolveOptions
+from dkw.solvers.arrays import ArrayProblem, switch_off_idle
+from dkw.solvers.fastpath.polish import polish_by_splitting
+from dkw.solvers.fastpath.prepare import prepared_model
+from dkw.solvers.fastpath.split import components_of
+from dkw.solvers.fastpath.starts import HEURISTIC_OPTIONS
+from dkw.solvers.highs import highs_for, solved_optimally, with_integers_fixed
+from dkw.solvers.tuning import FastPathTuning
+
+REPORTED_ROUNDS = (0, 1, 2, 4, 8, 16)
+
+
+def polished_start(sub: ArrayProblem, x: np.ndarray, tying: np.ndarray, opts: dict, tuning: FastPathTuning) -> str:
+    """The fast path's second start from `x`: block-tying columns it uses rounded up, the rest polished."""
+    ints = np.flatnonzero(tying)
+    fixed = np.clip((x[ints] > 1e-6).astype(float), sub.col_lower[ints], sub.col_upper[ints])
+    highs = highs_for(with_integers_fixed(sub, ints, fixed), opts, HEURISTIC_OPTIONS)
+    highs.run()
+    if not solved_optimally(highs):
+        return "rounding infeasible"
+    start = np.array(highs.getSolution().col_value)
+    start[ints] = fixed
+    began = time.time()
+    polished = polish_by_splitting(sub, start, sub.block_tying, opts, time.time() + 60, tuning, workers=1)
+    if polished is None:
+        return "not polished within 60 s"
+    polished = switch_off_idle(sub, polished)[0]
+    return f"polished start {sub.col_cost @ polished / 1e6:,.3f}M yen in {time.time() - began:.1f} s"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    rounds, floor = int(argv[1]), float(argv[2]) if len(argv) > 2 else 1e-3
+    options = SolveOptions(time_limit_s=300, threads=1)
+    sub = components_of(prepared_model(formulate(build_index(load_auction_file(Path(argv[0])))), options))[0]
+    tuning = FastPathTuning()
+    opts = options.highs_settings()
+    tiny = (sub.col_cost > 0) & (sub.col_cost < tuning.lp_cost_floor_yen)
+    cost = np.where(tiny, 0.0, sub.col_cost)
+    highs = highs_for(dataclasses.replace(sub, col_cost=cost, integrality=np.zeros_like(sub.integrality), start=None),
+                      opts, HEURISTIC_OPTIONS)
+    highs.run()
+    x = np.array(highs.getSolution().col_value)
+    tying = (sub.integrality == 1) & sub.block_tying
+    charged = np.flatnonzero(tying & (cost > 0)).astype(np.int32)
+    print(f"{len(charged)} charged of {int(tying.sum())} block-tying columns", flush=True)
+    for k in range(rounds + 1):
+        if k:
+            highs.changeColsCost(len(charged), charged, cost[charged] / np.maximum(x[charged], floor))
+            highs.run()
+            x = np.array(highs.getSolution().col_value)
+        line = f"round {k}: {int((x[charged] > 1e-6).sum())} start-ups used, LP at the real costs " \
+               f"{cost @ x / 1e6:,.3f}M yen"
+        if k in REPORTED_ROUNDS or k == rounds:
+            line += "; " + polished_start(sub, x, tying, opts, tuning)
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
