@@ -182,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dkw bench: --highs-seeds must be at least 1, and with more than one seed --repeat must be 1 (each seed is "
               f"one run), got --highs-seeds {args.highs_seeds} and --repeat {args.repeat}", file=sys.stderr)
         return 2
+    args.highs_seeds = seeds  # as results.json records it
     if "scip" in peers and not scip_available():
         print(f'dkw bench: --peers scip needs pyscipopt (an optional extra): {INSTALL_HINT}', file=sys.stderr)
         return 2
@@ -266,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
 def write(out_dir: Path, machine: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     doc = {"machine": machine, "settings": {"seed": args.seed, "straight_limit_s": args.straight_limit,
                                             "fast_limit_s": args.fast_limit, "repeat": args.repeat,
-                                            "highs_seeds": args.highs_seeds or 1,
+                                            "highs_seeds": args.highs_seeds,
                                             "memory_limit_mb": args.memory_limit,
                                             "peers": [p.strip() for p in args.peers.split(",") if p.strip()],
                                             "note": args.note},

@@ -1,16 +1,17 @@
 """The start's polishing from the LP relaxation with its start-ups charged by their last LP value (slope
 scaling), round by round.
 
-    python -m dkw.bench.experiments.start_rescaling AUCTION.json ROUNDS [FLOOR]
+    python -m dkw.bench.experiments.start_rescaling AUCTION.json ROUNDS
 
 On the auction's largest component: the relaxation (the fast path's, tiny costs left out), then ROUNDS
-re-solves with each charged block-tying column's cost divided by max(its last LP value, FLOOR) (default
-1e-3); after rounds 0, 1, 2, 4, 8, 16 and the last, the block-tying columns the LP uses are rounded up, the
-rest polished block by block (`polish_by_splitting`, one thread, idle start-ups switched off) and the
-polished start's cost printed. The figures behind `FastPathTuning.start_up_rescaling_rounds`
-(docs/performance.md, fifteenth round).
+re-solves, each one round of the fast path's own `rescaled_start_ups` (a charged block-tying column's
+cost divided by its last LP value, at least `RESCALING_FLOOR`). After rounds 0, 1, 2, 4, 8, 16 and the
+last, the block-tying columns the LP uses are rounded up, the rest polished block by block
+(`polish_by_splitting`, one thread, idle start-ups switched off) and the polished start's cost printed.
+The figures behind `FastPathTuning.start_up_rescaling_rounds` (docs/performance.md, fifteenth round).
 """
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from dkw.solvers.arrays import ArrayProblem, switch_off_idle
 from dkw.solvers.fastpath.polish import polish_by_splitting
 from dkw.solvers.fastpath.prepare import prepared_model
 from dkw.solvers.fastpath.split import components_of
-from dkw.solvers.fastpath.starts import HEURISTIC_OPTIONS
+from dkw.solvers.fastpath.starts import HEURISTIC_OPTIONS, rescaled_start_ups
 from dkw.solvers.highs import highs_for, solved_optimally, with_integers_fixed
 from dkw.solvers.tuning import FastPathTuning
 
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
-    rounds, floor = int(argv[1]), float(argv[2]) if len(argv) > 2 else 1e-3
+    rounds = int(argv[1])
     options = SolveOptions(time_limit_s=300, threads=1)
     sub = components_of(prepared_model(formulate(build_index(load_auction_file(Path(argv[0])))), options))[0]
     tuning = FastPathTuning()
@@ -70,9 +71,7 @@ def main(argv: list[str]) -> int:
     print(f"{len(charged)} charged of {int(tying.sum())} block-tying columns", flush=True)
     for k in range(rounds + 1):
         if k:
-            highs.changeColsCost(len(charged), charged, cost[charged] / np.maximum(x[charged], floor))
-            highs.run()
-            x = np.array(highs.getSolution().col_value)
+            x = rescaled_start_ups(highs, cost, tying, x, 1, math.inf)
         line = f"round {k}: {int((x[charged] > 1e-6).sum())} start-ups used, LP at the real costs " \
                f"{cost @ x / 1e6:,.3f}M yen"
         if k in REPORTED_ROUNDS or k == rounds:
