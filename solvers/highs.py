@@ -172,6 +172,14 @@ def highs_for(problem: ArrayProblem, settings: dict[str, Any], names: tuple[str,
     return highs
 
 
+def claim_thread_scheduler(threads: int | None) -> None:
+    """Before a solve with an explicit thread count: HiGHS keeps one scheduler per calling thread with the
+    thread count of its first solve, and refuses a different explicit count ("scheduler already
+    initialized") unless this thread's scheduler is reset. None (HiGHS's default count): nothing to do."""
+    if threads is not None:
+        highspy.Highs.resetThreadScheduler(True)
+
+
 def limit_next_lp(highs: highspy.Highs, seconds: float) -> None:
     """Give the next LP solve of a reused instance `seconds`. HiGHS 1.16 holds an LP to its time limit
     against the instance's run time over all its runs (a MIP, against its own run's): an LP re-solved with
@@ -309,10 +317,7 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
         highs.setSolution(sol)
     trim = IncumbentTrim(problem) if trim_incumbents and problem.num_int else None
     guard = _subscribe(highs, problem, options, on_event, user_solution, on_improving, trim)
-    if options.threads is not None:
-        # HiGHS keeps one scheduler per thread with the thread count of the first solve; a different
-        # explicit count is refused ("scheduler already initialized") unless this thread's is reset
-        highspy.Highs.resetThreadScheduler(True)
+    claim_thread_scheduler(options.threads)
     started = time.perf_counter()
     highs.run()
     solved = _read_solution(highs, problem, time.perf_counter() - started, guard, cancel)

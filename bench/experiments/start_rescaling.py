@@ -26,8 +26,8 @@ from dkw.solvers.arrays import ArrayProblem, switch_off_idle
 from dkw.solvers.fastpath.polish import polish_by_splitting
 from dkw.solvers.fastpath.prepare import prepared_model
 from dkw.solvers.fastpath.split import components_of
-from dkw.solvers.fastpath.starts import HEURISTIC_OPTIONS, rescaled_start_ups
-from dkw.solvers.highs import highs_for, solved_optimally, with_integers_fixed
+from dkw.solvers.fastpath.starts import HEURISTIC_OPTIONS, rescaled_start_ups, rounded_start
+from dkw.solvers.highs import highs_for
 from dkw.solvers.tuning import FastPathTuning
 
 REPORTED_ROUNDS = (0, 1, 2, 4, 8, 16)
@@ -35,14 +35,9 @@ REPORTED_ROUNDS = (0, 1, 2, 4, 8, 16)
 
 def polished_start(sub: ArrayProblem, x: np.ndarray, tying: np.ndarray, opts: dict, tuning: FastPathTuning) -> str:
     """The fast path's second start from `x`: block-tying columns it uses rounded up, the rest polished."""
-    ints = np.flatnonzero(tying)
-    fixed = np.clip((x[ints] > 1e-6).astype(float), sub.col_lower[ints], sub.col_upper[ints])
-    highs = highs_for(with_integers_fixed(sub, ints, fixed), opts, HEURISTIC_OPTIONS)
-    highs.run()
-    if not solved_optimally(highs):
+    start = rounded_start(sub, tying, x > 1e-6, opts, math.inf)
+    if start is None:
         return "rounding infeasible"
-    start = np.array(highs.getSolution().col_value)
-    start[ints] = fixed
     began = time.time()
     polished = polish_by_splitting(sub, start, sub.block_tying, opts, time.time() + 60, tuning, workers=1)
     if polished is None:

@@ -24,7 +24,7 @@ import highspy
 import numpy as np
 
 from dkw.solvers.arrays import ArrayProblem
-from dkw.solvers.highs import LpBasis, limit_next_lp, new_highs, solved_optimally
+from dkw.solvers.highs import LpBasis, claim_thread_scheduler, limit_next_lp, new_highs, solved_optimally
 
 MAX_DYNAMISM = 1e6
 MIN_FRACTION = 0.005
@@ -138,7 +138,7 @@ class _SlackLp:
         highs.setOptionValue("output_flag", False)
         if threads is not None:
             highs.setOptionValue("threads", threads)
-            highspy.Highs.resetThreadScheduler(True)
+        claim_thread_scheduler(threads)
         lp = highspy.HighsLp()
         lp.num_col_ = n + m
         lp.num_row_ = m

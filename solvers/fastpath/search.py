@@ -40,7 +40,14 @@ import highspy
 import numpy as np
 
 from dkw.solvers.arrays import ArrayProblem, switch_off_idle, violation
-from dkw.solvers.highs import has_point, highs_for, limit_next_lp, solved_optimally, with_integers_fixed
+from dkw.solvers.highs import (
+    claim_thread_scheduler,
+    has_point,
+    highs_for,
+    limit_next_lp,
+    solved_optimally,
+    with_integers_fixed,
+)
 
 #: A sub-MILP may take at most this long (seconds; on national components `FastPathTuning.lns_sub_max_s`), and
 #: at least SUB_MIN_S.
@@ -368,8 +375,7 @@ def lp_relaxation(problem: ArrayProblem, settings: dict[str, Any]) -> tuple[np.n
     """The LP relaxation's values and objective (None if it did not solve)."""
     highs = highs_for(replace(problem, integrality=np.zeros_like(problem.integrality)), settings,
                       PASSED_OPTIONS + ("time_limit",), output_flag=False)
-    if settings.get("threads") is not None:  # an explicit count, as `solve_mip` does (HiGHS's per-thread scheduler)
-        highspy.Highs.resetThreadScheduler(True)
+    claim_thread_scheduler(settings.get("threads"))
     highs.run()
     if not solved_optimally(highs):
         return None

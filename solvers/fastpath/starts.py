@@ -119,25 +119,28 @@ def lp_rounding_starts(sub: ArrayProblem, opts: dict[str, Any], tuning: FastPath
                                             tuning.start_up_rescaling_rounds, time.time() + budget)
         roundings.append((is_int & sub.block_tying, rounded_up > 1e-6))
     del highs
-
-    def rounded(mask: np.ndarray, up: np.ndarray) -> np.ndarray | None:
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            return None
-        ints = np.flatnonzero(mask)
-        fixed = np.clip(up[ints].astype(float), sub.col_lower[ints], sub.col_upper[ints])
-        highs = highs_for(with_integers_fixed(sub, ints, fixed), opts, HEURISTIC_OPTIONS,
-                          threads=1 if workers > 1 else None,
-                          time_limit=remaining if math.isfinite(remaining) else None)
-        highs.run()
-        if not solved_optimally(highs):
-            return None
-        start = np.array(highs.getSolution().col_value)
-        start[ints] = fixed
-        return start
-
-    out = in_threads(lambda rounding: rounded(*rounding), roundings, workers)
+    threads = 1 if workers > 1 else None
+    out = in_threads(lambda rounding: rounded_start(sub, *rounding, opts, deadline, threads), roundings, workers)
     return [start for start in out if start is not None], lp
+
+
+def rounded_start(sub: ArrayProblem, mask: np.ndarray, up: np.ndarray, opts: dict[str, Any], deadline: float,
+                  threads: int | None = None) -> np.ndarray | None:
+    """The columns in `mask` fixed at `up` (within their bounds), the LP over the rest: a point with those
+    columns integral, or None if that LP is infeasible or does not solve by `deadline` (time.time())."""
+    remaining = deadline - time.time()
+    if remaining <= 0:
+        return None
+    ints = np.flatnonzero(mask)
+    fixed = np.clip(up[ints].astype(float), sub.col_lower[ints], sub.col_upper[ints])
+    highs = highs_for(with_integers_fixed(sub, ints, fixed), opts, HEURISTIC_OPTIONS, threads=threads,
+                      time_limit=remaining if math.isfinite(remaining) else None)
+    highs.run()
+    if not solved_optimally(highs):
+        return None
+    start = np.array(highs.getSolution().col_value)
+    start[ints] = fixed
+    return start
 
 
 #: `rescaled_start_ups`: a column's LP value counts as at least this when its cost is divided by it.
