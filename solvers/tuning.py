@@ -120,6 +120,14 @@ class FastPathTuning:
     #: bids), 80-130 s at 345,510; the machines of earlier rounds took up to 1.6 times as long, hence 16 s.
     #: Without it an 80,000-bid auction at 30 s ended with no bound at all (docs/performance.md).
     floor_lp_s_at_100k_cols: float = 16.0
+    #: Where the floor is the bound the clearing ends with (its LP relaxation not expected in the time left,
+    #: `floor_final`), the floor is tightened with the start-up costs (`floor.FloorRelaxation.with_start_ups`)
+    #: and re-solved warm, within this share of the time left (the rest of it would go to a relaxation that
+    #: does not end), and only when that share is at least floor_tightening_factor times what the floor took
+    #: (the re-solve took 2.1 times as long at 200,000 bids). 200,000 bids: 5,073.8M -> 5,321.3M yen, 6.2% ->
+    #: 1.6% below the best known bound (docs/performance.md, sixteenth round).
+    floor_tightening_share: float = 0.8
+    floor_tightening_factor: float = 2.5
     #: After a cancel, how long the components in other processes get to stop and hand back their
     #: incumbents: below the server's 15 s before it terminates a worker that does not answer.
     cancel_grace_s: float = 10.0
@@ -127,10 +135,12 @@ class FastPathTuning:
     def floor_wanted(self, num_cols: int, time_left_s: float | None) -> bool:
         """Whether the largest component (`num_cols` columns) gets a floor before its solve, with `time_left_s`
         seconds left for it (None: no limit)."""
-        if num_cols >= self.floor_min_cols:
-            return True
-        expected_lp_s = self.floor_lp_s_at_100k_cols * (num_cols / 100_000) ** 2
-        return time_left_s is not None and expected_lp_s > time_left_s
+        return num_cols >= self.floor_min_cols or self.floor_final(num_cols, time_left_s)
+
+    def floor_final(self, num_cols: int, time_left_s: float | None) -> bool:
+        """Whether the largest component's LP relaxation is not expected to end in `time_left_s`: its floor is
+        then the bound its clearing ends with."""
+        return time_left_s is not None and self.floor_lp_s_at_100k_cols * (num_cols / 100_000) ** 2 > time_left_s
 
     def cut_share_for(self, num_int: int) -> float:
         """The cut rounds' share of the time left on a component with `num_int` integer columns."""

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,12 +18,15 @@ from dkw.clearing.formulation import Formulation
 from dkw.solvers.api import Progress, ProgressCallback, SolveCancelled, SolveOptions, SolveOutcome, relative_gap
 from dkw.solvers.arrays import ArrayProblem
 from dkw.solvers.fastpath.component import solve_component
-from dkw.solvers.fastpath.floor import component_floors, floor_start, solve_floor
+from dkw.solvers.fastpath.floor import Floor, FloorRelaxation, component_floors, floor_start
 from dkw.solvers.fastpath.pool import ComponentPool, worker_count
 from dkw.solvers.fastpath.prepare import prepared_model
 from dkw.solvers.fastpath.split import components_of, stitch
 from dkw.solvers.fastpath.starts import carried_start, cheaper_feasible
 from dkw.solvers.highs import ComponentSolution, MipEvents
+from dkw.solvers.tuning import FastPathTuning
+
+log = logging.getLogger("dkw.solvers.fastpath")
 
 
 def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallback | None = None,
@@ -48,15 +52,38 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     if subs and options.tuning.floor_wanted(len(subs[0].cols), options.time_limit_s):  # subs: largest first
         floor_started = time.perf_counter()
         deadline = None if options.time_limit_s is None else time.time() + options.time_limit_s
-        floor = solve_floor(model, options.highs_settings(), deadline)
-        floors = component_floors(subs, None if floor is None else floor.costs)
+        relaxation = FloorRelaxation(model, options.highs_settings())
+        floor = relaxation.solve(deadline)
+        final = floor is not None and deadline is not None and \
+            options.tuning.floor_final(len(subs[0].cols), deadline - time.time())
+        if not final:  # its bound comes from the relaxation: no need to hold the floor's LP through the start
+            relaxation.release()
         if floor is not None and options.warm_start:
             start_from_floor(subs, floor_start(model, floor, deadline))
+        if final:
+            floor = tightened_floor(relaxation, len(subs[0].cols), deadline, options.tuning) or floor
+            relaxation.release()
+        floors = component_floors(subs, None if floor is None else floor.costs)
         options = options.less_time(time.perf_counter() - floor_started)
     outcome = solve_components(subs, model.num_cols, options, progress, cancel, started, floors=floors)
     outcome.setup_seconds = setup_seconds
     outcome.start_hint_used = start_hint is not None and model.start is start_hint
     return outcome
+
+
+def tightened_floor(relaxation: FloorRelaxation, num_cols: int, deadline: float, tuning: FastPathTuning) -> Floor | None:
+    """The floor with the start-up costs (`FloorRelaxation.with_start_ups`) where it is the bound the clearing
+    will end with (the largest component's LP relaxation not expected in the time left) and the re-solve can
+    fit in its share of that time; else None."""
+    left = deadline - time.time()
+    if not tuning.floor_final(num_cols, left):
+        return None
+    budget = tuning.floor_tightening_share * left
+    if budget < tuning.floor_tightening_factor * relaxation.seconds:
+        log.info("floor not tightened: %.1f s of its share of the time left, %.1f s expected", budget,
+                 tuning.floor_tightening_factor * relaxation.seconds)
+        return None
+    return relaxation.with_start_ups(time.time() + budget)
 
 
 def start_from_floor(subs: list[ArrayProblem], candidate: np.ndarray | None) -> None:
