@@ -205,3 +205,38 @@ def test_a_clearing_whose_floor_is_final_tightens_it_and_stays_verified(caplog: 
     optimum = EXPECTED[name]["objective_yen"]
     assert result.solver.objective_bound <= optimum * (1 + 1e-9)
     assert result.objective_yen >= optimum * (1 - 1e-9)
+
+
+def test_a_relaxation_that_cannot_end_is_not_tried() -> None:
+    """`FastPathTuning.relaxation_hopeless`: the 80,000-bid auction's main component (144,517 columns,
+    expected 33 s) with 12 s left is not worth the try; with 45 s, or no limit, it is."""
+    tuning = FastPathTuning()
+    assert tuning.relaxation_hopeless(144_517, 12.0)
+    assert not tuning.relaxation_hopeless(144_517, 45.0) and not tuning.relaxation_hopeless(144_517, None)
+    assert not tuning.relaxation_hopeless(15_376, 5.0)  # a 5,000-bid component: its relaxation takes 0.5 s
+
+
+def test_without_its_relaxation_a_component_polishes_its_start_and_stays_feasible() -> None:
+    """Where the relaxation is skipped (here forced), the component's start (the floor's rounding) is polished
+    block by block instead, and the point it ends with is feasible and no dearer than that start."""
+    import time
+
+    from dkw.clearing.formulation import formulate
+    from dkw.clearing.index import build_index
+    from dkw.solvers.fastpath.auction import start_from_floor
+    from dkw.solvers.fastpath.component import solve_component
+    from dkw.solvers.fastpath.prepare import prepared_model
+
+    # as the fast path prepares it: fixings, and the column tags that say which columns tie blocks together
+    mm = prepared_model(formulate(build_index(case_auction("09-national-30min"))), SolveOptions())
+    subs = components_of(mm)
+    start_from_floor(subs, floor_start(mm, solve_floor(mm, SETTINGS)))
+    main = subs[0]
+    assert main.start is not None and main.block_tying is not None and main.block_tying.any()
+    start_cost = float(main.col_cost @ main.start)
+    tuning = FastPathTuning(floor_lp_s_at_100k_cols=1e9, polish_s_per_integer=0.0)
+    solved = solve_component(main, SolveOptions(time_limit_s=5, tuning=tuning), deadline=time.time() + 5)
+    names = [name for name, _ in solved.report.phases]
+    assert names[:2] == ["LP relaxation skipped", "start polished"]
+    assert solved.x is not None and violation(main, solved.x) <= 1e-6
+    assert float(main.col_cost @ solved.x) <= start_cost + 1e-6 * abs(start_cost)

@@ -2,8 +2,11 @@
 
 With a MIP start wanted (`SolveOptions.warm_start`) and integers to decide:
 
-1. LP relaxation and roundings (`starts.lp_rounding_starts`): the bound, and start candidates; what they take;
-2. the start polished block by block (`polish`): polish_share of the time left, at most polish_max_s;
+1. LP relaxation and roundings (`starts.lp_rounding_starts`): the bound, and start candidates; what they take
+   (skipped where it is expected to take more than twice the time left and the component has a start:
+   `FastPathTuning.relaxation_hopeless`);
+2. the start polished block by block (`polish`): polish_share of the time left, at most polish_max_s (without
+   the relaxation, the component's own start, within polish_share_without_relaxation);
 3. the neighbourhood search (`search`) beside branch-and-bound, from here to the end, when a core is spare
    (the one big component of a national auction, solved in the main process; at mid-size, a big component
    without linked bids);
@@ -81,6 +84,7 @@ class ComponentRun:
     lp_basis: LpBasis | None = None
     lp_seconds: float = 0.0
     candidates: list[np.ndarray] = field(default_factory=list)  # start candidates from the LP roundings
+    relaxation_skipped: bool = False
     cuts: Cuts | None = None
     concurrent: ConcurrentSearch | None = None
 
@@ -126,6 +130,12 @@ class ComponentRun:
                      what, seconds)
         self.phase_started = time.time()
 
+    def relaxation_hopeless(self) -> bool:
+        """The LP relaxation would not end in the time left (by the tuning's estimate, with its margin), and the
+        component has a start to polish instead (at 80,000 bids and 30 s, the floor's rounding)."""
+        return self.deadline is not None and self.sub.start is not None and \
+            self.tuning.relaxation_hopeless(len(self.sub.cols), self.deadline - time.time())
+
     def search_wanted(self) -> bool:
         """The search pays on this component: a start, integers within the tuning's range, time enough."""
         return self.sub.start is not None and self.tuning.searches(self.sub.num_int, self.beside_unlinked()) and \
@@ -165,8 +175,13 @@ class ComponentRun:
 
 
 def lp_relaxation_and_roundings(run: ComponentRun) -> None:
-    """Phase 1: the LP relaxation (the bound, told at once) and its roundings (start candidates)."""
+    """Phase 1: the LP relaxation (the bound, told at once) and its roundings (start candidates); not tried
+    where it would not end (`ComponentRun.relaxation_hopeless`)."""
     sub = run.sub
+    if run.relaxation_hopeless():
+        run.relaxation_skipped = True
+        run.phase_done("LP relaxation skipped", "LP relaxation skipped: not expected to end in the time left")
+        return
     if run.deadline is not None:
         run.settings["time_limit"] = max(0.01, run.deadline - time.time())
     # two copies of the biggest components' LP at once would raise the peak that no memory ceiling watches
@@ -187,11 +202,18 @@ def polish_start(run: ComponentRun) -> None:
     cheapest of the candidates and the component's start becomes its start."""
     sub, candidates = run.sub, run.candidates
     if sub.block_tying is not None and sub.block_tying.any():
-        until = run.until(run.tuning.polish_share, run.tuning.polish_max_s)
-        # only the candidate with the block-tying columns rounded up (the last): the full rounding polishes
-        # worse in about as long (50,000 bids: 2,859.7 against 2,847.5 million yen, 19.8 s and 21.8 s)
-        polished = polish_by_splitting(sub, candidates[-1], sub.block_tying, run.settings, until, run.tuning,
-                                       workers=2 if run.parallel else 1) if len(candidates) > 1 else None
+        workers = 2 if run.parallel else 1
+        if run.relaxation_skipped:  # no roundings: the component's own start, with nothing else left to do
+            until = run.until(run.tuning.polish_share_without_relaxation, math.inf)
+            fits = until - time.time() >= run.tuning.polish_s_per_integer * sub.num_int
+            polished = polish_by_splitting(sub, sub.start, sub.block_tying, run.settings, until, run.tuning,
+                                           workers=workers) if fits else None
+        else:
+            until = run.until(run.tuning.polish_share, run.tuning.polish_max_s)
+            # only the candidate with the block-tying columns rounded up (the last): the full rounding polishes
+            # worse in about as long (50,000 bids: 2,859.7 against 2,847.5 million yen, 19.8 s and 21.8 s)
+            polished = polish_by_splitting(sub, candidates[-1], sub.block_tying, run.settings, until, run.tuning,
+                                           workers=workers) if len(candidates) > 1 else None
         candidates = [c for c in candidates[:1] + [polished] if c is not None]
         if run.big:
             release_freed_memory()
@@ -217,6 +239,8 @@ def start_search_beside(run: ComponentRun) -> None:
 def cut_rounds(run: ComponentRun) -> None:
     """Phase 4: Gomory cut rounds for the bound, on components with enough integers."""
     sub, tuning = run.sub, run.tuning
+    if run.relaxation_skipped:  # the rounds start from the relaxation's basis; without it they would solve it
+        return
     share = tuning.cut_share_for(sub.num_int)
     budget = share * (run.deadline - time.time()) if run.deadline is not None else tuning.cut_max_s
     # a round re-solves an LP bigger than the relaxation (a slack column per row): when the relaxation and

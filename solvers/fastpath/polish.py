@@ -23,7 +23,10 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
     components (per block, typically) and solve each piece as a small MIP, `workers` at a time (threads:
     HiGHS lets go of the GIL while it solves). Every piece has a feasible point (nothing accepted, the rest
     short); each gets an equal share of the time left, and a piece with no feasible point found in its share
-    gives None. A heuristic for the incumbent only: the proof of optimality is still the full model's."""
+    gives None, as does a `deadline` already past. A heuristic for the incumbent only: the proof of optimality
+    is still the full model's."""
+    if deadline <= time.time():  # splitting alone takes seconds on the biggest components
+        return None
     fixed_value = np.where(block_tying, start, 0.0)
     row_of_nz = sub.row_of_nonzeros()
     in_fixed = block_tying[sub.a_index]
