@@ -61,20 +61,20 @@ def split_relaxation(mm: MatrixModel) -> tuple[ArrayProblem, np.ndarray]:
     is_bid = cols < num_bids
     copy_bid, copy_block = _balance_copies(mm)
     # one copy of a bid's quantity per balance row it is in, each with its share of the bid's cost
-    copies_of = np.bincount(cols[is_bid], minlength=num_bids)
+    copies_of = np.bincount(copy_bid, minlength=num_bids)
     kept = np.unique(cols[~is_bid])  # flows and shortfalls, as they are
     flow_rows = [name for name in ("line_limit", "interface_limit", "import_cap") if len(families[name].keys)]
     for name in flow_rows:
         kept = np.union1d(kept, np.asarray(families[name].cols, dtype=np.int64))
-    n_copies = int(is_bid.sum())
-    original = np.concatenate([cols[is_bid], kept])
+    n_copies = len(copy_bid)
+    original = np.concatenate([copy_bid, kept])
     position = np.full(mm.num_cols, -1, dtype=np.int64)
     position[kept] = n_copies + np.arange(len(kept))
     new_cols = np.empty(len(cols), dtype=np.int64)
     new_cols[is_bid] = np.arange(n_copies)
     new_cols[~is_bid] = position[cols[~is_bid]]
     cost = mm.col_cost[original].copy()
-    cost[:n_copies] /= copies_of[cols[is_bid]]
+    cost[:n_copies] /= copies_of[copy_bid]
     # the rows: the balance rows over the copies, then the interconnectors' rows as the arrays hold them
     starts = [np.asarray(balance.lengths, dtype=np.int64)]
     index, value = [new_cols], [np.asarray(balance.vals, dtype=float)]
