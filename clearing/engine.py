@@ -10,6 +10,7 @@ again (rare: the data are whole kW).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -36,6 +37,8 @@ from dkw.clearing.result import (
 )
 from dkw.clearing.rules import Policy, prepare_clearing
 from dkw.solvers.api import Progress, ProgressCallback, SolveOptions, SolveOutcome, relative_gap
+
+log = logging.getLogger("dkw.clearing")
 
 
 def clear(auction: Auction, options: SolveOptions | None = None, *,
@@ -64,6 +67,7 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         solves=solves,
     )
     pricing_started = time.perf_counter()
+    log.info("solve returned at %.1f s of the clearing", pricing_started - started)
     q, f, s, priced = solution_values(form, outcome)
     result = assemble_result(form.ix, outcome.status.value, q, f, s, info)
     # the one post-solve LP (dkw.clearing.exact): the exact prices and the explanations both read it
@@ -79,6 +83,8 @@ def clear(auction: Auction, options: SolveOptions | None = None, *,
         result.extra["explanations"] = explanations_document(explain_clearing(
             form, result, lp, explain_options if isinstance(explain_options, ExplainOptions) else ExplainOptions()))
     info.total_seconds = time.perf_counter() - started
+    log.info("prices, explanations and the result in %.1f s (%d bids; reserved %.1f s)",
+             info.total_seconds - (pricing_started - started), len(form.ix.bids), after_solve_reserve_s(len(form.ix.bids)))
     if progress:  # the result's own figures (as the server's DONE event: dkw.server.service.final_figures)
         progress(Progress("done", info.total_seconds, result.objective_yen, info.objective_bound, info.mip_gap))
     return result
@@ -184,11 +190,13 @@ def keep_earlier_account(outcome: SolveOutcome, earlier: SolveOutcome) -> None:
 
 
 #: What the steps after the solve's limit take (the search's grace, pricing the incumbent, exact prices,
-#: explanations, the result): a fixed part and a part per bid in the clearing, measured on 2 cores (3,000
-#: bids: 1.0 s; 200,000 bids: 32 s; docs/performance.md) with a margin; and the least share of the time
-#: limit the solve keeps whatever the estimate says.
+#: explanations, the result): a fixed part and a part per bid in the clearing, measured on 2 cores with a
+#: margin (seventeenth round, the component's pricing past its deadline and the steps in `clear` together:
+#: 80,000 bids 4.2 s, 200,000 bids 10.2 s, about 6e-5 s per bid; 2e-4 before, from slower code and
+#: machines; docs/performance.md); and the least share of the time limit the solve keeps whatever the
+#: estimate says.
 AFTER_SOLVE_S = 1.0
-AFTER_SOLVE_S_PER_BID = 2e-4
+AFTER_SOLVE_S_PER_BID = 1e-4
 MIN_SOLVE_SHARE = 0.5
 
 
@@ -200,8 +208,15 @@ def options_within_limit(options: SolveOptions, started: float, num_bids: int) -
     if options.time_limit_s is None:
         return options
     elapsed = time.perf_counter() - started
-    left = options.time_limit_s - elapsed - AFTER_SOLVE_S - AFTER_SOLVE_S_PER_BID * num_bids
-    return replace(options, time_limit_s=max(left, MIN_SOLVE_SHARE * options.time_limit_s - elapsed, 0.01))
+    left = options.time_limit_s - elapsed - after_solve_reserve_s(num_bids)
+    handed = max(left, MIN_SOLVE_SHARE * options.time_limit_s - elapsed, 0.01)
+    log.info("solve handed %.1f s from %.1f s of the clearing", handed, elapsed)
+    return replace(options, time_limit_s=handed)
+
+
+def after_solve_reserve_s(num_bids: int) -> float:
+    """The estimated time of the steps after the solve for `num_bids` bids (AFTER_SOLVE_S_PER_BID)."""
+    return AFTER_SOLVE_S + AFTER_SOLVE_S_PER_BID * num_bids
 
 
 def solution_values(form: Formulation, outcome: SolveOutcome) -> tuple[dict, dict, dict, bool]:
