@@ -334,6 +334,22 @@ def solve_mip(problem: ArrayProblem, options: SolveOptions, *, deadline: float |
     return solved
 
 
+def start_kept(problem: ArrayProblem, why: str, *, refine: bool = True) -> ComponentSolution | None:
+    """`problem`'s MIP start as its solution, without branch-and-bound (no bound): where the branch-and-bound
+    could not get through its root's LP relaxation in the time left (`why`, in the message), it would only
+    spend that time taking the model in (200,000 bids: 6.5 s for 0 nodes). Trimmed and refined as
+    `solve_mip`'s point. None where the start is missing or infeasible."""
+    if problem.start is None or not problem.num_int or violation(problem, problem.start) > START_TOLERANCE:
+        return None
+    x = np.array(problem.start, dtype=float)
+    solved = ComponentSolution(SolveStatus.TIME_LIMIT_FEASIBLE, x, False, float(problem.col_cost @ x), None, 0.0, 0,
+                               f"branch-and-bound not started: {why}; the MIP start kept")
+    _trim_final(problem, solved, None)
+    if refine:
+        refine_point(problem, solved)
+    return solved
+
+
 class IncumbentTrim:
     """HiGHS's incumbents with their idle binaries switched off (`switch_off_idle`), handed back to it as user
     solutions: a cutoff lower by what the result would not charge anyway. Told from HiGHS's improving-solution

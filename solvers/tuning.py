@@ -135,9 +135,11 @@ class FastPathTuning:
     #: 4,039.9M -> 3,952.2M yen in 7.4 s (docs/performance.md, sixteenth round).
     relaxation_skip_factor: float = 2.0
     polish_share_without_relaxation: float = 0.9
-    #: ... and only when that share is at least this many seconds per integer column (splitting alone takes
-    #: seconds at 200,000 bids, and a polish stopped short gives nothing): 6.5 s for 66,164 at 80,000 bids.
-    polish_s_per_integer: float = 1e-4
+    #: ... and only when that share is at least this many seconds per integer column: splitting alone takes
+    #: seconds at 200,000 bids, and a polish stopped short keeps only the pieces it got through. 200,000 bids,
+    #: 158,936 integer columns, 2 threads: 4 s gave nothing, 8 s 40.0M yen off the start, 11.5 s (all of
+    #: it) 43.7M (docs/performance.md, seventeenth round).
+    polish_s_per_integer: float = 5e-5
     #: After a cancel, how long the components in other processes get to stop and hand back their
     #: incumbents: below the server's 15 s before it terminates a worker that does not answer.
     cancel_grace_s: float = 10.0

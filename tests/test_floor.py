@@ -218,7 +218,8 @@ def test_a_relaxation_that_cannot_end_is_not_tried() -> None:
 
 def test_without_its_relaxation_a_component_polishes_its_start_and_stays_feasible() -> None:
     """Where the relaxation is skipped (here forced), the component's start (the floor's rounding) is polished
-    block by block instead, and the point it ends with is feasible and no dearer than that start."""
+    block by block instead, and the point it ends with is feasible and no dearer than that start; no
+    branch-and-bound follows (its root would solve the skipped relaxation), and the point is priced."""
     import time
 
     from dkw.clearing.formulation import formulate
@@ -237,6 +238,54 @@ def test_without_its_relaxation_a_component_polishes_its_start_and_stays_feasibl
     tuning = FastPathTuning(floor_lp_s_at_100k_cols=1e9, polish_s_per_integer=0.0)
     solved = solve_component(main, SolveOptions(time_limit_s=5, tuning=tuning), deadline=time.time() + 5)
     names = [name for name, _ in solved.report.phases]
-    assert names[:2] == ["LP relaxation skipped", "start polished"]
+    assert names == ["LP relaxation skipped", "start polished", "branch-and-bound"]
+    assert solved.nodes == 0 and solved.bound is None and solved.priced
+    assert solved.message.startswith("branch-and-bound not started")
     assert solved.x is not None and violation(main, solved.x) <= 1e-6
     assert float(main.col_cost @ solved.x) <= start_cost + 1e-6 * abs(start_cost)
+
+
+def test_a_start_is_kept_only_where_it_is_feasible() -> None:
+    """`start_kept` takes a feasible MIP start as the solution (no bound, priced); without a start, or with one
+    that breaks a row, it gives None and the caller runs branch-and-bound."""
+    import dataclasses
+
+    from dkw.clearing.formulation import formulate
+    from dkw.clearing.index import build_index
+    from dkw.solvers.fastpath.prepare import prepared_model
+    from dkw.solvers.highs import start_kept
+
+    mm = prepared_model(formulate(build_index(case_auction("09-national-30min"))), SolveOptions())
+    main = components_of(mm)[0]
+    start = floor_start(mm, solve_floor(mm, SETTINGS))[main.cols]
+    feasible = dataclasses.replace(main, start=start)
+    kept = start_kept(feasible, "a test")
+    assert kept is not None and kept.bound is None and kept.nodes == 0 and kept.priced
+    assert kept.objective <= float(main.col_cost @ start) * (1 + 1e-9) and violation(main, kept.x) <= 1e-6
+    assert start_kept(dataclasses.replace(main, start=None), "a test") is None
+    assert start_kept(dataclasses.replace(main, start=np.zeros(main.num_cols)), "a test") is None
+
+
+@pytest.mark.parametrize("seconds", [0.02, 0.3, 30.0])
+def test_a_polish_stopped_short_keeps_the_pieces_it_got_through(seconds: float) -> None:
+    """From a feasible start, each piece of the polish keeps the cheaper of its own solution and the start's
+    values: whatever the deadline leaves (here from almost nothing to all it needs), the point is feasible and
+    no dearer than the start, never None; with all the time it needs, cheaper."""
+    import time
+
+    from dkw.clearing.formulation import formulate
+    from dkw.clearing.index import build_index
+    from dkw.solvers.fastpath.polish import polish_by_splitting
+    from dkw.solvers.fastpath.prepare import prepared_model
+
+    mm = prepared_model(formulate(build_index(case_auction("09-national-30min"))), SolveOptions())
+    main = components_of(mm)[0]
+    start = floor_start(mm, solve_floor(mm, SETTINGS))[main.cols]
+    assert violation(main, start) <= 1e-6 and main.block_tying is not None
+    polished = polish_by_splitting(main, start, main.block_tying, SETTINGS, time.time() + seconds, FastPathTuning(),
+                                   workers=2)
+    assert polished is not None and violation(main, polished) <= 1e-6
+    start_cost, cost = float(main.col_cost @ start), float(main.col_cost @ polished)
+    assert cost <= start_cost + 1e-9 * start_cost
+    if seconds >= 30:
+        assert cost < start_cost - 1e-4 * start_cost

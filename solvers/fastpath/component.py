@@ -36,7 +36,15 @@ from dkw.solvers.fastpath.cuts import Cuts, gomory_rounds
 from dkw.solvers.fastpath.polish import polish_by_splitting
 from dkw.solvers.fastpath.search import ConcurrentSearch, NeighbourhoodSearch, SearchKnobs
 from dkw.solvers.fastpath.starts import lp_rounding_starts
-from dkw.solvers.highs import ComponentSolution, LpBasis, MipEvents, refine_point, release_freed_memory, solve_mip
+from dkw.solvers.highs import (
+    ComponentSolution,
+    LpBasis,
+    MipEvents,
+    refine_point,
+    release_freed_memory,
+    solve_mip,
+    start_kept,
+)
 from dkw.solvers.tuning import FastPathTuning
 
 log = logging.getLogger("dkw.solvers.fastpath")
@@ -276,13 +284,17 @@ def search_before(run: ComponentRun, on_event: MipEvents | None) -> None:
 def branch_and_bound(run: ComponentRun, on_event: MipEvents | None, refine: bool) -> ComponentSolution:
     """Phase 6: HiGHS's branch-and-bound from the best start (with the cuts), beside the search if it runs;
     then the LP with the integers fixed."""
-    if run.concurrent is None:
-        solved = solve_mip(run.sub, run.options, deadline=run.deadline, on_event=on_event, refine=refine,
-                           cuts=run.cuts, trim_incumbents=run.trims_incumbents())
+    # where the LP relaxation was skipped for not ending in the time left, so would branch-and-bound's root
+    kept = start_kept(run.sub, "the LP relaxation would not end in the time left", refine=refine) \
+        if run.relaxation_skipped and run.concurrent is None else None
+    if kept is not None:
+        solved, what = kept, "start kept without branch-and-bound"
     else:
-        solved = _beside_the_search(run, on_event, refine)
-    run.phase_done("branch-and-bound", f"branch-and-bound ({solved.nodes} nodes, {solved.status}) and pricing "
-                                       f"({solved.pricing_seconds:.1f} s)")
+        solved = solve_mip(run.sub, run.options, deadline=run.deadline, on_event=on_event, refine=refine,
+                           cuts=run.cuts, trim_incumbents=run.trims_incumbents()) if run.concurrent is None \
+            else _beside_the_search(run, on_event, refine)
+        what = f"branch-and-bound ({solved.nodes} nodes, {solved.status})"
+    run.phase_done("branch-and-bound", f"{what} and pricing ({solved.pricing_seconds:.1f} s)")
     return solved
 
 

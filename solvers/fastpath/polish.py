@@ -22,11 +22,14 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
     fix the block-tying columns there (moving their terms into the row bounds), split what is left into its
     components (per block, typically) and solve each piece as a small MIP, `workers` at a time (threads:
     HiGHS lets go of the GIL while it solves). Every piece has a feasible point (nothing accepted, the rest
-    short); each gets an equal share of the time left, and a piece with no feasible point found in its share
-    gives None, as does a `deadline` already past. A heuristic for the incumbent only: the proof of optimality
-    is still the full model's."""
+    short); each gets an equal share of the time left. Where `start` is feasible, each piece keeps the
+    cheaper of its own solution and the start's values (the pieces share no row once the block-tying columns
+    are fixed), so a polish stopped by the deadline still gives the pieces it got through; otherwise a piece
+    with no feasible point found in its share gives None. A `deadline` already past gives None. A heuristic
+    for the incumbent only: the proof of optimality is still the full model's."""
     if deadline <= time.time():  # splitting alone takes seconds on the biggest components
         return None
+    fallback = start if violation(sub, start) <= 1e-6 else None
     fixed_value = np.where(block_tying, start, 0.0)
     row_of_nz = sub.row_of_nonzeros()
     in_fixed = block_tying[sub.a_index]
@@ -46,6 +49,10 @@ def polish_by_splitting(sub: ArrayProblem, start: np.ndarray, block_tying: np.nd
     to_solve.sort(key=lambda piece: -len(piece.cols))
     solve = _piece_solver(to_solve, opts, deadline, tuning, max(1, min(workers, len(to_solve))))
     for piece, v in zip(to_solve, in_threads(solve, to_solve, max(1, min(workers, len(to_solve)))), strict=True):
+        if fallback is not None:
+            kept = fallback[piece.cols]
+            if v is None or sub.col_cost[piece.cols] @ v > sub.col_cost[piece.cols] @ kept:
+                v = kept
         if v is None:
             return None
         x[piece.cols] = v
