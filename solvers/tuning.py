@@ -134,6 +134,12 @@ class FastPathTuning:
     #: polish_share_without_relaxation of the time left. 80,000 bids at 30 s: the main component's start
     #: 4,039.9M -> 3,952.2M yen in 7.4 s (docs/performance.md, sixteenth round).
     relaxation_skip_factor: float = 2.0
+    #: Where the floor was solved first (the same machine, moments before), the LP relaxation is expected to
+    #: take this many times the floor's LP instead: with its roundings it took 15-19 times as long (200,000
+    #: bids 49.5-52.1 s against 3.1-3.5 s; 80,000 bids 16.8 s against 0.87-0.91 s), where the estimate by
+    #: columns says 191 s and 33 s (docs/performance.md, seventeenth round). Such an estimate follows the
+    #: machine, so it needs no margin beyond its own: skipped only where it exceeds the time left.
+    relaxation_per_floor_s: float = 20.0
     polish_share_without_relaxation: float = 0.9
     #: ... and only when that share is at least this many seconds per integer column: splitting alone takes
     #: seconds at 200,000 bids, and a polish stopped short keeps only the pieces it got through. 200,000 bids,
@@ -149,20 +155,32 @@ class FastPathTuning:
         seconds left for it (None: no limit)."""
         return num_cols >= self.floor_min_cols or self.floor_final(num_cols, time_left_s)
 
-    def expected_relaxation_s(self, num_cols: int) -> float:
-        """How long the LP relaxation of a component of `num_cols` columns is expected to take (s)."""
+    def expected_relaxation_s(self, num_cols: int, floor_s: float | None = None) -> float:
+        """How long the LP relaxation of a component of `num_cols` columns is expected to take (s); `floor_s`:
+        how long the floor's LP took on this machine, where it was solved (`relaxation_per_floor_s`)."""
+        if floor_s is not None and floor_s > 0:
+            return self.relaxation_per_floor_s * floor_s
         return self.floor_lp_s_at_100k_cols * (num_cols / 100_000) ** 2
 
-    def floor_final(self, num_cols: int, time_left_s: float | None) -> bool:
+    def floor_final(self, num_cols: int, time_left_s: float | None, floor_s: float | None = None) -> bool:
         """Whether the largest component's LP relaxation is not expected to end in `time_left_s`: its floor is
-        then the bound its clearing ends with."""
-        return time_left_s is not None and self.expected_relaxation_s(num_cols) > time_left_s
+        then the bound its clearing ends with. With the floor's own time (`floor_s`), the floor's rounding,
+        about as long, comes out of the time left first: the decision then agrees with
+        `relaxation_hopeless` at the component."""
+        if time_left_s is None:
+            return False
+        if floor_s is None or floor_s <= 0:
+            return self.expected_relaxation_s(num_cols) > time_left_s
+        return self.expected_relaxation_s(num_cols, floor_s) > time_left_s - floor_s
 
-    def relaxation_hopeless(self, num_cols: int, time_left_s: float | None) -> bool:
-        """Whether a component's LP relaxation is expected to take more than relaxation_skip_factor times the time
-        left: not worth trying (`relaxation_skip_factor`)."""
-        return time_left_s is not None and \
-            self.expected_relaxation_s(num_cols) > self.relaxation_skip_factor * max(time_left_s, 0.0)
+    def relaxation_hopeless(self, num_cols: int, time_left_s: float | None, floor_s: float | None = None) -> bool:
+        """Whether a component's LP relaxation is expected to take more than the time left, by
+        relaxation_skip_factor for the estimate by columns and exactly for one from the floor's time
+        (`floor_s`): not worth trying."""
+        if time_left_s is None:
+            return False
+        factor = self.relaxation_skip_factor if floor_s is None or floor_s <= 0 else 1.0
+        return self.expected_relaxation_s(num_cols, floor_s) > factor * max(time_left_s, 0.0)
 
     def cut_share_for(self, num_int: int) -> float:
         """The cut rounds' share of the time left on a component with `num_int` integer columns."""

@@ -170,8 +170,9 @@ def test_the_floor_with_start_ups_never_exceeds_the_lp_relaxation_on_random_auct
 
 
 def test_the_floor_is_tightened_only_where_it_is_the_final_bound_and_the_re_solve_fits() -> None:
-    """`tightened_floor`: not where the LP relaxation is expected in the time left (its bound comes anyway), not
-    when the share of the time left is below the re-solve's expected time; otherwise the start-ups floor."""
+    """`tightened_floor`: not where the LP relaxation is expected in the time left (its bound comes anyway; the
+    expectation from the floor's own time), not when the share of the time left is below the re-solve's
+    expected time; otherwise the start-ups floor."""
     import time
 
     from dkw.solvers.fastpath.auction import tightened_floor
@@ -185,8 +186,10 @@ def test_the_floor_is_tightened_only_where_it_is_the_final_bound_and_the_re_solv
     assert tightened_floor(relaxation, 1_000, time.time() + 30, tuning) is None  # the relaxation ends in time
     relaxation.seconds = 100.0  # as if the first solve had taken 100 s: no re-solve fits in 30 s
     assert tightened_floor(relaxation, 345_510, time.time() + 30, tuning) is None
-    relaxation.seconds = 0.01
-    tightened = tightened_floor(relaxation, 345_510, time.time() + 30, tuning)
+    relaxation.seconds = 0.01  # a floor this fast says the relaxation (about 20 times as long) ends in time
+    assert tightened_floor(relaxation, 345_510, time.time() + 30, tuning) is None
+    slow_relaxation = FastPathTuning(relaxation_per_floor_s=1e6)
+    tightened = tightened_floor(relaxation, 345_510, time.time() + 30, slow_relaxation)
     assert tightened is not None and float(tightened.costs.sum()) > float(plain.costs.sum())
 
 
@@ -198,13 +201,34 @@ def test_a_clearing_whose_floor_is_final_tightens_it_and_stays_verified(caplog: 
     import logging
 
     name = "09-national-30min"
-    tuning = FastPathTuning(floor_min_cols=0, floor_lp_s_at_100k_cols=1e9)
+    tuning = FastPathTuning(floor_min_cols=0, floor_lp_s_at_100k_cols=1e9, relaxation_per_floor_s=1e9)
     with caplog.at_level(logging.INFO, logger="dkw.solvers.fastpath"):
         result = clear_and_verify(case_auction(name), SolveOptions(time_limit_s=60, tuning=tuning))
     assert any("floor with start-ups" in r.getMessage() for r in caplog.records)
     optimum = EXPECTED[name]["objective_yen"]
     assert result.solver.objective_bound <= optimum * (1 + 1e-9)
     assert result.objective_yen >= optimum * (1 - 1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("calibrated_says_hopeless", [False, True])
+def test_the_clearing_decides_on_the_relaxation_from_the_floors_time(calibrated_says_hopeless: bool) -> None:
+    """The largest component decides from the floor's measured time where a floor was solved, not from the
+    estimate by columns: with that one saying hours, the relaxation is still tried when the floor's time says
+    it ends; with the floor's time saying hours, it is skipped. Either way the result is feasible."""
+    from dkw.clearing.formulation import formulate
+    from dkw.clearing.index import build_index
+    from dkw.solvers.fastpath.auction import solve_fast
+
+    per_floor = 1e9 if calibrated_says_hopeless else FastPathTuning().relaxation_per_floor_s
+    tuning = FastPathTuning(floor_min_cols=0, floor_lp_s_at_100k_cols=1e9, relaxation_per_floor_s=per_floor)
+    form = formulate(build_index(case_auction("09-national-30min")))
+    outcome = solve_fast(form, SolveOptions(time_limit_s=60, tuning=tuning))
+    largest = max(outcome.components, key=lambda r: r.columns)
+    names = [name for name, _ in largest.phases]
+    assert ("LP relaxation skipped" in names) == calibrated_says_hopeless
+    assert ("LP relaxation and roundings" in names) != calibrated_says_hopeless
+    assert outcome.x is not None and outcome.objective is not None
 
 
 def test_a_relaxation_that_cannot_end_is_not_tried() -> None:
@@ -214,6 +238,23 @@ def test_a_relaxation_that_cannot_end_is_not_tried() -> None:
     assert tuning.relaxation_hopeless(144_517, 12.0)
     assert not tuning.relaxation_hopeless(144_517, 45.0) and not tuning.relaxation_hopeless(144_517, None)
     assert not tuning.relaxation_hopeless(15_376, 5.0)  # a 5,000-bid component: its relaxation takes 0.5 s
+
+
+def test_the_floors_own_time_calibrates_the_relaxations_estimate() -> None:
+    """With the floor's LP time measured on this machine (`floor_s`), the relaxation is expected to take
+    relaxation_per_floor_s times it, without the margin of the estimate by columns: at 200,000 bids (a 3.3 s
+    floor) a 120 s clearing, about 80 s left at the component, now tries the relaxation (about 50 s measured;
+    191 s by columns); a 60 s one, 14 s left, still does not. `floor_final` takes the floor's rounding (as
+    long as the floor) out of the time left, so it agrees with the component's later decision."""
+    tuning = FastPathTuning()
+    assert tuning.expected_relaxation_s(345_510) > 150 and tuning.expected_relaxation_s(345_510, 3.3) == pytest.approx(66)
+    assert tuning.relaxation_hopeless(345_510, 80.0) and not tuning.relaxation_hopeless(345_510, 80.0, 3.3)
+    assert tuning.relaxation_hopeless(345_510, 14.0, 3.3)
+    assert tuning.floor_final(345_510, 86.0) and not tuning.floor_final(345_510, 86.0, 3.3)
+    assert tuning.floor_final(345_510, 68.0, 3.3)  # 66 s expected, 64.7 s left after the rounding
+    assert not tuning.floor_final(345_510, None, 3.3) and not tuning.relaxation_hopeless(345_510, None, 3.3)
+    # 80,000 bids at 30 s (a 0.9 s floor, 17 s left): still final, and the component still skips it with 12 s
+    assert tuning.floor_final(144_517, 17.0, 0.9) and tuning.relaxation_hopeless(144_517, 12.0, 0.9)
 
 
 def test_without_its_relaxation_a_component_polishes_its_start_and_stays_feasible() -> None:

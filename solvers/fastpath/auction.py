@@ -48,14 +48,15 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
     if progress:
         progress(Progress("solving", time.perf_counter() - started, message=f"{len(subs)} component(s)"))
     options = options.less_time(setup_seconds)
-    floors = None
+    floors, floor_s = None, None
     if subs and options.tuning.floor_wanted(len(subs[0].cols), options.time_limit_s):  # subs: largest first
         floor_started = time.perf_counter()
         deadline = None if options.time_limit_s is None else time.time() + options.time_limit_s
         relaxation = FloorRelaxation(model, options.highs_settings())
         floor = relaxation.solve(deadline)
+        floor_s = relaxation.seconds if floor is not None else None  # what this machine takes: the estimates'
         final = floor is not None and deadline is not None and \
-            options.tuning.floor_final(len(subs[0].cols), deadline - time.time())
+            options.tuning.floor_final(len(subs[0].cols), deadline - time.time(), floor_s)
         if not final:  # its bound comes from the relaxation: no need to hold the floor's LP through the start
             relaxation.release()
         if floor is not None and options.warm_start:
@@ -65,7 +66,8 @@ def solve_fast(form: Formulation, options: SolveOptions, progress: ProgressCallb
             relaxation.release()
         floors = component_floors(subs, None if floor is None else floor.costs)
         options = options.less_time(time.perf_counter() - floor_started)
-    outcome = solve_components(subs, model.num_cols, options, progress, cancel, started, floors=floors)
+    outcome = solve_components(subs, model.num_cols, options, progress, cancel, started, floors=floors,
+                               floor_s=floor_s)
     outcome.setup_seconds = setup_seconds
     outcome.start_hint_used = start_hint is not None and model.start is start_hint
     return outcome
@@ -76,7 +78,7 @@ def tightened_floor(relaxation: FloorRelaxation, num_cols: int, deadline: float,
     will end with (the largest component's LP relaxation not expected in the time left) and the re-solve can
     fit in its share of that time; else None."""
     left = deadline - time.time()
-    if not tuning.floor_final(num_cols, left):
+    if not tuning.floor_final(num_cols, left, relaxation.seconds):
         return None
     budget = tuning.floor_tightening_share * left
     if budget < tuning.floor_tightening_factor * relaxation.seconds:
@@ -151,10 +153,12 @@ class AuctionProgress:
 def solve_components(subs: list[ArrayProblem], num_cols: int, options: SolveOptions,
                      progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
                      started: float | None = None, workers: int | None = None,
-                     floors: list[float] | None = None) -> SolveOutcome:
+                     floors: list[float] | None = None, floor_s: float | None = None) -> SolveOutcome:
     """Solve every component (big ones in parallel processes, `pool`), then stitch them (`split.stitch`).
     `floors`: a proven bound per component known beforehand (`floor.component_floors`), kept where the
-    component's own solve ends with a lower one or none (stopped before its LP relaxation)."""
+    component's own solve ends with a lower one or none (stopped before its LP relaxation). `floor_s`: how
+    long the floor's LP took, from which the largest component (solved here) expects its relaxation's time
+    (`FastPathTuning.expected_relaxation_s`)."""
     started = time.perf_counter() if started is None else started
     deadline = time.time() + options.time_limit_s if options.time_limit_s is not None else None
     workers = worker_count(workers)
@@ -178,7 +182,8 @@ def solve_components(subs: list[ArrayProblem], num_cols: int, options: SolveOpti
                 raise SolveCancelled("cancelled while solving")
             record(pos, solve_component(subs[pos], options, on_event=tracker.events(pos, cancel), deadline=deadline,
                                         on_incumbent=tracker.listener(pos),
-                                        spare_core=pool.executor is None and workers >= 2))
+                                        spare_core=pool.executor is None and workers >= 2,
+                                        floor_s=floor_s if pos == 0 else None))
         pool.collect(record, cancel)
     finally:
         pool.close(cancel)

@@ -55,11 +55,14 @@ Listener = Callable[[float | None, float | None], None]
 
 def solve_component(sub: ArrayProblem, options: SolveOptions, *, refine: bool = True,
                     on_event: MipEvents | None = None, deadline: float | None = None,
-                    on_incumbent: Listener | None = None, spare_core: bool = False) -> ComponentSolution:
+                    on_incumbent: Listener | None = None, spare_core: bool = False,
+                    floor_s: float | None = None) -> ComponentSolution:
     """Solve one component to the requested gap from the best start found (the phases above), then (if
     `refine`) the LP with its integers fixed. `on_incumbent(objective, bound)` hears of every start,
-    improvement and bound found; `spare_core`: a core is free for the search beside branch-and-bound."""
+    improvement and bound found; `spare_core`: a core is free for the search beside branch-and-bound;
+    `floor_s`: how long the floor's LP took, where one was solved (the relaxation's expected time)."""
     run = ComponentRun.begin(sub, options, deadline, on_incumbent, spare_core)
+    run.floor_s = floor_s
     if options.warm_start and sub.num_int:
         lp_relaxation_and_roundings(run)
         polish_start(run)
@@ -93,6 +96,7 @@ class ComponentRun:
     lp_seconds: float = 0.0
     candidates: list[np.ndarray] = field(default_factory=list)  # start candidates from the LP roundings
     relaxation_skipped: bool = False
+    floor_s: float | None = None  # how long the floor's LP took (FastPathTuning.expected_relaxation_s)
     cuts: Cuts | None = None
     concurrent: ConcurrentSearch | None = None
 
@@ -142,7 +146,7 @@ class ComponentRun:
         """The LP relaxation would not end in the time left (by the tuning's estimate, with its margin), and the
         component has a start to polish instead (at 80,000 bids and 30 s, the floor's rounding)."""
         return self.deadline is not None and self.sub.start is not None and \
-            self.tuning.relaxation_hopeless(len(self.sub.cols), self.deadline - time.time())
+            self.tuning.relaxation_hopeless(len(self.sub.cols), self.deadline - time.time(), self.floor_s)
 
     def search_wanted(self) -> bool:
         """The search pays on this component: a start, integers within the tuning's range, time enough."""
@@ -188,7 +192,9 @@ def lp_relaxation_and_roundings(run: ComponentRun) -> None:
     sub = run.sub
     if run.relaxation_hopeless():
         run.relaxation_skipped = True
-        run.phase_done("LP relaxation skipped", "LP relaxation skipped: not expected to end in the time left")
+        expected = run.tuning.expected_relaxation_s(len(sub.cols), run.floor_s)
+        run.phase_done("LP relaxation skipped", f"LP relaxation skipped ({expected:.0f} s expected, "
+                                                f"{run.deadline - time.time():.0f} s left)")
         return
     if run.deadline is not None:
         run.settings["time_limit"] = max(0.01, run.deadline - time.time())
