@@ -117,8 +117,9 @@ class FastPathTuning:
     #: Smaller components get the floor too when their LP relaxation is not expected to end in the time left
     #: (`floor_wanted`): expected floor_lp_s_at_100k_cols seconds at 100,000 columns, growing with the square
     #: of the columns. Measured on 2 cores: 8.2 s at 93,582 columns (50,000 bids), 20.7 s at 144,517 (80,000
-    #: bids), 80-130 s at 345,510; the machines of earlier rounds took up to 1.6 times as long, hence 16 s.
-    #: Without it an 80,000-bid auction at 30 s ended with no bound at all (docs/performance.md).
+    #: bids), 80-130 s at 345,510 (about 50 s in the seventeenth round); the machines of earlier rounds took up
+    #: to 1.6 times as long, hence 16 s. Without it an 80,000-bid auction at 30 s ended with no bound at all
+    #: (docs/performance.md). Once the floor is solved, its own time gives the estimate (relaxation_per_floor_s).
     floor_lp_s_at_100k_cols: float = 16.0
     #: Where the floor is the bound the clearing ends with (its LP relaxation not expected in the time left,
     #: `floor_final`), the floor is tightened with the start-up costs (`floor.FloorRelaxation.with_start_ups`)
