@@ -61,8 +61,7 @@ def solve_component(sub: ArrayProblem, options: SolveOptions, *, refine: bool = 
     `refine`) the LP with its integers fixed. `on_incumbent(objective, bound)` hears of every start,
     improvement and bound found; `spare_core`: a core is free for the search beside branch-and-bound;
     `floor_s`: how long the floor's LP took, where one was solved (the relaxation's expected time)."""
-    run = ComponentRun.begin(sub, options, deadline, on_incumbent, spare_core)
-    run.floor_s = floor_s
+    run = ComponentRun.begin(sub, options, deadline, on_incumbent, spare_core, floor_s)
     if options.warm_start and sub.num_int:
         lp_relaxation_and_roundings(run)
         polish_start(run)
@@ -102,12 +101,12 @@ class ComponentRun:
 
     @classmethod
     def begin(cls, sub: ArrayProblem, options: SolveOptions, deadline: float | None, on_incumbent: Listener | None,
-              spare_core: bool) -> ComponentRun:
+              spare_core: bool, floor_s: float | None = None) -> ComponentRun:
         settings = options.highs_settings()
         if deadline is None and "time_limit" in settings:
             deadline = time.time() + settings["time_limit"]
         report = ComponentReport(len(sub.cols), len(sub.rows), sub.num_int)
-        return cls(sub, options, deadline, settings, on_incumbent, spare_core, report)
+        return cls(sub, options, deadline, settings, on_incumbent, spare_core, report, floor_s=floor_s)
 
     @property
     def tuning(self) -> FastPathTuning:
