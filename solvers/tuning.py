@@ -129,24 +129,25 @@ class FastPathTuning:
     #: 1.6% below the best known bound (docs/performance.md, sixteenth round).
     floor_tightening_share: float = 0.8
     floor_tightening_factor: float = 2.5
-    #: A component with a start whose LP relaxation is expected to take more than relaxation_skip_factor times
-    #: the time left does not try it (it would not end, and branch-and-bound has nothing to do without it);
-    #: its start (the floor's rounding, where the floor was wanted) is polished block by block instead, within
-    #: polish_share_without_relaxation of the time left. 80,000 bids at 30 s: the main component's start
+    #: A component with a start whose LP relaxation is expected (by columns; by the floor's time, see
+    #: relaxation_per_floor_s) to take more than relaxation_skip_factor times the time left does not try it
+    #: (it would not end, and branch-and-bound has nothing to do without it); its start (the floor's rounding,
+    #: where the floor was wanted) is polished block by block instead, within polish_share_without_relaxation
+    #: of the time left. 80,000 bids at 30 s: the main component's start
     #: 4,039.9M -> 3,952.2M yen in 7.4 s (docs/performance.md, sixteenth round).
     relaxation_skip_factor: float = 2.0
-    #: Where the floor was solved first (the same machine, moments before), the LP relaxation is expected to
-    #: take this many times the floor's LP instead: with its roundings it took 15-19 times as long (200,000
-    #: bids 49.5-52.1 s against 3.1-3.5 s; 80,000 bids 16.8 s against 0.87-0.91 s), where the estimate by
-    #: columns says 191 s and 33 s (docs/performance.md, seventeenth round). Such an estimate follows the
-    #: machine, so it needs no margin beyond its own: skipped only where it exceeds the time left.
-    relaxation_per_floor_s: float = 20.0
     polish_share_without_relaxation: float = 0.9
     #: ... and only when that share is at least this many seconds per integer column: splitting alone takes
     #: seconds at 200,000 bids, and a polish stopped short keeps only the pieces it got through. 200,000 bids,
     #: 158,936 integer columns, 2 threads: 4 s gave nothing, 8 s 40.0M yen off the start, 11.5 s (all of
     #: it) 43.7M (docs/performance.md, seventeenth round).
     polish_s_per_integer: float = 5e-5
+    #: Where the floor was solved first (the same machine, moments before), the LP relaxation is expected to
+    #: take this many times the floor's LP instead: with its roundings it took 15-19 times as long (200,000
+    #: bids 49.5-52.1 s against 3.1-3.5 s; 80,000 bids 16.8 s against 0.87-0.91 s), where the estimate by
+    #: columns says 191 s and 33 s (docs/performance.md, seventeenth round). Such an estimate follows the
+    #: machine, so it needs no margin beyond its own: skipped only where it exceeds the time left.
+    relaxation_per_floor_s: float = 20.0
     #: After a cancel, how long the components in other processes get to stop and hand back their
     #: incumbents: below the server's 15 s before it terminates a worker that does not answer.
     cancel_grace_s: float = 10.0
@@ -159,7 +160,7 @@ class FastPathTuning:
     def expected_relaxation_s(self, num_cols: int, floor_s: float | None = None) -> float:
         """How long the LP relaxation of a component of `num_cols` columns is expected to take (s); `floor_s`:
         how long the floor's LP took on this machine, where it was solved (`relaxation_per_floor_s`)."""
-        if floor_s is not None and floor_s > 0:
+        if _measured(floor_s):
             return self.relaxation_per_floor_s * floor_s
         return self.floor_lp_s_at_100k_cols * (num_cols / 100_000) ** 2
 
@@ -170,7 +171,7 @@ class FastPathTuning:
         `relaxation_hopeless` at the component."""
         if time_left_s is None:
             return False
-        if floor_s is None or floor_s <= 0:
+        if not _measured(floor_s):
             return self.expected_relaxation_s(num_cols) > time_left_s
         return self.expected_relaxation_s(num_cols, floor_s) > time_left_s - floor_s
 
@@ -180,7 +181,7 @@ class FastPathTuning:
         (`floor_s`): not worth trying."""
         if time_left_s is None:
             return False
-        factor = self.relaxation_skip_factor if floor_s is None or floor_s <= 0 else 1.0
+        factor = 1.0 if _measured(floor_s) else self.relaxation_skip_factor
         return self.expected_relaxation_s(num_cols, floor_s) > factor * max(time_left_s, 0.0)
 
     def cut_share_for(self, num_int: int) -> float:
@@ -198,3 +199,8 @@ class FastPathTuning:
         least = min(self.lns_min_integers, self.lns_beside_unlinked_min_integers) if beside_unlinked \
             else self.lns_min_integers
         return least <= num_int <= self.lns_max_integers
+
+
+def _measured(floor_s: float | None) -> bool:
+    """Whether the floor's LP time is known (a floor with nothing to solve took no time, and says nothing)."""
+    return floor_s is not None and floor_s > 0

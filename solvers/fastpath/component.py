@@ -3,8 +3,8 @@
 With a MIP start wanted (`SolveOptions.warm_start`) and integers to decide:
 
 1. LP relaxation and roundings (`starts.lp_rounding_starts`): the bound, and start candidates; what they take
-   (skipped where it is expected to take more than twice the time left and the component has a start:
-   `FastPathTuning.relaxation_hopeless`);
+   (skipped where the component has a start and the relaxation is expected to take more than the time left,
+   twice over by the estimate by columns, once by the floor's own time: `FastPathTuning.relaxation_hopeless`);
 2. the start polished block by block (`polish`): polish_share of the time left, at most polish_max_s (without
    the relaxation, the component's own start, within polish_share_without_relaxation);
 3. the neighbourhood search (`search`) beside branch-and-bound, from here to the end, when a core is spare
@@ -288,7 +288,8 @@ def search_before(run: ComponentRun, on_event: MipEvents | None) -> None:
 
 def branch_and_bound(run: ComponentRun, on_event: MipEvents | None, refine: bool) -> ComponentSolution:
     """Phase 6: HiGHS's branch-and-bound from the best start (with the cuts), beside the search if it runs;
-    then the LP with the integers fixed."""
+    then the LP with the integers fixed. Where the relaxation was skipped and no search runs, the start is
+    kept and priced without it (`highs.start_kept`)."""
     # where the LP relaxation was skipped for not ending in the time left, so would branch-and-bound's root
     kept = start_kept(run.sub, "the LP relaxation would not end in the time left", refine=refine) \
         if run.relaxation_skipped and run.concurrent is None else None
